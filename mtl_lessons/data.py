@@ -1,0 +1,142 @@
+"""Task families for the course, all made offline: seeded synthetic regression
+tasks with a relatedness knob, and classification tasks built from
+scikit-learn's bundled 8x8 digits (no download)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from mtl_lessons._checks import check_float, check_int
+
+
+@dataclass
+class TaskSet:
+    """Several regression tasks with the same number of points per task."""
+
+    x_train: torch.Tensor  # (n_tasks, n_train, 1)
+    y_train: torch.Tensor  # (n_tasks, n_train, 1)
+    x_test: torch.Tensor  # (n_tasks, n_test, 1)
+    y_test: torch.Tensor  # (n_tasks, n_test, 1)
+    task_names: list[str]
+    relatedness: float
+    params: tuple[torch.Tensor, ...]  # (amp, phase, own_amp, own_freq, own_phase), each (n_tasks,)
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.task_names)
+
+    def true_function(self, x: torch.Tensor) -> torch.Tensor:
+        """Noise-free targets of every task at the points x (n,): returns (n_tasks, n)."""
+        x = x.reshape(1, -1, 1).expand(self.n_tasks, -1, -1)
+        return sinusoid_target(x, *self.params, self.relatedness)[..., 0]
+
+
+def sinusoid_target(x: torch.Tensor, amp: torch.Tensor, phase: torch.Tensor,
+                    own_amp: torch.Tensor, own_freq: torch.Tensor, own_phase: torch.Tensor,
+                    relatedness: float) -> torch.Tensor:
+    """y_t(x) = sqrt(r) * A_t sin(x + phi_t) + sqrt(1-r) * C_t sin(omega_t x + psi_t).
+
+    A_t sin(x + phi_t) = a_t sin x + b_t cos x uses the two features every task
+    shares; the second term has a frequency of its own per task. Shapes: x is
+    (n_tasks, n, 1), the task parameters are (n_tasks,).
+    """
+    shared = amp[:, None, None] * torch.sin(x + phase[:, None, None])
+    own = own_amp[:, None, None] * torch.sin(own_freq[:, None, None] * x + own_phase[:, None, None])
+    return math.sqrt(relatedness) * shared + math.sqrt(1.0 - relatedness) * own
+
+
+def make_sinusoid_tasks(n_tasks: int = 6, n_train: int = 8, n_test: int = 200, *,
+                        relatedness: float = 1.0, noise: float = 0.1, x_range: float = 5.0,
+                        seed: int = 0) -> TaskSet:
+    """A seeded family of sinusoid regression tasks on x in [-x_range, x_range].
+
+    relatedness=1: every task is a_t sin x + b_t cos x (two shared features, own
+    coefficients); relatedness=0: every task is a sinusoid of its own frequency
+    (unrelated). The task parameters and the test points depend on `seed` only,
+    not on `n_train`, so a data-size sweep compares like with like.
+    """
+    check_int("n_tasks", n_tasks, low=1)
+    check_int("n_train", n_train, low=1)
+    check_int("n_test", n_test, low=1)
+    check_float("relatedness", relatedness, low=0.0, high=1.0)
+    check_float("noise", noise, low=0.0)
+    check_float("x_range", x_range, low=0.0, low_open=True)
+    check_int("seed", seed, low=0)
+
+    g = torch.Generator().manual_seed(seed)
+    amp = 0.5 + 1.5 * torch.rand(n_tasks, generator=g)
+    phase = 2 * math.pi * torch.rand(n_tasks, generator=g)
+    own_amp = 0.5 + 1.5 * torch.rand(n_tasks, generator=g)
+    # task-specific frequencies, spread out so that no two tasks share one
+    own_freq = 1.6 + 0.55 * torch.randperm(n_tasks, generator=g).float() + 0.2 * torch.rand(n_tasks, generator=g)
+    own_phase = 2 * math.pi * torch.rand(n_tasks, generator=g)
+    params = (amp, phase, own_amp, own_freq, own_phase)
+
+    x_test = x_range * (2 * torch.rand(n_tasks, n_test, 1, generator=g) - 1)
+    y_test = sinusoid_target(x_test, *params, relatedness)
+    g_train = torch.Generator().manual_seed(10_007 * seed + n_train)
+    x_train = x_range * (2 * torch.rand(n_tasks, n_train, 1, generator=g_train) - 1)
+    y_train = sinusoid_target(x_train, *params, relatedness)
+    y_train = y_train + noise * torch.randn(y_train.shape, generator=g_train)
+    names = [f"task {t}" for t in range(n_tasks)]
+    return TaskSet(x_train, y_train, x_test, y_test, names, relatedness, params)
+
+
+@dataclass
+class DigitsSplit:
+    """A train/test split of sklearn's 8x8 digits, pixels scaled to [0, 1]."""
+
+    x_train: torch.Tensor  # (n_train, 64)
+    y_train: torch.Tensor  # (n_train,) labels 0..len(classes)-1
+    x_test: torch.Tensor  # (n_test, 64)
+    y_test: torch.Tensor  # (n_test,)
+    classes: tuple[int, ...]  # the digit each label stands for
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+def load_digits_split(classes=tuple(range(10)), *, test_size: float = 0.3, seed: int = 0) -> DigitsSplit:
+    """Digits of the given classes, stratified train/test split; labels renumbered 0..k-1.
+
+    Reads the copy of the UCI digits that ships inside scikit-learn: no network.
+    """
+    classes = tuple(classes)
+    if len(classes) < 2:
+        raise ValueError(f"classes={classes} must name at least two digits")
+    if len(set(classes)) != len(classes) or not all(isinstance(c, (int, np.integer)) and 0 <= c <= 9 for c in classes):
+        raise ValueError(f"classes={classes} must be distinct digits (allowed: 0..9)")
+    check_float("test_size", test_size, low=0.0, high=1.0, low_open=True)
+    if test_size >= 1.0:
+        raise ValueError(f"test_size={test_size} is out of range (allowed: 0 < test_size < 1)")
+    check_int("seed", seed, low=0)
+
+    digits = load_digits()
+    keep = np.isin(digits.target, classes)
+    x = digits.data[keep].astype(np.float32) / 16.0
+    relabel = {c: i for i, c in enumerate(classes)}
+    y = np.array([relabel[c] for c in digits.target[keep]], dtype=np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
+    return DigitsSplit(torch.from_numpy(x_tr), torch.from_numpy(y_tr),
+                       torch.from_numpy(x_te), torch.from_numpy(y_te), classes)
+
+
+def take_labels(x: torch.Tensor, y: torch.Tensor, n_labels: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A stratified subset of `n_labels` labelled examples (for few-label targets)."""
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]}; they must match")
+    n_classes = int(y.unique().numel())
+    check_int("n_labels", n_labels, low=n_classes, high=int(y.shape[0]))
+    check_int("seed", seed, low=0)
+    if n_labels == y.shape[0]:
+        return x, y
+    idx, _ = train_test_split(np.arange(len(y)), train_size=n_labels, stratify=y.numpy(), random_state=seed)
+    idx = torch.from_numpy(np.sort(idx))
+    return x[idx], y[idx]

@@ -1,0 +1,11 @@
+"""The grids behind the course's sliders. Each module trains one grid up front
+with `fit_many` (a progress bar shows) and returns a `Sweep`, and builds the
+`SweepExplorer` that shows it. `SLIDERS` lists them for `make bench`:
+notebook name -> (sweep function, explorer function), both called with defaults.
+"""
+
+from mtl_lessons.experiments.data_size import data_size_explorer, data_size_sweep
+
+SLIDERS = {
+    "01_multitask_objective": (data_size_sweep, data_size_explorer),
+}

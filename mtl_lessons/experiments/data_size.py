@@ -1,0 +1,92 @@
+"""Shared trunk vs independent networks as the number of points per task grows
+(Caruana 1997): the grid behind chapter 1's data-per-task slider."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mtl_lessons._checks import check_int
+from mtl_lessons.data import make_sinusoid_tasks
+from mtl_lessons.metrics import per_task_mse
+from mtl_lessons.models import MultiTaskNet
+from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
+from mtl_lessons.train import ModelStack, Sweep, fit_many
+from mtl_lessons.widgets import SweepExplorer
+
+MODELS = {"independent": 0, "shared": None}  # name -> sharing depth (None: the whole trunk)
+
+
+def data_size_sweep(n_per_task=(4, 6, 8, 16, 32, 64), seeds=range(5), *, n_tasks: int = 8,
+                    hidden: int = 16, n_layers: int = 2, steps: int = 600, lr: float = 1e-2,
+                    noise: float = 0.1, relatedness: float = 1.0, n_grid: int = 120,
+                    progress: bool = True) -> Sweep:
+    """Train independent networks (k=0) and a shared trunk (k=L) for every (n_per_task, seed).
+
+    Each architecture is one vectorised run over the whole grid; tasks with fewer
+    points are padded and masked by sample weights. Results per grid point and seed:
+    test_mse_<model> (mean over tasks), fit_<model> (n_tasks, n_grid), and the data.
+    """
+    n_per_task, seeds = tuple(n_per_task), tuple(seeds)
+    for n in n_per_task:
+        check_int("n_per_task", n, low=1)
+    sweep = Sweep({"n_per_task": n_per_task}, seeds)
+    points = [(n, s) for n in n_per_task for s in seeds]
+    tasks = [make_sinusoid_tasks(n_tasks, n, relatedness=relatedness, noise=noise, seed=s) for n, s in points]
+    n_max = max(n_per_task)
+    x = torch.zeros(len(points), n_tasks, n_max, 1)
+    y = torch.zeros_like(x)
+    mask = torch.zeros(len(points), n_tasks, n_max)
+    for i, (n, _) in enumerate(points):
+        x[i, :, :n], y[i, :, :n], mask[i, :, :n] = tasks[i].x_train, tasks[i].y_train, 1.0
+    x_test = torch.stack([d.x_test for d in tasks])
+    y_test = torch.stack([d.y_test for d in tasks])
+    x_grid = torch.linspace(-5, 5, n_grid)
+    grid_shape = (len(n_per_task), len(seeds))
+
+    for name, depth in MODELS.items():
+        depth = n_layers if depth is None else depth
+        stack = ModelStack.from_factory(
+            lambda: MultiTaskNet(1, hidden, n_layers, n_tasks, sharing_depth=depth), [s for _, s in points])
+        fit_many(stack, x, y, sample_weights=mask, optimizer="adam", lr=lr, steps=steps,
+                 progress=progress, desc=f"{name} networks, {len(points)} at once")
+        with torch.no_grad():
+            mse = per_task_mse(stack(x_test), y_test).mean(-1)  # (points,)
+            fits = stack(x_grid[None, :, None].expand(len(points), -1, -1))[..., 0]  # (points, n_tasks, n_grid)
+        sweep.add(f"test_mse_{name}", mse.reshape(grid_shape).numpy())
+        sweep.add(f"fit_{name}", fits.reshape(*grid_shape, n_tasks, n_grid).numpy())
+
+    x_pad = np.where(mask.numpy() > 0, x[..., 0].numpy(), np.nan)
+    y_pad = np.where(mask.numpy() > 0, y[..., 0].numpy(), np.nan)
+    sweep.add("x_train", x_pad.reshape(*grid_shape, n_tasks, n_max))
+    sweep.add("y_train", y_pad.reshape(*grid_shape, n_tasks, n_max))
+    truth = np.stack([tasks[i].true_function(x_grid).numpy() for i in range(len(seeds))])  # n = first size
+    sweep.meta.update(x_grid=x_grid.numpy(), truth=truth)  # truth: (n_seeds, n_tasks, n_grid)
+    return sweep
+
+
+def data_size_explorer(sweep: Sweep, *, tasks=(0, 1, 2), value: int = 8) -> SweepExplorer:
+    """Slider over points per task: left, three tasks' fits for the first seed; right, test MSE vs n."""
+
+    def draw(axes, point):
+        ax_fit, ax_mse = axes
+        i = sweep.index(**point)[0]
+        plot_task_fits(sweep.results["x_train"][i, 0], sweep.results["y_train"][i, 0], sweep.meta["x_grid"],
+                       [sweep.results["fit_shared"][i, 0], sweep.results["fit_independent"][i, 0]],
+                       truth=sweep.meta["truth"][0], tasks=tasks, labels=("shared trunk", "independent"),
+                       ax=ax_fit)
+        ax_fit.set(title=f"{point['n_per_task']} points per task (seed {sweep.seeds[0]}, {len(tasks)} of the tasks)",
+                   xlabel="x", ylabel="y", ylim=(-3.2, 3.2))
+        for name, color in (("shared", PALETTE[0]), ("independent", PALETTE[1])):
+            values, mse = sweep.curve(f"test_mse_{name}", "n_per_task")
+            plot_seed_band(values, mse, ax=ax_mse, color=color, highlight=point["n_per_task"],
+                           label="shared trunk" if name == "shared" else "independent networks")
+        ax_mse.set(xscale="log", yscale="log", xticks=values, xticklabels=[str(v) for v in values],
+                   xlabel="training points per task (log scale)",
+                   ylabel="held-out MSE (mean over tasks)",
+                   title=f"Held-out error, mean ± sd over {len(sweep.seeds)} seeds")
+        ax_mse.minorticks_off()
+        ax_mse.legend(fontsize=8)
+
+    return SweepExplorer(sweep, draw, knobs=["n_per_task"], value={"n_per_task": value},
+                         descriptions={"n_per_task": "points per task"})

@@ -1,0 +1,42 @@
+"""Per-task metrics: held-out MSE, accuracy, and the relative change Δm."""
+
+from __future__ import annotations
+
+import torch
+
+from mtl_lessons._checks import check_tensor
+
+
+def per_task_mse(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of each task, shape (..., n_tasks), for pred and y of (..., n_tasks, n, out)."""
+    check_tensor("pred", pred, floating=True)
+    check_tensor("y", y, floating=True)
+    if pred.shape != y.shape or pred.dim() < 3:
+        raise ValueError(f"pred {tuple(pred.shape)} and y {tuple(y.shape)} must have the same shape "
+                         "(..., n_tasks, n, out)")
+    return ((pred - y) ** 2).mean(dim=(-1, -2))
+
+
+def per_task_accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Fraction of correct labels per task, shape (..., n_tasks), for logits (..., n_tasks, n, classes)."""
+    check_tensor("logits", logits, floating=True)
+    if logits.shape[:-1] != y.shape or y.is_floating_point():
+        raise ValueError(f"y must hold integer labels of shape {tuple(logits.shape[:-1])}, "
+                         f"got {y.dtype} {tuple(y.shape)}")
+    return (logits.argmax(-1) == y).float().mean(-1)
+
+
+def delta_m(metrics: torch.Tensor, baseline: torch.Tensor, lower_is_better: list[bool]) -> torch.Tensor:
+    """Δm = (1/T) sum_t (-1)^{l_t} (M_t - M_t^base) / M_t^base * 100 (Maninis et al. 2019).
+
+    Positive means better than the baseline on average; l_t = 1 where lower is better.
+    """
+    check_tensor("metrics", metrics, floating=True)
+    check_tensor("baseline", baseline, shape=metrics.shape[-1:], floating=True)
+    if len(lower_is_better) != metrics.shape[-1]:
+        raise ValueError(f"lower_is_better has {len(lower_is_better)} entries but there are "
+                         f"{metrics.shape[-1]} tasks")
+    if (baseline == 0).any():
+        raise ValueError("baseline contains a zero; Δm divides by it")
+    sign = torch.tensor([-1.0 if low else 1.0 for low in lower_is_better])
+    return (sign * (metrics - baseline) / baseline).mean(-1) * 100

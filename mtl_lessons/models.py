@@ -1,0 +1,112 @@
+"""Hard-parameter-sharing networks: a trunk of L hidden layers whose first
+`sharing_depth` layers are shared by every task, per-task layers for the rest,
+and a linear head per task (Caruana 1997; Ruder 2017, section 4). Plus helpers
+that copy and freeze the first n layers, for transfer.
+
+Per-task layers keep the T tasks' weights in one tensor of shape
+(n_tasks, in, out), so all tasks run in one batched matrix product.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from mtl_lessons._checks import check_choice, check_int
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+class TaskLinear(nn.Module):
+    """T independent linear layers, one per task: y[t] = x[t] @ W[t] + b[t]."""
+
+    def __init__(self, n_tasks: int, in_features: int, out_features: int):
+        super().__init__()
+        bound = 1 / math.sqrt(in_features)  # the same range as nn.Linear's default init
+        self.weight = nn.Parameter(torch.empty(n_tasks, in_features, out_features).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_tasks, 1, out_features).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n_tasks, batch, in) -> (n_tasks, batch, out)
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class MultiTaskNet(nn.Module):
+    """f_t = h_t ∘ g_t^(L-k) ∘ g^(k): k shared hidden layers, L-k per task, a linear head per task.
+
+    sharing_depth=0 gives T independent networks; sharing_depth=n_layers gives one
+    network with T outputs. forward takes x of shape (n_tasks, batch, in_features)
+    (each task its own inputs) or (batch, in_features) (the same inputs for all)
+    and returns (n_tasks, batch, out_features).
+    """
+
+    def __init__(self, in_features: int, hidden: int, n_layers: int, n_tasks: int,
+                 out_features: int = 1, *, sharing_depth: int, activation: str = "tanh"):
+        super().__init__()
+        check_int("in_features", in_features, low=1)
+        check_int("hidden", hidden, low=1)
+        check_int("n_layers", n_layers, low=1)
+        check_int("n_tasks", n_tasks, low=1)
+        check_int("out_features", out_features, low=1)
+        check_int("sharing_depth", sharing_depth, low=0, high=n_layers)
+        check_choice("activation", activation, tuple(ACTIVATIONS))
+        self.in_features, self.hidden, self.n_layers = in_features, hidden, n_layers
+        self.n_tasks, self.out_features, self.sharing_depth = n_tasks, out_features, sharing_depth
+        widths = [in_features] + [hidden] * n_layers
+        layers = []
+        for depth in range(n_layers):
+            if depth < sharing_depth:
+                layers.append(nn.Linear(widths[depth], widths[depth + 1]))
+            else:
+                layers.append(TaskLinear(n_tasks, widths[depth], widths[depth + 1]))
+        self.layers = nn.ModuleList(layers)  # hidden layers; the first sharing_depth are the shared trunk
+        self.activation = ACTIVATIONS[activation]()
+        self.heads = TaskLinear(n_tasks, hidden, out_features)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's output for every task, (n_tasks, batch, hidden)."""
+        if x.dim() == 2:  # (batch, in) -> the same batch for every task
+            x = x.expand(self.n_tasks, *x.shape)
+        if x.dim() != 3 or x.shape[0] != self.n_tasks or x.shape[-1] != self.in_features:
+            raise ValueError(f"x has shape {tuple(x.shape)} but must be (batch, {self.in_features}) "
+                             f"or ({self.n_tasks}, batch, {self.in_features})")
+        for layer in self.layers:  # a shared nn.Linear acts on every task's inputs alike
+            x = self.activation(layer(x))
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.heads(self.features(x))
+
+
+def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
+    """Number of scalar parameters (only those with requires_grad if trainable_only)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def copy_layers(source: MultiTaskNet, target: MultiTaskNet, n_layers: int) -> MultiTaskNet:
+    """Copy the first `n_layers` hidden layers of `source` into `target` by state dict; heads are never copied.
+
+    Both networks must have the same kind of layer (shared or per-task) and shape at those depths.
+    """
+    if not isinstance(source, MultiTaskNet) or not isinstance(target, MultiTaskNet):
+        raise TypeError("source and target must both be MultiTaskNet")
+    check_int("n_layers", n_layers, low=0, high=min(source.n_layers, target.n_layers))
+    for depth in range(n_layers):
+        src, dst = source.layers[depth], target.layers[depth]
+        if type(src) is not type(dst):
+            raise ValueError(f"layer {depth} is {type(src).__name__} in source but {type(dst).__name__} in "
+                             "target; give both networks the same sharing_depth")
+        dst.load_state_dict(src.state_dict())
+    return target
+
+
+def freeze_layers(model: MultiTaskNet, n_layers: int) -> MultiTaskNet:
+    """Freeze the first `n_layers` hidden layers (requires_grad=False) and unfreeze the rest."""
+    if not isinstance(model, MultiTaskNet):
+        raise TypeError(f"model must be a MultiTaskNet, got {type(model).__name__}")
+    check_int("n_layers", n_layers, low=0, high=model.n_layers)
+    for depth, layer in enumerate(model.layers):
+        for p in layer.parameters():
+            p.requires_grad_(depth >= n_layers)
+    return model

@@ -1,0 +1,75 @@
+"""The objectives the course derives, written once as reference versions.
+
+Multi-task:  sum_t w_t * (1/n_t) sum_i L_t(y_ti, f_t(x_ti))   (per-task normalisation by n_t)
+Transfer:    sum L_src + lam * sum L_tgt                         (the joint form)
+Every function works on any leading batch dimensions, so the same code serves
+one model and a vectorised stack of models.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from mtl_lessons._checks import check_choice, check_float, check_tensor, check_weights
+
+LOSSES = ("mse", "ce")
+
+
+def per_example_losses(pred: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """Loss of every example, shape (..., n_tasks, n).
+
+    mse: pred and y are (..., n_tasks, n, out); ce: pred is logits (..., n_tasks, n, classes)
+    and y integer labels (..., n_tasks, n).
+    """
+    if loss == "mse":
+        return ((pred - y) ** 2).mean(-1)
+    logits = pred.reshape(-1, pred.shape[-1])
+    return F.cross_entropy(logits, y.reshape(-1), reduction="none").reshape(y.shape)
+
+
+def task_losses_unchecked(pred, y, loss, sample_weights=None):
+    """task_losses without argument checks, for inner training loops."""
+    per_example = per_example_losses(pred, y, loss)  # (..., n_tasks, n)
+    if sample_weights is None:
+        return per_example.mean(-1)
+    return (per_example * sample_weights).sum(-1) / sample_weights.sum(-1)
+
+
+def task_losses(pred: torch.Tensor, y: torch.Tensor, *, loss: str = "mse",
+                sample_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-task mean loss L_t = (1/n_t) sum_i l(y_ti, f_t(x_ti)), shape (..., n_tasks).
+
+    sample_weights (..., n_tasks, n), 0 or 1, mark which examples a task has, so tasks
+    with different n_t can share one padded tensor; each task is still averaged over its own n_t.
+    """
+    check_choice("loss", loss, LOSSES)
+    check_tensor("pred", pred, floating=True)
+    check_tensor("y", y)
+    if loss == "mse" and pred.shape != y.shape:
+        raise ValueError(f"y has shape {tuple(y.shape)} but must match pred's {tuple(pred.shape)} for loss='mse'")
+    if loss == "ce" and (pred.shape[:-1] != y.shape or y.is_floating_point()):
+        raise ValueError(f"y must hold integer labels of shape {tuple(pred.shape[:-1])} for loss='ce', "
+                         f"got {y.dtype} {tuple(y.shape)}")
+    if sample_weights is not None:
+        check_tensor("sample_weights", sample_weights, shape=pred.shape[:-1] if loss == "mse" else y.shape)
+        if (sample_weights < 0).any() or (sample_weights.sum(-1) <= 0).any():
+            raise ValueError("sample_weights must be >= 0 and give every task at least one example")
+    return task_losses_unchecked(pred, y, loss, sample_weights)
+
+
+def multitask_objective(task_losses: torch.Tensor, weights=None) -> torch.Tensor:
+    """sum_t w_t L_t over the last axis; weights=None means w_t = 1 for every task."""
+    check_tensor("task_losses", task_losses, floating=True)
+    if task_losses.dim() == 0 or task_losses.shape[-1] == 0:
+        raise ValueError(f"task_losses has shape {tuple(task_losses.shape)}; it needs at least one task")
+    if weights is None:
+        return task_losses.sum(-1)
+    w = check_weights("weights", weights, task_losses.shape[-1]).to(task_losses)
+    return (task_losses * w).sum(-1)
+
+
+def joint_transfer_objective(source_loss: torch.Tensor, target_loss: torch.Tensor, lam: float) -> torch.Tensor:
+    """L_src + lam * L_tgt: lam -> 0 ignores the target, lam -> inf is target-only training."""
+    check_float("lam", lam, low=0.0)
+    return source_loss + lam * target_loss

@@ -1,0 +1,104 @@
+"""Slider explorers: a slider per knob of a precomputed Sweep and one figure.
+
+A move only looks the point up and shows its picture; nothing is trained. Each
+grid point's figure is drawn once to PNG (all of them up front by default,
+behind a progress bar) and kept, so a move swaps the bytes of one
+ipywidgets.Image: no flicker, no figures piling up, and the same speed for
+every move however slow matplotlib is. The explorer's display
+also carries that PNG as a plain image, so nbval and a static HTML export show
+the figure for the default value.
+
+    >>> explorer = SweepExplorer(sweep, draw, knobs=["lam"], value={"lam": 1.0})
+    >>> explorer            # in a notebook: the slider and the figure
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable, Sequence
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from tqdm.auto import tqdm
+
+from mtl_lessons.train import Sweep
+
+
+def _label(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class SweepExplorer:
+    """Sliders over knobs of `sweep`; on every move, `draw(axes, point)` redraws from looked-up results.
+
+    draw receives the list of Axes (already cleared) and the point, a {knob: value} dict.
+    Knobs not given a slider stay at their value in `value` (default: each grid's first value).
+    prerender=True draws every point the sliders can reach now; otherwise each is drawn on first visit.
+    """
+
+    def __init__(self, sweep: Sweep, draw: Callable, *, knobs: Sequence[str] | None = None,
+                 value: dict | None = None, ncols: int = 2, figsize=(10, 3.6), dpi: int = 80,
+                 descriptions: dict[str, str] | None = None, prerender: bool = True):
+        if not isinstance(sweep, Sweep):
+            raise TypeError(f"sweep must be a Sweep, got {type(sweep).__name__}")
+        knobs = list(sweep.knobs) if knobs is None else list(knobs)
+        for k in knobs:
+            if k not in sweep.knobs:
+                raise ValueError(f"knobs names {k!r}, which is not a knob of the sweep (allowed: {list(sweep.knobs)})")
+        self.sweep, self.draw, self.knobs = sweep, draw, knobs
+        self.point = {k: v[0] for k, v in sweep.knobs.items()}
+        self.point.update(value or {})
+        sweep.index(**self.point)  # raises if a value is off the grid
+        with plt.ioff():
+            self.fig, axes = plt.subplots(1, ncols, figsize=figsize, dpi=dpi, layout="constrained")
+        self.axes = list(axes) if ncols > 1 else [axes]
+        descriptions = descriptions or {}
+        self.sliders = {}
+        for k in knobs:
+            slider = widgets.SelectionSlider(
+                options=[(_label(v), v) for v in sweep.knobs[k]], value=self.point[k],
+                description=descriptions.get(k, k), continuous_update=True,
+                style={"description_width": "initial"}, layout=widgets.Layout(width="420px"))
+            slider.observe(self._on_change, names="value")
+            self.sliders[k] = slider
+        self.image = widgets.Image(format="png")
+        self.widget = widgets.VBox([*self.sliders.values(), self.image])
+        self._pngs: dict[tuple, bytes] = {}  # grid index -> rendered figure
+        self.update(**self.point)
+        if prerender:
+            reachable = [p for p in sweep.points() if all(p[k] == self.point[k] for k in sweep.knobs if k not in knobs)]
+            for p in tqdm(reachable, desc="drawing the slider's figures", delay=1.0, leave=False):
+                self.render(p)
+
+    def _on_change(self, change) -> None:
+        knob = next(k for k, s in self.sliders.items() if s is change["owner"])
+        if change["new"] != self.point[knob]:  # not an echo of update() moving the slider
+            self.update(**{knob: change["new"]})
+
+    def render(self, point: dict) -> bytes:
+        """The PNG of one grid point, drawn on first request and kept."""
+        key = self.sweep.index(**point)  # raises a clear error for an unknown knob or an off-grid value
+        if key not in self._pngs:
+            for ax in self.axes:
+                ax.clear()
+            self.draw(self.axes, point)
+            buffer = io.BytesIO()
+            self.fig.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
+            self._pngs[key] = buffer.getvalue()
+        return self._pngs[key]
+
+    def update(self, **values) -> None:
+        """Move to new knob values (each must be on the grid) and show that point's figure."""
+        point = {**self.point, **values}
+        self.png = self.render(point)
+        self.point = point
+        self.image.value = self.png
+        for k, s in self.sliders.items():  # keep sliders in step when update() is called from code
+            if s.value != point[k]:
+                s.value = point[k]
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["image/png"] = base64.b64encode(self.png).decode()  # the static fallback
+        return bundle

@@ -1,0 +1,97 @@
+"""Benchmarks behind the README's Performance section: `make bench` (python -m mtl_lessons.bench).
+
+Prints one figure per line as `name: value`:
+  sweep_speedup, sweep_vectorised_s, sweep_loop_s   32 tiny MLPs trained at once (fit_many) vs one
+                                                    after another (fit), medians of several repeats
+  precompute_s.<slider>      time to train the slider's grid (its sweep function, notebook defaults)
+  render_s.<slider>          time to draw every figure the slider can show (done once, up front)
+  callback_p50_ms.<slider>, callback_p95_ms.<slider>
+                             in-kernel time of the slider's callback (set the value, look up, show),
+                             over every grid value, several passes
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from mtl_lessons.data import make_sinusoid_tasks
+from mtl_lessons.models import MultiTaskNet
+from mtl_lessons.train import ModelStack, fit, fit_many
+
+
+def timed(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def sweep_speedup(n_models: int = 32, steps: int = 200, repeats: int = 3) -> dict[str, float]:
+    """Median wall time of training n_models tiny MLPs vectorised vs in a Python loop (same models, same data)."""
+    seeds = list(range(n_models))
+    tasks = [make_sinusoid_tasks(4, 16, seed=s) for s in seeds]
+    x = torch.stack([t.x_train for t in tasks])
+    y = torch.stack([t.y_train for t in tasks])
+
+    def factory():
+        return MultiTaskNet(1, 16, 2, 4, sharing_depth=2)
+
+    def vectorised():
+        fit_many(ModelStack.from_factory(factory, seeds), x, y, optimizer="adam", lr=1e-2, steps=steps, progress=False)
+
+    def loop():
+        for seed, task in zip(seeds, tasks):
+            torch.manual_seed(seed)
+            fit(factory(), task.x_train, task.y_train, optimizer="adam", lr=1e-2, steps=steps, progress=False)
+
+    vec, seq = [], []
+    for _ in range(repeats):  # interleaved, so both see the same machine load
+        vec.append(timed(vectorised)[0])
+        seq.append(timed(loop)[0])
+    v, s = statistics.median(vec), statistics.median(seq)
+    return {"sweep_speedup": s / v, "sweep_vectorised_s": v, "sweep_loop_s": s, "sweep_models": n_models}
+
+
+def slider_figures(name: str, sweep_fn, explorer_fn, passes: int = 5) -> dict[str, float]:
+    """Precompute, render and callback-latency figures for one registered slider."""
+    precompute, sweep = timed(lambda: sweep_fn(progress=False))
+    render, explorer = timed(lambda: explorer_fn(sweep))
+    latencies = []
+    for _ in range(passes):
+        for knob, slider in explorer.sliders.items():
+            for value in sweep.knobs[knob]:
+                if value == slider.value:
+                    continue
+                start = time.perf_counter()
+                slider.value = value  # fires the same observer a drag in JupyterLab fires
+                latencies.append(time.perf_counter() - start)
+                assert explorer.point[knob] == value
+    ms = np.array(latencies) * 1e3
+    return {f"precompute_s.{name}": precompute, f"render_s.{name}": render,
+            f"callback_p50_ms.{name}": float(np.percentile(ms, 50)),
+            f"callback_p95_ms.{name}": float(np.percentile(ms, 95))}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the speed-up timing (median)")
+    parser.add_argument("--only", default=None, help="only sliders whose name contains this")
+    args = parser.parse_args(argv)
+    from mtl_lessons.experiments import SLIDERS
+
+    print(f"threads: {torch.get_num_threads()}", flush=True)
+    for name, value in sweep_speedup(repeats=args.repeats).items():
+        print(f"{name}: {value:.3g}", flush=True)
+    for name, (sweep_fn, explorer_fn) in SLIDERS.items():
+        if args.only and args.only not in name:
+            continue
+        for key, value in slider_figures(name, sweep_fn, explorer_fn).items():
+            print(f"{key}: {value:.3g}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Task families: shapes, seeding, the relatedness knob, digits offline."""
+
+import pytest
+import torch
+
+from mtl_lessons.data import load_digits_split, make_sinusoid_tasks, take_labels
+
+
+def test_sinusoid_shapes_and_seeding():
+    a = make_sinusoid_tasks(5, 7, 30, seed=3)
+    b = make_sinusoid_tasks(5, 7, 30, seed=3)
+    assert a.x_train.shape == (5, 7, 1) and a.y_test.shape == (5, 30, 1) and a.n_tasks == 5
+    assert torch.equal(a.y_train, b.y_train)
+    assert not torch.equal(a.y_train, make_sinusoid_tasks(5, 7, 30, seed=4).y_train)
+
+
+def test_task_and_test_set_do_not_depend_on_training_size():
+    small, large = make_sinusoid_tasks(4, 5, seed=1), make_sinusoid_tasks(4, 50, seed=1)
+    assert torch.equal(small.x_test, large.x_test) and torch.equal(small.y_test, large.y_test)
+
+
+def _residual_on_sin_cos(tasks):
+    """Fraction of each task's variance left after least squares on [sin x, cos x]."""
+    x = torch.linspace(-5, 5, 400)
+    y = tasks.true_function(x)  # (T, 400)
+    basis = torch.stack([torch.sin(x), torch.cos(x)], 1)  # (400, 2)
+    coef = torch.linalg.lstsq(basis, y.T).solution
+    return ((basis @ coef - y.T) ** 2).mean(0) / y.var(1)
+
+
+def test_relatedness_one_means_two_shared_features():
+    assert _residual_on_sin_cos(make_sinusoid_tasks(6, 4, relatedness=1.0, seed=0)).max() < 1e-6
+
+
+def test_relatedness_zero_means_features_of_their_own():
+    assert _residual_on_sin_cos(make_sinusoid_tasks(6, 4, relatedness=0.0, seed=0)).min() > 0.5
+
+
+def test_noise_free_training_targets_match_true_function():
+    tasks = make_sinusoid_tasks(3, 10, noise=0.0, seed=2)
+    for t in range(3):
+        assert torch.allclose(tasks.true_function(tasks.x_train[t, :, 0])[t], tasks.y_train[t, :, 0], atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_tasks": 0}, "n_tasks=0"),
+    ({"relatedness": 1.5}, "relatedness=1.5"),
+    ({"noise": float("nan")}, "noise=nan must be finite"),
+    ({"n_train": 2.5}, "n_train=2.5 must be an int"),
+    ({"seed": -1}, "seed=-1"),
+])
+def test_sinusoid_bad_input(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        make_sinusoid_tasks(**kwargs)
+
+
+def test_digits_split_is_offline_stratified_and_relabelled():
+    split = load_digits_split(classes=(5, 6, 7, 8, 9), seed=0)
+    assert split.classes == (5, 6, 7, 8, 9) and split.n_classes == 5
+    assert set(split.y_train.tolist()) == set(range(5))
+    test, train = torch.bincount(split.y_test).float(), torch.bincount(split.y_train).float()
+    assert ((test / (test + train) - 0.3).abs() < 0.01).all()  # stratified: 30% of every class
+    assert 0 <= split.x_train.min() and split.x_train.max() <= 1 and split.x_train.shape[1] == 64
+
+
+@pytest.mark.parametrize("classes, message", [((3,), "at least two"), ((1, 1), "distinct"), ((0, 10), "0..9")])
+def test_digits_bad_classes(classes, message):
+    with pytest.raises(ValueError, match=message):
+        load_digits_split(classes=classes)
+
+
+def test_take_labels_is_stratified_and_checked():
+    split = load_digits_split(classes=(0, 1, 2), seed=0)
+    x, y = take_labels(split.x_train, split.y_train, 30, seed=0)
+    assert x.shape == (30, 64) and torch.bincount(y).tolist() == [10, 10, 10]
+    with pytest.raises(ValueError, match="n_labels=2 is out of range"):
+        take_labels(split.x_train, split.y_train, 2)

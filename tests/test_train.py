@@ -1,0 +1,112 @@
+"""fit_many trains every model exactly as fit trains it alone; Sweep lookups and errors."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mtl_lessons.data import make_sinusoid_tasks
+from mtl_lessons.models import MultiTaskNet, freeze_layers
+from mtl_lessons.train import ModelStack, Sweep, fit, fit_many
+
+SEEDS = [0, 1, 2]
+
+
+def factory():
+    return MultiTaskNet(1, 8, 2, 3, sharing_depth=1)
+
+
+@pytest.fixture(scope="module")
+def data():
+    tasks = [make_sinusoid_tasks(3, 6, seed=s) for s in SEEDS]
+    return tasks, torch.stack([t.x_train for t in tasks]), torch.stack([t.y_train for t in tasks])
+
+
+@pytest.mark.parametrize("optimizer, steps, atol", [("sgd", 50, 1e-5), ("adam", 50, 1e-4)])
+def test_vectorised_training_equals_training_each_model_alone(data, optimizer, steps, atol):
+    tasks, x, y = data
+    weights = torch.tensor([[1.0, 0.5, 2.0], [1.0, 1.0, 1.0], [0.1, 1.0, 3.0]])
+    stack = ModelStack.from_factory(factory, SEEDS)
+    history = fit_many(stack, x, y, weights=weights, optimizer=optimizer, lr=0.02, steps=steps, progress=False)
+    for i, seed in enumerate(SEEDS):
+        torch.manual_seed(seed)
+        alone = factory()
+        h = fit(alone, tasks[i].x_train, tasks[i].y_train, weights=weights[i], optimizer=optimizer, lr=0.02,
+                steps=steps, progress=False)
+        assert np.allclose(history.task_losses[:, i], h.task_losses, atol=atol)
+        for (name, p), q in zip(alone.named_parameters(), stack.model(i).parameters()):
+            assert torch.allclose(p, q, atol=atol), name
+
+
+def test_frozen_parameters_stay_put(data):
+    _, x, y = data
+    stack = ModelStack.from_factory(lambda: freeze_layers(factory(), 1), SEEDS)
+    before = {k: v.clone() for k, v in stack.params.items()}
+    fit_many(stack, x, y, optimizer="sgd", lr=0.1, steps=5, progress=False)
+    assert torch.equal(stack.params["layers.0.weight"], before["layers.0.weight"])
+    assert not torch.equal(stack.params["heads.weight"], before["heads.weight"])
+    assert not stack.model(0).layers[0].weight.requires_grad
+
+
+def test_training_is_deterministic(data):
+    tasks, _, _ = data
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        runs.append(fit(factory(), tasks[0].x_train, tasks[0].y_train, optimizer="adam", lr=0.01, steps=20,
+                        progress=False).task_losses)
+    assert np.array_equal(*runs)
+
+
+def test_training_bad_input(data):
+    tasks, x, y = data
+    with pytest.raises(ValueError, match="optimizer='rmsprop' is not allowed"):
+        fit(factory(), tasks[0].x_train, tasks[0].y_train, optimizer="rmsprop", lr=0.1, steps=1)
+    with pytest.raises(ValueError, match="lr=0.0 is out of range"):
+        fit(factory(), tasks[0].x_train, tasks[0].y_train, optimizer="sgd", lr=0.0, steps=1)
+    with pytest.raises(ValueError, match="x contains non-finite"):
+        fit(factory(), tasks[0].x_train * float("nan"), tasks[0].y_train, optimizer="sgd", lr=0.1, steps=1)
+    with pytest.raises(ValueError, match="one row per model"):
+        fit_many(ModelStack.from_factory(factory, [0, 1]), x, y, optimizer="sgd", lr=0.1, steps=1)
+    with pytest.raises(ValueError, match="models is empty"):
+        ModelStack([])
+
+
+def make_sweep():
+    return Sweep({"lam": (0.1, 1.0, 10.0), "depth": (0, 2)}, seeds=(0, 1),
+                 results={"err": np.arange(12.0).reshape(3, 2, 2)})
+
+
+def test_sweep_lookup_and_curves():
+    sweep = make_sweep()
+    assert sweep.index(lam=1.0, depth=2) == (1, 1)
+    assert sweep.at("err", lam=1.0, depth=2).tolist() == [6.0, 7.0]
+    values, curve = sweep.curve("err", "lam", depth=0)
+    assert values.tolist() == [0.1, 1.0, 10.0] and curve.shape == (3, 2)
+    assert len(sweep.points()) == 6
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda s: s.at("err", lam=0.5, depth=0), r"lam=0.5 is not on the grid \(allowed: \(0.1, 1.0, 10.0\)\)"),
+    (lambda s: s.at("err", lam=1.0), "point names knobs"),
+    (lambda s: s.at("nope", lam=1.0, depth=0), "result 'nope' not in sweep"),
+    (lambda s: s.curve("err", "width"), "along='width' is not a knob"),
+    (lambda s: s.add("bad", np.zeros((3, 2, 5))), "must start with"),
+])
+def test_sweep_bad_lookups(call, message):
+    with pytest.raises((ValueError, KeyError), match=message):
+        call(make_sweep())
+
+
+@pytest.mark.parametrize("knobs, seeds, results, message", [
+    ({"lam": ()}, (0,), {}, "empty grid"),
+    ({}, (0,), {}, "knobs is empty"),
+    ({"lam": (1.0, math.nan)}, (0,), {}, "non-finite"),
+    ({"lam": (1.0, 1.0)}, (0,), {}, "repeated"),
+    ({"lam": (1.0, 2.0)}, (), {}, "seeds is empty"),
+    ({"lam": (1.0, 2.0)}, (0, 1, 2), {"err": np.zeros((2, 2))}, "must start with"),  # mismatched seeds
+])
+def test_sweep_bad_construction(knobs, seeds, results, message):
+    with pytest.raises(ValueError, match=message):
+        Sweep(knobs, seeds, results)

@@ -1,0 +1,71 @@
+"""SweepExplorer: moves look up and swap the picture; off-grid values fail clearly; static fallback."""
+
+import numpy as np
+import pytest
+
+from mtl_lessons.train import Sweep
+from mtl_lessons.widgets import SweepExplorer
+
+
+def make_explorer(**kwargs):
+    sweep = Sweep({"lam": (0.1, 1.0, 10.0), "depth": (0, 1)}, seeds=(0, 1),
+                  results={"err": np.arange(12.0).reshape(3, 2, 2)})
+    calls = []
+
+    def draw(axes, point):
+        calls.append(dict(point))
+        axes[0].plot([0, 1], [0, sweep.at("err", **point).mean()])
+        axes[0].set_title(str(point))
+
+    return SweepExplorer(sweep, draw, ncols=1, figsize=(3, 2), **kwargs), calls
+
+
+def test_every_reachable_point_is_drawn_once_up_front():
+    explorer, calls = make_explorer()
+    assert len(calls) == 6 and len(explorer._pngs) == 6
+    explorer.sliders["lam"].value = 10.0  # what a drag does
+    explorer.sliders["depth"].value = 1
+    assert len(calls) == 6, "a move must not redraw: it looks the picture up"
+    assert explorer.point == {"lam": 10.0, "depth": 1}
+
+
+def test_a_move_changes_the_picture_and_back():
+    explorer, _ = make_explorer(value={"lam": 1.0})
+    first = explorer.image.value
+    explorer.sliders["lam"].value = 10.0
+    assert explorer.image.value != first
+    explorer.update(lam=1.0)
+    assert explorer.image.value == first and explorer.sliders["lam"].value == 1.0
+
+
+def test_knobs_without_sliders_stay_fixed_and_only_reachable_points_are_drawn():
+    explorer, calls = make_explorer(knobs=["lam"], value={"depth": 1})
+    assert list(explorer.sliders) == ["lam"] and len(calls) == 3
+    assert all(c["depth"] == 1 for c in calls)
+
+
+def test_lazy_rendering():
+    explorer, calls = make_explorer(prerender=False)
+    assert len(calls) == 1
+    explorer.update(lam=10.0)
+    explorer.update(lam=10.0)
+    assert len(calls) == 2
+
+
+def test_off_grid_and_unknown_knobs_fail_clearly():
+    explorer, _ = make_explorer()
+    with pytest.raises(ValueError, match=r"lam=0.5 is not on the grid \(allowed: \(0.1, 1.0, 10.0\)\)"):
+        explorer.update(lam=0.5)
+    with pytest.raises(ValueError, match="point names knobs"):
+        explorer.update(width=3)
+    with pytest.raises(ValueError, match="not a knob of the sweep"):
+        make_explorer(knobs=["width"])
+    with pytest.raises(ValueError, match="lam=3.0 is not on the grid"):
+        make_explorer(value={"lam": 3.0})
+
+
+def test_display_carries_the_widget_and_a_static_png():
+    explorer, _ = make_explorer()
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["image/png"].startswith("iVBOR")  # base64 of the PNG signature

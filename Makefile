@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
+LAB_EXTRA ?=
+# Jupyter refuses to run as root unless told; containers and CI often are root
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: env lab test bench lock clean
 
@@ -19,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 env: $(STAMP)  ## create .venv and install the pinned environment
 
 lab: env  ## open the course in JupyterLab on 127.0.0.1 (token authentication on)
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --ServerApp.root_dir="$(CURDIR)" $(ROOT_FLAG) $(LAB_EXTRA) \
 		notebooks/00_welcome.ipynb
 
 test: env  ## package tests and every notebook under nbval

@@ -15,9 +15,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 NETGUARD = Path(__file__).resolve().parent / "netguard"
 
-_notebook_seconds: dict[str, float] = defaultdict(float)
-_notebook_failed: set[str] = set()
-
 
 def pytest_addoption(parser):
     parser.addoption("--require-all-notebooks", action="store_true",
@@ -34,6 +31,8 @@ def pytest_configure(config):
     spec = importlib.util.spec_from_file_location("mtl_netguard", NETGUARD / "sitecustomize.py")
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
     config._netguard_log = log
+    # registered as a plugin, not left as conftest hooks: conftest hooks only see items under tests/
+    config.pluginmanager.register(NotebookTimes(), "mtl-notebook-times")
 
 
 def pytest_collection_finish(session):
@@ -48,20 +47,29 @@ def pytest_collection_finish(session):
         raise pytest.UsageError(f"notebooks left out of the run: {', '.join(missing)}")
 
 
-def pytest_runtest_logreport(report):
-    path = report.nodeid.split("::")[0]
-    if path.endswith(".ipynb"):
-        _notebook_seconds[path] += report.duration
-        if report.failed:
-            _notebook_failed.add(path)
+class NotebookTimes:
+    """Adds up nbval's per-cell times by notebook and prints them at the end of the run."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.failed: set[str] = set()
+
+    def pytest_runtest_logreport(self, report):
+        path = report.location[0]
+        if path.endswith(".ipynb"):
+            self.seconds[path] += report.duration
+            if report.failed:
+                self.failed.add(path)
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.seconds:
+            terminalreporter.section("notebooks executed under nbval")
+            for path, seconds in sorted(self.seconds.items()):
+                status = "FAILED" if path in self.failed else "passed"
+                terminalreporter.write_line(f"{path}: {status} in {seconds:.1f} s")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if _notebook_seconds:
-        terminalreporter.section("notebooks executed under nbval")
-        for path, seconds in sorted(_notebook_seconds.items()):
-            status = "FAILED" if path in _notebook_failed else "passed"
-            terminalreporter.write_line(f"{path}: {status} in {seconds:.1f} s")
     log = getattr(config, "_netguard_log", None)
     if log is not None and log.exists() and log.read_text().strip():
         terminalreporter.section("network access refused by the guard")

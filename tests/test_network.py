@@ -50,3 +50,13 @@ def test_guard_allows_loopback(tmp_path):
     """, tmp_path)
     assert "connected" in result.stdout, result.stderr
     assert log == ""
+
+
+def test_guard_is_loaded_in_notebook_kernels():
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import socket\nassert socket.socket.connect.__module__ == 'sitecustomize', socket.socket.connect.__module__"))
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()

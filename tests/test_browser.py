@@ -40,6 +40,7 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_REPR = re.compile(r"\b(?:Int|Float|Selection|SelectionRange|IntRange|FloatRange|FloatLog)Slider\(|"
                          r"\b(?:VBox|HBox|Box|Image|Output|Dropdown|Button|Label|HTML|Checkbox|"
                          r"FloatProgress|IntProgress|ToggleButtons|interactive)\(")
+LOADING = "Loading widget..."  # what ipywidgets shows until the view renders
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -67,11 +68,15 @@ class _Report:
         self.folder = folder
         self.seconds: dict[str, tuple[float, str]] = {}
 
+    def add(self, name: str, seconds: float, status: str, phases: dict[str, float]) -> None:
+        self.seconds[name] = (seconds, status + " in %.1f s (%s)" % (
+            seconds, ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())))
+
     def pytest_terminal_summary(self, terminalreporter):
-        terminalreporter.section("notebooks in JupyterLab + Chromium")
-        for name, (seconds, status) in sorted(self.seconds.items()):
-            terminalreporter.write_line(f"{name}: {status} in {seconds:.1f} s")
-        terminalreporter.write_line(f"screenshots: {self.folder}")
+        terminalreporter.section("notebooks in JupyterLab + headless Chromium")
+        for name, (_seconds, line) in sorted(self.seconds.items()):
+            terminalreporter.write_line(f"{name}: {line}")
+        terminalreporter.write_line(f"screenshots (one per notebook): {self.folder}")
 
 
 @pytest.fixture(scope="session")
@@ -176,17 +181,22 @@ def describe(cell_index: int, source: str) -> str:
 # ----------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_in_jupyterlab(notebook, browser, report, request):
+def test_notebook_in_jupyterlab(notebook, browser, report):
     t0 = time.monotonic()
+    phases: dict[str, float] = {}
     status = "FAILED"
     try:
-        run_notebook_in_lab(notebook, browser, report.folder)
+        problems, log = run_notebook_in_lab(notebook, browser, report.folder / f"{notebook.stem}.png", phases)
+        assert not problems, (f"{notebook.name} in JupyterLab:\n- " + "\n- ".join(problems)
+                              + f"\n(JupyterLab's log ends with:\n{log})")
         status = "passed"
     finally:
-        report.seconds[notebook.name] = (time.monotonic() - t0, status)
+        report.add(notebook.name, time.monotonic() - t0, status, phases)
 
 
-def run_notebook_in_lab(notebook: Path, browser, screenshots: Path) -> None:
+def run_notebook_in_lab(notebook: Path, browser, screenshot: Path, phases: dict) -> tuple[list[str], str]:
+    """Open `notebook` in a fresh JupyterLab, Run All, check it, move its sliders, take a screenshot.
+    Returns what is wrong (empty: nothing) and the end of JupyterLab's log; `phases` gets the timings."""
     import nbformat
 
     source_nb = nbformat.read(notebook, as_version=4)
@@ -198,12 +208,21 @@ def run_notebook_in_lab(notebook: Path, browser, screenshots: Path) -> None:
     problems: list[str] = []
     console_errors: list[str] = []
     blocked: list[str] = []
+    clock = [time.monotonic()]
+
+    def lap(name):
+        now = time.monotonic()
+        phases[name] = now - clock[0]
+        clock[0] = now
+
     server = LabServer([notebook])
     context = session = None
     try:
+        # 1. the server, and the notebook's session (kernel) created before the page opens
         server.start()
         session = server.start_session(notebook.name)
 
+        # 2. the page; nothing may leave 127.0.0.1
         context = browser.new_context(viewport={"width": 1280, "height": 1000}, service_workers="block")
 
         def guard(route):
@@ -221,63 +240,69 @@ def run_notebook_in_lab(notebook: Path, browser, screenshots: Path) -> None:
         page.on("pageerror", lambda e: console_errors.append(f"uncaught: {e}"))
 
         page.goto(server.url(f"/lab/tree/{urllib.parse.quote(notebook.name)}"), wait_until="domcontentloaded")
-        page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
+        page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=90_000)
         cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
         deadline = time.monotonic() + 30
         while (n_cells := cells.count()) != len(sources) and time.monotonic() < deadline:
             page.wait_for_timeout(200)
         assert n_cells == len(sources), f"JupyterLab shows {n_cells} cells, the notebook has {len(sources)}"
+        lap("open")
 
-        # Run → Run All Cells, from the menu, as a learner does
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        # Run → Run All Cells, from the menu, as a learner does; wait for every cell
+        click_menu(page, "Run", "Run All Cells")
         state = wait_until_run(page, expected, RUN_TIMEOUT)
+        lap("run all")
 
-        # 3. errors, tracebacks, widgets that did not render
-        for i, cell in enumerate(state["cells"]):
-            if i in expected and not executed(cell["prompt"]):
-                problems.append(f"{describe(i, sources[i])} did not run (Run All stopped before it)")
-            for o in cell["outputs"]:
-                where = describe(i, sources[i])
+        # 3. errors, tracebacks, widgets that did not render: as the kernel sent them (saved to the
+        # temporary copy) and as the page shows them
+        page.keyboard.press("Escape")
+        click_menu(page, "File", "Save Notebook")
+        saved = wait_for_save(server, notebook.name, state)
+        deadline = time.monotonic() + 10  # a widget view may still be loading for a moment
+        while any(LOADING in o["text"] for c in state["cells"] for o in c["outputs"]) and time.monotonic() < deadline:
+            page.wait_for_timeout(250)
+            state = page_state(page)
+        for i, (cell, shown) in enumerate(zip(saved["cells"], state["cells"])):
+            where = describe(i, sources[i])
+            if i in expected and not executed(shown["prompt"]):
+                problems.append(f"{where} did not run (Run All stopped before it)")
+            for o in shown["outputs"]:
                 if o["mime"] == "application/vnd.jupyter.stderr":
                     problems.append(f"{where}: error output:\n{o['text'][:1500]}")
-                elif "Traceback" in o["text"] or "Error displaying widget" in o["text"]:
-                    problems.append(f"{where}: {o['text'][:1500]}")
+                elif "Traceback" in o["text"]:
+                    problems.append(f"{where}: a traceback:\n{o['text'][:1500]}")
+                elif "Error displaying widget" in o["text"] or LOADING in o["text"]:
+                    problems.append(f"{where}: a widget did not render: {o['text'][:300]!r}")
                 elif WIDGET_REPR.search(o["text"]) and not o["sliders"]:
                     problems.append(f"{where}: a widget shows as plain text: {o['text'][:200]!r}")
-
-        # the kernel's view of the outputs (saved to the temporary copy): every widget must render as a widget
-        page.keyboard.press("Escape")
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^File$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Save Notebook$")).click()
-        saved = wait_for_save(server, notebook.name, expected)
-        for i, (cell, shown) in enumerate(zip(saved["cells"], state["cells"])):
             for k, out in enumerate(cell.get("outputs", [])):
-                where = describe(i, sources[i])
-                if out["output_type"] == "error":
+                if out["output_type"] == "error" and not any(p.startswith(where) for p in problems):
                     problems.append(f"{where}: {out['ename']}: {out['evalue']}")
                 if WIDGET_MIME not in out.get("data", {}):
                     continue
                 view = shown["outputs"][k] if k < len(shown["outputs"]) else None
-                closed = view is not None and view["mime"] is None and not view["text"].strip()  # e.g. a finished
-                if view is None or not (view["mime"] == WIDGET_MIME or closed):  # tqdm bar, leave=False
+                # a widget closed after use (a finished tqdm bar with leave=False) leaves an empty output
+                closed = view is not None and view["mime"] is None and not view["text"].strip()
+                failed = view is not None and ("Error displaying widget" in view["text"] or LOADING in view["text"])
+                if view is None or not (view["mime"] == WIDGET_MIME or closed or failed):
                     got = "nothing" if view is None else f"{view['mime']}: {view['text'][:200]!r}"
                     problems.append(f"{where}: the kernel sent a widget, JupyterLab rendered {got} instead "
                                     "(is the jupyterlab_widgets extension installed and loaded?)")
+        lap("checks")
 
         # 4. every slider: move it, its figure must change, nothing may pile up
         sliders = page.locator(".jp-NotebookPanel .jp-Cell-outputArea .widget-slider")
-        n_sliders = sliders.count()
         first_slider_cell = None
-        for s in range(n_sliders):
+        for s in range(sliders.count()):
             problem, cell_index = move_slider(page, sliders.nth(s), s, sources)
             if problem:
                 problems.append(problem)
             if first_slider_cell is None:
                 first_slider_cell = cell_index
+        lap("sliders")
 
-        # 5. a screenshot: the first slider's cell after the move, else the last output
-        take_screenshot(page, screenshots / f"{notebook.stem}.png", first_slider_cell)
+        # 5. a screenshot: the first slider's output after the move, else the last cell
+        take_screenshot(page, screenshot, first_slider_cell)
         if console_errors:
             problems.append("browser console errors:\n  " + "\n  ".join(console_errors[:20]))
         if blocked:
@@ -295,17 +320,27 @@ def run_notebook_in_lab(notebook: Path, browser, screenshots: Path) -> None:
                 pass
         log = server.log_tail()
         server.cleanup()
-    assert not problems, f"{notebook.name} in JupyterLab:\n- " + "\n- ".join(problems) + \
-        f"\n(server log ends with:\n{log})"
+        lap("close")
+    return problems, log
 
 
-def wait_for_save(server: LabServer, name: str, expected: list[int], timeout: float = 30) -> dict:
+def click_menu(page, menu: str, item: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{re.escape(menu)}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
+
+
+def wait_for_save(server: LabServer, name: str, state: dict, timeout: float = 30) -> dict:
+    """The saved copy, once its execution counts are the ones the page shows."""
+    shown = [int(c["prompt"][1:-2]) if executed(c["prompt"]) else None for c in state["cells"]]
     deadline = time.monotonic() + timeout
     while True:
         nb = server.notebook(name)
-        counts = [nb["cells"][i].get("execution_count") for i in expected if i < len(nb["cells"])]
-        if any(c is not None for c in counts) or time.monotonic() > deadline:
+        counts = [c.get("execution_count") if c["cell_type"] == "code" else None for c in nb["cells"]]
+        if counts == shown:
             return nb
+        if time.monotonic() > deadline:
+            pytest.fail(f"File → Save Notebook did not save {name} within {timeout:.0f} s "
+                        f"(execution counts on disk {counts}, on the page {shown})")
         time.sleep(0.25)
 
 
@@ -366,3 +401,61 @@ def take_screenshot(page, path: Path, cell_index: int | None) -> None:
     page.mouse.move(0, 0)
     page.wait_for_timeout(500)
     page.screenshot(path=str(path))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The check itself is tested: a notebook with every failure a learner could meet must be caught.
+
+BROKEN_CELLS = [
+    "SEED = 0",
+    '''import io
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+
+def png(k):
+    fig, ax = plt.subplots(figsize=(2, 1.5), dpi=50)
+    ax.plot([0, 1], [0, k])
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+print(repr(widgets.IntSlider()))  # a widget left as text''',
+    # a widget whose model the page never gets
+    '''display({"application/vnd.jupyter.widget-view+json": {"model_id": "0" * 32, "version_major": 2,
+          "version_minor": 0}, "text/plain": "a widget"}, raw=True)''',
+    # a slider whose figure never changes
+    '''frozen = widgets.SelectionSlider(options=[1, 2, 3], description="frozen")
+display(widgets.VBox([frozen, widgets.Image(value=png(1), format="png")]))''',
+    # a slider that adds a figure on every move
+    '''piling = widgets.IntSlider(min=1, max=3, description="piling")
+out = widgets.Output()
+with out:
+    display(widgets.Image(value=png(1), format="png"))
+piling.observe(lambda change: out.append_display_data(widgets.Image(value=png(change["new"]), format="png")),
+               names="value")
+display(widgets.VBox([piling, out]))''',
+    "1 / 0",
+    'print("never runs")',
+]
+
+
+def test_browser_check_catches_broken_notebooks(browser, tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in BROKEN_CELLS])
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(nb, path)
+    problems, _log = run_notebook_in_lab(path, browser, tmp_path / "broken.png", {})
+    report = "\n".join(problems)
+    for cell, expected in [(1, "a widget shows as plain text"), (2, "a widget did not render"),
+                           (3, "figure did not change"), (4, "figures pile up"), (5, "ZeroDivisionError"),
+                           (6, "did not run")]:
+        assert any((p.startswith(f"cell {cell} ") or f" in cell {cell} " in p) and expected in p for p in problems), \
+            f"cell {cell}: {expected!r} not reported; the check reported:\n{report}"

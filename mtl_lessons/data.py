@@ -140,3 +140,52 @@ def take_labels(x: torch.Tensor, y: torch.Tensor, n_labels: int, *, seed: int = 
     idx, _ = train_test_split(np.arange(len(y)), train_size=n_labels, stratify=y.numpy(), random_state=seed)
     idx = torch.from_numpy(np.sort(idx))
     return x[idx], y[idx]
+
+
+@dataclass
+class DigitOverlay:
+    """Two-digit canvases (a small MultiMNIST): one input, two label tasks (left digit, right digit)."""
+
+    x_train: torch.Tensor  # (n_train, height * width) pixels in [0, 1]
+    y_train: torch.Tensor  # (n_train, 2) labels 0..9: (left digit, right digit)
+    x_test: torch.Tensor  # (n_test, height * width)
+    y_test: torch.Tensor  # (n_test, 2)
+    image_shape: tuple[int, int]  # (height, width) of one canvas
+    task_names: tuple[str, ...] = ("left digit", "right digit")
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.task_names)
+
+
+def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, shift: int = 4, seed: int = 0) -> DigitOverlay:
+    """Canvases of 8 x (8 + shift) pixels: a digit at the left, another `shift` columns to its right.
+
+    Where the two overlap (shift < 8) a pixel is the brighter of the two, as in MultiMNIST
+    (Sabour et al. 2017). The two digits are drawn independently; test canvases are built
+    from digit images that no training canvas uses. Reads sklearn's bundled digits: no network.
+    """
+    check_int("n_train", n_train, low=1)
+    check_int("n_test", n_test, low=1)
+    check_int("shift", shift, low=0, high=8)
+    check_int("seed", seed, low=0)
+    digits = load_digits()
+    images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)  # (1797, 8, 8)
+    labels = torch.from_numpy(digits.target.astype(np.int64))
+    pool_train, pool_test = train_test_split(np.arange(len(labels)), test_size=0.4, stratify=labels.numpy(),
+                                             random_state=seed)
+    g = torch.Generator().manual_seed(seed)
+    width = 8 + shift
+
+    def canvases(pool, n):
+        pool = torch.from_numpy(pool)
+        pick = pool[torch.randint(len(pool), (n, 2), generator=g)]  # (n, 2) image indices
+        left = torch.zeros(n, 8, width)
+        right = torch.zeros(n, 8, width)
+        left[:, :, :8] = images[pick[:, 0]]
+        right[:, :, shift:] = images[pick[:, 1]]
+        return torch.maximum(left, right).reshape(n, -1), labels[pick]
+
+    x_train, y_train = canvases(pool_train, n_train)
+    x_test, y_test = canvases(pool_test, n_test)
+    return DigitOverlay(x_train, y_train, x_test, y_test, (8, width))

@@ -110,3 +110,20 @@ def freeze_layers(model: MultiTaskNet, n_layers: int) -> MultiTaskNet:
         for p in layer.parameters():
             p.requires_grad_(depth >= n_layers)
     return model
+
+
+def sharing_parameter_count(in_features: int, hidden: int, n_layers: int, n_tasks: int,
+                            out_features: int = 1, *, sharing_depth: int) -> int:
+    """Parameters of MultiTaskNet by formula: S(k) + T * (B - S(k) + H).
+
+    B = (in+1)h + (L-1)(h+1)h is one network's hidden layers, S(k) the first k of them
+    (shared, counted once), H = (h+1)*out one head. Sharing k layers saves (T-1) * S(k).
+    """
+    for name, value in (("in_features", in_features), ("hidden", hidden), ("n_layers", n_layers),
+                        ("n_tasks", n_tasks), ("out_features", out_features)):
+        check_int(name, value, low=1)
+    check_int("sharing_depth", sharing_depth, low=0, high=n_layers)
+    layer = [(in_features + 1) * hidden] + [(hidden + 1) * hidden] * (n_layers - 1)  # weights + biases
+    shared = sum(layer[:sharing_depth])
+    body, head = sum(layer), (hidden + 1) * out_features
+    return shared + n_tasks * (body - shared + head)

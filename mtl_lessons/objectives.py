@@ -73,3 +73,25 @@ def joint_transfer_objective(source_loss: torch.Tensor, target_loss: torch.Tenso
     """L_src + lam * L_tgt: lam -> 0 ignores the target, lam -> inf is target-only training."""
     check_float("lam", lam, low=0.0)
     return source_loss + lam * target_loss
+
+
+def soft_sharing_penalty(task_params, *, task_dim: int = 0) -> torch.Tensor:
+    """Soft parameter sharing: sum over tensors of sum_t ||theta_t - theta_bar||^2 (Duong et al. 2015).
+
+    task_params: tensors whose axis `task_dim` runs over tasks (TaskLinear weights and biases,
+    e.g. `model.layers.parameters()` of a MultiTaskNet with sharing_depth=0); theta_bar is the
+    mean over tasks. Axes before task_dim are batch axes (task_dim=1 for a ModelStack's params)
+    and are kept: the result has their shape.
+    """
+    task_params = list(task_params)
+    if not task_params:
+        raise ValueError("task_params is empty; give at least one tensor with a task axis")
+    total = 0.0
+    for i, p in enumerate(task_params):
+        check_tensor(f"task_params[{i}]", p, floating=True)
+        if not 0 <= task_dim < p.dim():
+            raise ValueError(f"task_dim={task_dim} but task_params[{i}] has shape {tuple(p.shape)} "
+                             f"(allowed: 0..{p.dim() - 1})")
+        deviation = p - p.mean(task_dim, keepdim=True)
+        total = total + (deviation ** 2).flatten(task_dim).sum(-1)
+    return total

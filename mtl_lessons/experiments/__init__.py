@@ -5,7 +5,9 @@ notebook name -> (sweep function, explorer function), both called with defaults.
 """
 
 from mtl_lessons.experiments.data_size import data_size_explorer, data_size_sweep
+from mtl_lessons.experiments.sharing_depth import sharing_depth_explorer, sharing_depth_sweep
 
 SLIDERS = {
     "01_multitask_objective": (data_size_sweep, data_size_explorer),
+    "02_sharing_depth": (sharing_depth_sweep, sharing_depth_explorer),
 }

@@ -1,0 +1,156 @@
+"""How many layers to share: held-out error against the sharing depth k for related and
+unrelated tasks and little or much data (Ruder 2017; Standley et al. 2020), the grid
+behind chapter 2's sharing-depth slider, and the same sweep on the two-digit overlay."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from mtl_lessons._checks import check_float, check_int
+from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks
+from mtl_lessons.metrics import per_task_accuracy, per_task_mse
+from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
+from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
+from mtl_lessons.train import ModelStack, Sweep, fit_many
+from mtl_lessons.widgets import SweepExplorer
+
+
+def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=range(5), *,
+                        n_tasks: int = 8, hidden: int = 8, n_layers: int = 2, steps: int = 600,
+                        lr: float = 1e-2, noise: float = 0.1, n_grid: int = 120,
+                        progress: bool = True) -> Sweep:
+    """Train MultiTaskNet with every sharing depth k = 0..n_layers on the sinusoid family.
+
+    Knobs: sharing_depth, relatedness, n_per_task; one vectorised run per depth covers every
+    (relatedness, n_per_task, seed). Results: test_mse (mean over tasks), test_mse_tasks
+    (n_tasks,), fit (n_tasks, n_grid), truth (n_tasks, n_grid), x_train / y_train (padded with nan);
+    meta: x_grid and n_params (one count per depth).
+    """
+    relatedness, n_per_task, seeds = tuple(relatedness), tuple(n_per_task), tuple(seeds)
+    for r in relatedness:
+        check_float("relatedness", r, low=0.0, high=1.0)
+    for n in n_per_task:
+        check_int("n_per_task", n, low=1)
+    check_int("n_layers", n_layers, low=1)
+    depths = tuple(range(n_layers + 1))
+    sweep = Sweep({"sharing_depth": depths, "relatedness": relatedness, "n_per_task": n_per_task}, seeds)
+    points = [(r, n, s) for r in relatedness for n in n_per_task for s in seeds]
+    tasks = [make_sinusoid_tasks(n_tasks, n, relatedness=r, noise=noise, seed=s) for r, n, s in points]
+    n_max = max(n_per_task)
+    x = torch.zeros(len(points), n_tasks, n_max, 1)
+    y = torch.zeros_like(x)
+    mask = torch.zeros(len(points), n_tasks, n_max)  # tasks with fewer points are padded, masked out
+    for i, (_, n, _) in enumerate(points):
+        x[i, :, :n], y[i, :, :n], mask[i, :, :n] = tasks[i].x_train, tasks[i].y_train, 1.0
+    x_test = torch.stack([d.x_test for d in tasks])
+    y_test = torch.stack([d.y_test for d in tasks])
+    x_grid = torch.linspace(-5, 5, n_grid)
+    rest = (len(relatedness), len(n_per_task), len(seeds))
+
+    mse, mse_tasks, fits = [], [], []
+    for k in depths:
+        stack = ModelStack.from_factory(
+            lambda: MultiTaskNet(1, hidden, n_layers, n_tasks, sharing_depth=k), [s for *_, s in points])
+        fit_many(stack, x, y, sample_weights=mask, optimizer="adam", lr=lr, steps=steps,
+                 progress=progress, desc=f"sharing depth {k}: {len(points)} models at once")
+        with torch.no_grad():
+            per_task = per_task_mse(stack(x_test), y_test)  # (points, n_tasks)
+            fit = stack(x_grid[None, :, None].expand(len(points), -1, -1))[..., 0]  # (points, n_tasks, n_grid)
+        mse_tasks.append(per_task.reshape(*rest, n_tasks).numpy())
+        mse.append(per_task.mean(-1).reshape(rest).numpy())
+        fits.append(fit.reshape(*rest, n_tasks, n_grid).numpy())
+    sweep.add("test_mse", np.stack(mse))
+    sweep.add("test_mse_tasks", np.stack(mse_tasks))
+    sweep.add("fit", np.stack(fits))
+
+    def per_depth(array):  # the data are the same at every depth
+        return np.broadcast_to(array.reshape(*rest, *array.shape[1:]), (len(depths), *rest, *array.shape[1:]))
+
+    sweep.add("x_train", per_depth(np.where(mask.numpy() > 0, x[..., 0].numpy(), np.nan)))
+    sweep.add("y_train", per_depth(np.where(mask.numpy() > 0, y[..., 0].numpy(), np.nan)))
+    sweep.add("truth", per_depth(np.stack([d.true_function(x_grid).numpy() for d in tasks])))
+    sweep.meta.update(x_grid=x_grid.numpy(), hidden=hidden, n_layers=n_layers, n_tasks=n_tasks,
+                      n_params=[sharing_parameter_count(1, hidden, n_layers, n_tasks, sharing_depth=k)
+                                for k in depths])
+    return sweep
+
+
+def sharing_depth_explorer(sweep: Sweep, *, tasks=(0, 1, 2), value: dict | None = None) -> SweepExplorer:
+    """Sliders over k, relatedness and points per task: three tasks' fits (first seed),
+    held-out MSE against k (mean ± sd over seeds), and the parameter count against k."""
+    value = {"sharing_depth": sweep.knobs["sharing_depth"][-1], "relatedness": 1.0, "n_per_task": 8,
+             **(value or {})}
+    depths = np.array(sweep.knobs["sharing_depth"])
+
+    def draw(axes, point):
+        ax_fit, ax_mse, ax_par = axes
+        k, r, n = point["sharing_depth"], point["relatedness"], point["n_per_task"]
+        plot_task_fits(sweep.at("x_train", **point)[0], sweep.at("y_train", **point)[0], sweep.meta["x_grid"],
+                       [sweep.at("fit", **point)[0]], truth=sweep.at("truth", **point)[0], tasks=tasks,
+                       labels=(f"k = {k}",), ax=ax_fit)
+        ax_fit.set(title=f"k = {k}, relatedness {r:g}, {n} points per task\n"
+                         f"({len(tasks)} of {sweep.meta['n_tasks']} tasks, seed {sweep.seeds[0]})",
+                   xlabel="x", ylabel="y", ylim=(-4, 4))
+        for j, other in enumerate(sweep.knobs["relatedness"]):  # the current relatedness in bold, with its band
+            _, mse = sweep.curve("test_mse", "sharing_depth", relatedness=other, n_per_task=n)
+            if other == r:
+                plot_seed_band(depths, mse, ax=ax_mse, color=PALETTE[j], highlight=k,
+                               label=f"relatedness {other:g} (mean ± sd)")
+            else:
+                ax_mse.plot(depths, mse.mean(1), color=PALETTE[j], ls=":", marker="o", ms=3, alpha=0.7,
+                            label=f"relatedness {other:g} (mean)")
+        ax_mse.set(yscale="log", xticks=depths, xlabel="sharing depth k (shared hidden layers)",
+                   ylabel="held-out MSE (mean over tasks, log)",
+                   title=f"Held-out error vs k, {n} points per task, {len(sweep.seeds)} seeds")
+        ax_mse.legend(fontsize=7)
+        n_params = np.array(sweep.meta["n_params"])
+        ax_par.bar(depths, n_params, color=[PALETTE[1] if d == k else PALETTE[5] for d in depths])
+        for d, p in zip(depths, n_params):
+            ax_par.text(d, p, str(p), ha="center", va="bottom", fontsize=8)
+        ax_par.set(xticks=depths, xlabel="sharing depth k (shared hidden layers)", ylabel="parameters (count)",
+                   ylim=(0, 1.15 * n_params.max()),
+                   title=f"Parameters, {sweep.meta['n_tasks']} tasks, width {sweep.meta['hidden']}")
+
+    explorer = SweepExplorer(sweep, draw, knobs=["sharing_depth", "relatedness", "n_per_task"], value=value,
+                             ncols=3, figsize=(13, 3.8),
+                             descriptions={"sharing_depth": "sharing depth k", "n_per_task": "points per task"})
+    plt.close(explorer.fig)  # drawn to PNG only; a later plt.show() must not show it again
+    return explorer
+
+
+def digit_overlay_sweep(hidden=(16, 64), seeds=range(5), *, n_train: int = 200, n_test: int = 500,
+                        shift: int = 4, n_layers: int = 2, steps: int = 250, lr: float = 1e-2,
+                        progress: bool = True) -> Sweep:
+    """Left and right digit of the overlay canvas, one MultiTaskNet (relu) per sharing depth and width.
+
+    Knobs: sharing_depth, hidden. Results: test_accuracy (2,) per task; meta: n_params
+    {(k, hidden): count}, image_shape.
+    """
+    hidden, seeds = tuple(hidden), tuple(seeds)
+    for h in hidden:
+        check_int("hidden", h, low=1)
+    check_int("n_layers", n_layers, low=1)
+    depths = tuple(range(n_layers + 1))
+    sweep = Sweep({"sharing_depth": depths, "hidden": hidden}, seeds)
+    data = [make_digit_overlay(n_train, n_test, shift=shift, seed=s) for s in seeds]
+    n_in = data[0].x_train.shape[1]
+    x = torch.stack([d.x_train.expand(2, -1, -1) for d in data])  # (seeds, 2 tasks, n, in): one canvas, two tasks
+    y = torch.stack([d.y_train.T for d in data])  # (seeds, 2, n)
+    x_test = torch.stack([d.x_test.expand(2, -1, -1) for d in data])
+    y_test = torch.stack([d.y_test.T for d in data])
+    accuracy = np.zeros((len(depths), len(hidden), len(seeds), 2))
+    n_params = {}
+    for i, k in enumerate(depths):
+        for j, h in enumerate(hidden):
+            stack = ModelStack.from_factory(
+                lambda: MultiTaskNet(n_in, h, n_layers, 2, 10, sharing_depth=k, activation="relu"), seeds)
+            fit_many(stack, x, y, loss="ce", optimizer="adam", lr=lr, steps=steps, progress=progress,
+                     desc=f"digits: width {h}, sharing depth {k}")
+            with torch.no_grad():
+                accuracy[i, j] = per_task_accuracy(stack(x_test), y_test).numpy()
+            n_params[(k, h)] = sharing_parameter_count(n_in, h, n_layers, 2, 10, sharing_depth=k)
+    sweep.add("test_accuracy", accuracy)
+    sweep.meta.update(n_params=n_params, image_shape=data[0].image_shape, n_train=n_train)
+    return sweep

@@ -1,0 +1,163 @@
+"""Sharing depth: the parameter-count formula, the soft-sharing penalty, the two-digit overlay,
+the chapter-2 sweeps, and the chapter's training claims for seeds the notebook does not use."""
+
+import numpy as np
+import pytest
+import torch
+
+from mtl_lessons.data import make_digit_overlay
+from mtl_lessons.experiments import SLIDERS
+from mtl_lessons.experiments.sharing_depth import digit_overlay_sweep, sharing_depth_explorer, sharing_depth_sweep
+from mtl_lessons.models import MultiTaskNet, count_parameters, sharing_parameter_count
+from mtl_lessons.objectives import soft_sharing_penalty
+
+
+# ---------------------------------------------------------------- parameter count
+
+@pytest.mark.parametrize("shape", [(1, 8, 2, 8, 1), (96, 16, 2, 2, 10), (3, 5, 4, 3, 2), (2, 7, 1, 1, 1)])
+def test_parameter_count_formula_matches_the_network(shape):
+    for k in range(shape[2] + 1):
+        assert sharing_parameter_count(*shape, sharing_depth=k) == count_parameters(MultiTaskNet(*shape, sharing_depth=k))
+
+
+def test_each_shared_layer_saves_t_minus_one_copies():
+    full = sharing_parameter_count(1, 8, 2, 8, sharing_depth=0)
+    assert full - sharing_parameter_count(1, 8, 2, 8, sharing_depth=1) == 7 * (1 + 1) * 8
+    assert full - sharing_parameter_count(1, 8, 2, 8, sharing_depth=2) == 7 * ((1 + 1) * 8 + (8 + 1) * 8)
+
+
+def test_parameter_count_bad_input():
+    with pytest.raises(ValueError, match=r"sharing_depth=3 is out of range \(allowed: 0..2\)"):
+        sharing_parameter_count(1, 8, 2, 8, sharing_depth=3)
+    with pytest.raises(ValueError, match="hidden=0"):
+        sharing_parameter_count(1, 0, 2, 8, sharing_depth=1)
+    with pytest.raises(TypeError, match="n_tasks=2.5 must be an int"):
+        sharing_parameter_count(1, 8, 2, 2.5, sharing_depth=1)
+
+
+# ---------------------------------------------------------------- soft sharing
+
+def test_soft_sharing_penalty_is_zero_for_equal_copies_and_matches_pairwise_form():
+    torch.manual_seed(0)
+    params = [torch.randn(4, 3, 5), torch.randn(4, 1, 5)]
+    same = [p[:1].expand_as(p) for p in params]
+    assert soft_sharing_penalty(same).item() == pytest.approx(0.0, abs=1e-10)
+    # sum_{s,t} ||theta_s - theta_t||^2 = 2T sum_t ||theta_t - theta_bar||^2
+    pairwise = sum(((p[:, None] - p[None]) ** 2).sum() for p in params)
+    assert soft_sharing_penalty(params).item() == pytest.approx(pairwise.item() / (2 * 4), rel=1e-5)
+
+
+def test_soft_sharing_gradient_pulls_each_copy_to_the_mean():
+    theta = torch.randn(5, 3, requires_grad=True)
+    soft_sharing_penalty([theta]).backward()
+    assert torch.allclose(theta.grad, 2 * (theta - theta.mean(0)).detach(), atol=1e-6)
+
+
+def test_soft_sharing_penalty_keeps_batch_axes():
+    stacked = torch.randn(6, 4, 3, 2)  # (models, n_tasks, ...)
+    per_model = soft_sharing_penalty([stacked], task_dim=1)
+    assert per_model.shape == (6,)
+    assert torch.allclose(per_model[2], soft_sharing_penalty([stacked[2]]))
+
+
+def test_soft_sharing_penalty_of_a_network_with_no_sharing():
+    model = MultiTaskNet(1, 4, 2, 3, sharing_depth=0)
+    assert soft_sharing_penalty(model.layers.parameters()).item() > 0
+
+
+def test_soft_sharing_penalty_bad_input():
+    with pytest.raises(ValueError, match="task_params is empty"):
+        soft_sharing_penalty([])
+    with pytest.raises(ValueError, match="task_dim=2 but task_params\\[0\\] has shape \\(3, 4\\)"):
+        soft_sharing_penalty([torch.randn(3, 4)], task_dim=2)
+    with pytest.raises(TypeError, match="task_params\\[0\\] must be a torch.Tensor"):
+        soft_sharing_penalty([[1.0, 2.0]])
+    with pytest.raises(ValueError, match="non-finite"):
+        soft_sharing_penalty([torch.tensor([1.0, float("nan")])])
+
+
+# ---------------------------------------------------------------- the two-digit overlay
+
+def test_digit_overlay_shapes_labels_and_canvas():
+    data = make_digit_overlay(50, 20, shift=4, seed=3)
+    assert data.x_train.shape == (50, 8 * 12) and data.x_test.shape == (20, 96)
+    assert data.y_train.shape == (50, 2) and data.y_train.dtype == torch.int64
+    assert data.y_train.min() >= 0 and data.y_train.max() <= 9
+    assert data.image_shape == (8, 12) and data.n_tasks == 2
+    assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    # the four columns left of the overlap hold only the left digit, the four right of it only the right one
+    images = data.x_train.reshape(50, 8, 12)
+    assert images[:, :, :4].sum() > 0 and images[:, :, 8:].sum() > 0
+
+
+def test_digit_overlay_without_overlap_is_two_digits_side_by_side():
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    images = torch.from_numpy(digits.images.astype(np.float32) / 16.0).reshape(len(digits.target), -1)
+    data = make_digit_overlay(10, 5, shift=8, seed=0)
+    canvas = data.x_train.reshape(10, 8, 16)
+    left = canvas[:, :, :8].reshape(10, -1)
+    for row, label in zip(left, data.y_train[:, 0]):  # each left half is one of the dataset's images, with its label
+        match = (images == row).all(1)
+        assert match.any() and label.item() in digits.target[match.numpy()]
+
+
+def test_digit_overlay_is_seeded():
+    a, b = make_digit_overlay(20, 10, seed=1), make_digit_overlay(20, 10, seed=1)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+    assert not torch.equal(a.x_train, make_digit_overlay(20, 10, seed=2).x_train)
+
+
+def test_digit_overlay_bad_input():
+    with pytest.raises(ValueError, match=r"shift=9 is out of range \(allowed: 0..8\)"):
+        make_digit_overlay(10, 10, shift=9)
+    with pytest.raises(ValueError, match="n_train=0"):
+        make_digit_overlay(0, 10)
+
+
+# ---------------------------------------------------------------- the sweeps
+
+def test_sharing_depth_sweep_shapes_and_explorer():
+    sweep = sharing_depth_sweep((0.0, 1.0), (4, 6), seeds=[0, 1], n_tasks=3, hidden=4, steps=3,
+                                n_grid=10, progress=False)
+    assert sweep.knobs["sharing_depth"] == (0, 1, 2)
+    assert sweep.results["test_mse"].shape == (3, 2, 2, 2)
+    assert sweep.results["fit"].shape == (3, 2, 2, 2, 3, 10)
+    assert np.isnan(sweep.results["x_train"][0, 0, 0, 0, 0, 4:]).all()  # 4 points, padded to 6
+    assert sweep.meta["n_params"] == [count_parameters(MultiTaskNet(1, 4, 2, 3, sharing_depth=k)) for k in range(3)]
+    explorer = sharing_depth_explorer(sweep, value={"n_per_task": 4}, tasks=(0, 1))
+    assert explorer.png.startswith(b"\x89PNG") and len(explorer._pngs) == 3 * 2 * 2
+    explorer.update(sharing_depth=0, relatedness=0.0)
+    assert explorer.sliders["sharing_depth"].value == 0
+
+
+def test_sharing_depth_sweep_bad_input():
+    with pytest.raises(ValueError, match="relatedness=1.5"):
+        sharing_depth_sweep((1.5,), (8,), seeds=[0], steps=1, progress=False)
+    with pytest.raises(ValueError, match="n_per_task=0"):
+        sharing_depth_sweep((1.0,), (0,), seeds=[0], steps=1, progress=False)
+
+
+def test_digit_overlay_sweep_shapes():
+    sweep = digit_overlay_sweep(hidden=(4,), seeds=[0], n_train=20, n_test=10, steps=2, progress=False)
+    assert sweep.results["test_accuracy"].shape == (3, 1, 1, 2)
+    assert sweep.meta["n_params"][(2, 4)] == sharing_parameter_count(96, 4, 2, 2, 10, sharing_depth=2)
+    with pytest.raises(ValueError, match="hidden=0"):
+        digit_overlay_sweep(hidden=(0,), seeds=[0], steps=1, progress=False)
+
+
+def test_sharing_slider_is_registered():
+    assert SLIDERS["02_sharing_depth"] == (sharing_depth_sweep, sharing_depth_explorer)
+
+
+# ---------------------------------------------------------------- the chapter's claims, other seeds
+
+def test_sharing_helps_related_tasks_and_hurts_unrelated_ones():
+    """Chapter 2's claims on seeds 30..34 (the notebook uses 0..4 and 11..15), same margins."""
+    sweep = sharing_depth_sweep((0.0, 1.0), (8, 64), seeds=range(30, 35), progress=False)
+    _, related = sweep.curve("test_mse", "sharing_depth", relatedness=1.0, n_per_task=8)
+    related = related.mean(1)
+    assert related.argmin() == 2 and related[0] / related[2] >= 1.3
+    _, unrelated = sweep.curve("test_mse", "sharing_depth", relatedness=0.0, n_per_task=64)
+    unrelated = unrelated.mean(1)
+    assert unrelated[2] / unrelated[0] >= 1.2

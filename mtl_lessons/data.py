@@ -189,3 +189,44 @@ def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, shift: int = 4,
     x_train, y_train = canvases(pool_train, n_train)
     x_test, y_test = canvases(pool_test, n_test)
     return DigitOverlay(x_train, y_train, x_test, y_test, (8, width))
+
+
+@dataclass
+class CompetingTasks:
+    """Two regression tasks, each a tanh step of its own steepness and place, on x in [-3, 3]."""
+
+    x_train: torch.Tensor  # (2, n_train, 1)
+    y_train: torch.Tensor  # (2, n_train, 1)
+    x_test: torch.Tensor  # (2, n_test, 1)
+    y_test: torch.Tensor  # (2, n_test, 1)
+    params: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (amp, steepness, centre), each (2,)
+    task_names: tuple[str, ...] = ("task 1", "task 2")
+
+    def true_function(self, x: torch.Tensor) -> torch.Tensor:
+        """Noise-free targets of both tasks at the points x (n,): returns (2, n)."""
+        amp, steep, centre = (p[:, None] for p in self.params)
+        return amp * torch.tanh(steep * (x.reshape(1, -1) - centre))
+
+
+def make_competing_tasks(n_train: int = 16, n_test: int = 200, *, noise: float = 0.1,
+                         seed: int = 0) -> CompetingTasks:
+    """y_1 = tanh(s_1 (x - c_1)), y_2 = -tanh(s_2 (x - c_2)): a steep step on the left, a gentle one
+    on the right. One tanh unit can fit either, not both, so a one-unit shared trunk makes the two
+    tasks compete (the setting for trading them off with a task weight)."""
+    check_int("n_train", n_train, low=1)
+    check_int("n_test", n_test, low=1)
+    check_float("noise", noise, low=0.0)
+    check_int("seed", seed, low=0)
+    g = torch.Generator().manual_seed(seed)
+    amp = torch.tensor([1.0, -1.0])
+    steep = torch.tensor([2.0, 0.7]) * (1 + 0.2 * torch.rand(2, generator=g))
+    centre = torch.tensor([-1.0, 1.5]) + 0.3 * torch.randn(2, generator=g)
+    tasks = CompetingTasks(None, None, None, None, (amp, steep, centre))
+    x_test = torch.linspace(-3, 3, n_test).expand(2, n_test)
+    x_train = 6 * torch.rand(2, n_train, generator=g) - 3
+    y_train = torch.stack([tasks.true_function(x_train[t])[t] for t in range(2)])
+    y_train = y_train + noise * torch.randn(y_train.shape, generator=g)
+    y_test = torch.stack([tasks.true_function(x_test[t])[t] for t in range(2)])
+    tasks.x_train, tasks.y_train = x_train[..., None], y_train[..., None]
+    tasks.x_test, tasks.y_test = x_test[..., None].clone(), y_test[..., None]
+    return tasks

@@ -40,3 +40,13 @@ def delta_m(metrics: torch.Tensor, baseline: torch.Tensor, lower_is_better: list
         raise ValueError("baseline contains a zero; Δm divides by it")
     sign = torch.tensor([-1.0 if low else 1.0 for low in lower_is_better])
     return (sign * (metrics - baseline) / baseline).mean(-1) * 100
+
+
+def pareto_mask(points) -> torch.Tensor:
+    """Which points are Pareto-optimal (lower is better in every column): True where no other
+    point is <= in every objective and < in one. points: (n, n_objectives)."""
+    points = torch.as_tensor(points, dtype=torch.float64)
+    check_tensor("points", points, dim=2)
+    no_worse = (points[:, None, :] <= points[None, :, :]).all(-1)  # [j, i]: j is no worse than i everywhere
+    better = (points[:, None, :] < points[None, :, :]).any(-1)  # [j, i]: j is better than i somewhere
+    return ~(no_worse & better).any(0)

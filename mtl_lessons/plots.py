@@ -75,3 +75,27 @@ def plot_history(task_losses, *, ax=None, task_names=None, logy: bool = True):
     ax.set(xlabel="step", ylabel="training loss")
     ax.legend(fontsize=8, ncols=2)
     return ax
+
+
+def plot_front(front, *, samples=None, highlight=None, ax=None, color: str = PALETTE[6],
+               label: str | None = None, marker: str = "o", highlight_color: str = PALETTE[4]):
+    """A front of two losses: `front` (n, 2) points in sweep order, joined by a line.
+
+    samples (n, n_seeds, 2) adds each seed's point as a small dot; `highlight` (an index)
+    circles one point of the front.
+    """
+    ax = _axes(ax)
+    front = np.asarray(front, dtype=float)
+    if front.ndim != 2 or front.shape[1] != 2:
+        raise ValueError(f"front has shape {front.shape} but must be (n_points, 2)")
+    if samples is not None:
+        samples = np.asarray(samples, dtype=float)
+        if samples.ndim != 3 or samples.shape[0] != len(front) or samples.shape[2] != 2:
+            raise ValueError(f"samples has shape {samples.shape} but must be ({len(front)}, n_seeds, 2)")
+        ax.scatter(samples[..., 0].ravel(), samples[..., 1].ravel(), s=6, color=color, alpha=0.3, lw=0)
+    ax.plot(front[:, 0], front[:, 1], marker=marker, ms=4, color=color, label=label)
+    if highlight is not None:
+        if not 0 <= int(highlight) < len(front):
+            raise ValueError(f"highlight={highlight} is out of range (allowed: 0..{len(front) - 1})")
+        ax.plot(*front[int(highlight)], marker=marker, ms=12, mfc="none", mew=2, color=highlight_color)
+    return ax

@@ -1,0 +1,140 @@
+"""Trading two tasks off with one weight: the scalarisation L_1 + lam * L_2 swept over a grid of
+lam with SGD, tracing the front of held-out (L_1, L_2) (the grid behind chapter 3's lam slider),
+and the analytic two-objective toys whose weighted-sum minimisers trace a convex front without
+gaps and jump over a concave one (Boyd & Vandenberghe 2004, section 4.7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from mtl_lessons._checks import check_choice, check_float, check_int
+from mtl_lessons.data import make_competing_tasks
+from mtl_lessons.metrics import per_task_mse
+from mtl_lessons.models import MultiTaskNet
+from mtl_lessons.plots import PALETTE, plot_front, plot_seed_band, plot_task_fits
+from mtl_lessons.train import ModelStack, Sweep, fit_many
+from mtl_lessons.widgets import SweepExplorer
+
+DEFAULT_LAMS = tuple(float(v) for v in np.round(np.geomspace(0.1, 10.0, 9), 3))  # includes 1.0
+
+
+def lam_weights(lam) -> torch.Tensor:
+    """Task weights (1, lam) / (1 + lam) for each lam: the minimisers of L_1 + lam L_2, with the step
+    size of SGD kept bounded (dividing the objective by 1 + lam only rescales the step)."""
+    lam = torch.as_tensor(lam, dtype=torch.float32).reshape(-1)
+    for v in lam.tolist():
+        check_float("lam", v, low=0.0)
+    return torch.stack([torch.ones_like(lam), lam], dim=-1) / (1 + lam[:, None])  # (len(lam), 2)
+
+
+def task_weighting_sweep(lams=DEFAULT_LAMS, seeds=range(5), *, hidden: int = 1, n_train: int = 16,
+                         noise: float = 0.1, steps: int = 1000, lr: float = 0.5, optimizer: str = "sgd",
+                         n_grid: int = 120, progress: bool = True) -> Sweep:
+    """Train a two-task MultiTaskNet (one shared layer of `hidden` tanh units) for every (lam, seed).
+
+    One vectorised run: model (lam, seed) minimises (L_1 + lam L_2) / (1 + lam) on the competing
+    tasks of that seed. Results: test_losses (2,) held-out MSE per task, fit (2, n_grid),
+    x_train / y_train (2, n_train), truth (2, n_grid); meta: x_grid.
+    """
+    lams, seeds = tuple(lams), tuple(seeds)
+    check_choice("optimizer", optimizer, ("sgd", "adam"))
+    check_int("hidden", hidden, low=1)
+    sweep = Sweep({"lam": lams}, seeds)  # also rejects an empty, repeated or non-finite grid
+    weights = lam_weights(lams).repeat_interleave(len(seeds), dim=0)  # (lams * seeds, 2)
+    tasks = [make_competing_tasks(n_train, noise=noise, seed=s) for s in seeds]
+    x = torch.stack([d.x_train for d in tasks] * len(lams))  # (models, 2, n_train, 1), lam-major
+    y = torch.stack([d.y_train for d in tasks] * len(lams))
+    stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), seeds * len(lams))
+    fit_many(stack, x, y, weights=weights, optimizer=optimizer, lr=lr, steps=steps, progress=progress,
+             desc=f"{len(lams)} values of lam x {len(seeds)} seeds, at once")
+    x_grid = torch.linspace(-3, 3, n_grid)
+    with torch.no_grad():
+        x_test = torch.stack([d.x_test for d in tasks] * len(lams))
+        y_test = torch.stack([d.y_test for d in tasks] * len(lams))
+        losses = per_task_mse(stack(x_test), y_test)  # (models, 2)
+        fits = stack(x_grid[None, :, None].expand(len(stack), -1, -1))[..., 0]  # (models, 2, n_grid)
+    grid = (len(lams), len(seeds))
+    sweep.add("test_losses", losses.reshape(*grid, 2).numpy())
+    sweep.add("fit", fits.reshape(*grid, 2, n_grid).numpy())
+    per_seed = {"x_train": [d.x_train[..., 0] for d in tasks], "y_train": [d.y_train[..., 0] for d in tasks],
+                "truth": [d.true_function(x_grid) for d in tasks]}
+    for name, rows in per_seed.items():  # the same data at every lam
+        sweep.add(name, np.broadcast_to(torch.stack(rows).numpy(), (len(lams), *torch.stack(rows).shape)))
+    sweep.meta.update(x_grid=x_grid.numpy(), optimizer=optimizer, hidden=hidden)
+    return sweep
+
+
+def task_weighting_explorer(sweep: Sweep, *, value: float = 1.0) -> SweepExplorer:
+    """Slider over lam: the traced front of held-out (L_1, L_2) with the current lam's point, both
+    tasks' fits for that lam (first seed), and each task's held-out loss against lam."""
+    lams = np.array(sweep.knobs["lam"])
+    losses = sweep.results["test_losses"]  # (lams, seeds, 2)
+
+    def draw(axes, point):
+        ax_front, ax_fit, ax_lam = axes
+        i = sweep.index(**point)[0]
+        plot_front(losses.mean(1), samples=losses, highlight=i, ax=ax_front,
+                   label=f"mean over {len(sweep.seeds)} seeds (dots: each seed)")
+        ax_front.set(xlabel="held-out MSE of task 1, $L_1$", ylabel="held-out MSE of task 2, $L_2$",
+                     title=f"Front traced by λ ({sweep.meta['optimizer'].upper()}), λ = {point['lam']:g} circled")
+        ax_front.legend(fontsize=7)
+        plot_task_fits(sweep.at("x_train", **point)[0], sweep.at("y_train", **point)[0], sweep.meta["x_grid"],
+                       [sweep.at("fit", **point)[0]], truth=sweep.at("truth", **point)[0],
+                       labels=(f"λ = {point['lam']:g}",), ax=ax_fit)
+        for t, color in enumerate(PALETTE[:2]):  # which colour is which task, next to the line styles
+            ax_fit.plot([], [], color=color, lw=4, label=f"task {t + 1}")
+        ax_fit.legend(fontsize=7, loc="lower center", ncols=2)
+        ax_fit.set(xlabel="x", ylabel="y", ylim=(-1.6, 1.6),
+                   title=f"Both tasks' fits, λ = {point['lam']:g} (seed {sweep.seeds[0]})")
+        for t, (color, marker) in enumerate(((PALETTE[0], "o"), (PALETTE[1], "s"))):  # the fits' colours
+            plot_seed_band(lams, losses[:, :, t], ax=ax_lam, color=color, marker=marker, highlight=point["lam"],
+                           label=f"task {t + 1}: $L_{t + 1}$")
+        ax_lam.set(xscale="log", xlabel="λ, the weight of task 2 (log scale)",
+                   ylabel="held-out MSE", title="Each task's loss against λ (mean ± sd)")
+        ax_lam.legend(fontsize=8)
+
+    explorer = SweepExplorer(sweep, draw, knobs=["lam"], value={"lam": value}, ncols=3, figsize=(13, 3.8),
+                             descriptions={"lam": "λ (weight of task 2)"})
+    plt.close(explorer.fig)  # drawn to PNG only; a later plt.show() must not show it again
+    return explorer
+
+
+# ---------------------------------------------------------------- the analytic toys
+
+@dataclass
+class ScalarisationToy:
+    """Two objectives of one parameter x on a fine grid, and where the weighted sum lands for each alpha."""
+
+    x: np.ndarray  # (n_x,) the parameter grid
+    front: np.ndarray  # (n_x, 2) (f_1(x), f_2(x)); every x in [-1, 1] is Pareto-optimal
+    alphas: np.ndarray  # (n_alpha,) weights: minimise (1 - alpha) f_1 + alpha f_2
+    reached: np.ndarray  # (n_alpha,) index into x of each alpha's minimiser
+
+    def largest_gap(self) -> float:
+        """The longest stretch of the front, as a fraction of the range of f_1, that no alpha reaches."""
+        f1 = np.unique(self.front[self.reached, 0])  # sorted
+        edges = np.concatenate([[self.front[:, 0].min()], f1, [self.front[:, 0].max()]])
+        return float(np.diff(edges).max() / np.ptp(self.front[:, 0]))
+
+
+def scalarisation_toy(kind: str = "convex", *, n_x: int = 2001, n_alpha: int = 201) -> ScalarisationToy:
+    """Sweep alpha over [0, 1] for a two-objective problem in x in [-1, 1] and record each minimiser.
+
+    convex:  f_1 = (x - 1)^2 / 4, f_2 = (x + 1)^2 / 4 (Schaffer 1985): a convex front;
+    concave: f_i = 1 - exp(-(x -+ 1)^2) (Fonseca & Fleming 1995): the same Pareto set, a concave front.
+    """
+    check_choice("kind", kind, ("convex", "concave"))
+    check_int("n_x", n_x, low=3)
+    check_int("n_alpha", n_alpha, low=2)
+    x = np.linspace(-1.0, 1.0, n_x)
+    if kind == "convex":
+        front = np.stack([(x - 1) ** 2 / 4, (x + 1) ** 2 / 4], axis=1)
+    else:
+        front = np.stack([1 - np.exp(-(x - 1) ** 2), 1 - np.exp(-(x + 1) ** 2)], axis=1)
+    alphas = np.linspace(0.0, 1.0, n_alpha)
+    scalarised = (1 - alphas[:, None]) * front[None, :, 0] + alphas[:, None] * front[None, :, 1]  # (alpha, x)
+    return ScalarisationToy(x, front, alphas, scalarised.argmin(1))

@@ -1,0 +1,133 @@
+"""Task weighting: lam weights, Pareto masks, the scalarisation toys, the competing tasks, the
+chapter-3 sweep and explorer, plot_front, and the chapter's training claim for other seeds."""
+
+import numpy as np
+import pytest
+import torch
+
+from mtl_lessons.data import make_competing_tasks
+from mtl_lessons.experiments import SLIDERS
+from mtl_lessons.experiments.task_weighting import (lam_weights, scalarisation_toy, task_weighting_explorer,
+                                                    task_weighting_sweep)
+from mtl_lessons.metrics import pareto_mask
+from mtl_lessons.plots import plot_front
+
+
+# ---------------------------------------------------------------- weights and Pareto masks
+
+def test_lam_weights_keep_the_ratio_and_sum_to_one():
+    w = lam_weights([0.0, 1.0, 4.0])
+    assert w.shape == (3, 2)
+    assert torch.allclose(w.sum(1), torch.ones(3))
+    assert torch.allclose(w[1:, 1] / w[1:, 0], torch.tensor([1.0, 4.0]))
+    assert torch.equal(w[0], torch.tensor([1.0, 0.0]))
+
+
+def test_lam_weights_bad_input():
+    with pytest.raises(ValueError, match=r"lam=-1.0 is out of range \(allowed: >= 0.0\)"):
+        lam_weights([1.0, -1.0])
+    with pytest.raises(ValueError, match="lam=inf must be finite"):
+        lam_weights(float("inf"))
+
+
+def test_pareto_mask_handles_ties_and_duplicates():
+    points = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.5, 0.5], [0.2, 1.0], [0.5, 0.5]])
+    assert pareto_mask(points).tolist() == [True, True, False, True, False, True]
+
+
+def test_pareto_mask_agrees_with_brute_force():
+    points = torch.rand(40, 3, generator=torch.Generator().manual_seed(1))
+    brute = [not any((q <= p).all() and (q < p).any() for q in points) for p in points]
+    assert pareto_mask(points).tolist() == brute
+
+
+def test_pareto_mask_bad_input():
+    with pytest.raises(ValueError, match="must have 2 dimensions"):
+        pareto_mask(torch.rand(5))
+    with pytest.raises(ValueError, match="non-finite"):
+        pareto_mask([[0.0, float("nan")]])
+
+
+# ---------------------------------------------------------------- the scalarisation toys
+
+def test_convex_front_is_traced_without_gaps():
+    toy = scalarisation_toy("convex")
+    assert toy.largest_gap() < 0.02
+    # the analytic minimiser of (1-a)(x-1)^2 + a(x+1)^2 is x = 1 - 2a
+    assert np.allclose(toy.x[toy.reached], 1 - 2 * toy.alphas, atol=1e-3)
+
+
+def test_concave_front_has_a_gap_no_weight_reaches():
+    toy = scalarisation_toy("concave")
+    assert pareto_mask(toy.front).all()
+    assert toy.largest_gap() > 0.8
+    middle = np.abs(toy.x[toy.reached]) < 0.8  # the balanced trade-offs
+    assert not middle.any()
+
+
+def test_scalarisation_toy_bad_input():
+    with pytest.raises(ValueError, match="kind='linear' is not allowed"):
+        scalarisation_toy("linear")
+    with pytest.raises(ValueError, match="n_alpha=1"):
+        scalarisation_toy(n_alpha=1)
+
+
+# ---------------------------------------------------------------- data, sweep, explorer, plot
+
+def test_competing_tasks():
+    tasks = make_competing_tasks(12, 50, seed=4)
+    assert tasks.x_train.shape == (2, 12, 1) and tasks.y_test.shape == (2, 50, 1)
+    assert torch.allclose(tasks.true_function(tasks.x_test[0, :, 0]), tasks.y_test[..., 0])
+    assert torch.equal(tasks.x_train, make_competing_tasks(12, 50, seed=4).x_train)
+    with pytest.raises(ValueError, match="noise=-0.1"):
+        make_competing_tasks(noise=-0.1)
+    with pytest.raises(ValueError, match="n_train=0"):
+        make_competing_tasks(0)
+
+
+def test_task_weighting_sweep_shapes_and_explorer():
+    sweep = task_weighting_sweep((0.5, 1.0, 2.0), seeds=[0, 1], steps=3, n_grid=20, progress=False)
+    assert sweep.results["test_losses"].shape == (3, 2, 2)
+    assert sweep.results["fit"].shape == (3, 2, 2, 20)
+    assert sweep.results["x_train"].shape == (3, 2, 2, 16)
+    explorer = task_weighting_explorer(sweep, value=2.0)
+    assert explorer.png.startswith(b"\x89PNG") and len(explorer._pngs) == 3
+    with pytest.raises(ValueError, match="lam=3.0 is not on the grid"):
+        explorer.update(lam=3.0)
+
+
+def test_task_weighting_sweep_bad_input():
+    with pytest.raises(ValueError, match="optimizer='lbfgs'"):
+        task_weighting_sweep((1.0,), seeds=[0], steps=1, optimizer="lbfgs", progress=False)
+    with pytest.raises(ValueError, match="lam=-2.0"):
+        task_weighting_sweep((-2.0, 1.0), seeds=[0], steps=1, progress=False)
+    with pytest.raises(ValueError, match="repeated values"):
+        task_weighting_sweep((1.0, 1.0), seeds=[0], steps=1, progress=False)
+
+
+def test_plot_front():
+    front = np.array([[0.0, 1.0], [0.5, 0.4], [1.0, 0.0]])
+    ax = plot_front(front, samples=front[:, None, :].repeat(3, 1), highlight=1, label="front")
+    assert ax.get_legend_handles_labels()[1] == ["front"]
+    with pytest.raises(ValueError, match=r"front has shape \(3,\)"):
+        plot_front(np.zeros(3))
+    with pytest.raises(ValueError, match="highlight=5 is out of range"):
+        plot_front(front, highlight=5)
+    with pytest.raises(ValueError, match="samples has shape"):
+        plot_front(front, samples=np.zeros((2, 3, 2)))
+
+
+def test_weighting_slider_is_registered():
+    assert SLIDERS["03_task_weighting"] == (task_weighting_sweep, task_weighting_explorer)
+
+
+# ---------------------------------------------------------------- the chapter's claim, other seeds
+
+def test_lam_trades_task_1_for_task_2():
+    """Chapter 3's claim on seeds 40..44 (the notebook uses 0..4 and 11..15), same margins, a coarser grid."""
+    sweep = task_weighting_sweep((0.1, 0.316, 1.0, 3.162, 10.0), seeds=range(40, 45), progress=False)
+    losses = sweep.results["test_losses"]
+    mean, sd = losses.mean(1), losses.std(1)
+    step, tolerance = np.diff(mean, axis=0), 0.5 * np.maximum(sd[1:], sd[:-1])
+    assert (step[:, 0] > -tolerance[:, 0]).all() and (step[:, 1] < tolerance[:, 1]).all()
+    assert mean[-1, 0] / mean[0, 0] >= 5 and mean[0, 1] / mean[-1, 1] >= 2.5

@@ -191,6 +191,54 @@ def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, shift: int = 4,
     return DigitOverlay(x_train, y_train, x_test, y_test, (8, width))
 
 
+def add_pixel_noise(x: torch.Tensor, noise: float, *, seed: int = 0) -> torch.Tensor:
+    """A shifted domain: Gaussian pixel noise of standard deviation `noise`, clipped back to [0, 1]."""
+    check_float("noise", noise, low=0.0)
+    check_int("seed", seed, low=0)
+    g = torch.Generator().manual_seed(seed)
+    return (x + noise * torch.randn(x.shape, generator=g)).clamp(0.0, 1.0)
+
+
+@dataclass
+class TransferDigits:
+    """A source domain (clean digits, many labels) and a target domain (noisy digits, few labels).
+
+    Source and target training images are disjoint; the target test set is the same
+    for every seed and every n_target, so accuracies are comparable across a grid.
+    """
+
+    x_source: torch.Tensor  # (n_source, 64) clean
+    y_source: torch.Tensor  # (n_source,) labels 0..9
+    x_target: torch.Tensor  # (n_target, 64) noisy
+    y_target: torch.Tensor  # (n_target,)
+    x_test: torch.Tensor  # (n_test, 64) noisy: the target domain's test set
+    y_test: torch.Tensor  # (n_test,)
+    noise: float
+
+
+def load_transfer_digits(n_target: int = 30, *, n_source: int = 200, noise: float = 0.3,
+                         seed: int = 0) -> TransferDigits:
+    """Clean digits as the source, noisy digits with `n_target` labels as the target (all 10 classes).
+
+    The train split is cut in two halves of disjoint images: the source draws `n_source`
+    clean images from one, the target `n_target` noisy images from the other (both stratified,
+    chosen by `seed`). Reads sklearn's bundled digits: no network.
+    """
+    check_float("noise", noise, low=0.0)
+    check_int("seed", seed, low=0)
+    split = load_digits_split(seed=0)  # one fixed train/test split: the test set never moves
+    half = train_test_split(np.arange(len(split.y_train)), test_size=0.5, stratify=split.y_train.numpy(),
+                            random_state=0)
+    source_pool, target_pool = (torch.from_numpy(np.sort(h)) for h in half)
+    check_int("n_source", n_source, low=10, high=len(source_pool))
+    check_int("n_target", n_target, low=10, high=len(target_pool))
+    x_source, y_source = take_labels(split.x_train[source_pool], split.y_train[source_pool], n_source, seed=seed)
+    x_pool = add_pixel_noise(split.x_train[target_pool], noise, seed=seed)
+    x_target, y_target = take_labels(x_pool, split.y_train[target_pool], n_target, seed=seed)
+    x_test = add_pixel_noise(split.x_test, noise, seed=10_007)  # fixed: the same test images for every seed
+    return TransferDigits(x_source, y_source, x_target, y_target, x_test, split.y_test, noise)
+
+
 @dataclass
 class CompetingTasks:
     """Two regression tasks, each a tanh step of its own steepness and place, on x in [-3, 3]."""

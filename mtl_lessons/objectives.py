@@ -95,3 +95,29 @@ def soft_sharing_penalty(task_params, *, task_dim: int = 0) -> torch.Tensor:
         deviation = p - p.mean(task_dim, keepdim=True)
         total = total + (deviation ** 2).flatten(task_dim).sum(-1)
     return total
+
+
+def l2_sp_penalty(model: torch.nn.Module, source_state: dict, *, alpha: float, beta: float,
+                  head_prefix: str = "heads.") -> torch.Tensor:
+    """L2-SP (Li, Grandvalet & Davoine 2018): alpha/2 ||w_S - w_S^0||^2 + beta/2 ||w_head||^2.
+
+    w_S are the parameters that came from the source (every parameter not under `head_prefix`),
+    pulled toward their pretrained values in `source_state` (a state dict); the new head
+    has no source value and is pulled toward zero (plain weight decay).
+    """
+    check_float("alpha", alpha, low=0.0)
+    check_float("beta", beta, low=0.0)
+    to_source, head = 0.0, 0.0
+    for name, w in model.named_parameters():
+        if name.startswith(head_prefix):
+            head = head + (w ** 2).sum()
+            continue
+        if name not in source_state:
+            raise ValueError(f"parameter {name!r} is not in source_state; L2-SP needs a pretrained value "
+                             f"for every parameter outside the head {head_prefix!r}")
+        w0 = source_state[name]
+        if w0.shape != w.shape:
+            raise ValueError(f"source_state[{name!r}] has shape {tuple(w0.shape)} but the parameter has "
+                             f"{tuple(w.shape)}")
+        to_source = to_source + ((w - w0.detach()) ** 2).sum()
+    return torch.as_tensor(alpha / 2 * to_source + beta / 2 * head)

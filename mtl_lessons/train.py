@@ -257,3 +257,33 @@ class Sweep:
         if name not in self.results:
             raise KeyError(f"result {name!r} not in sweep (has: {list(self.results)})")
         return self.results[name]
+
+
+def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_layers: int, *,
+                   source_index: Sequence[int], seeds: Sequence[int], freeze: bool) -> ModelStack:
+    """A stack of new networks whose first `n_layers` hidden layers are copied from `source`.
+
+    Model j is factory() initialised after torch.manual_seed(seeds[j]), then receives the first
+    n_layers of source model source_index[j] by state dict (copy_layers); its head and upper
+    layers keep their fresh initialisation. freeze=True freezes the copied layers
+    (feature extraction, AnB), freeze=False lets them train (fine-tuning, AnB+): a stack has
+    one set of frozen names, so frozen and fine-tuned networks go in separate stacks.
+    """
+    from mtl_lessons.models import copy_layers, freeze_layers  # models sit below train; imported here to keep this an append
+
+    if not isinstance(source, ModelStack):
+        raise TypeError(f"source must be a ModelStack, got {type(source).__name__}")
+    source_index, seeds = list(source_index), list(seeds)
+    if len(source_index) != len(seeds) or not seeds:
+        raise ValueError(f"source_index has {len(source_index)} entries and seeds {len(seeds)}; "
+                         "they must match and be non-empty (one per new network)")
+    for k in source_index:
+        check_int("source_index", k, low=0, high=len(source) - 1)
+    models = []
+    for k, seed in zip(source_index, seeds):
+        torch.manual_seed(check_int("seed", seed, low=0))
+        model = factory()
+        copy_layers(source.model(k), model, n_layers)
+        freeze_layers(model, n_layers if freeze else 0)
+        models.append(model)
+    return ModelStack(models)

@@ -82,4 +82,5 @@ def reveal(key: str) -> str:
 # the exercise modules register themselves on import
 from mtl_lessons.exercises import objective  # noqa: E402,F401
 from mtl_lessons.exercises import sharing  # noqa: E402,F401
+from mtl_lessons.exercises import transfer  # noqa: E402,F401
 from mtl_lessons.exercises import weighting  # noqa: E402,F401

@@ -1,0 +1,166 @@
+"""Chapter 6 helpers: the transfer digits, L2-SP against its formula, transfer_stack's copy and
+freeze, weights through a file with weights_only=True, and the chapter's claims on other seeds."""
+
+import numpy as np
+import pytest
+import torch
+
+from mtl_lessons.data import add_pixel_noise, load_transfer_digits
+from mtl_lessons.experiments.transfer_lambda import joint_weights, transfer_lambda_sweep
+from mtl_lessons.models import MultiTaskNet, copy_layers
+from mtl_lessons.objectives import l2_sp_penalty
+from mtl_lessons.train import ModelStack, fit_many, transfer_stack
+
+
+def net(n_tasks=1):
+    return MultiTaskNet(6, 5, 2, n_tasks, 3, sharing_depth=2)
+
+
+# ---------------------------------------------------------------- data
+
+def test_transfer_digits_shapes_and_disjoint_domains():
+    d = load_transfer_digits(30, n_source=100, seed=3)
+    assert d.x_source.shape == (100, 64) and d.x_target.shape == (30, 64) and d.x_test.shape == (540, 64)
+    assert d.y_target.bincount().tolist() == [3] * 10
+    assert 0 <= d.x_target.min() and d.x_target.max() <= 1
+    # target images are noisy versions of images the source never sees
+    same = (torch.cdist(d.x_source, d.x_target) < 1e-6).any()
+    assert not same
+    again = load_transfer_digits(10, seed=4)
+    assert torch.equal(again.x_test, d.x_test), "the test set must not depend on the seed or n_target"
+
+
+def test_add_pixel_noise_is_seeded_and_clipped():
+    x = torch.rand(4, 64)
+    a, b = add_pixel_noise(x, 0.5, seed=1), add_pixel_noise(x, 0.5, seed=1)
+    assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 1
+    assert torch.equal(add_pixel_noise(x, 0.0), x)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_target=5), "n_target=5"),
+    (dict(n_target=30, n_source=5000), "n_source=5000"),
+    (dict(n_target=30, noise=-0.1), "noise=-0.1"),
+    (dict(n_target=30, seed=-1), "seed=-1"),
+])
+def test_transfer_digits_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        load_transfer_digits(**kwargs)
+
+
+# ---------------------------------------------------------------- L2-SP
+
+def test_l2_sp_matches_its_formula():
+    torch.manual_seed(0)
+    source = net()
+    state = {k: v.clone() for k, v in source.state_dict().items()}
+    model = net()                                   # other weights everywhere
+    alpha, beta = 0.3, 0.05
+    trunk = sum(((model.state_dict()[k] - state[k]) ** 2).sum() for k in state if k.startswith("layers."))
+    head = (model.heads.weight ** 2).sum() + (model.heads.bias ** 2).sum()
+    got = l2_sp_penalty(model, state, alpha=alpha, beta=beta)
+    assert torch.allclose(got, alpha / 2 * trunk + beta / 2 * head)
+    # at the source weights only the head term is left; its gradient is beta * w_head
+    copy_layers(source, model, 2)
+    got = l2_sp_penalty(model, state, alpha=alpha, beta=beta)
+    assert torch.allclose(got, beta / 2 * head.detach())
+    got.backward()
+    assert torch.allclose(model.heads.weight.grad, beta * model.heads.weight.detach())
+    assert torch.count_nonzero(model.layers[0].weight.grad) == 0
+
+
+def test_l2_sp_bad_input():
+    model = net()
+    state = model.state_dict()
+    with pytest.raises(ValueError, match="alpha=-1.0"):
+        l2_sp_penalty(model, state, alpha=-1.0, beta=0.0)
+    with pytest.raises(ValueError, match="'layers.0.weight' is not in source_state"):
+        l2_sp_penalty(model, {}, alpha=1.0, beta=0.0)
+    wrong = dict(state, **{"layers.0.weight": torch.zeros(2, 2)})
+    with pytest.raises(ValueError, match="has shape"):
+        l2_sp_penalty(model, wrong, alpha=1.0, beta=0.0)
+
+
+# ---------------------------------------------------------------- copy, freeze, save and load
+
+def test_transfer_stack_copies_freezes_and_frozen_layers_stay():
+    source = ModelStack.from_factory(net, [0, 1])
+    stack = transfer_stack(source, net, 1, source_index=[1, 0, 1], seeds=[5, 6, 7], freeze=True)
+    assert stack.frozen == {"layers.0.weight", "layers.0.bias"}
+    for j, k in enumerate([1, 0, 1]):
+        assert torch.equal(stack.params["layers.0.weight"][j], source.params["layers.0.weight"][k])
+        assert not torch.equal(stack.params["layers.1.weight"][j], source.params["layers.1.weight"][k])
+        assert not torch.equal(stack.params["heads.weight"][j], source.params["heads.weight"][k])
+    before = {k: v.detach().clone() for k, v in stack.params.items()}
+    x, y = torch.randn(3, 1, 20, 6), torch.randint(0, 3, (3, 1, 20))
+    fit_many(stack, x, y, loss="ce", optimizer="adam", lr=0.05, steps=20, progress=False)
+    assert torch.equal(stack.params["layers.0.weight"], before["layers.0.weight"])
+    assert torch.equal(stack.params["layers.0.bias"], before["layers.0.bias"])
+    assert not torch.equal(stack.params["layers.1.weight"], before["layers.1.weight"])
+    # the source is untouched by training the copies
+    assert torch.equal(source.params["layers.0.weight"][1], before["layers.0.weight"][0])
+
+
+def test_transfer_stack_fine_tuned_layers_move():
+    source = ModelStack.from_factory(net, [0])
+    stack = transfer_stack(source, net, 2, source_index=[0], seeds=[3], freeze=False)
+    assert stack.frozen == set()
+    before = stack.params["layers.0.weight"].detach().clone()
+    fit_many(stack, torch.randn(1, 1, 20, 6), torch.randint(0, 3, (1, 1, 20)), loss="ce", optimizer="sgd",
+             lr=0.5, steps=5, progress=False)
+    assert not torch.equal(stack.params["layers.0.weight"], before)
+
+
+def test_transfer_stack_bad_input():
+    source = ModelStack.from_factory(net, [0])
+    with pytest.raises(ValueError, match="source_index has 2 entries and seeds 1"):
+        transfer_stack(source, net, 1, source_index=[0, 0], seeds=[1], freeze=True)
+    with pytest.raises(ValueError, match="source_index=3"):
+        transfer_stack(source, net, 1, source_index=[3], seeds=[1], freeze=True)
+    with pytest.raises(ValueError, match="n_layers=3"):
+        transfer_stack(source, net, 3, source_index=[0], seeds=[1], freeze=True)
+    with pytest.raises(TypeError, match="source must be a ModelStack"):
+        transfer_stack(net(), net, 1, source_index=[0], seeds=[1], freeze=True)
+
+
+def test_weights_through_a_file_with_weights_only(tmp_path):
+    torch.manual_seed(0)
+    source, target = net(), net()
+    torch.save(source.state_dict(), tmp_path / "source.pt")
+    state = torch.load(tmp_path / "source.pt", weights_only=True)
+    target.load_state_dict({k: v for k, v in state.items() if k.startswith("layers.0.")}, strict=False)
+    assert torch.equal(target.layers[0].weight, source.layers[0].weight)
+    assert not torch.equal(target.layers[1].weight, source.layers[1].weight)
+    # weights_only=True refuses pickled code
+    torch.save({"f": print}, tmp_path / "code.pt")
+    with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported global"):
+        torch.load(tmp_path / "code.pt", weights_only=True)
+
+
+# ---------------------------------------------------------------- the joint objective and the claims
+
+def test_joint_weights():
+    assert joint_weights(0.0) == (1.0, 0.0)
+    assert joint_weights(3.0) == (0.25, 0.75)
+    with pytest.raises(ValueError, match="lam=-1.0"):
+        joint_weights(-1.0)
+
+
+def test_sweep_bad_input():
+    with pytest.raises(ValueError, match="lam=0.0"):
+        transfer_lambda_sweep(lams=(0.0, 1.0), seeds=[0], progress=False)
+    with pytest.raises(ValueError, match="n_target=5"):
+        transfer_lambda_sweep(n_target=(5,), seeds=[0], progress=False)
+
+
+def test_claims_hold_for_other_seeds():
+    """The chapter's claims, on a smaller grid and seeds the notebook does not use, with margins."""
+    sweep = transfer_lambda_sweep(lams=(0.01, 0.1, 100.0), n_target=(30,), seeds=range(30, 34), progress=False)
+    joint = sweep.results["acc_joint"][:, 0].mean(-1)              # (3,)
+    target_only = sweep.results["acc_target_only"][0, 0].mean()
+    finetune = sweep.results["acc_finetune"][0, 0].mean()
+    assert finetune - target_only >= 0.08
+    assert joint[1] - target_only >= 0.08
+    assert joint[1] - max(joint[0], joint[2]) >= 0.04               # the inverted U
+    assert abs(joint[2] - target_only) <= 0.05                      # λ → ∞ is target-only
+    assert np.isfinite(sweep.results["acc_source_head"]).all()

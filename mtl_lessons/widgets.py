@@ -52,6 +52,7 @@ class SweepExplorer:
         sweep.index(**self.point)  # raises if a value is off the grid
         with plt.ioff():
             self.fig, axes = plt.subplots(1, ncols, figsize=figsize, dpi=dpi, layout="constrained")
+        plt.close(self.fig)  # drawn only into PNGs: a later plt.show() must not show it again
         self.axes = list(axes) if ncols > 1 else [axes]
         descriptions = descriptions or {}
         self.sliders = {}

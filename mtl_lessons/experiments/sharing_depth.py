@@ -4,7 +4,6 @@ behind chapter 2's sharing-depth slider, and the same sweep on the two-digit ove
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -113,11 +112,9 @@ def sharing_depth_explorer(sweep: Sweep, *, tasks=(0, 1, 2), value: dict | None 
                    ylim=(0, 1.15 * n_params.max()),
                    title=f"Parameters, {sweep.meta['n_tasks']} tasks, width {sweep.meta['hidden']}")
 
-    explorer = SweepExplorer(sweep, draw, knobs=["sharing_depth", "relatedness", "n_per_task"], value=value,
-                             ncols=3, figsize=(13, 3.8),
-                             descriptions={"sharing_depth": "sharing depth k", "n_per_task": "points per task"})
-    plt.close(explorer.fig)  # drawn to PNG only; a later plt.show() must not show it again
-    return explorer
+    return SweepExplorer(sweep, draw, knobs=["sharing_depth", "relatedness", "n_per_task"], value=value,
+                         ncols=3, figsize=(13, 3.8),
+                         descriptions={"sharing_depth": "sharing depth k", "n_per_task": "points per task"})
 
 
 def digit_overlay_sweep(hidden=(16, 64), seeds=range(5), *, n_train: int = 200, n_test: int = 500,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -97,10 +96,8 @@ def task_weighting_explorer(sweep: Sweep, *, value: float = 1.0) -> SweepExplore
                    ylabel="held-out MSE", title="Each task's loss against λ (mean ± sd)")
         ax_lam.legend(fontsize=8)
 
-    explorer = SweepExplorer(sweep, draw, knobs=["lam"], value={"lam": value}, ncols=3, figsize=(13, 3.8),
-                             descriptions={"lam": "λ (weight of task 2)"})
-    plt.close(explorer.fig)  # drawn to PNG only; a later plt.show() must not show it again
-    return explorer
+    return SweepExplorer(sweep, draw, knobs=["lam"], value={"lam": value}, ncols=3, figsize=(13, 3.8),
+                         descriptions={"lam": "λ (weight of task 2)"})
 
 
 # ---------------------------------------------------------------- the analytic toys

@@ -84,3 +84,4 @@ from mtl_lessons.exercises import objective  # noqa: E402,F401
 from mtl_lessons.exercises import sharing  # noqa: E402,F401
 from mtl_lessons.exercises import transfer  # noqa: E402,F401
 from mtl_lessons.exercises import weighting  # noqa: E402,F401
+from mtl_lessons.exercises import transferability  # noqa: E402,F401

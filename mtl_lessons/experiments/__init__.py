@@ -8,10 +8,12 @@ from mtl_lessons.experiments.data_size import data_size_explorer, data_size_swee
 from mtl_lessons.experiments.sharing_depth import sharing_depth_explorer, sharing_depth_sweep
 from mtl_lessons.experiments.task_weighting import task_weighting_explorer, task_weighting_sweep
 from mtl_lessons.experiments.transfer_lambda import transfer_lambda_explorer, transfer_lambda_sweep
+from mtl_lessons.experiments.transferability import transferability_explorer, transferability_sweep
 
 SLIDERS = {
     "01_multitask_objective": (data_size_sweep, data_size_explorer),
     "02_sharing_depth": (sharing_depth_sweep, sharing_depth_explorer),
     "03_task_weighting": (task_weighting_sweep, task_weighting_explorer),
     "06_transfer_objective": (transfer_lambda_sweep, transfer_lambda_explorer),
+    "07_transferability": (transferability_sweep, transferability_explorer),
 }

@@ -13,6 +13,7 @@ updates every model exactly as its own optimizer would; a test checks this.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import math
@@ -37,6 +38,22 @@ def make_optimizer(params, optimizer: str, lr: float) -> torch.optim.Optimizer:
     check_choice("optimizer", optimizer, OPTIMIZERS)
     check_float("lr", lr, low=0.0, low_open=True)
     return torch.optim.SGD(params, lr=lr) if optimizer == "sgd" else torch.optim.Adam(params, lr=lr)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run torch on one thread, then restore the setting.
+
+    The course's models are tiny: a second thread buys nothing at this size, and when the
+    CPU is busy (a browser, another kernel) its busy-waiting made training up to 8x slower
+    in our measurements.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _progress(steps: int, progress: bool, desc: str):
@@ -89,12 +106,13 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
     sample_weights = _check_sample_weights(sample_weights, x.shape[:2])
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], optimizer, lr)
     history = np.empty((steps, n_tasks), dtype=np.float32)
-    for step in _progress(steps, progress, desc):
-        losses = task_losses_unchecked(model(x), y, loss, sample_weights)  # (n_tasks,)
-        opt.zero_grad()
-        (losses * w).sum().backward()
-        opt.step()
-        history[step] = losses.detach().numpy()
+    with one_thread():
+        for step in _progress(steps, progress, desc):
+            losses = task_losses_unchecked(model(x), y, loss, sample_weights)  # (n_tasks,)
+            opt.zero_grad()
+            (losses * w).sum().backward()
+            opt.step()
+            history[step] = losses.detach().numpy()
     return History(history)
 
 
@@ -166,13 +184,14 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
     trainable = [p for name, p in stack.params.items() if name not in stack.frozen]
     opt = make_optimizer(trainable, optimizer, lr)
     history = np.empty((steps, n_models, n_tasks), dtype=np.float32)
-    for step in _progress(steps, progress, desc):
-        losses = task_losses_unchecked(stack(x), y, loss, sample_weights)  # (M, n_tasks)
-        opt.zero_grad()
-        # the models share no parameters, so the gradient of the sum is each model's own gradient
-        (losses * w).sum().backward()
-        opt.step()
-        history[step] = losses.detach().numpy()
+    with one_thread():
+        for step in _progress(steps, progress, desc):
+            losses = task_losses_unchecked(stack(x), y, loss, sample_weights)  # (M, n_tasks)
+            opt.zero_grad()
+            # the models share no parameters, so the gradient of the sum is each model's own gradient
+            (losses * w).sum().backward()
+            opt.step()
+            history[step] = losses.detach().numpy()
     return History(history)
 
 

@@ -164,3 +164,36 @@ def test_claims_hold_for_other_seeds():
     assert joint[1] - max(joint[0], joint[2]) >= 0.04               # the inverted U
     assert abs(joint[2] - target_only) <= 0.05                      # λ → ∞ is target-only
     assert np.isfinite(sweep.results["acc_source_head"]).all()
+
+
+# ---------------------------------------------------------------- exercise hints
+
+def test_l2_sp_exercise_hints():
+    from mtl_lessons.exercises import feedback
+
+    def no_half(model, state, a, b):
+        trunk = sum(((p - state[n]) ** 2).sum() for n, p in model.named_parameters() if not n.startswith("heads."))
+        head = sum((p ** 2).sum() for n, p in model.named_parameters() if n.startswith("heads."))
+        return a * trunk + b * head
+
+    def weight_decay(model, state, a, b):
+        return sum(a / 2 * (p ** 2).sum() if not n.startswith("heads.") else b / 2 * (p ** 2).sum()
+                   for n, p in model.named_parameters())
+
+    assert "factor 1/2" in feedback("l2-sp", no_half)[1]
+    assert "toward the pretrained" in feedback("l2-sp", weight_decay)[1]
+
+
+def test_finetune_network_exercise_hints():
+    from mtl_lessons.exercises import feedback
+
+    def same_object(pretrained, n_frozen):
+        return pretrained
+
+    def no_freeze(pretrained, n_frozen):
+        target = MultiTaskNet(6, 5, 3, 1, 4, sharing_depth=3)
+        copy_layers(pretrained, target, 3)
+        return target
+
+    assert "shares tensors" in feedback("finetune-network", same_object)[1]
+    assert "requires_grad=False" in feedback("finetune-network", no_freeze)[1]

@@ -76,3 +76,22 @@ def test_claims_hold_for_other_seeds(small_sweep):
     assert (recovered[1:] >= 0.70).all()                     # fine-tuning recovers most of it
     assert (r["acc_base_B"].mean(1) - r["acc_AnB+"].mean(1)).max() <= 0.03
     assert (r["acc_AnB+"].mean(1) - r["acc_base_B"].mean(1)).max() < 0.01   # no +2 points at this scale
+
+
+def test_exercise_hints():
+    from mtl_lessons.exercises import feedback
+
+    def without_weights_only(source, target, n, path):
+        torch.save(source.state_dict(), path)
+        state = torch.load(path, weights_only=False)
+        target.load_state_dict({k: v for k, v in state.items() if k.startswith("layers.")
+                                and int(k.split(".")[1]) < n}, strict=False)
+        return target
+
+    def per_seed_ratio(base, frozen, tuned):
+        return np.mean((tuned - frozen) / (base - frozen), axis=1)
+
+    assert "weights_only=True" in feedback("transplant-layers", without_weights_only)[1]
+    assert "per-seed ratios" in feedback("recovered-fraction", per_seed_ratio)[1]
+    assert "share still lost" in feedback("recovered-fraction",
+                                          lambda b, f, t: 1 - recovered_fraction(b, f, t))[1]

@@ -31,6 +31,16 @@ LAB_SETTINGS = {
 }
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, get SIGTERM if the test process dies without cleaning up."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -138,7 +148,8 @@ class LabServer:
                 args.append("--allow-root")  # CI containers run as root
             log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(command + args, cwd=self.root, env=env, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_die_with_parent if sys.platform == "linux" else None)
             log.close()
             self._started = snapshot([self.proc.pid])
             deadline = time.monotonic() + self.startup_timeout

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -34,11 +35,12 @@ IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 HOW_TO_ENABLE = "sudo apt-get install chromium (Debian/Ubuntu), or set MTL_CHROMIUM=/path/to/chromium"
-RUN_TIMEOUT = float(os.environ.get("MTL_BROWSER_RUN_TIMEOUT", 300))  # seconds for Run All, per notebook
+RUN_TIMEOUT = float(os.environ.get("MTL_BROWSER_RUN_TIMEOUT", 600))  # seconds for Run All, per notebook
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-WIDGET_REPR = re.compile(r"\b(?:Int|Float|Selection|SelectionRange|IntRange|FloatRange|FloatLog)Slider\(|"
-                         r"\b(?:VBox|HBox|Box|Image|Output|Dropdown|Button|Label|HTML|Checkbox|"
-                         r"FloatProgress|IntProgress|ToggleButtons|interactive)\(")
+# a widget's Python repr, which is what shows when the page could not render the widget itself
+WIDGET_REPR = re.compile(r"\b(?:\w*Slider|Dropdown|ToggleButtons|RadioButtons|Select\w*|\w*Progress|Checkbox|"
+                         r"Button|Text|Label|HTML)\((?:value|options|index|description|children|layout|style)="
+                         r"|\b[VH]?Box\((?:children=|\))|\bImage\(value=b|\binteractive\(children=|\bOutput\((?:\)|outputs=|layout=)")
 LOADING = "Loading widget..."  # what ipywidgets shows until the view renders
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -88,7 +90,7 @@ def report(request):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The browser: one headless Chromium for the session, a fresh context (profile) per notebook.
+# The browser: one headless Chromium for this module, a fresh context (profile) per notebook.
 
 @pytest.fixture(scope="module")
 def browser():
@@ -97,6 +99,13 @@ def browser():
                     f"Fix: {HOW_TO_ENABLE}")
     from playwright.sync_api import sync_playwright
 
+    def terminated(signum, frame):  # so that a SIGTERM (a CI timeout) still runs the cleanup below
+        raise KeyboardInterrupt("SIGTERM")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread
+        previous = None
     me = os.getpid()
     before = descendants(me)
     playwright = sync_playwright().start()
@@ -110,6 +119,8 @@ def browser():
         started.update(snapshot(descendants(me) - before))
         playwright.stop()
         kill_survivors(started)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -165,6 +176,8 @@ def wait_until_run(page, expected: list[int], timeout: float) -> dict:
                       for c in state["cells"] for o in c["outputs"])
         if state["status"] == "idle" and not busy and (done or errored):
             return state
+        if state["status"] == "dead":
+            pytest.fail("the kernel died during Run All")
         if time.monotonic() > deadline:
             running = [i for i, p in enumerate(prompts) if "*" in p]
             pytest.fail(f"Run All did not finish in {timeout:.0f} s (kernel {state['status']!r}, "

@@ -126,7 +126,7 @@ def transfer_lambda_explorer(sweep: Sweep, *, value: dict | None = None) -> Swee
     n_seeds = len(sweep.seeds)
     spans = [(a.mean(-1) - a.std(-1), a.mean(-1) + a.std(-1)) for a in
              (sweep.results[name] for name in ("acc_joint", *BASELINES))]
-    ylim = (np.floor(min(lo.min() for lo, _ in spans) * 10 - 0.5) / 10,
+    ylim = (np.floor(min(lo.min() for lo, _ in spans) * 10 - 1.5) / 10,  # room below the data for the legends
             min(1.0, np.ceil(max(hi.max() for _, hi in spans) * 10 + 0.5) / 10))  # the same on every slider move
 
     def draw(axes, point):
@@ -141,7 +141,7 @@ def transfer_lambda_explorer(sweep: Sweep, *, value: dict | None = None) -> Swee
                        label="joint: L_src + λ L_tgt")
         ax_lam.set(xscale="log", xlabel="λ, the target's weight (log scale)", ylabel="target test accuracy",
                    ylim=ylim, title=f"{point['n_target']} target labels: mean ± sd over {n_seeds} seeds")
-        ax_lam.legend(fontsize=7, loc="lower center")
+        ax_lam.legend(fontsize=7, loc="lower center", ncols=2)
 
         ns, joint_n = sweep.curve("acc_joint", "n_target", lam=point["lam"])
         plot_seed_band(ns, joint_n, ax=ax_n, color=PALETTE[0], highlight=point["n_target"],

@@ -27,6 +27,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from mtl_lessons._checks import check_choice, check_float, check_int, check_tensor, check_weights
+from mtl_lessons.models import copy_layers, freeze_layers
 from mtl_lessons.objectives import LOSSES, task_losses_unchecked
 
 OPTIMIZERS = ("sgd", "adam")
@@ -288,8 +289,6 @@ def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_layer
     (feature extraction, AnB), freeze=False lets them train (fine-tuning, AnB+): a stack has
     one set of frozen names, so frozen and fine-tuned networks go in separate stacks.
     """
-    from mtl_lessons.models import copy_layers, freeze_layers  # models sit below train; imported here to keep this an append
-
     if not isinstance(source, ModelStack):
         raise TypeError(f"source must be a ModelStack, got {type(source).__name__}")
     source_index, seeds = list(source_index), list(seeds)

@@ -215,16 +215,6 @@ class LabServer:
         return self.api("POST", "/api/sessions", {"path": name, "name": name, "type": "notebook",
                                                   "kernel": {"name": kernel}})
 
-    def wait_kernel_idle(self, kernel_id: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        state = None
-        while time.monotonic() < deadline:
-            state = self.api("GET", f"/api/kernels/{kernel_id}").get("execution_state")
-            if state == "idle":
-                return
-            time.sleep(0.25)
-        raise TimeoutError(f"kernel {kernel_id} not idle after {timeout:.0f} s (state {state!r})")
-
     def notebook(self, name: str) -> dict:
         """The notebook as the server has it on disk (the temporary copy)."""
         return json.loads((self.root / name).read_text())

@@ -14,6 +14,7 @@ tests skip, except under CI=true, where they must run.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -346,7 +347,10 @@ def wait_for_save(server: LabServer, name: str, state: dict, timeout: float = 30
     shown = [int(c["prompt"][1:-2]) if executed(c["prompt"]) else None for c in state["cells"]]
     deadline = time.monotonic() + timeout
     while True:
-        nb = server.notebook(name)
+        try:
+            nb = server.notebook(name)
+        except json.JSONDecodeError:  # caught mid-write: JupyterLab is still saving the file
+            nb = {"cells": []}
         counts = [c.get("execution_count") if c["cell_type"] == "code" else None for c in nb["cells"]]
         if counts == shown:
             return nb

@@ -13,6 +13,8 @@ Prints one figure per line as `name: value`:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import statistics
 import time
 
@@ -59,7 +61,8 @@ def sweep_speedup(n_models: int = 32, steps: int = 200, repeats: int = 3) -> dic
 def slider_figures(name: str, sweep_fn, explorer_fn, passes: int = 5) -> dict[str, float]:
     """Precompute, render and callback-latency figures for one registered slider."""
     precompute, sweep = timed(lambda: sweep_fn(progress=False))
-    render, explorer = timed(lambda: explorer_fn(sweep))
+    with contextlib.redirect_stderr(io.StringIO()):  # the drawing progress bar would garble the figures
+        render, explorer = timed(lambda: explorer_fn(sweep))
     latencies = []
     for _ in range(passes):
         for knob, slider in explorer.sliders.items():

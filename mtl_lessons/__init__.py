@@ -26,7 +26,7 @@ from mtl_lessons.models import (MultiTaskNet, TaskLinear, copy_layers, count_par
 from mtl_lessons.objectives import (joint_transfer_objective, l2_sp_penalty, multitask_objective,
                                     soft_sharing_penalty, task_losses)
 from mtl_lessons.metrics import delta_m, pareto_mask, per_task_accuracy, per_task_mse
-from mtl_lessons.train import History, ModelStack, Sweep, fit, fit_many, transfer_stack
+from mtl_lessons.train import History, ModelStack, Sweep, fit, fit_many, pad_tasks, transfer_stack
 from mtl_lessons.plots import PALETTE, plot_front, plot_history, plot_seed_band, plot_task_fits
 from mtl_lessons.widgets import SweepExplorer
 from mtl_lessons.exercises import check, reveal
@@ -39,7 +39,7 @@ __all__ = [
     "MultiTaskNet", "TaskLinear", "copy_layers", "count_parameters", "freeze_layers", "sharing_parameter_count",
     "joint_transfer_objective", "l2_sp_penalty", "multitask_objective", "soft_sharing_penalty", "task_losses",
     "delta_m", "pareto_mask", "per_task_accuracy", "per_task_mse",
-    "History", "ModelStack", "Sweep", "fit", "fit_many", "transfer_stack",
+    "History", "ModelStack", "Sweep", "fit", "fit_many", "pad_tasks", "transfer_stack",
     "PALETTE", "plot_front", "plot_history", "plot_seed_band", "plot_task_fits",
     "SweepExplorer", "check", "reveal",
 ]

@@ -196,6 +196,31 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
     return History(history)
 
 
+def pad_tasks(xs: Sequence[Sequence[torch.Tensor]], ys: Sequence[Sequence[torch.Tensor]]):
+    """Stack example sets of different sizes into fit_many's padded form.
+
+    xs[m][t] (n_mt, in) and ys[m][t] (n_mt, ...) are model m's examples of task t. Returns
+    x (M, T, n_max, in) and y (M, T, n_max, ...), zero-padded, and sample_weights (M, T, n_max):
+    1 for a real example, 0 for padding, so each task still averages over its own n_mt.
+    """
+    if len(xs) == 0 or len(xs) != len(ys):
+        raise ValueError(f"xs has {len(xs)} models and ys {len(ys)}; they must match and be non-empty")
+    n_tasks = len(xs[0])
+    if n_tasks == 0 or any(len(a) != n_tasks or len(b) != n_tasks for a, b in zip(xs, ys)):
+        raise ValueError("every model must give the same number (>= 1) of tasks in xs and ys")
+    n_max = max(len(t) for model in xs for t in model)
+    x0, y0 = xs[0][0], ys[0][0]
+    x = torch.zeros(len(xs), n_tasks, n_max, *x0.shape[1:], dtype=x0.dtype)
+    y = torch.zeros(len(xs), n_tasks, n_max, *y0.shape[1:], dtype=y0.dtype)
+    mask = torch.zeros(len(xs), n_tasks, n_max)
+    for m, (model_x, model_y) in enumerate(zip(xs, ys)):
+        for t, (xt, yt) in enumerate(zip(model_x, model_y)):
+            if len(xt) != len(yt):
+                raise ValueError(f"xs[{m}][{t}] has {len(xt)} examples but ys[{m}][{t}] has {len(yt)}")
+            x[m, t, :len(xt)], y[m, t, :len(yt)], mask[m, t, :len(xt)] = xt, yt, 1.0
+    return x, y, mask
+
+
 @dataclass
 class Sweep:
     """Results over a grid of knob values × seeds, indexed by the knob values themselves.

@@ -8,7 +8,7 @@ import torch
 
 from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.models import MultiTaskNet, freeze_layers
-from mtl_lessons.train import ModelStack, Sweep, fit, fit_many
+from mtl_lessons.train import ModelStack, Sweep, fit, fit_many, pad_tasks
 
 SEEDS = [0, 1, 2]
 
@@ -110,3 +110,23 @@ def test_sweep_bad_lookups(call, message):
 def test_sweep_bad_construction(knobs, seeds, results, message):
     with pytest.raises(ValueError, match=message):
         Sweep(knobs, seeds, results)
+
+
+def test_pad_tasks_pads_masks_and_keeps_dtypes():
+    xs = [[torch.ones(2, 3), torch.ones(4, 3)], [torch.ones(1, 3), torch.ones(3, 3)]]
+    ys = [[torch.tensor([1, 2]), torch.tensor([0, 1, 2, 3])], [torch.tensor([5]), torch.tensor([6, 7, 8])]]
+    x, y, mask = pad_tasks(xs, ys)
+    assert x.shape == (2, 2, 4, 3) and y.shape == (2, 2, 4) and y.dtype == torch.long
+    assert mask.sum(-1).tolist() == [[2, 4], [1, 3]]
+    assert torch.equal(y[1, 1], torch.tensor([6, 7, 8, 0])) and x[0, 0, 2:].abs().sum() == 0
+
+
+@pytest.mark.parametrize("xs, ys, message", [
+    ([], [], "must match and be non-empty"),
+    ([[torch.ones(2, 1)]], [[torch.ones(2, 1)], [torch.ones(2, 1)]], "must match"),
+    ([[torch.ones(2, 1)], [torch.ones(2, 1), torch.ones(2, 1)]], [[torch.ones(2, 1)]] * 2, "same number"),
+    ([[torch.ones(2, 1)]], [[torch.ones(3, 1)]], r"xs\[0\]\[0\] has 2 examples but ys\[0\]\[0\] has 3"),
+])
+def test_pad_tasks_bad_input(xs, ys, message):
+    with pytest.raises(ValueError, match=message):
+        pad_tasks(xs, ys)

@@ -11,7 +11,7 @@ from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
-from mtl_lessons.train import ModelStack, Sweep, fit_many
+from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer
 
 MODELS = {"independent": 0, "shared": None}  # name -> sharing depth (None: the whole trunk)
@@ -34,11 +34,7 @@ def data_size_sweep(n_per_task=(4, 6, 8, 16, 32, 64), seeds=range(5), *, n_tasks
     points = [(n, s) for n in n_per_task for s in seeds]
     tasks = [make_sinusoid_tasks(n_tasks, n, relatedness=relatedness, noise=noise, seed=s) for n, s in points]
     n_max = max(n_per_task)
-    x = torch.zeros(len(points), n_tasks, n_max, 1)
-    y = torch.zeros_like(x)
-    mask = torch.zeros(len(points), n_tasks, n_max)
-    for i, (n, _) in enumerate(points):
-        x[i, :, :n], y[i, :, :n], mask[i, :, :n] = tasks[i].x_train, tasks[i].y_train, 1.0
+    x, y, mask = pad_tasks([list(d.x_train) for d in tasks], [list(d.y_train) for d in tasks])
     x_test = torch.stack([d.x_test for d in tasks])
     y_test = torch.stack([d.y_test for d in tasks])
     x_grid = torch.linspace(-5, 5, n_grid)

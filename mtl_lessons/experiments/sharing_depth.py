@@ -12,7 +12,7 @@ from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks
 from mtl_lessons.metrics import per_task_accuracy, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
-from mtl_lessons.train import ModelStack, Sweep, fit_many
+from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer
 
 
@@ -37,12 +37,8 @@ def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=r
     sweep = Sweep({"sharing_depth": depths, "relatedness": relatedness, "n_per_task": n_per_task}, seeds)
     points = [(r, n, s) for r in relatedness for n in n_per_task for s in seeds]
     tasks = [make_sinusoid_tasks(n_tasks, n, relatedness=r, noise=noise, seed=s) for r, n, s in points]
-    n_max = max(n_per_task)
-    x = torch.zeros(len(points), n_tasks, n_max, 1)
-    y = torch.zeros_like(x)
-    mask = torch.zeros(len(points), n_tasks, n_max)  # tasks with fewer points are padded, masked out
-    for i, (_, n, _) in enumerate(points):
-        x[i, :, :n], y[i, :, :n], mask[i, :, :n] = tasks[i].x_train, tasks[i].y_train, 1.0
+    # tasks with fewer points are padded and masked out
+    x, y, mask = pad_tasks([list(d.x_train) for d in tasks], [list(d.y_train) for d in tasks])
     x_test = torch.stack([d.x_test for d in tasks])
     y_test = torch.stack([d.y_test for d in tasks])
     x_grid = torch.linspace(-5, 5, n_grid)

@@ -17,7 +17,7 @@ from mtl_lessons.data import TransferDigits, load_transfer_digits
 from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
-from mtl_lessons.train import ModelStack, Sweep, fit_many, transfer_stack
+from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks, transfer_stack
 from mtl_lessons.widgets import SweepExplorer
 
 LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0, 10.0, 100.0)
@@ -70,13 +70,8 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_
 
     # the joint objective: one model per (lam, n_target, seed); the target is padded to n_source and masked
     points = [(lam, n, s) for lam in lams for n in n_target for s in seeds]
-    x = torch.zeros(len(points), 2, n_source, 64)
-    y = torch.zeros(len(points), 2, n_source, dtype=torch.long)
-    mask = torch.zeros(len(points), 2, n_source)
-    for i, (lam, n, s) in enumerate(points):
-        d = data[n, s]
-        x[i, 0], y[i, 0], mask[i, 0] = d.x_source, d.y_source, 1.0
-        x[i, 1, :n], y[i, 1, :n], mask[i, 1, :n] = d.x_target, d.y_target, 1.0
+    x, y, mask = pad_tasks([[data[n, s].x_source, data[n, s].x_target] for _, n, s in points],
+                           [[data[n, s].y_source, data[n, s].y_target] for _, n, s in points])
     weights = torch.tensor([joint_weights(lam) for lam, _, _ in points])  # (M, 2)
     joint = ModelStack.from_factory(net(2), [s for *_, s in points])
     fit_many(joint, x, y, weights=weights, sample_weights=mask, desc=f"joint objective, {len(points)} models", **sgd)
@@ -93,12 +88,7 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_
 
     # phase 2: from scratch, fine-tuned and frozen, one model per (n_target, seed), target padded to max n
     pairs = [(n, s) for n in n_target for s in seeds]
-    n_max = max(n_target)
-    xt = torch.zeros(len(pairs), 1, n_max, 64)
-    yt = torch.zeros(len(pairs), 1, n_max, dtype=torch.long)
-    mt = torch.zeros(len(pairs), 1, n_max)
-    for i, (n, s) in enumerate(pairs):
-        xt[i, 0, :n], yt[i, 0, :n], mt[i, 0, :n] = data[n, s].x_target, data[n, s].y_target, 1.0
+    xt, yt, mt = pad_tasks([[data[p].x_target] for p in pairs], [[data[p].y_target] for p in pairs])
     head_seeds = [10_000 + s for _, s in pairs]  # fresh heads, not the pretrained network's init
     source_index = [seeds.index(s) for _, s in pairs]
     scratch = ModelStack.from_factory(net(1), head_seeds)

@@ -18,7 +18,7 @@ from mtl_lessons.data import DigitsSplit, load_digits_split
 from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
-from mtl_lessons.train import ModelStack, Sweep, fit_many, transfer_stack
+from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks, transfer_stack
 from mtl_lessons.widgets import SweepExplorer
 
 CLASSES_A, CLASSES_B = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
@@ -72,15 +72,8 @@ def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4
         return MultiTaskNet(64, hidden, n_layers, 1, len(CLASSES_B), sharing_depth=n_layers)
 
     # the base networks: A and B for every seed, one stack (B is padded to A's size and masked)
-    n = max(len(s.y_train) for s in split.values())
-    x = torch.zeros(2 * n_seeds, 1, n, 64)
-    y = torch.zeros(2 * n_seeds, 1, n, dtype=torch.long)
-    mask = torch.zeros(2 * n_seeds, 1, n)
-    for k, name in enumerate("AB"):
-        m = len(split[name].y_train)
-        x[k * n_seeds:(k + 1) * n_seeds, 0, :m] = split[name].x_train
-        y[k * n_seeds:(k + 1) * n_seeds, 0, :m] = split[name].y_train
-        mask[k * n_seeds:(k + 1) * n_seeds, 0, :m] = 1.0
+    x, y, mask = pad_tasks([[split[name].x_train] for name in "AB" for _ in seeds],
+                           [[split[name].y_train] for name in "AB" for _ in seeds])
     base = ModelStack.from_factory(net, seeds + seeds)  # rows 0..S-1 learn A, S..2S-1 learn B
     fit_many(base, x, y, sample_weights=mask, desc="base networks on A and on B", **adam)
     acc_base = _test_accuracy(base, split["B"])[n_seeds:]  # (n_seeds,) the B networks on B

@@ -14,18 +14,24 @@ from sklearn.model_selection import train_test_split
 
 from mtl_lessons._checks import check_float, check_int
 
+# Validation data comes from a random stream of its own (seeded with this offset + seed), so that adding
+# it changed no training or test example the course had measured before.
+_VAL_STREAM = 1_000_003
+
 
 @dataclass
 class TaskSet:
     """Several regression tasks with the same number of points per task."""
 
     x_train: torch.Tensor  # (n_tasks, n_train, 1)
-    y_train: torch.Tensor  # (n_tasks, n_train, 1)
+    y_train: torch.Tensor  # (n_tasks, n_train, 1) noisy
     x_test: torch.Tensor  # (n_tasks, n_test, 1)
-    y_test: torch.Tensor  # (n_tasks, n_test, 1)
+    y_test: torch.Tensor  # (n_tasks, n_test, 1) noise-free: the true function
     task_names: list[str]
     relatedness: float
     params: tuple[torch.Tensor, ...]  # (amp, phase, own_amp, own_freq, own_phase), each (n_tasks,)
+    x_val: torch.Tensor  # (n_tasks, n_val, 1): for choosing hyperparameters, never for reporting
+    y_val: torch.Tensor  # (n_tasks, n_val, 1) noisy, like the training targets
 
     @property
     def n_tasks(self) -> int:
@@ -51,18 +57,20 @@ def sinusoid_target(x: torch.Tensor, amp: torch.Tensor, phase: torch.Tensor,
     return math.sqrt(relatedness) * shared + math.sqrt(1.0 - relatedness) * own
 
 
-def make_sinusoid_tasks(n_tasks: int = 6, n_train: int = 8, n_test: int = 200, *,
+def make_sinusoid_tasks(n_tasks: int = 6, n_train: int = 8, n_test: int = 200, *, n_val: int = 50,
                         relatedness: float = 1.0, noise: float = 0.1, x_range: float = 5.0,
                         seed: int = 0) -> TaskSet:
     """A seeded family of sinusoid regression tasks on x in [-x_range, x_range].
 
     relatedness=1: every task is a_t sin x + b_t cos x (two shared features, own
     coefficients); relatedness=0: every task is a sinusoid of its own frequency
-    (unrelated). The task parameters and the test points depend on `seed` only,
-    not on `n_train`, so a data-size sweep compares like with like.
+    (unrelated). The task parameters, the validation and the test points depend on
+    `seed` only, not on `n_train`, so a data-size sweep compares like with like.
+    Training and validation targets carry noise; test targets are the true function.
     """
     check_int("n_tasks", n_tasks, low=1)
     check_int("n_train", n_train, low=1)
+    check_int("n_val", n_val, low=1)
     check_int("n_test", n_test, low=1)
     check_float("relatedness", relatedness, low=0.0, high=1.0)
     check_float("noise", noise, low=0.0)
@@ -84,28 +92,37 @@ def make_sinusoid_tasks(n_tasks: int = 6, n_train: int = 8, n_test: int = 200, *
     x_train = x_range * (2 * torch.rand(n_tasks, n_train, 1, generator=g_train) - 1)
     y_train = sinusoid_target(x_train, *params, relatedness)
     y_train = y_train + noise * torch.randn(y_train.shape, generator=g_train)
+    g_val = torch.Generator().manual_seed(_VAL_STREAM + seed)  # its own stream: train and test stay as they were
+    x_val = x_range * (2 * torch.rand(n_tasks, n_val, 1, generator=g_val) - 1)
+    y_val = sinusoid_target(x_val, *params, relatedness)
+    y_val = y_val + noise * torch.randn(y_val.shape, generator=g_val)
     names = [f"task {t}" for t in range(n_tasks)]
-    return TaskSet(x_train, y_train, x_test, y_test, names, relatedness, params)
+    return TaskSet(x_train, y_train, x_test, y_test, names, relatedness, params, x_val, y_val)
 
 
 @dataclass
 class DigitsSplit:
-    """A train/test split of sklearn's 8x8 digits, pixels scaled to [0, 1]."""
+    """A train/validation/test split of sklearn's 8x8 digits, pixels scaled to [0, 1]."""
 
     x_train: torch.Tensor  # (n_train, 64)
     y_train: torch.Tensor  # (n_train,) labels 0..len(classes)-1
     x_test: torch.Tensor  # (n_test, 64)
     y_test: torch.Tensor  # (n_test,)
     classes: tuple[int, ...]  # the digit each label stands for
+    x_val: torch.Tensor  # (n_val, 64): for choosing hyperparameters, never for reporting
+    y_val: torch.Tensor  # (n_val,)
 
     @property
     def n_classes(self) -> int:
         return len(self.classes)
 
 
-def load_digits_split(classes=tuple(range(10)), *, test_size: float = 0.3, seed: int = 0) -> DigitsSplit:
-    """Digits of the given classes, stratified train/test split; labels renumbered 0..k-1.
+def load_digits_split(classes=tuple(range(10)), *, test_size: float = 0.3, val_size: float = 0.2,
+                      seed: int = 0) -> DigitsSplit:
+    """Digits of the given classes, stratified train/validation/test split; labels renumbered 0..k-1.
 
+    `test_size` and `val_size` are fractions of all the images of those classes; the test part is
+    cut first (so it does not depend on `val_size`), the validation part from what is left.
     Reads the copy of the UCI digits that ships inside scikit-learn: no network.
     """
     classes = tuple(classes)
@@ -116,6 +133,10 @@ def load_digits_split(classes=tuple(range(10)), *, test_size: float = 0.3, seed:
     check_float("test_size", test_size, low=0.0, high=1.0, low_open=True)
     if test_size >= 1.0:
         raise ValueError(f"test_size={test_size} is out of range (allowed: 0 < test_size < 1)")
+    check_float("val_size", val_size, low=0.0, low_open=True)
+    if test_size + val_size >= 0.9:
+        raise ValueError(f"test_size + val_size = {test_size + val_size:g} leaves too little to train on "
+                         f"(allowed: test_size + val_size < 0.9)")
     check_int("seed", seed, low=0)
 
     digits = load_digits()
@@ -124,8 +145,10 @@ def load_digits_split(classes=tuple(range(10)), *, test_size: float = 0.3, seed:
     relabel = {c: i for i, c in enumerate(classes)}
     y = np.array([relabel[c] for c in digits.target[keep]], dtype=np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
-    return DigitsSplit(torch.from_numpy(x_tr), torch.from_numpy(y_tr),
-                       torch.from_numpy(x_te), torch.from_numpy(y_te), classes)
+    x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=val_size / (1 - test_size), stratify=y_tr,
+                                              random_state=seed)
+    t = torch.from_numpy
+    return DigitsSplit(t(x_tr), t(y_tr), t(x_te), t(y_te), classes, t(x_va), t(y_va))
 
 
 def take_labels(x: torch.Tensor, y: torch.Tensor, n_labels: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,6 +174,8 @@ class DigitOverlay:
     x_test: torch.Tensor  # (n_test, height * width)
     y_test: torch.Tensor  # (n_test, 2)
     image_shape: tuple[int, int]  # (height, width) of one canvas
+    x_val: torch.Tensor  # (n_val, height * width): for choosing hyperparameters, never for reporting
+    y_val: torch.Tensor  # (n_val, 2)
     task_names: tuple[str, ...] = ("left digit", "right digit")
 
     @property
@@ -158,14 +183,17 @@ class DigitOverlay:
         return len(self.task_names)
 
 
-def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, shift: int = 4, seed: int = 0) -> DigitOverlay:
+def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, n_val: int = 200, shift: int = 4,
+                       seed: int = 0) -> DigitOverlay:
     """Canvases of 8 x (8 + shift) pixels: a digit at the left, another `shift` columns to its right.
 
     Where the two overlap (shift < 8) a pixel is the brighter of the two, as in MultiMNIST
-    (Sabour et al. 2017). The two digits are drawn independently; test canvases are built
-    from digit images that no training canvas uses. Reads sklearn's bundled digits: no network.
+    (Sabour et al. 2017). The two digits are drawn independently; training, validation and test
+    canvases are built from three disjoint sets of digit images (45 / 15 / 40 % of them).
+    Reads sklearn's bundled digits: no network.
     """
     check_int("n_train", n_train, low=1)
+    check_int("n_val", n_val, low=1)
     check_int("n_test", n_test, low=1)
     check_int("shift", shift, low=0, high=8)
     check_int("seed", seed, low=0)
@@ -174,6 +202,8 @@ def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, shift: int = 4,
     labels = torch.from_numpy(digits.target.astype(np.int64))
     pool_train, pool_test = train_test_split(np.arange(len(labels)), test_size=0.4, stratify=labels.numpy(),
                                              random_state=seed)
+    pool_train, pool_val = train_test_split(pool_train, test_size=0.25, stratify=labels.numpy()[pool_train],
+                                            random_state=seed)
     g = torch.Generator().manual_seed(seed)
     width = 8 + shift
 
@@ -188,7 +218,8 @@ def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, shift: int = 4,
 
     x_train, y_train = canvases(pool_train, n_train)
     x_test, y_test = canvases(pool_test, n_test)
-    return DigitOverlay(x_train, y_train, x_test, y_test, (8, width))
+    x_val, y_val = canvases(pool_val, n_val)
+    return DigitOverlay(x_train, y_train, x_test, y_test, (8, width), x_val, y_val)
 
 
 def add_pixel_noise(x: torch.Tensor, noise: float, *, seed: int = 0) -> torch.Tensor:
@@ -214,6 +245,8 @@ class TransferDigits:
     x_test: torch.Tensor  # (n_test, 64) noisy: the target domain's test set
     y_test: torch.Tensor  # (n_test,)
     noise: float
+    x_val: torch.Tensor  # (n_val, 64) noisy: target-domain validation set, for choosing hyperparameters
+    y_val: torch.Tensor  # (n_val,)
 
 
 def load_transfer_digits(n_target: int = 30, *, n_source: int = 200, noise: float = 0.3,
@@ -236,7 +269,8 @@ def load_transfer_digits(n_target: int = 30, *, n_source: int = 200, noise: floa
     x_pool = add_pixel_noise(split.x_train[target_pool], noise, seed=seed)
     x_target, y_target = take_labels(x_pool, split.y_train[target_pool], n_target, seed=seed)
     x_test = add_pixel_noise(split.x_test, noise, seed=10_007)  # fixed: the same test images for every seed
-    return TransferDigits(x_source, y_source, x_target, y_target, x_test, split.y_test, noise)
+    x_val = add_pixel_noise(split.x_val, noise, seed=_VAL_STREAM + seed)
+    return TransferDigits(x_source, y_source, x_target, y_target, x_test, split.y_test, noise, x_val, split.y_val)
 
 
 @dataclass
@@ -248,6 +282,8 @@ class CompetingTasks:
     x_test: torch.Tensor  # (2, n_test, 1)
     y_test: torch.Tensor  # (2, n_test, 1)
     params: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (amp, steepness, centre), each (2,)
+    x_val: torch.Tensor | None = None  # (2, n_val, 1): for choosing hyperparameters, never for reporting
+    y_val: torch.Tensor | None = None  # (2, n_val, 1) noisy, like the training targets
     task_names: tuple[str, ...] = ("task 1", "task 2")
 
     def true_function(self, x: torch.Tensor) -> torch.Tensor:
@@ -256,12 +292,13 @@ class CompetingTasks:
         return amp * torch.tanh(steep * (x.reshape(1, -1) - centre))
 
 
-def make_competing_tasks(n_train: int = 16, n_test: int = 200, *, noise: float = 0.1,
+def make_competing_tasks(n_train: int = 16, n_test: int = 200, *, n_val: int = 50, noise: float = 0.1,
                          seed: int = 0) -> CompetingTasks:
     """y_1 = tanh(s_1 (x - c_1)), y_2 = -tanh(s_2 (x - c_2)): a steep step on the left, a gentle one
     on the right. One tanh unit can fit either, not both, so a one-unit shared trunk makes the two
     tasks compete (the setting for trading them off with a task weight)."""
     check_int("n_train", n_train, low=1)
+    check_int("n_val", n_val, low=1)
     check_int("n_test", n_test, low=1)
     check_float("noise", noise, low=0.0)
     check_int("seed", seed, low=0)
@@ -277,4 +314,9 @@ def make_competing_tasks(n_train: int = 16, n_test: int = 200, *, noise: float =
     y_test = torch.stack([tasks.true_function(x_test[t])[t] for t in range(2)])
     tasks.x_train, tasks.y_train = x_train[..., None], y_train[..., None]
     tasks.x_test, tasks.y_test = x_test[..., None].clone(), y_test[..., None]
+    g_val = torch.Generator().manual_seed(_VAL_STREAM + seed)  # its own stream: train and test stay as they were
+    x_val = 6 * torch.rand(2, n_val, generator=g_val) - 3
+    y_val = torch.stack([tasks.true_function(x_val[t])[t] for t in range(2)])
+    y_val = y_val + noise * torch.randn(y_val.shape, generator=g_val)
+    tasks.x_val, tasks.y_val = x_val[..., None], y_val[..., None]
     return tasks

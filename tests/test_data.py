@@ -58,8 +58,9 @@ def test_digits_split_is_offline_stratified_and_relabelled():
     split = load_digits_split(classes=(5, 6, 7, 8, 9), seed=0)
     assert split.classes == (5, 6, 7, 8, 9) and split.n_classes == 5
     assert set(split.y_train.tolist()) == set(range(5))
-    test, train = torch.bincount(split.y_test).float(), torch.bincount(split.y_train).float()
-    assert ((test / (test + train) - 0.3).abs() < 0.01).all()  # stratified: 30% of every class
+    test, val, train = (torch.bincount(y).float() for y in (split.y_test, split.y_val, split.y_train))
+    assert ((test / (test + val + train) - 0.3).abs() < 0.01).all()  # stratified: 30% of every class
+    assert ((val / (test + val + train) - 0.2).abs() < 0.01).all()  # and 20% for validation
     assert 0 <= split.x_train.min() and split.x_train.max() <= 1 and split.x_train.shape[1] == 64
 
 
@@ -75,3 +76,33 @@ def test_take_labels_is_stratified_and_checked():
     assert x.shape == (30, 64) and torch.bincount(y).tolist() == [10, 10, 10]
     with pytest.raises(ValueError, match="n_labels=2 is out of range"):
         take_labels(split.x_train, split.y_train, 2)
+
+
+# ---------------------------------------------------------------- validation splits
+
+def test_every_container_has_a_validation_split_apart_from_train_and_test():
+    from mtl_lessons.data import load_transfer_digits, make_competing_tasks, make_digit_overlay
+    tasks = make_sinusoid_tasks(3, 8, 20, n_val=11, seed=1)
+    assert tasks.x_val.shape == (3, 11, 1) == tasks.y_val.shape
+    assert torch.equal(tasks.x_val, make_sinusoid_tasks(3, 64, 20, n_val=11, seed=1).x_val), "val must not move with n_train"
+    assert not torch.equal(tasks.x_val, make_sinusoid_tasks(3, 8, 20, n_val=11, seed=2).x_val)
+    split = load_digits_split(seed=0)
+    n = len(split.y_train) + len(split.y_val) + len(split.y_test)
+    assert n == 1797 and abs(len(split.y_val) / n - 0.2) < 0.01 and abs(len(split.y_test) / n - 0.3) < 0.01
+    assert not (torch.cdist(split.x_val, split.x_train).min(1).values < 1e-6).all()
+    assert torch.equal(split.x_test, load_digits_split(seed=0, val_size=0.1).x_test), "test must not move with val_size"
+    overlay = make_digit_overlay(20, 10, n_val=7, seed=0)
+    assert overlay.x_val.shape == (7, overlay.x_train.shape[1]) and overlay.y_val.shape == (7, 2)
+    competing = make_competing_tasks(8, 20, n_val=9, seed=0)
+    assert competing.x_val.shape == (2, 9, 1) == competing.y_val.shape
+    transfer = load_transfer_digits(30, seed=0)
+    assert transfer.x_val.shape[1] == 64 and len(transfer.y_val) == len(transfer.x_val) > 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"val_size": 0.0}, "val_size=0.0"),
+    ({"val_size": 0.7}, "test_size \\+ val_size"),
+])
+def test_digits_bad_val_size(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        load_digits_split(**kwargs)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mtl_lessons.exercises import EXERCISES, check, feedback, reveal
+from mtl_lessons.exercises import EXERCISES, PREDICTIONS, check, feedback, predict, reveal
 
 
 @pytest.mark.parametrize("key", sorted(EXERCISES))
@@ -72,3 +72,25 @@ def test_training_step_hints():
     assert "did not change" in feedback("training-step", no_step)[1]
     assert "ignores the task weights" in feedback("training-step", unweighted)[1]
     assert "raised ZeroDivisionError" in feedback("training-step", lambda *a: 1 / 0)[1]
+
+
+@pytest.mark.parametrize("key", sorted(PREDICTIONS))
+def test_prediction_examples_are_judged_as_registered(key, capsys):
+    exercise = PREDICTIONS[key]
+    assert any(right for *_, right in exercise.examples) and any(not right for *_, right in exercise.examples), \
+        "register at least one right and one wrong example"
+    for answer, measured, right in exercise.examples:
+        assert predict(key, answer, measured) is right, (answer, measured)
+        out = capsys.readouterr().out
+        assert exercise.title in out and len(out) > len(exercise.title) + 20, "the verdict must explain why"
+
+
+@pytest.mark.parametrize("key", sorted(PREDICTIONS))
+def test_untouched_prediction_is_not_attempted(key, capsys):
+    assert predict(key, ..., None) is None
+    assert "not attempted" in capsys.readouterr().out
+
+
+def test_prediction_keys_are_not_checkers():
+    with pytest.raises(ValueError, match="not a prediction exercise"):
+        predict("weighted-objective", 1, 1)

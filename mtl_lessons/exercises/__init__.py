@@ -11,6 +11,16 @@ A checker returns None when the answer is right and a hint (str) when it is not.
 An untouched answer raises NotImplementedError, which `check` reports as "not
 attempted yet", so a notebook runs green before the learner writes anything.
 Every registered solution is run through its checker by the tests.
+
+Predict-then-run exercises ask for a prediction *before* an experiment runs, and judge it
+against the measured result after:
+
+    my_prediction = ...                       # the learner writes e.g. "deeper" or 0.3 here, first
+    sweep = ...                               # the experiment runs
+    predict("depth-helps", my_prediction, measured=best_depth)   # verdict and the why
+
+An untouched prediction (`...`) is reported as "not attempted yet". Each prediction registers
+examples (answer, measured, right or not) that the tests run through its judge.
 The exercises themselves live one module per topic (objective.py, ...), imported at the end.
 """
 
@@ -45,6 +55,8 @@ def register(key: str, title: str, solution: Callable):
 
 
 def _get(key: str) -> Exercise:
+    if key in PREDICTIONS:
+        raise ValueError(f"key={key!r} is a prediction: use predict({key!r}, your_prediction, measured=...)")
     if key not in EXERCISES:
         raise ValueError(f"key={key!r} is not an exercise (allowed: {', '.join(sorted(EXERCISES))})")
     return EXERCISES[key]
@@ -70,6 +82,50 @@ def check(key: str, answer) -> bool:
     mark = {"correct": "✅", "wrong": "❌", "not attempted": "✏️"}[status]
     print(f"{mark} {_get(key).title}: {message}")
     return status == "correct"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predict-then-run exercise: `judge(answer, measured)` returns (right, explanation)."""
+
+    key: str
+    title: str
+    judge: Callable[[object, object], tuple[bool, str]]
+    examples: tuple[tuple[object, object, bool], ...]  # (answer, measured, right?) the tests check
+
+
+PREDICTIONS: dict[str, Prediction] = {}
+
+
+def register_prediction(key: str, title: str, examples):
+    """Decorator: register `judge(answer, measured) -> (right, explanation)` under `key`."""
+    def wrap(judge):
+        if key in PREDICTIONS or key in EXERCISES:
+            raise ValueError(f"exercise key {key!r} is already registered")
+        PREDICTIONS[key] = Prediction(key, title, judge, tuple(examples))
+        return judge
+    return wrap
+
+
+def predict(key: str, answer, measured) -> bool | None:
+    """Judge a prediction against the measured result, print the verdict and why, return whether it was right.
+
+    Returns None (and says so) while the prediction is still `...`.
+    """
+    if key not in PREDICTIONS:
+        raise ValueError(f"key={key!r} is not a prediction exercise (allowed: {', '.join(sorted(PREDICTIONS))})")
+    exercise = PREDICTIONS[key]
+    if answer is Ellipsis:
+        print(f"✏️ {exercise.title}: not attempted yet: replace the `...` with your prediction, then run the "
+              "experiment and this cell again.")
+        return None
+    try:
+        right, explanation = exercise.judge(answer, measured)
+    except (TypeError, ValueError) as error:  # an answer of the wrong form: say what form is wanted
+        print(f"❌ {exercise.title}: {error}")
+        return False
+    print(f"{'✅' if right else '❌'} {exercise.title}: {'Right' if right else 'Not quite'}. {explanation}")
+    return bool(right)
 
 
 def reveal(key: str) -> str:

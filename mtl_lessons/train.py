@@ -41,20 +41,25 @@ def make_optimizer(params, optimizer: str, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr) if optimizer == "sgd" else torch.optim.Adam(params, lr=lr)
 
 
+def use_one_thread() -> None:
+    """Put torch on one thread for the rest of the process (the course's models are tiny).
+
+    It never switches back, on purpose: `torch.set_num_threads(n)` also turns MKL's dynamic
+    threading off (ATen calls `mkl_set_dynamic(false)`), after which MKL splits even a tanh of a
+    few thousand numbers over n OpenMP threads. On a busy 2-core CPU each such op then waits for a
+    descheduled thread: a 500-step Adam loop on a tiny MLP took 0.56 s in a fresh process and 18.5 s
+    after `set_num_threads(1)` then `set_num_threads(2)`. On one thread the flag does no harm, and a
+    second thread buys nothing at this size.
+    """
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
 @contextlib.contextmanager
 def one_thread():
-    """Run torch on one thread, then restore the setting.
-
-    The course's models are tiny: a second thread buys nothing at this size, and when the
-    CPU is busy (a browser, another kernel) its busy-waiting made training up to 8x slower
-    in our measurements.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    """`use_one_thread()` as a `with` block; torch stays on one thread after it (see use_one_thread)."""
+    use_one_thread()
+    yield
 
 
 def _progress(steps: int, progress: bool, desc: str):

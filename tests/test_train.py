@@ -130,3 +130,25 @@ def test_pad_tasks_pads_masks_and_keeps_dtypes():
 def test_pad_tasks_bad_input(xs, ys, message):
     with pytest.raises(ValueError, match=message):
         pad_tasks(xs, ys)
+
+
+def test_training_leaves_torch_on_one_thread_and_never_raises_the_count_again():
+    """Restoring 2+ threads would turn MKL's dynamic threading off (see train.use_one_thread), which
+    made every later small op in the kernel wait for a second thread: fit must not restore it."""
+    import subprocess
+    import sys
+    code = ("import torch\n"
+            "from mtl_lessons.models import MultiTaskNet\n"
+            "from mtl_lessons.train import fit\n"
+            "torch.set_num_threads(2)\n"
+            "calls = []\n"
+            "real = torch.set_num_threads\n"
+            "torch.set_num_threads = lambda n: (calls.append(n), real(n))[1]\n"
+            "net = MultiTaskNet(1, 4, 1, 2, 1, sharing_depth=1)\n"
+            "x = torch.randn(2, 5, 1)\n"
+            "fit(net, x, x, optimizer=\"sgd\", lr=0.1, steps=2, progress=False)\n"
+            "fit(net, x, x, optimizer=\"sgd\", lr=0.1, steps=2, progress=False)\n"
+            "print(torch.get_num_threads(), calls)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "1", out
+    assert out[1:] == ["[1]"], f"set_num_threads was called with {out[1:]}: only one switch to 1 thread is allowed"

@@ -58,3 +58,15 @@ def test_notebook_passes_for_another_seed(path):
     parameters = nb.cells.index(code_cells(nb)[0])
     nb.cells.insert(parameters + 1, nbformat.v4.new_code_cell(f"SEED = {OTHER_SEED}  # injected by the test"))
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+
+
+def test_install_cell_is_the_one_in_the_readme():
+    """The README's Colab cell, chapter 0's first code cell and the README's links name the same repository."""
+    readme = (NOTEBOOKS[0].parent.parent / "README.md").read_text()
+    welcome = next(p for p in NOTEBOOKS if p.name == "00_welcome.ipynb")
+    cell = next(c for c in read(welcome).cells if c.cell_type == "code")
+    assert "install" in cell.metadata.get("tags", []), "chapter 0 starts with the install cell"
+    assert f"```python\n{cell.source}\n```" in readme, "the README's Colab cell differs from chapter 0's first cell"
+    repo = re.search(r'REPO = "https://github\.com/([^"]+)"', cell.source).group(1)
+    links = re.findall(r"^\[(?:repo|colab|binder)\]: \S*?(?:github\.com|/gh|/github)/([^/\s]+/[^/\s]+)", readme, re.M)
+    assert len(links) == 3 and set(links) == {repo}, (links, repo)

@@ -187,8 +187,7 @@ def transfer_lambda_explorer(sweep: Sweep, *, value: dict | None = None) -> Swee
     spans = [(a.mean(-1) - a.std(-1), a.mean(-1) + a.std(-1)) for a in (sweep.results["acc_" + n] for n in names)]
     ylim = (np.floor(min(lo.min() for lo, _ in spans) * 10 - 1.5) / 10,  # room below the data for the legends
             min(1.0, np.ceil(max(hi.max() for _, hi in spans) * 10 + 0.5) / 10))  # the same on every slider move
-    colors = {name: PALETTE[k + 2] for k, name in enumerate(SHOWN)}
-    colors["source"] = PALETTE[6]
+    colors = dict(zip(SHOWN, (PALETTE[6], PALETTE[3], PALETTE[4], PALETTE[5], PALETTE[2])))  # one colour each
     styles = {"joint_heads": (PALETTE[0], "o"), "joint": (PALETTE[1], "^")}
 
     def draw(axes, point):

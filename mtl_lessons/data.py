@@ -12,7 +12,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from mtl_lessons._checks import check_float, check_int
+from mtl_lessons._checks import check_float, check_int, check_tensor
 
 # Validation data comes from a random stream of its own (seeded with this offset + seed), so that adding
 # it changed no training or test example the course had measured before.
@@ -230,34 +230,58 @@ def add_pixel_noise(x: torch.Tensor, noise: float, *, seed: int = 0) -> torch.Te
     return (x + noise * torch.randn(x.shape, generator=g)).clamp(0.0, 1.0)
 
 
+def permute_pixels(x: torch.Tensor, fraction: float, *, seed: int = 0) -> torch.Tensor:
+    """A shifted domain: a fixed `fraction` of the pixels swapped among themselves (a mis-wired sensor).
+
+    `seed` picks the wiring: which round(fraction * n_pixels) pixels are shuffled among themselves
+    (a few may land where they were); every image gets the same wiring. x is (n, n_pixels).
+    """
+    check_tensor("x", x, dim=2, floating=True)
+    check_float("fraction", fraction, low=0.0, high=1.0)
+    check_int("seed", seed, low=0)
+    g = torch.Generator().manual_seed(seed)
+    n_pixels = x.shape[1]
+    moved = torch.randperm(n_pixels, generator=g)[:round(fraction * n_pixels)]
+    order = torch.arange(n_pixels)
+    order[moved] = moved[torch.randperm(len(moved), generator=g)]
+    return x[:, order]
+
+
 @dataclass
 class TransferDigits:
-    """A source domain (clean digits, many labels) and a target domain (noisy digits, few labels).
+    """A source domain (clean digits, many labels) and a shifted target domain (few labels).
 
-    Source and target training images are disjoint; the target test set is the same
-    for every seed and every n_target, so accuracies are comparable across a grid.
+    The target is the same digits seen through a different sensor: `permuted` of the pixels
+    swapped (one fixed wiring) and pixel noise of standard deviation `noise`. Source and target
+    training images are disjoint; the target test set is the same for every seed and every
+    n_target, so accuracies are comparable across a grid.
     """
 
     x_source: torch.Tensor  # (n_source, 64) clean
     y_source: torch.Tensor  # (n_source,) labels 0..9
-    x_target: torch.Tensor  # (n_target, 64) noisy
+    x_target: torch.Tensor  # (n_target, 64) shifted
     y_target: torch.Tensor  # (n_target,)
-    x_test: torch.Tensor  # (n_test, 64) noisy: the target domain's test set
+    x_test: torch.Tensor  # (n_test, 64) shifted: the target domain's test set
     y_test: torch.Tensor  # (n_test,)
     noise: float
-    x_val: torch.Tensor  # (n_val, 64) noisy: target-domain validation set, for choosing hyperparameters
+    x_val: torch.Tensor  # (n_val, 64) shifted, labelled: for choosing hyperparameters, never for reporting
     y_val: torch.Tensor  # (n_val,)
+    permuted: float = 0.0  # fraction of the pixels the target's wiring moves
 
 
-def load_transfer_digits(n_target: int = 30, *, n_source: int = 200, noise: float = 0.3,
-                         seed: int = 0) -> TransferDigits:
-    """Clean digits as the source, noisy digits with `n_target` labels as the target (all 10 classes).
+def load_transfer_digits(n_target: int = 30, *, n_source: int = 200, noise: float = 0.0,
+                         permuted: float = 0.25, n_val: int = 30, seed: int = 0) -> TransferDigits:
+    """Clean digits as the source; as the target, shifted digits with `n_target` labels (all 10 classes).
 
-    The train split is cut in two halves of disjoint images: the source draws `n_source`
-    clean images from one, the target `n_target` noisy images from the other (both stratified,
-    chosen by `seed`). Reads sklearn's bundled digits: no network.
+    The shift: `permuted` of the pixels swapped by one fixed wiring (permute_pixels, seed 0: the
+    same domain for every seed), then Gaussian noise of standard deviation `noise` (add_pixel_noise).
+    The train split is cut in two halves of disjoint images: the source draws `n_source` clean
+    images from one, the target `n_target` images from the other; the target's `n_val` labelled
+    validation images come from the digits' validation split (all stratified, chosen by `seed`).
+    Reads sklearn's bundled digits: no network.
     """
     check_float("noise", noise, low=0.0)
+    check_float("permuted", permuted, low=0.0, high=1.0)
     check_int("seed", seed, low=0)
     split = load_digits_split(seed=0)  # one fixed train/test split: the test set never moves
     half = train_test_split(np.arange(len(split.y_train)), test_size=0.5, stratify=split.y_train.numpy(),
@@ -265,12 +289,18 @@ def load_transfer_digits(n_target: int = 30, *, n_source: int = 200, noise: floa
     source_pool, target_pool = (torch.from_numpy(np.sort(h)) for h in half)
     check_int("n_source", n_source, low=10, high=len(source_pool))
     check_int("n_target", n_target, low=10, high=len(target_pool))
+    check_int("n_val", n_val, low=10, high=len(split.y_val))
+
+    def shift(x, noise_seed):
+        return add_pixel_noise(permute_pixels(x, permuted, seed=0), noise, seed=noise_seed)
+
     x_source, y_source = take_labels(split.x_train[source_pool], split.y_train[source_pool], n_source, seed=seed)
-    x_pool = add_pixel_noise(split.x_train[target_pool], noise, seed=seed)
-    x_target, y_target = take_labels(x_pool, split.y_train[target_pool], n_target, seed=seed)
-    x_test = add_pixel_noise(split.x_test, noise, seed=10_007)  # fixed: the same test images for every seed
-    x_val = add_pixel_noise(split.x_val, noise, seed=_VAL_STREAM + seed)
-    return TransferDigits(x_source, y_source, x_target, y_target, x_test, split.y_test, noise, x_val, split.y_val)
+    x_target, y_target = take_labels(shift(split.x_train[target_pool], seed), split.y_train[target_pool],
+                                     n_target, seed=seed)
+    x_test = shift(split.x_test, 10_007)  # fixed: the same test images for every seed
+    x_val, y_val = take_labels(shift(split.x_val, _VAL_STREAM + seed), split.y_val, n_val, seed=seed)
+    return TransferDigits(x_source, y_source, x_target, y_target, x_test, split.y_test, noise, x_val, y_val,
+                          permuted)
 
 
 @dataclass

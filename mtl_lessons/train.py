@@ -96,13 +96,53 @@ def _check_sample_weights(sample_weights, shape):
     return sample_weights
 
 
+def _check_lr_scale(lr_scale, named_params: dict, optimizer: str, lead: int) -> dict:
+    """lr_scale {name: float or tensor} -> {name: tensor broadcast to the parameter}; SGD only.
+
+    A tensor's shape must be a leading part of the parameter's (after the `lead` stacked axes
+    of fit_many, which it must include), e.g. (M,) for one scale per model.
+    """
+    if lr_scale is None:
+        return {}
+    if optimizer != "sgd":
+        raise ValueError(f"lr_scale needs optimizer='sgd', got optimizer={optimizer!r}: Adam's step does not "
+                         "scale with the gradient, so a per-parameter rate cannot be written as a gradient scale")
+    if not isinstance(lr_scale, dict):
+        raise TypeError(f"lr_scale must be a dict {{parameter name: scale}}, got {type(lr_scale).__name__}")
+    scales = {}
+    for name, value in lr_scale.items():
+        if name not in named_params:
+            raise ValueError(f"lr_scale names {name!r}, which is not a parameter "
+                             f"(allowed: {', '.join(named_params)})")
+        p = named_params[name]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = torch.tensor(check_float(f"lr_scale[{name!r}]", value, low=0.0))
+        value = check_tensor(f"lr_scale[{name!r}]", value).to(p.dtype)
+        if value.dim() not in (0, *range(lead, p.dim() + 1)) or tuple(value.shape) != tuple(p.shape[:value.dim()]):
+            raise ValueError(f"lr_scale[{name!r}] has shape {tuple(value.shape)} but must be a float or have a "
+                             f"leading part of the parameter's shape {tuple(p.shape)}"
+                             + (f" with at least its first {lead} axis" if lead else ""))
+        if (value < 0).any():
+            raise ValueError(f"lr_scale[{name!r}] has a negative entry (allowed: >= 0)")
+        scales[name] = value.reshape(*value.shape, *[1] * (p.dim() - value.dim()))
+    return scales
+
+
+def _scale_gradients(named_params: dict, scales: dict) -> None:
+    # plain SGD: w <- w - lr * s * g is a step of rate lr * s for this parameter
+    for name, s in scales.items():
+        if named_params[name].grad is not None:
+            named_params[name].grad.mul_(s)
+
+
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
         loss: str = "mse", weights=None, sample_weights: torch.Tensor | None = None,
-        progress: bool = True, desc: str = "training") -> History:
+        progress: bool = True, desc: str = "training", lr_scale: dict | None = None) -> History:
     """Minimise sum_t w_t L_t(model) by full-batch steps; return the per-task training losses.
 
     x: (n_tasks, n, in), y: (n_tasks, n, out) for mse or (n_tasks, n) labels for ce.
-    Parameters with requires_grad=False stay frozen.
+    Parameters with requires_grad=False stay frozen. lr_scale (SGD only) gives named parameters
+    their own rate lr * scale, e.g. {"layers.0.weight": 0.1} (a smaller rate for pretrained layers).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -111,12 +151,15 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
     w = torch.ones(n_tasks) if weights is None else check_weights("weights", weights, n_tasks).float()
     sample_weights = _check_sample_weights(sample_weights, x.shape[:2])
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], optimizer, lr)
+    named = dict(model.named_parameters())
+    scales = _check_lr_scale(lr_scale, named, optimizer, 0)
     history = np.empty((steps, n_tasks), dtype=np.float32)
     with one_thread():
         for step in _progress(steps, progress, desc):
             losses = task_losses_unchecked(model(x), y, loss, sample_weights)  # (n_tasks,)
             opt.zero_grad()
             (losses * w).sum().backward()
+            _scale_gradients(named, scales)
             opt.step()
             history[step] = losses.detach().numpy()
     return History(history)
@@ -171,11 +214,13 @@ class ModelStack:
 
 def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
              loss: str = "mse", weights=None, sample_weights: torch.Tensor | None = None,
-             progress: bool = True, desc: str = "training grid") -> History:
+             progress: bool = True, desc: str = "training grid", lr_scale: dict | None = None) -> History:
     """Train every model of the stack on its own data and task weights, all at once.
 
     x: (M, n_tasks, n, in); y: (M, n_tasks, n, out) or labels (M, n_tasks, n);
     weights: (M, n_tasks) or (n_tasks,); sample_weights: (M, n_tasks, n).
+    lr_scale (SGD only): {parameter name: float, or a tensor (M, ...) of the stacked parameter's
+    leading shape}, a rate of its own per parameter and model, as fit's lr_scale model by model.
     Returns the training task losses, (steps, M, n_tasks).
     """
     if not isinstance(stack, ModelStack):
@@ -189,6 +234,8 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
     sample_weights = _check_sample_weights(sample_weights, x.shape[:3])
     trainable = [p for name, p in stack.params.items() if name not in stack.frozen]
     opt = make_optimizer(trainable, optimizer, lr)
+    named = {name: p for name, p in stack.params.items() if name not in stack.frozen}
+    scales = _check_lr_scale(lr_scale, named, optimizer, 1)
     history = np.empty((steps, n_models, n_tasks), dtype=np.float32)
     with one_thread():
         for step in _progress(steps, progress, desc):
@@ -196,6 +243,7 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
             opt.zero_grad()
             # the models share no parameters, so the gradient of the sum is each model's own gradient
             (losses * w).sum().backward()
+            _scale_gradients(named, scales)
             opt.step()
             history[step] = losses.detach().numpy()
     return History(history)

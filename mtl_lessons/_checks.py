@@ -245,3 +245,25 @@ def check_figsize(figsize, dpi) -> tuple[tuple[float, float], int]:
     check_size("the figure's pixel count (figsize x dpi)", int(size[0] * dpi) * int(size[1] * dpi),
                MAX_FIGURE_PIXELS, advice="use a smaller figsize or dpi")
     return size, dpi
+
+
+_KEYWORD_RULES = {  # the keyword arguments the experiments share, checked by name in one place
+    "steps": lambda n, v: check_int(n, v, low=1, high=MAX_STEPS),
+    "lr": lambda n, v: check_float(n, v, low=0.0, low_open=True),
+    "hidden": lambda n, v: check_int(n, v, low=1),
+    "n_layers": lambda n, v: check_int(n, v, low=1, high=MAX_LAYERS),
+    "n_tasks": lambda n, v: check_int(n, v, low=1),
+    "n_train": lambda n, v: check_int(n, v, low=1),
+    "n_test": lambda n, v: check_int(n, v, low=1),
+    "n_source": lambda n, v: check_int(n, v, low=10),
+    "n_grid": lambda n, v: check_int(n, v, low=2, high=100_000),
+    "noise": lambda n, v: check_float(n, v, low=0.0),
+    "relatedness": lambda n, v: check_float(n, v, low=0.0, high=1.0),
+    "shift": lambda n, v: check_int(n, v, low=0, high=8),
+    "progress": check_bool,
+}
+
+
+def check_keywords(**kwargs) -> dict:
+    """Check an experiment's shared keyword arguments by name (steps, lr, hidden, ...); return them converted."""
+    return {name: _KEYWORD_RULES[name](name, value) for name, value in kwargs.items()}

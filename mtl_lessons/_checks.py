@@ -89,11 +89,11 @@ def check_choice(name: str, value, allowed: Sequence) -> object:
 
 
 def check_sequence(name: str, value, *, item: Callable | None = None, min_len: int = 1,
-                   max_len: int | None = None, distinct: bool = False) -> tuple:
+                   max_len: int | None = None, distinct: bool = False, item_name: str | None = None) -> tuple:
     """Return `value` as a tuple: a list, tuple, range, 1-d array or tensor (not a str, number or dict).
 
-    item(f"{name}[i]", v) checks and converts every entry (e.g. check_int), so `seeds=np.arange(5)`
-    gives a tuple of Python ints.
+    item(item_name, v) checks and converts every entry (e.g. check_int), so `seeds=np.arange(5)`
+    gives a tuple of Python ints; its error says where: "lam=-1.0 is out of range (...) (lams[1])".
     """
     if isinstance(value, (torch.Tensor, np.ndarray)):
         if value.ndim != 1:
@@ -108,24 +108,31 @@ def check_sequence(name: str, value, *, item: Callable | None = None, min_len: i
     if max_len is not None and len(values) > max_len:
         raise ValueError(f"{name} has {len(values):,} values (allowed: at most {max_len:,})")
     if item is not None:
-        values = tuple(item(f"{name}[{i}]", v) for i, v in enumerate(values))
+        checked = []
+        for i, v in enumerate(values):
+            try:
+                checked.append(item(item_name or name, v))
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"{error} ({name}[{i}])") from None
+        values = tuple(checked)
     if distinct and len(set(values)) != len(values):
         raise ValueError(f"{name}={_shown(values)} has repeated values; they must be distinct")
     return values
 
 
 def check_ints(name: str, value, *, low: int | None = None, high: int | None = None, min_len: int = 1,
-               distinct: bool = False) -> tuple[int, ...]:
+               distinct: bool = False, item_name: str | None = None) -> tuple[int, ...]:
     """A sequence of ints in [low, high] (seeds, sizes), as a tuple of Python ints."""
     return check_sequence(name, value, item=lambda n, v: check_int(n, v, low=low, high=high), min_len=min_len,
-                          distinct=distinct)
+                          distinct=distinct, item_name=item_name)
 
 
 def check_floats(name: str, value, *, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, min_len: int = 1, distinct: bool = False) -> tuple[float, ...]:
+                 low_open: bool = False, min_len: int = 1, distinct: bool = False,
+                 item_name: str | None = None) -> tuple[float, ...]:
     """A sequence of finite floats in range (a grid of lam, relatedness), as a tuple of Python floats."""
     return check_sequence(name, value, item=lambda n, v: check_float(n, v, low=low, high=high, low_open=low_open),
-                          min_len=min_len, distinct=distinct)
+                          min_len=min_len, distinct=distinct, item_name=item_name)
 
 
 def check_size(what: str, n: int, limit: int, *, advice: str = "use smaller sizes") -> None:

@@ -112,6 +112,8 @@ def soft_sharing_penalty(task_params, *, task_dim: int = 0) -> torch.Tensor:
         raise ValueError("task_params is empty; give at least one tensor with a task axis")
     total = 0.0
     for i, p in enumerate(task_params):
+        if not isinstance(p, torch.Tensor):
+            raise TypeError(f"task_params[{i}] must be a torch.Tensor, got {type(p).__name__}")
         p = check_tensor(f"task_params[{i}]", p, floating=True, nonempty=True)
         if not 0 <= task_dim < p.dim():
             raise ValueError(f"task_dim={task_dim} but task_params[{i}] has shape {tuple(p.shape)} "

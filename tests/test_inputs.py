@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from mtl_lessons import _checks  # noqa: E402
+from mtl_lessons.bench import slider_figures, sweep_speedup  # noqa: E402
 from mtl_lessons.data import (add_pixel_noise, load_digits_split, load_transfer_digits,  # noqa: E402
                               make_competing_tasks, make_digit_overlay, make_sinusoid_tasks, take_labels)
 from mtl_lessons.exercises import EXERCISES, TIME_LIMIT, check, feedback, predict, reveal  # noqa: E402
@@ -347,7 +348,7 @@ CASES = [
     row("train: stack refuses a model as factory", lambda: ModelStack.from_factory(net(), [0]), TypeError, "is a model"),
     row("train: stack refuses an int for seeds", lambda: ModelStack.from_factory(net, 5), TypeError, "seeds=5 must be a sequence"),
     row("train: stack refuses empty seeds", lambda: ModelStack.from_factory(net, []), ValueError, "seeds=() has 0 values"),
-    row("train: stack refuses negative seed", lambda: ModelStack.from_factory(net, [-1]), ValueError, "seeds[0]=-1"),
+    row("train: stack refuses negative seed", lambda: ModelStack.from_factory(net, [-1]), ValueError, "seeds=-1 is out of range (allowed: 0..inf) (seeds[0])"),
     row("train: stack refuses a factory with no return", lambda: ModelStack.from_factory(lambda: None, [0]), TypeError, "forget `return`"),
     row("train: stack refuses 10**6 seeds", lambda: ModelStack.from_factory(net, range(10**6)), ValueError, "more than this course allows"),
     row("train: stack refuses one model", lambda: ModelStack(net()), TypeError, "[model]"),
@@ -379,7 +380,7 @@ CASES = [
     row("train: sweep names a missing knob", lambda: sweep().require(knobs=["n_target"], by="x_explorer"), ValueError, "needs the knob 'n_target'"),
     row("train: transfer_stack refuses a class", lambda: transfer_stack(stack(), MultiTaskNet, 1, source_index=[0], seeds=[0], freeze=True), TypeError, "is a class"),
     row("train: transfer_stack refuses freeze='yes'", lambda: transfer_stack(stack(), net, 1, source_index=[0], seeds=[0], freeze="yes"), TypeError, "freeze='yes'"),
-    row("train: transfer_stack refuses index 5", lambda: transfer_stack(stack(), net, 1, source_index=[5], seeds=[0], freeze=True), ValueError, "source_index[0]=5"),
+    row("train: transfer_stack refuses index 5", lambda: transfer_stack(stack(), net, 1, source_index=[5], seeds=[0], freeze=True), ValueError, "source_index=5 is out of range (allowed: 0..1) (source_index[0])"),
     row("train: transfer_stack accepts np arrays", lambda: transfer_stack(stack(), net, 1, source_index=np.array([0, 1]), seeds=np.arange(2), freeze=False)),
     row("train: transfer_stack refuses widths that differ", lambda: transfer_stack(stack(), lambda: MultiTaskNet(1, 8, 2, 3, sharing_depth=1), 1, source_index=[0], seeds=[0], freeze=True), ValueError, "same widths"),
 
@@ -418,7 +419,7 @@ CASES = [
 
     # experiments: natural forms, small grids, other sliders' sweeps
     row("experiments: data size with 2 tasks, no 8 on the grid", drawn(lambda: data_size_explorer(small("data_size")))),
-    row("experiments: data size explorer refuses task 2 of 2", drawn(lambda: data_size_explorer(small("data_size"), tasks=(2,))), ValueError, "tasks[0]=2"),
+    row("experiments: data size explorer refuses task 2 of 2", drawn(lambda: data_size_explorer(small("data_size"), tasks=(2,))), ValueError, "tasks=2 is out of range (allowed: 0..1) (tasks[0])"),
     row("experiments: data size explorer refuses an off-grid value", drawn(lambda: data_size_explorer(small("data_size"), value=8)), ValueError, "n_per_task=8 is not on the grid"),
     row("experiments: data size explorer refuses a lam sweep", drawn(lambda: data_size_explorer(small("task_weighting"))), ValueError, "needs the knob 'n_per_task'"),
     row("experiments: data size sweep refuses an int grid", lambda: data_size_sweep(8), TypeError, "n_per_task=8 must be a sequence"),
@@ -427,23 +428,28 @@ CASES = [
     row("experiments: sharing depth, no 1.0 / 8 on the grid", drawn(lambda: sharing_depth_explorer(small("sharing_depth")))),
     row("experiments: sharing depth explorer refuses a lam sweep", drawn(lambda: sharing_depth_explorer(small("task_weighting"))), ValueError, "needs the knob 'sharing_depth'"),
     row("experiments: sharing depth sweep refuses n_layers=10**6", lambda: sharing_depth_sweep(n_layers=10**6), ValueError, "n_layers=1000000 is out of range"),
-    row("experiments: sharing depth sweep refuses relatedness 2", lambda: sharing_depth_sweep((2.0,)), ValueError, "relatedness[0]=2.0"),
-    row("experiments: overlay sweep refuses a str width", lambda: digit_overlay_sweep(("16",)), TypeError, "hidden[0]='16'"),
+    row("experiments: sharing depth sweep refuses relatedness 2", lambda: sharing_depth_sweep((2.0,)), ValueError, "relatedness=2.0 is out of range (allowed: <= 1.0) (relatedness[0])"),
+    row("experiments: overlay sweep refuses a str width", lambda: digit_overlay_sweep(("16",)), TypeError, "hidden='16' must be an int (hidden[0])"),
     row("experiments: task weighting, no lam = 1 on the grid", drawn(lambda: task_weighting_explorer(small("task_weighting")))),
     row("experiments: task weighting explorer refuses a depth sweep", drawn(lambda: task_weighting_explorer(small("transferability"))), ValueError, "needs the knob 'lam'"),
-    row("experiments: task weighting sweep refuses negative lam", lambda: task_weighting_sweep((-1.0,)), ValueError, "lams[0]=-1.0"),
+    row("experiments: task weighting sweep refuses negative lam", lambda: task_weighting_sweep((-1.0,)), ValueError, "lam=-1.0 is out of range (allowed: >= 0.0) (lams[0])"),
     row("experiments: task weighting sweep refuses a zero-size grid", lambda: task_weighting_sweep(()), ValueError, "has 0 values"),
     row("experiments: lam_weights accepts numpy", lambda: lam_weights(np.array([0.5, 2.0]))),
     row("experiments: lam_weights refuses nan", lambda: lam_weights([float("nan")]), ValueError, "finite"),
     row("experiments: scalarisation toy refuses n_x=10**12", lambda: scalarisation_toy(n_x=10**12), ValueError, "more than this course allows"),
     row("experiments: transfer lambda with one value each", drawn(lambda: transfer_lambda_explorer(small("transfer_lambda")))),
     row("experiments: transfer lambda explorer refuses a depth sweep", drawn(lambda: transfer_lambda_explorer(small("transferability"))), ValueError, "needs the knob 'lam'"),
-    row("experiments: transfer lambda sweep refuses n_target 5", lambda: transfer_lambda_sweep(n_target=(5,)), ValueError, "n_target[0]=5"),
+    row("experiments: transfer lambda sweep refuses n_target 5", lambda: transfer_lambda_sweep(n_target=(5,)), ValueError, "n_target=5 is out of range (allowed: 10..inf) (n_target[0])"),
     row("experiments: joint_weights refuses str", lambda: joint_weights("1"), TypeError, "lam='1'"),
     row("experiments: transferability, no depth 2 on the grid", drawn(lambda: transferability_explorer(small("transferability")))),
     row("experiments: transferability explorer refuses a lam sweep", drawn(lambda: transferability_explorer(small("task_weighting"))), ValueError, "needs the knob 'frozen_depth'"),
     row("experiments: transferability sweep refuses str seeds", lambda: transferability_sweep(seeds="abc"), TypeError, "seeds='abc'"),
     row("experiments: recovered fraction refuses 1-d", lambda: recovered_fraction([1.0], [0.5], [0.8]), ValueError, "(n_depths, n_seeds)"),
+
+    # bench
+    row("bench: speed-up refuses n_models=10**6", lambda: sweep_speedup(10**6), ValueError, "n_models=1000000 is out of range"),
+    row("bench: speed-up refuses str steps", lambda: sweep_speedup(steps="200"), TypeError, "steps='200'"),
+    row("bench: slider figures refuse passes=0", lambda: slider_figures("x", None, None, passes=0), ValueError, "passes=0"),
 
     # exercises: the checker is fair
     row("exercises: float64 answer accepted", fb("weighted-objective", as_float64("weighted-objective"), "correct")),

@@ -37,7 +37,7 @@ def task_weighting_sweep(lams=DEFAULT_LAMS, seeds=range(5), *, hidden: int = 1, 
     tasks of that seed. Results: test_losses (2,) held-out MSE per task, fit (2, n_grid),
     x_train / y_train (2, n_train), truth (2, n_grid); meta: x_grid.
     """
-    lams, seeds = check_floats("lams", lams, low=0.0), check_ints("seeds", seeds, low=0)
+    lams, seeds = check_floats("lams", lams, low=0.0, item_name="lam"), check_ints("seeds", seeds, low=0)
     check_keywords(hidden=hidden, n_train=n_train, noise=noise, steps=steps, lr=lr, n_grid=n_grid, progress=progress)
     check_choice("optimizer", optimizer, ("sgd", "adam"))
     check_int("hidden", hidden, low=1)

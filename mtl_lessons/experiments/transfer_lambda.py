@@ -53,7 +53,7 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_
     model's source head on the target test set). Four vectorised runs: the joint grid, the
     pretraining (one network per seed), target-only + fine-tune, frozen trunk.
     """
-    lams = check_floats("lams", lams, low=0.0, low_open=True)
+    lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
     n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0)
     check_keywords(n_source=n_source, noise=noise, hidden=hidden, n_layers=n_layers, progress=progress)
     check_int("steps", steps, low=1)

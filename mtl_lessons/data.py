@@ -12,7 +12,8 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from mtl_lessons._checks import check_float, check_int, check_tensor
+from mtl_lessons._checks import (MAX_ELEMENTS, check_float, check_int, check_ints, check_labels, check_size,
+                                 check_tensor, check_unit_interval)
 
 # Validation data comes from a random stream of its own (seeded with this offset + seed), so that adding
 # it changed no training or test example the course had measured before.
@@ -39,6 +40,7 @@ class TaskSet:
 
     def true_function(self, x: torch.Tensor) -> torch.Tensor:
         """Noise-free targets of every task at the points x (n,): returns (n_tasks, n)."""
+        x = check_tensor("x", x, dtype=torch.float32, nonempty=True)
         x = x.reshape(1, -1, 1).expand(self.n_tasks, -1, -1)
         return sinusoid_target(x, *self.params, self.relatedness)[..., 0]
 
@@ -68,14 +70,15 @@ def make_sinusoid_tasks(n_tasks: int = 6, n_train: int = 8, n_test: int = 200, *
     `seed` only, not on `n_train`, so a data-size sweep compares like with like.
     Training and validation targets carry noise; test targets are the true function.
     """
-    check_int("n_tasks", n_tasks, low=1)
-    check_int("n_train", n_train, low=1)
-    check_int("n_val", n_val, low=1)
-    check_int("n_test", n_test, low=1)
-    check_float("relatedness", relatedness, low=0.0, high=1.0)
-    check_float("noise", noise, low=0.0)
-    check_float("x_range", x_range, low=0.0, low_open=True)
-    check_int("seed", seed, low=0)
+    n_tasks = check_int("n_tasks", n_tasks, low=1)
+    n_train = check_int("n_train", n_train, low=1)
+    n_val = check_int("n_val", n_val, low=1)
+    n_test = check_int("n_test", n_test, low=1)
+    check_size("n_tasks x (n_train + n_val + n_test) points", n_tasks * (n_train + n_val + n_test), MAX_ELEMENTS)
+    relatedness = check_float("relatedness", relatedness, low=0.0, high=1.0)
+    noise = check_float("noise", noise, low=0.0)
+    x_range = check_float("x_range", x_range, low=0.0, low_open=True)
+    seed = check_int("seed", seed, low=0)
 
     g = torch.Generator().manual_seed(seed)
     amp = 0.5 + 1.5 * torch.rand(n_tasks, generator=g)
@@ -125,19 +128,19 @@ def load_digits_split(classes=tuple(range(10)), *, test_size: float = 0.3, val_s
     cut first (so it does not depend on `val_size`), the validation part from what is left.
     Reads the copy of the UCI digits that ships inside scikit-learn: no network.
     """
-    classes = tuple(classes)
+    classes = check_ints("classes", classes, min_len=0)
     if len(classes) < 2:
         raise ValueError(f"classes={classes} must name at least two digits")
     if len(set(classes)) != len(classes) or not all(isinstance(c, (int, np.integer)) and 0 <= c <= 9 for c in classes):
         raise ValueError(f"classes={classes} must be distinct digits (allowed: 0..9)")
-    check_float("test_size", test_size, low=0.0, high=1.0, low_open=True)
+    test_size = check_float("test_size", test_size, low=0.0, high=1.0, low_open=True)
     if test_size >= 1.0:
         raise ValueError(f"test_size={test_size} is out of range (allowed: 0 < test_size < 1)")
-    check_float("val_size", val_size, low=0.0, low_open=True)
+    val_size = check_float("val_size", val_size, low=0.0, low_open=True)
     if test_size + val_size >= 0.9:
         raise ValueError(f"test_size + val_size = {test_size + val_size:g} leaves too little to train on "
                          f"(allowed: test_size + val_size < 0.9)")
-    check_int("seed", seed, low=0)
+    seed = check_int("seed", seed, low=0)
 
     digits = load_digits()
     keep = np.isin(digits.target, classes)
@@ -153,11 +156,13 @@ def load_digits_split(classes=tuple(range(10)), *, test_size: float = 0.3, val_s
 
 def take_labels(x: torch.Tensor, y: torch.Tensor, n_labels: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A stratified subset of `n_labels` labelled examples (for few-label targets)."""
-    if x.shape[0] != y.shape[0]:
+    x = check_tensor("x", x, nonempty=True)
+    y = check_labels("y", y)
+    if x.dim() == 0 or y.dim() != 1 or x.shape[0] != y.shape[0]:
         raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]}; they must match")
     n_classes = int(y.unique().numel())
-    check_int("n_labels", n_labels, low=n_classes, high=int(y.shape[0]))
-    check_int("seed", seed, low=0)
+    n_labels = check_int("n_labels", n_labels, low=n_classes, high=int(y.shape[0]))
+    seed = check_int("seed", seed, low=0)
     if n_labels == y.shape[0]:
         return x, y
     idx, _ = train_test_split(np.arange(len(y)), train_size=n_labels, stratify=y.numpy(), random_state=seed)
@@ -192,11 +197,12 @@ def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, n_val: int = 20
     canvases are built from three disjoint sets of digit images (45 / 15 / 40 % of them).
     Reads sklearn's bundled digits: no network.
     """
-    check_int("n_train", n_train, low=1)
-    check_int("n_val", n_val, low=1)
-    check_int("n_test", n_test, low=1)
-    check_int("shift", shift, low=0, high=8)
-    check_int("seed", seed, low=0)
+    n_train = check_int("n_train", n_train, low=1)
+    n_val = check_int("n_val", n_val, low=1)
+    n_test = check_int("n_test", n_test, low=1)
+    shift = check_int("shift", shift, low=0, high=8)
+    check_size("the canvases' pixel count", (n_train + n_val + n_test) * 8 * (8 + shift), MAX_ELEMENTS)
+    seed = check_int("seed", seed, low=0)
     digits = load_digits()
     images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)  # (1797, 8, 8)
     labels = torch.from_numpy(digits.target.astype(np.int64))
@@ -224,8 +230,9 @@ def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, n_val: int = 20
 
 def add_pixel_noise(x: torch.Tensor, noise: float, *, seed: int = 0) -> torch.Tensor:
     """A shifted domain: Gaussian pixel noise of standard deviation `noise`, clipped back to [0, 1]."""
-    check_float("noise", noise, low=0.0)
-    check_int("seed", seed, low=0)
+    noise = check_float("noise", noise, low=0.0)
+    seed = check_int("seed", seed, low=0)
+    x = check_unit_interval("x", check_tensor("x", x, floating=True, dtype=torch.float32))
     g = torch.Generator().manual_seed(seed)
     return (x + noise * torch.randn(x.shape, generator=g)).clamp(0.0, 1.0)
 
@@ -236,9 +243,9 @@ def permute_pixels(x: torch.Tensor, fraction: float, *, seed: int = 0) -> torch.
     `seed` picks the wiring: which round(fraction * n_pixels) pixels are shuffled among themselves
     (a few may land where they were); every image gets the same wiring. x is (n, n_pixels).
     """
-    check_tensor("x", x, dim=2, floating=True)
-    check_float("fraction", fraction, low=0.0, high=1.0)
-    check_int("seed", seed, low=0)
+    x = check_tensor("x", x, dim=2, floating=True, dtype=torch.float32)
+    fraction = check_float("fraction", fraction, low=0.0, high=1.0)
+    seed = check_int("seed", seed, low=0)
     g = torch.Generator().manual_seed(seed)
     n_pixels = x.shape[1]
     moved = torch.randperm(n_pixels, generator=g)[:round(fraction * n_pixels)]
@@ -280,16 +287,16 @@ def load_transfer_digits(n_target: int = 30, *, n_source: int = 200, noise: floa
     validation images come from the digits' validation split (all stratified, chosen by `seed`).
     Reads sklearn's bundled digits: no network.
     """
-    check_float("noise", noise, low=0.0)
-    check_float("permuted", permuted, low=0.0, high=1.0)
-    check_int("seed", seed, low=0)
+    noise = check_float("noise", noise, low=0.0)
+    permuted = check_float("permuted", permuted, low=0.0, high=1.0)
+    seed = check_int("seed", seed, low=0)
     split = load_digits_split(seed=0)  # one fixed train/test split: the test set never moves
     half = train_test_split(np.arange(len(split.y_train)), test_size=0.5, stratify=split.y_train.numpy(),
                             random_state=0)
     source_pool, target_pool = (torch.from_numpy(np.sort(h)) for h in half)
-    check_int("n_source", n_source, low=10, high=len(source_pool))
-    check_int("n_target", n_target, low=10, high=len(target_pool))
-    check_int("n_val", n_val, low=10, high=len(split.y_val))
+    n_source = check_int("n_source", n_source, low=10, high=len(source_pool))
+    n_target = check_int("n_target", n_target, low=10, high=len(target_pool))
+    n_val = check_int("n_val", n_val, low=10, high=len(split.y_val))
 
     def shift(x, noise_seed):
         return add_pixel_noise(permute_pixels(x, permuted, seed=0), noise, seed=noise_seed)
@@ -318,6 +325,7 @@ class CompetingTasks:
 
     def true_function(self, x: torch.Tensor) -> torch.Tensor:
         """Noise-free targets of both tasks at the points x (n,): returns (2, n)."""
+        x = check_tensor("x", x, dtype=torch.float32)
         amp, steep, centre = (p[:, None] for p in self.params)
         return amp * torch.tanh(steep * (x.reshape(1, -1) - centre))
 
@@ -327,11 +335,12 @@ def make_competing_tasks(n_train: int = 16, n_test: int = 200, *, n_val: int = 5
     """y_1 = tanh(s_1 (x - c_1)), y_2 = -tanh(s_2 (x - c_2)): a steep step on the left, a gentle one
     on the right. One tanh unit can fit either, not both, so a one-unit shared trunk makes the two
     tasks compete (the setting for trading them off with a task weight)."""
-    check_int("n_train", n_train, low=1)
-    check_int("n_val", n_val, low=1)
-    check_int("n_test", n_test, low=1)
-    check_float("noise", noise, low=0.0)
-    check_int("seed", seed, low=0)
+    n_train = check_int("n_train", n_train, low=1)
+    n_val = check_int("n_val", n_val, low=1)
+    n_test = check_int("n_test", n_test, low=1)
+    check_size("2 x (n_train + n_val + n_test) points", 2 * (n_train + n_val + n_test), MAX_ELEMENTS)
+    noise = check_float("noise", noise, low=0.0)
+    seed = check_int("seed", seed, low=0)
     g = torch.Generator().manual_seed(seed)
     amp = torch.tensor([1.0, -1.0])
     steep = torch.tensor([2.0, 0.7]) * (1 + 0.2 * torch.rand(2, generator=g))

@@ -26,7 +26,9 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
-from mtl_lessons._checks import check_choice, check_float, check_int, check_tensor, check_weights
+from mtl_lessons._checks import (MAX_ELEMENTS, MAX_GRID, MAX_STEPS, as_tensor, check_bool, check_choice,
+                                  check_factory, check_float, check_int, check_ints, check_labels, check_sequence,
+                                  check_size, check_tensor, check_weights)
 from mtl_lessons.models import copy_layers, freeze_layers
 from mtl_lessons.objectives import LOSSES, task_losses_unchecked
 
@@ -74,23 +76,36 @@ class History:
     task_losses: np.ndarray
 
 
-def _check_training_args(x, y, loss, steps, n_tasks_dim):
+def _check_training_args(x, y, loss, steps, n_tasks_dim, *, dtype=torch.float32, n_classes=None):
+    """Checked (x, y, steps): numpy arrays converted, x (and mse targets) cast to the models' dtype."""
     check_choice("loss", loss, LOSSES)
-    check_int("steps", steps, low=1)
-    check_tensor("x", x, floating=True)
-    check_tensor("y", y, floating=(loss == "mse"))
-    if loss == "mse" and x.shape[:n_tasks_dim + 2] != y.shape[:n_tasks_dim + 2]:
-        raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must agree on the leading "
-                         "(…, n_tasks, n) dimensions")
-    if loss == "ce" and (y.is_floating_point() or y.shape != x.shape[:-1]):
-        raise ValueError(f"y must hold integer labels of shape {tuple(x.shape[:-1])} for loss='ce', "
-                         f"got {y.dtype} {tuple(y.shape)}")
+    steps = check_int("steps", steps, low=1, high=MAX_STEPS)
+    lead = "(n_models, n_tasks, n, in)" if n_tasks_dim else "(n_tasks, n, in)"
+    x = check_tensor("x", x, nonempty=True)
+    if x.dim() != n_tasks_dim + 3:
+        raise ValueError(f"x has shape {tuple(x.shape)} but must be {lead}"
+                         + ("; for one task use x[None]" if x.dim() == n_tasks_dim + 2 else ""))
+    if x.dtype == torch.bool or x.is_complex():
+        raise TypeError(f"x has dtype {x.dtype}; the models need real numbers ({dtype})")
+    x = x.to(dtype)  # numpy float64 / int arrays: the models are float32
+    if loss == "mse":
+        y = check_tensor("y", y, dtype=dtype)
+        y = y if y.is_floating_point() else y.to(dtype)
+        if x.shape[:n_tasks_dim + 2] != y.shape[:n_tasks_dim + 2] or y.dim() != x.dim():
+            raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must agree on the leading "
+                             f"(…, n_tasks, n) dimensions; y must be (…, n_tasks, n, out)")
+    else:
+        y = check_labels("y", y, n_classes)
+        if y.shape != x.shape[:-1]:
+            raise ValueError(f"y must hold integer labels of shape {tuple(x.shape[:-1])} for loss='ce', "
+                             f"got {y.dtype} {tuple(y.shape)}")
+    return x, y, steps
 
 
 def _check_sample_weights(sample_weights, shape):
     if sample_weights is None:
         return None
-    check_tensor("sample_weights", sample_weights, shape=shape, floating=True)
+    sample_weights = check_tensor("sample_weights", sample_weights, shape=shape, floating=True, dtype=torch.float32)
     if (sample_weights < 0).any() or (sample_weights.sum(-1) <= 0).any():
         raise ValueError("sample_weights must be >= 0 and give every task at least one example")
     return sample_weights
@@ -135,6 +150,30 @@ def _scale_gradients(named_params: dict, scales: dict) -> None:
             named_params[name].grad.mul_(s)
 
 
+def _check_task_weights(weights, n_tasks, lead=()):
+    if weights is None:
+        return torch.ones(n_tasks)
+    w = check_weights("weights", weights, n_tasks).float()
+    if w.dim() > 1 + len(lead) or (w.dim() == 2 and tuple(w.shape[:1]) != tuple(lead)):
+        want = f"({n_tasks},)" + (f" or ({lead[0]}, {n_tasks})" if lead else "")
+        raise ValueError(f"weights has shape {tuple(w.shape)} but must be {want}")
+    if (w.sum(-1) == 0).any():
+        raise ValueError(f"weights={w.tolist()} are all zero (for a model); training would change nothing "
+                         "(allowed: at least one weight > 0)")
+    return w
+
+
+def _trainable(params, what):
+    if not params:
+        raise ValueError(f"every parameter of {what} is frozen (requires_grad=False); nothing would train. "
+                         "Unfreeze some layers, e.g. freeze_layers(model, 0)")
+    return params
+
+
+def _n_classes(model):
+    return getattr(model, "out_features", None)
+
+
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
         loss: str = "mse", weights=None, sample_weights: torch.Tensor | None = None,
         progress: bool = True, desc: str = "training", lr_scale: dict | None = None) -> History:
@@ -144,13 +183,16 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
     Parameters with requires_grad=False stay frozen. lr_scale (SGD only) gives named parameters
     their own rate lr * scale, e.g. {"layers.0.weight": 0.1} (a smaller rate for pretrained layers).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_training_args(x, y, loss, steps, 0)
+    if isinstance(model, type) or not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (a built network, e.g. MultiTaskNet(...)), "
+                        f"got {getattr(model, '__name__', type(model).__name__)}")
+    dtype = next(model.parameters()).dtype if any(True for _ in model.parameters()) else torch.float32
+    x, y, steps = _check_training_args(x, y, loss, steps, 0, dtype=dtype, n_classes=_n_classes(model))
     n_tasks = x.shape[0]
-    w = torch.ones(n_tasks) if weights is None else check_weights("weights", weights, n_tasks).float()
+    w = _check_task_weights(weights, n_tasks).to(dtype)
     sample_weights = _check_sample_weights(sample_weights, x.shape[:2])
-    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], optimizer, lr)
+    progress = check_bool("progress", progress)
+    opt = make_optimizer(_trainable([p for p in model.parameters() if p.requires_grad], "the model"), optimizer, lr)
     named = dict(model.named_parameters())
     scales = _check_lr_scale(lr_scale, named, optimizer, 0)
     history = np.empty((steps, n_tasks), dtype=np.float32)
@@ -172,8 +214,15 @@ class ModelStack:
     """
 
     def __init__(self, models: Sequence[nn.Module]):
+        if isinstance(models, nn.Module):
+            raise TypeError(f"models is one model ({type(models).__name__}); give a list of models, e.g. [model]")
+        models = check_sequence("models", models, min_len=0)
         if len(models) == 0:
             raise ValueError("models is empty; a stack needs at least one model")
+        for i, m in enumerate(models):
+            if not isinstance(m, nn.Module):
+                raise TypeError(f"models[{i}] must be a torch.nn.Module, got {type(m).__name__}")
+        check_size("the number of models in the stack", len(models), MAX_GRID)
         shapes = [[p.shape for p in m.parameters()] for m in models]
         if any(s != shapes[0] for s in shapes):
             raise ValueError("models must all have the same architecture (parameter shapes differ)")
@@ -184,17 +233,33 @@ class ModelStack:
     @classmethod
     def from_factory(cls, factory: Callable[[], nn.Module], seeds: Sequence[int]) -> "ModelStack":
         """One model per seed, each initialised right after torch.manual_seed(seed)."""
+        check_factory("factory", factory)
+        seeds = check_ints("seeds", seeds, low=0)
+        check_size("the number of models (len(seeds))", len(seeds), MAX_GRID)
         models = []
         for seed in seeds:
-            torch.manual_seed(check_int("seed", seed, low=0))
-            models.append(factory())
+            torch.manual_seed(seed)
+            model = factory()
+            if not isinstance(model, nn.Module):
+                raise TypeError(f"factory() returned {type(model).__name__}; it must return one model "
+                                "(did the function forget `return`?)")
+            if not models:  # the stack's memory, before building the rest
+                check_size("the stack's parameter count (models x parameters)",
+                           len(seeds) * sum(p.numel() for p in model.parameters()), MAX_ELEMENTS)
+            models.append(model)
         return cls(models)
 
     def __len__(self) -> int:
         return next(iter(self.params.values())).shape[0]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[0] != len(self):
+        x = as_tensor("x", x)
+        dtype = next(iter(self.params.values())).dtype
+        if x.dtype != dtype:
+            if x.dtype == torch.bool or x.is_complex():
+                raise TypeError(f"x has dtype {x.dtype}; the models need real numbers ({dtype})")
+            x = x.to(dtype)  # float64 / integer arrays: the models are float32
+        if x.dim() == 0 or x.shape[0] != len(self):
             raise ValueError(f"x has shape {tuple(x.shape)} but its first dimension must be the "
                              f"number of models, {len(self)}")
         def run_one(params, buffers, xi):
@@ -224,15 +289,18 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
     Returns the training task losses, (steps, M, n_tasks).
     """
     if not isinstance(stack, ModelStack):
-        raise TypeError(f"stack must be a ModelStack, got {type(stack).__name__}")
-    _check_training_args(x, y, loss, steps, 1)
+        hint = "; build one with ModelStack.from_factory(factory, seeds)" if isinstance(stack, nn.Module) else ""
+        raise TypeError(f"stack must be a ModelStack, got {type(stack).__name__}{hint}")
+    x, y, steps = _check_training_args(x, y, loss, steps, 1, dtype=next(iter(stack.params.values())).dtype,
+                                       n_classes=_n_classes(stack.base))
     n_models, n_tasks = len(stack), x.shape[1]
     if x.shape[0] != n_models:
         raise ValueError(f"x has shape {tuple(x.shape)} but must have one row per model ({n_models})")
-    w = torch.ones(n_tasks) if weights is None else check_weights("weights", weights, n_tasks).float()
+    w = _check_task_weights(weights, n_tasks, lead=(n_models,))
     w = w.expand(n_models, n_tasks)
     sample_weights = _check_sample_weights(sample_weights, x.shape[:3])
-    trainable = [p for name, p in stack.params.items() if name not in stack.frozen]
+    progress = check_bool("progress", progress)
+    trainable = _trainable([p for name, p in stack.params.items() if name not in stack.frozen], "the stack")
     opt = make_optimizer(trainable, optimizer, lr)
     named = {name: p for name, p in stack.params.items() if name not in stack.frozen}
     scales = _check_lr_scale(lr_scale, named, optimizer, 1)
@@ -256,13 +324,35 @@ def pad_tasks(xs: Sequence[Sequence[torch.Tensor]], ys: Sequence[Sequence[torch.
     x (M, T, n_max, in) and y (M, T, n_max, ...), zero-padded, and sample_weights (M, T, n_max):
     1 for a real example, 0 for padding, so each task still averages over its own n_mt.
     """
+    xs = check_sequence("xs", xs, min_len=0)
+    ys = check_sequence("ys", ys, min_len=0)
     if len(xs) == 0 or len(xs) != len(ys):
         raise ValueError(f"xs has {len(xs)} models and ys {len(ys)}; they must match and be non-empty")
+    for name, lists in (("xs", xs), ("ys", ys)):
+        for m, tasks in enumerate(lists):
+            if isinstance(tasks, torch.Tensor) or not isinstance(tasks, (list, tuple)):
+                raise TypeError(f"{name}[{m}] must be a list of tensors, one per task (e.g. [task_x]), "
+                                f"got {type(tasks).__name__}")
     n_tasks = len(xs[0])
     if n_tasks == 0 or any(len(a) != n_tasks or len(b) != n_tasks for a, b in zip(xs, ys)):
         raise ValueError("every model must give the same number (>= 1) of tasks in xs and ys")
-    n_max = max(len(t) for model in xs for t in model)
+    xs = [[check_tensor(f"xs[{m}][{t}]", xt, nonempty=True) for t, xt in enumerate(model)]
+          for m, model in enumerate(xs)]
+    ys = [[check_tensor(f"ys[{m}][{t}]", yt, nonempty=True) for t, yt in enumerate(model)]
+          for m, model in enumerate(ys)]
     x0, y0 = xs[0][0], ys[0][0]
+    for name, lists, first in (("xs", xs, x0), ("ys", ys, y0)):
+        for m, model in enumerate(lists):
+            for t, a in enumerate(model):
+                if a.dim() == 0 or a.shape[1:] != first.shape[1:]:
+                    raise ValueError(f"{name}[{m}][{t}] has shape {tuple(a.shape)} but {name}[0][0] has "
+                                     f"{tuple(first.shape)}; every task needs the same shape after the first "
+                                     "(examples) dimension")
+                if a.is_floating_point() != first.is_floating_point():
+                    raise TypeError(f"{name}[{m}][{t}] has dtype {a.dtype} but {name}[0][0] has {first.dtype}")
+    n_max = max(len(t) for model in xs for t in model)
+    check_size("the padded tensors' size", len(xs) * n_tasks * n_max * max(x0[0].numel(), y0[0].numel(), 1),
+               MAX_ELEMENTS)
     x = torch.zeros(len(xs), n_tasks, n_max, *x0.shape[1:], dtype=x0.dtype)
     y = torch.zeros(len(xs), n_tasks, n_max, *y0.shape[1:], dtype=y0.dtype)
     mask = torch.zeros(len(xs), n_tasks, n_max)
@@ -290,20 +380,32 @@ class Sweep:
     meta: dict = field(default_factory=dict)  # what does not vary over the grid (e.g. the x of a plot)
 
     def __post_init__(self):
+        if not isinstance(self.knobs, dict):
+            raise TypeError(f"knobs must be a dict (knob name -> grid values), got {type(self.knobs).__name__}")
         if not self.knobs:
             raise ValueError("knobs is empty; a sweep needs at least one knob")
-        self.knobs = {name: tuple(values) for name, values in self.knobs.items()}
+        knobs = {}
         for name, values in self.knobs.items():
+            if not isinstance(name, str):
+                raise TypeError(f"knob name {name!r} must be a str")
+            values = check_sequence(f"knob {name!r}", values, min_len=0)
             if len(values) == 0:
                 raise ValueError(f"knob {name!r} has an empty grid; give it at least one value")
+            knobs[name] = tuple(v.item() if isinstance(v, (np.generic, torch.Tensor)) else v for v in values)
+        self.knobs = knobs
+        for name, values in self.knobs.items():
             if len(set(values)) != len(values):
                 raise ValueError(f"knob {name!r} has repeated values {values}; grid values must be distinct")
             for v in values:
                 if isinstance(v, float) and not math.isfinite(v):
                     raise ValueError(f"knob {name!r} has a non-finite value {v}; grid values must be finite")
-        self.seeds = tuple(self.seeds)
+        self.seeds = check_ints("seeds", self.seeds, low=0, min_len=0)
         if len(self.seeds) == 0:
             raise ValueError("seeds is empty; a sweep needs at least one seed")
+        check_size("the sweep's size (grid points x seeds)", math.prod(self.grid_shape) * len(self.seeds), MAX_GRID)
+        if not isinstance(self.results, dict) or not isinstance(self.meta, dict):
+            raise TypeError("results and meta must be dicts")
+        self.results = {name: np.asarray(array) for name, array in self.results.items()}
         for name, array in self.results.items():
             self._check_result(name, array)
 
@@ -319,7 +421,9 @@ class Sweep:
 
     def add(self, name: str, array) -> None:
         """Store a result array (grid dims, seed dim, then any extra dims)."""
-        array = np.asarray(array)
+        if not isinstance(name, str):
+            raise TypeError(f"name={name!r} must be a str")
+        array = np.asarray(array.detach().cpu() if isinstance(array, torch.Tensor) else array)
         self._check_result(name, array)
         self.results[name] = array
 
@@ -351,6 +455,17 @@ class Sweep:
         rows = [self.at(result, **{**fixed, along: v}) for v in self.knobs[along]]
         return np.asarray(self.knobs[along]), np.stack(rows)
 
+    def require(self, *, knobs=(), results=(), meta=(), by: str = "this explorer") -> "Sweep":
+        """Raise a clear error unless the sweep has these knobs, results and meta entries (e.g. a sweep
+        made by another experiment's function, given to the wrong explorer)."""
+        for kind, wanted, have in (("knob", knobs, self.knobs), ("result", results, self.results),
+                                   ("meta entry", meta, self.meta)):
+            missing = [k for k in wanted if k not in have]
+            if missing:
+                raise ValueError(f"{by} needs the {kind} {missing[0]!r}, which this sweep does not have "
+                                 f"(its {kind}s: {list(have)}); was the sweep made by another experiment?")
+        return self
+
     def _result(self, name):
         if name not in self.results:
             raise KeyError(f"result {name!r} not in sweep (has: {list(self.results)})")
@@ -369,7 +484,10 @@ def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_layer
     """
     if not isinstance(source, ModelStack):
         raise TypeError(f"source must be a ModelStack, got {type(source).__name__}")
-    source_index, seeds = list(source_index), list(seeds)
+    check_factory("factory", factory)
+    freeze = check_bool("freeze", freeze)
+    source_index = check_ints("source_index", source_index, low=0, high=len(source) - 1, min_len=0)
+    seeds = check_ints("seeds", seeds, low=0, min_len=0)
     if len(source_index) != len(seeds) or not seeds:
         raise ValueError(f"source_index has {len(source_index)} entries and seeds {len(seeds)}; "
                          "they must match and be non-empty (one per new network)")
@@ -377,7 +495,7 @@ def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_layer
         check_int("source_index", k, low=0, high=len(source) - 1)
     models = []
     for k, seed in zip(source_index, seeds):
-        torch.manual_seed(check_int("seed", seed, low=0))
+        torch.manual_seed(seed)
         model = factory()
         copy_layers(source.model(k), model, n_layers)
         freeze_layers(model, n_layers if freeze else 0)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_int
+from mtl_lessons._checks import check_int, check_ints, check_keywords
 from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks
-from mtl_lessons.widgets import SweepExplorer
+from mtl_lessons.widgets import SweepExplorer, grid_value
 
 MODELS = {"independent": 0, "shared": None}  # name -> sharing depth (None: the whole trunk)
 
@@ -27,9 +27,9 @@ def data_size_sweep(n_per_task=(4, 6, 8, 16, 32, 64), seeds=range(5), *, n_tasks
     points are padded and masked by sample weights. Results per grid point and seed:
     test_mse_<model> (mean over tasks), fit_<model> (n_tasks, n_grid), and the data.
     """
-    n_per_task, seeds = tuple(n_per_task), tuple(seeds)
-    for n in n_per_task:
-        check_int("n_per_task", n, low=1)
+    n_per_task, seeds = check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0)
+    check_keywords(n_tasks=n_tasks, hidden=hidden, n_layers=n_layers, steps=steps, lr=lr, noise=noise,
+                   relatedness=relatedness, n_grid=n_grid, progress=progress)
     sweep = Sweep({"n_per_task": n_per_task}, seeds)
     points = [(n, s) for n in n_per_task for s in seeds]
     tasks = [make_sinusoid_tasks(n_tasks, n, relatedness=relatedness, noise=noise, seed=s) for n, s in points]
@@ -61,8 +61,18 @@ def data_size_sweep(n_per_task=(4, 6, 8, 16, 32, 64), seeds=range(5), *, n_tasks
     return sweep
 
 
-def data_size_explorer(sweep: Sweep, *, tasks=(0, 1, 2), value: int = 8) -> SweepExplorer:
-    """Slider over points per task: left, three tasks' fits for the first seed; right, test MSE vs n."""
+def data_size_explorer(sweep: Sweep, *, tasks=None, value: int | None = None) -> SweepExplorer:
+    """Slider over points per task: left, three tasks' fits for the first seed; right, test MSE vs n.
+
+    tasks=None shows the first three (or all, if fewer); value=None starts at 8 points, or the grid's nearest.
+    """
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from data_size_sweep), got {type(sweep).__name__}")
+    sweep.require(knobs=["n_per_task"], by="data_size_explorer", meta=["x_grid", "truth"],
+                  results=["x_train", "y_train", "fit_shared", "fit_independent", "test_mse_shared"])
+    n_tasks = sweep.results["fit_shared"].shape[-2]
+    tasks = tuple(range(min(3, n_tasks))) if tasks is None else check_ints("tasks", tasks, low=0, high=n_tasks - 1)
+    value = grid_value(sweep, "n_per_task", 8) if value is None else value
 
     def draw(axes, point):
         ax_fit, ax_mse = axes

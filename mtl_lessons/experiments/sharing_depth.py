@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_float, check_int
+from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks
 from mtl_lessons.metrics import per_task_accuracy, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks
-from mtl_lessons.widgets import SweepExplorer
+from mtl_lessons.widgets import SweepExplorer, grid_value
 
 
 def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=range(5), *,
@@ -27,12 +27,10 @@ def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=r
     (n_tasks,), fit (n_tasks, n_grid), truth (n_tasks, n_grid), x_train / y_train (padded with nan);
     meta: x_grid and n_params (one count per depth).
     """
-    relatedness, n_per_task, seeds = tuple(relatedness), tuple(n_per_task), tuple(seeds)
-    for r in relatedness:
-        check_float("relatedness", r, low=0.0, high=1.0)
-    for n in n_per_task:
-        check_int("n_per_task", n, low=1)
-    check_int("n_layers", n_layers, low=1)
+    relatedness = check_floats("relatedness", relatedness, low=0.0, high=1.0)
+    n_per_task, seeds = check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0)
+    n_layers = check_keywords(n_layers=n_layers)["n_layers"]
+    check_keywords(n_tasks=n_tasks, hidden=hidden, steps=steps, lr=lr, noise=noise, n_grid=n_grid, progress=progress)
     depths = tuple(range(n_layers + 1))
     sweep = Sweep({"sharing_depth": depths, "relatedness": relatedness, "n_per_task": n_per_task}, seeds)
     points = [(r, n, s) for r in relatedness for n in n_per_task for s in seeds]
@@ -72,11 +70,17 @@ def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=r
     return sweep
 
 
-def sharing_depth_explorer(sweep: Sweep, *, tasks=(0, 1, 2), value: dict | None = None) -> SweepExplorer:
+def sharing_depth_explorer(sweep: Sweep, *, tasks=None, value: dict | None = None) -> SweepExplorer:
     """Sliders over k, relatedness and points per task: three tasks' fits (first seed),
     held-out MSE against k (mean ± sd over seeds), and the parameter count against k."""
-    value = {"sharing_depth": sweep.knobs["sharing_depth"][-1], "relatedness": 1.0, "n_per_task": 8,
-             **(value or {})}
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from sharing_depth_sweep), got {type(sweep).__name__}")
+    sweep.require(knobs=["sharing_depth", "relatedness", "n_per_task"], by="sharing_depth_explorer",
+                  results=["x_train", "y_train", "fit", "truth", "test_mse"], meta=["x_grid", "n_params", "n_tasks"])
+    n_tasks = sweep.results["fit"].shape[-2]
+    tasks = tuple(range(min(3, n_tasks))) if tasks is None else check_ints("tasks", tasks, low=0, high=n_tasks - 1)
+    value = {"sharing_depth": sweep.knobs["sharing_depth"][-1], "relatedness": grid_value(sweep, "relatedness", 1.0),
+             "n_per_task": grid_value(sweep, "n_per_task", 8), **(value or {})}
     depths = np.array(sweep.knobs["sharing_depth"])
 
     def draw(axes, point):
@@ -121,10 +125,9 @@ def digit_overlay_sweep(hidden=(16, 64), seeds=range(5), *, n_train: int = 200, 
     Knobs: sharing_depth, hidden. Results: test_accuracy (2,) per task; meta: n_params
     {(k, hidden): count}, image_shape.
     """
-    hidden, seeds = tuple(hidden), tuple(seeds)
-    for h in hidden:
-        check_int("hidden", h, low=1)
-    check_int("n_layers", n_layers, low=1)
+    hidden, seeds = check_ints("hidden", hidden, low=1, distinct=True), check_ints("seeds", seeds, low=0)
+    n_layers = check_keywords(n_layers=n_layers)["n_layers"]
+    check_keywords(n_train=n_train, n_test=n_test, shift=shift, steps=steps, lr=lr, progress=progress)
     depths = tuple(range(n_layers + 1))
     sweep = Sweep({"sharing_depth": depths, "hidden": hidden}, seeds)
     data = [make_digit_overlay(n_train, n_test, shift=shift, seed=s) for s in seeds]

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_choice, check_float, check_int
+from mtl_lessons._checks import MAX_ELEMENTS, check_choice, check_size, check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import make_competing_tasks
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_front, plot_seed_band, plot_task_fits
 from mtl_lessons.train import ModelStack, Sweep, fit_many
-from mtl_lessons.widgets import SweepExplorer
+from mtl_lessons.widgets import SweepExplorer, grid_value
 
 DEFAULT_LAMS = tuple(float(v) for v in np.round(np.geomspace(0.1, 10.0, 9), 3))  # includes 1.0
 
@@ -24,9 +24,7 @@ DEFAULT_LAMS = tuple(float(v) for v in np.round(np.geomspace(0.1, 10.0, 9), 3)) 
 def lam_weights(lam) -> torch.Tensor:
     """Task weights (1, lam) / (1 + lam) for each lam: the minimisers of L_1 + lam L_2, with the step
     size of SGD kept bounded (dividing the objective by 1 + lam only rescales the step)."""
-    lam = torch.as_tensor(lam, dtype=torch.float32).reshape(-1)
-    for v in lam.tolist():
-        check_float("lam", v, low=0.0)
+    lam = torch.tensor(check_floats("lam", lam, low=0.0) if np.ndim(lam) else [check_float("lam", lam, low=0.0)])
     return torch.stack([torch.ones_like(lam), lam], dim=-1) / (1 + lam[:, None])  # (len(lam), 2)
 
 
@@ -39,7 +37,8 @@ def task_weighting_sweep(lams=DEFAULT_LAMS, seeds=range(5), *, hidden: int = 1, 
     tasks of that seed. Results: test_losses (2,) held-out MSE per task, fit (2, n_grid),
     x_train / y_train (2, n_train), truth (2, n_grid); meta: x_grid.
     """
-    lams, seeds = tuple(lams), tuple(seeds)
+    lams, seeds = check_floats("lams", lams, low=0.0, item_name="lam"), check_ints("seeds", seeds, low=0)
+    check_keywords(hidden=hidden, n_train=n_train, noise=noise, steps=steps, lr=lr, n_grid=n_grid, progress=progress)
     check_choice("optimizer", optimizer, ("sgd", "adam"))
     check_int("hidden", hidden, low=1)
     sweep = Sweep({"lam": lams}, seeds)  # also rejects an empty, repeated or non-finite grid
@@ -67,9 +66,15 @@ def task_weighting_sweep(lams=DEFAULT_LAMS, seeds=range(5), *, hidden: int = 1, 
     return sweep
 
 
-def task_weighting_explorer(sweep: Sweep, *, value: float = 1.0) -> SweepExplorer:
+def task_weighting_explorer(sweep: Sweep, *, value: float | None = None) -> SweepExplorer:
     """Slider over lam: the traced front of held-out (L_1, L_2) with the current lam's point, both
-    tasks' fits for that lam (first seed), and each task's held-out loss against lam."""
+    tasks' fits for that lam (first seed), and each task's held-out loss against lam.
+    value=None starts at lam = 1, or the grid's nearest."""
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from task_weighting_sweep), got {type(sweep).__name__}")
+    sweep.require(knobs=["lam"], results=["test_losses", "fit", "x_train", "y_train", "truth"],
+                  meta=["x_grid", "optimizer"], by="task_weighting_explorer")
+    value = grid_value(sweep, "lam", 1.0) if value is None else value
     lams = np.array(sweep.knobs["lam"])
     losses = sweep.results["test_losses"]  # (lams, seeds, 2)
 
@@ -125,8 +130,8 @@ def scalarisation_toy(kind: str = "convex", *, n_x: int = 2001, n_alpha: int = 2
     concave: f_i = 1 - exp(-(x -+ 1)^2) (Fonseca & Fleming 1995): the same Pareto set, a concave front.
     """
     check_choice("kind", kind, ("convex", "concave"))
-    check_int("n_x", n_x, low=3)
-    check_int("n_alpha", n_alpha, low=2)
+    n_x, n_alpha = check_int("n_x", n_x, low=3), check_int("n_alpha", n_alpha, low=2)
+    check_size("n_alpha x n_x (the scalarised grid)", n_alpha * n_x, MAX_ELEMENTS)
     x = np.linspace(-1.0, 1.0, n_x)
     if kind == "convex":
         front = np.stack([(x - 1) ** 2 / 4, (x + 1) ** 2 / 4], axis=1)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_float, check_int
+from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import TransferDigits, load_transfer_digits
 from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
@@ -101,11 +101,9 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_
     rate); the baselines of BASELINES (they do not depend on lam and are repeated along it). The
     "slower trunk" variants train the pretrained hidden layers at lr * trunk_lr_scale.
     """
-    lams, n_target, seeds = tuple(float(v) for v in lams), tuple(n_target), tuple(seeds)
-    for lam in lams:
-        check_float("lam", lam, low=0.0, low_open=True)
-    for n in n_target:
-        check_int("n_target", n, low=10)
+    lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
+    n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0)
+    check_keywords(n_source=n_source, noise=noise, hidden=hidden, n_layers=n_layers, progress=progress)
     check_int("steps", steps, low=1)
     check_float("lr", lr, low=0.0, low_open=True)
     check_float("trunk_lr_scale", trunk_lr_scale, low=0.0, low_open=True)
@@ -180,6 +178,9 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_
 
 def transfer_lambda_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplorer:
     """Sliders over lam and n_target: left, accuracy vs lam beside the baselines; right, accuracy vs n_target."""
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from transfer_lambda_sweep), got {type(sweep).__name__}")
+    sweep.require(knobs=["lam", "n_target"], results=["acc_joint", *BASELINES], by="transfer_lambda_explorer")
     value = {"lam": 1.0 if 1.0 in sweep.knobs["lam"] else sweep.knobs["lam"][0],
              "n_target": 30 if 30 in sweep.knobs["n_target"] else sweep.knobs["n_target"][0], **(value or {})}
     n_seeds = len(sweep.seeds)

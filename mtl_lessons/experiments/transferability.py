@@ -13,13 +13,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_float, check_int
+from mtl_lessons._checks import check_float, check_int, check_ints, check_keywords
 from mtl_lessons.data import DigitsSplit, load_digits_split
 from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks, transfer_stack
-from mtl_lessons.widgets import SweepExplorer
+from mtl_lessons.widgets import SweepExplorer, grid_value
 
 CLASSES_A, CLASSES_B = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 VARIANTS = {  # result name -> (source network, frozen?, label, colour, line style)
@@ -58,8 +58,9 @@ def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4
     the baseline) and acc_base_B (the baseline, repeated along n); meta: acc_base_A (n_seeds,).
     Adam, full batch: no task weights here, so Adam's per-parameter scaling hides nothing.
     """
-    seeds = tuple(seeds)
-    check_int("n_layers", n_layers, low=1)
+    seeds = check_ints("seeds", seeds, low=0)
+    n_layers = check_keywords(n_layers=n_layers)["n_layers"]
+    check_keywords(hidden=hidden, progress=progress)
     check_int("steps", steps, low=1)
     check_float("lr", lr, low=0.0, low_open=True)
     depths = tuple(range(n_layers + 1))
@@ -116,8 +117,13 @@ def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4
     return sweep
 
 
-def transferability_explorer(sweep: Sweep, *, value: int = 2) -> SweepExplorer:
-    """Slider over the frozen depth n: the four curves and the baseline vs n, and the accuracies at n."""
+def transferability_explorer(sweep: Sweep, *, value: int | None = None) -> SweepExplorer:
+    """Slider over the frozen depth n: the four curves and the baseline vs n, and the accuracies at n.
+    value=None starts at n = 2, or the grid's nearest."""
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from transferability_sweep), got {type(sweep).__name__}")
+    sweep.require(knobs=["frozen_depth"], results=["acc_base_B", *VARIANTS], by="transferability_explorer")
+    value = grid_value(sweep, "frozen_depth", 2) if value is None else value
     depths = np.array(sweep.knobs["frozen_depth"])
     lowest = min(sweep.results[name].mean(-1).min() for name in VARIANTS)
     ylim = (max(0.0, np.floor(lowest * 10 - 0.5) / 10), 1.01)

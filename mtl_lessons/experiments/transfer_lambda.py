@@ -25,7 +25,7 @@ from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks, transfer_stack
-from mtl_lessons.widgets import SweepExplorer
+from mtl_lessons.widgets import SweepExplorer, grid_value
 
 LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0)  # one per decade: both limits and the middle
 N_TARGET = (10, 30, 100)
@@ -180,9 +180,9 @@ def transfer_lambda_explorer(sweep: Sweep, *, value: dict | None = None) -> Swee
     """Sliders over lam and n_target: left, accuracy vs lam beside the baselines; right, accuracy vs n_target."""
     if not isinstance(sweep, Sweep):
         raise TypeError(f"sweep must be a Sweep (from transfer_lambda_sweep), got {type(sweep).__name__}")
-    sweep.require(knobs=["lam", "n_target"], results=["acc_joint", *BASELINES], by="transfer_lambda_explorer")
-    value = {"lam": 1.0 if 1.0 in sweep.knobs["lam"] else sweep.knobs["lam"][0],
-             "n_target": 30 if 30 in sweep.knobs["n_target"] else sweep.knobs["n_target"][0], **(value or {})}
+    sweep.require(knobs=["lam", "n_target"], results=[f"acc_{name}" for name in (*JOINT, *SHOWN)],
+                  by="transfer_lambda_explorer")
+    value = {"lam": grid_value(sweep, "lam", 1.0), "n_target": grid_value(sweep, "n_target", 30), **(value or {})}
     n_seeds = len(sweep.seeds)
     names = ("joint", "joint_heads", *SHOWN)
     spans = [(a.mean(-1) - a.std(-1), a.mean(-1) + a.std(-1)) for a in (sweep.results["acc_" + n] for n in names)]

@@ -37,6 +37,8 @@ def test_sweep_bad_input():
         transferability_sweep(seeds=[0], n_labels_b=5000, progress=False)
     with pytest.raises(ValueError, match="no repeated values"):
         transferability_sweep(seeds=[1, 1], progress=False)
+    with pytest.raises(ValueError, match="no repeated values"):
+        transferability_sweep(seeds=[], progress=False)
 
 
 def test_frozen_copied_layers_stay_through_training_and_a_file(tmp_path):

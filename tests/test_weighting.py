@@ -160,6 +160,13 @@ def test_adam_hides_lam_from_a_head_sgd_does_not():
     assert trunk[0] >= CLAIMS.adam_trunk_ratio * trunk[1]
 
 
+def test_numpy_seeds_and_lams_are_welcome():
+    assert fresh_model_losses(np.arange(2)).shape == (2, 2)
+    assert head_only_runs("sgd", np.array([0.1, 1.0]), np.arange(2), steps=2, progress=False).shape == (2, 2, 2)
+    sweep = task_weighting_sweep(np.array([0.5, 2.0]), np.arange(2), steps=2, n_grid=5, progress=False)
+    assert sweep.results["test_losses"].shape == (2, 2, 2)
+
+
 def test_head_only_runs_bad_input():
     with pytest.raises(ValueError, match="optimizer='rmsprop'"):
         head_only_runs("rmsprop", progress=False)

@@ -59,7 +59,7 @@ def fresh_model_losses(seeds=range(5), *, target_scale=(1.0, 1.0), n_train: int 
 
     target_scale multiplies each task's targets, as a change of units would (metres -> centimetres: 100).
     """
-    seeds = tuple(seeds)
+    seeds = tuple(int(s) if isinstance(s, np.integer) else s for s in seeds)  # numpy ints welcome
     if not seeds:
         raise ValueError("seeds is empty; give at least one seed")
     scale = torch.as_tensor(target_scale, dtype=torch.float32)
@@ -84,7 +84,8 @@ def head_only_runs(optimizer: str, lams=(0.1, 10.0), seeds=range(5), *, train_tr
     lam / (1 + lam) grad L_2, which SGD follows and Adam normalises away (Kingma & Ba 2015).
     Returns (len(lams), len(seeds), steps); model (lam, seed) starts from torch.manual_seed(seed).
     """
-    lams, seeds = tuple(lams), tuple(seeds)
+    lams = tuple(lams)
+    seeds = tuple(int(s) if isinstance(s, np.integer) else s for s in seeds)  # numpy ints welcome
     check_choice("optimizer", optimizer, ("sgd", "adam"))
     check_int("steps", steps, low=1)
     check_float("lr", lr, low=0.0, low_open=True)
@@ -116,7 +117,8 @@ def task_weighting_sweep(lams=DEFAULT_LAMS, seeds=range(5), *, hidden: int = 1, 
     tasks of that seed. Results: test_losses (2,) held-out MSE per task, fit (2, n_grid),
     x_train / y_train (2, n_train), truth (2, n_grid); meta: x_grid.
     """
-    lams, seeds = tuple(lams), tuple(seeds)
+    lams = tuple(lams)
+    seeds = tuple(int(s) if isinstance(s, np.integer) else s for s in seeds)  # numpy ints welcome
     check_choice("optimizer", optimizer, ("sgd", "adam"))
     check_int("hidden", hidden, low=1)
     sweep = Sweep({"lam": lams}, seeds)  # also rejects an empty, repeated or non-finite grid

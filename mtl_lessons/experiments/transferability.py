@@ -86,7 +86,7 @@ def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4
     its own per seed); None uses all of B's training split. A always uses all of its own.
     Adam, full batch: no task weights here, so Adam's per-parameter scaling hides nothing.
     """
-    seeds = tuple(seeds)
+    seeds = tuple(int(s) if isinstance(s, np.integer) else s for s in seeds)  # numpy ints welcome
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds={seeds} must be non-empty with no repeated values")
     check_int("hidden", hidden, low=1)

@@ -21,11 +21,89 @@ from mtl_lessons.widgets import SweepExplorer, grid_value
 DEFAULT_LAMS = tuple(float(v) for v in np.round(np.geomspace(0.1, 10.0, 9), 3))  # includes 1.0
 
 
+@dataclass(frozen=True)
+class TaskWeightingClaims:
+    """Chapter 3's claim thresholds, used by the notebook and by tests/test_weighting.py."""
+
+    convex_gap: float = 0.02  # convex toy: no stretch of the front longer than this share of f_1's range is missed
+    concave_gap: float = 0.8  # concave toy: the weighted sum jumps over at least this share of it
+    units_c: float = 100.0  # task 2 in other units: y_2' = c y_2 (metres -> centimetres)
+    units_ratio: float = 1000.0  # fresh models: L_2'(theta_0) is at least this many times L_1(theta_0), every seed
+    normalised_factor: float = 10.0  # per-task normalisation: the effective lam in old units is within this factor
+    #                                 of the one without the change of units (it was c^2 = 10^4 before), every seed
+    adam_same: float = 1e-4  # trunk frozen, Adam: task 2's training loss at every step agrees across lam to this
+    #                          relative difference (the head does not feel its weight)
+    sgd_ratio: float = 2.0  # trunk frozen, SGD: after the run, task 2's excess loss at lam = 10 is at least this many
+    #                         times smaller than at lam = 0.1 (the head feels its weight)
+    adam_trunk_ratio: float = 1.5  # trunk trained, Adam: task 2's final loss at lam = 10 is at least this many times
+    #                                smaller than at lam = 0.1 (lam acts through the shared trunk)
+    step_tolerance: float = 0.5  # lam sweep: a step against the trend smaller than this many seed sds is noise
+    l1_rise: float = 5.0  # over the lam grid, L_1 rises at least 5-fold
+    l2_fall: float = 2.5  # and L_2 falls at least 2.5-fold, a cut of at least 1 - 1/2.5 = 60%
+
+
+CLAIMS = TaskWeightingClaims()
+
+
 def lam_weights(lam) -> torch.Tensor:
     """Task weights (1, lam) / (1 + lam) for each lam: the minimisers of L_1 + lam L_2, with the step
     size of SGD kept bounded (dividing the objective by 1 + lam only rescales the step)."""
     lam = torch.tensor(check_floats("lam", lam, low=0.0) if np.ndim(lam) else [check_float("lam", lam, low=0.0)])
     return torch.stack([torch.ones_like(lam), lam], dim=-1) / (1 + lam[:, None])  # (len(lam), 2)
+
+
+def fresh_model_losses(seeds=range(5), *, target_scale=(1.0, 1.0), n_train: int = 16) -> np.ndarray:
+    """Training MSE of each task for a freshly initialised two-task net (before any step), per seed: (n_seeds, 2).
+
+    target_scale multiplies each task's targets, as a change of units would (metres -> centimetres: 100).
+    """
+    seeds = tuple(int(s) if isinstance(s, np.integer) else s for s in seeds)  # numpy ints welcome
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed")
+    scale = torch.as_tensor(target_scale, dtype=torch.float32)
+    if scale.shape != (2,) or not torch.isfinite(scale).all() or (scale <= 0).any():
+        raise ValueError(f"target_scale={target_scale} must be two positive finite numbers, one per task")
+    losses = []
+    for seed in seeds:
+        tasks = make_competing_tasks(n_train, seed=check_int("seed", seed, low=0))
+        torch.manual_seed(seed)
+        model = MultiTaskNet(1, 1, 1, 2, sharing_depth=1)
+        with torch.no_grad():
+            losses.append(per_task_mse(model(tasks.x_train), tasks.y_train * scale[:, None, None]))
+    return torch.stack(losses).numpy()
+
+
+def head_only_runs(optimizer: str, lams=(0.1, 10.0), seeds=range(5), *, train_trunk: bool = False,
+                   steps: int = 100, lr: float = 0.05, n_train: int = 16, progress: bool = True) -> np.ndarray:
+    """Task 2's training loss at every step of minimising (L_1 + lam L_2) / (1 + lam), for every lam and seed.
+
+    The two-task net of the lam sweep, on that seed's competing tasks. train_trunk=False freezes the
+    shared layer at its initialisation, so only the heads train: task 2's head then sees the gradient
+    lam / (1 + lam) grad L_2, which SGD follows and Adam normalises away (Kingma & Ba 2015).
+    Returns (len(lams), len(seeds), steps); model (lam, seed) starts from torch.manual_seed(seed).
+    """
+    lams = tuple(lams)
+    seeds = tuple(int(s) if isinstance(s, np.integer) else s for s in seeds)  # numpy ints welcome
+    check_choice("optimizer", optimizer, ("sgd", "adam"))
+    check_int("steps", steps, low=1)
+    check_float("lr", lr, low=0.0, low_open=True)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds={seeds} must be non-empty with no repeated values")
+    weights = lam_weights(lams).repeat_interleave(len(seeds), dim=0)  # (lams * seeds, 2), also checks lams
+
+    def net():
+        model = MultiTaskNet(1, 1, 1, 2, sharing_depth=1)
+        for p in model.layers.parameters():
+            p.requires_grad_(train_trunk)
+        return model
+
+    tasks = [make_competing_tasks(n_train, seed=s) for s in seeds]
+    x = torch.stack([d.x_train for d in tasks] * len(lams))  # (models, 2, n_train, 1), lam-major
+    y = torch.stack([d.y_train for d in tasks] * len(lams))
+    stack = ModelStack.from_factory(net, seeds * len(lams))
+    history = fit_many(stack, x, y, weights=weights, optimizer=optimizer, lr=lr, steps=steps, progress=progress,
+                       desc=f"{optimizer.upper()}, trunk {'trained' if train_trunk else 'frozen'}, {len(stack)} nets")
+    return history.task_losses[:, :, 1].T.reshape(len(lams), len(seeds), steps)  # task 2's loss
 
 
 def task_weighting_sweep(lams=DEFAULT_LAMS, seeds=range(5), *, hidden: int = 1, n_train: int = 16,

@@ -112,6 +112,9 @@ def _normalise(result):
         tensor = torch.from_numpy(np.ascontiguousarray(result))
         return tensor.float() if tensor.is_floating_point() else tensor
     if isinstance(result, (list, tuple)) and result and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in result):
+        return tuple(int(v) for v in result)  # counts stay counts: (frozen, trained) is not a tensor
+    if isinstance(result, (list, tuple)) and result and all(
             isinstance(v, (int, float, bool, np.number, np.bool_))
             or (isinstance(v, torch.Tensor) and v.dim() == 0) for v in result):
         try:

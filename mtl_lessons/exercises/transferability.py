@@ -97,6 +97,8 @@ def check_frozen_and_trained(answer) -> str | None:
         trained = count_parameters(model, trainable_only=True)  # the reference: count a real network
         want = (count_parameters(model) - trained, trained)
         got = answer(n, in_features, hidden, n_layers, out_features)
+        if isinstance(got, torch.Tensor) and got.dim() == 1:
+            got = tuple(got.tolist())
         if not (isinstance(got, (tuple, list)) and len(got) == 2):
             return f"Return a pair (frozen, trained); got {got!r}."
         got = tuple(int(v) for v in got)

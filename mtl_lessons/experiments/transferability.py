@@ -86,11 +86,9 @@ def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4
     its own per seed); None uses all of B's training split. A always uses all of its own.
     Adam, full batch: no task weights here, so Adam's per-parameter scaling hides nothing.
     """
-    seeds = check_ints("seeds", seeds, low=0)
+    seeds = check_ints("seeds", seeds, low=0, distinct=True)
     n_layers = check_keywords(n_layers=n_layers)["n_layers"]
     check_keywords(hidden=hidden, progress=progress)
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds={seeds} must have no repeated values")
     check_int("steps", steps, low=1)
     check_float("lr", lr, low=0.0, low_open=True)
     depths = tuple(range(n_layers + 1))

@@ -4,16 +4,55 @@ behind chapter 2's sharing-depth slider, and the same sweep on the two-digit ove
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from mtl_lessons._checks import check_float, check_int
 from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks
+from mtl_lessons.experiments.data_size import cut
 from mtl_lessons.metrics import per_task_accuracy, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer
+
+
+@dataclass(frozen=True)
+class SharingDepthClaims:
+    """Chapter 2's claim thresholds, in one place: the notebook asserts them and tests/test_sharing.py
+    re-checks them on other seeds. MSE ratios are of means over seeds, worse / better."""
+
+    few_points: int = 8  # "little data" (points per task)
+    many_points: int = 64  # "much data"
+    min_ratio_related: float = 1.5  # r=1, few points: MSE(k=0) / MSE(k=L) >= this, a cut >= 1/3
+    min_ratio_unrelated: float = 1.2  # r=0, many points, same width: MSE(k=L) / MSE(k=0) >= this (>= 20% higher)
+    matched_hidden: int = 23  # shared-trunk width with about the parameters of the width-8 independent nets
+    min_ratio_matched: float = 1.5  # r=0, many points: MSE(k=0, width 8) / MSE(k=L, matched width) >= this
+    hard_freq: float = 3.6  # related tasks' shared frequency in the equal-difficulty control (~ mean own frequency)
+    min_ratio_hard_related: float = 1.1  # that control, many points: MSE(k=0) / MSE(k=L) >= this
+    digit_hidden: int = 16  # overlay: the width of the equal-width comparison
+    digit_matched_hidden: int = 27  # overlay: shared-trunk width with about the parameters of k=0 at digit_hidden
+    min_digit_gap: float = 0.03  # overlay, equal width: accuracy(k=0) - accuracy(k=L) >= this
+    max_digit_matched_share: float = 0.6  # matched parameters: the gap is < this x the equal-width gap
+    min_digit_matched_gap: float = 0.005  # ... and still >= this (sharing still costs a little)
+    max_alpha_distance: float = 0.01  # soft sharing: spread at the largest alpha < this x spread at alpha = 0
+
+    @property
+    def min_cut_related(self) -> float:
+        return cut(self.min_ratio_related)
+
+    @property
+    def min_cut_matched(self) -> float:
+        return cut(self.min_ratio_matched)
+
+    @property
+    def min_cut_hard_related(self) -> float:
+        return cut(self.min_ratio_hard_related)
+
+
+CLAIMS = SharingDepthClaims()
 
 
 def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=range(5), *,

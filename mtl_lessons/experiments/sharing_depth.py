@@ -28,12 +28,10 @@ class SharingDepthClaims:
     many_points: int = 64  # "much data"
     min_ratio_related: float = 1.5  # r=1, few points: MSE(k=0) / MSE(k=L) >= this, a cut >= 1/3
     min_ratio_unrelated: float = 1.2  # r=0, many points, same width: MSE(k=L) / MSE(k=0) >= this (>= 20% higher)
-    matched_hidden: int = 23  # shared-trunk width with about the parameters of the width-8 independent nets
-    min_ratio_matched: float = 1.5  # r=0, many points: MSE(k=0, width 8) / MSE(k=L, matched width) >= this
+    min_ratio_matched: float = 1.5  # r=0, many points: MSE(k=0) / MSE(k=L at matched_width) >= this
     hard_freq: float = 3.6  # related tasks' shared frequency in the equal-difficulty control (~ mean own frequency)
     min_ratio_hard_related: float = 1.1  # that control, many points: MSE(k=0) / MSE(k=L) >= this
     digit_hidden: int = 16  # overlay: the width of the equal-width comparison
-    digit_matched_hidden: int = 27  # overlay: shared-trunk width with about the parameters of k=0 at digit_hidden
     min_digit_gap: float = 0.03  # overlay, equal width: accuracy(k=0) - accuracy(k=L) >= this
     max_digit_matched_share: float = 0.6  # matched parameters: the gap is < this x the equal-width gap
     min_digit_matched_gap: float = 0.005  # ... and still >= this (sharing still costs a little)
@@ -55,6 +53,33 @@ class SharingDepthClaims:
 CLAIMS = SharingDepthClaims()
 
 
+def matched_width(in_features: int, hidden: int, n_layers: int, n_tasks: int, out_features: int = 1) -> int:
+    """The width of a fully shared network (k = n_layers) whose parameter count is closest to that of
+    the independent networks (k = 0) of width `hidden`: the control for "sharing or just fewer parameters?"."""
+    target = sharing_parameter_count(in_features, hidden, n_layers, n_tasks, out_features, sharing_depth=0)
+    width = hidden
+    while sharing_parameter_count(in_features, width + 1, n_layers, n_tasks, out_features,
+                                  sharing_depth=n_layers) <= target:
+        width += 1
+    candidates = (width, width + 1)
+    return min(candidates, key=lambda h: abs(sharing_parameter_count(
+        in_features, h, n_layers, n_tasks, out_features, sharing_depth=n_layers) - target))
+
+
+def _check_depths(depths, n_layers: int) -> tuple[int, ...]:
+    """All depths 0..n_layers if None, else distinct ints in that range (numpy ints accepted)."""
+    if depths is None:
+        return tuple(range(n_layers + 1))
+    depths = tuple(int(k) if isinstance(k, np.integer) else k for k in np.atleast_1d(np.asarray(depths, dtype=object)))
+    if not depths:
+        raise ValueError("depths is empty; give at least one sharing depth")
+    for k in depths:
+        check_int("depths", k, low=0, high=n_layers)
+    if len(set(depths)) != len(depths):
+        raise ValueError(f"depths={depths} repeats a depth; give each at most once")
+    return depths
+
+
 def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=range(5), *,
                         n_tasks: int = 8, hidden: int = 8, n_layers: int = 2, steps: int = 600,
                         lr: float = 1e-2, noise: float = 0.1, n_grid: int = 120, depths=None,
@@ -74,11 +99,7 @@ def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=r
     for n in n_per_task:
         check_int("n_per_task", n, low=1)
     check_int("n_layers", n_layers, low=1)
-    depths = tuple(range(n_layers + 1)) if depths is None else tuple(depths)
-    if not depths:
-        raise ValueError("depths is empty; give at least one sharing depth")
-    for k in depths:
-        check_int("depths", k, low=0, high=n_layers)
+    depths = _check_depths(depths, n_layers)
     sweep = Sweep({"sharing_depth": depths, "relatedness": relatedness, "n_per_task": n_per_task}, seeds)
     points = [(r, n, s) for r in relatedness for n in n_per_task for s in seeds]
     tasks = [make_sinusoid_tasks(n_tasks, n, relatedness=r, noise=noise, shared_freq=shared_freq, seed=s)
@@ -175,11 +196,7 @@ def digit_overlay_sweep(hidden=(16, 64), seeds=range(5), *, n_train: int = 200, 
     for h in hidden:
         check_int("hidden", h, low=1)
     check_int("n_layers", n_layers, low=1)
-    depths = tuple(range(n_layers + 1)) if depths is None else tuple(depths)
-    if not depths:
-        raise ValueError("depths is empty; give at least one sharing depth")
-    for k in depths:
-        check_int("depths", k, low=0, high=n_layers)
+    depths = _check_depths(depths, n_layers)
     sweep = Sweep({"sharing_depth": depths, "hidden": hidden}, seeds)
     data = [make_digit_overlay(n_train, n_test, shift=shift, seed=s) for s in seeds]
     n_in = data[0].x_train.shape[1]

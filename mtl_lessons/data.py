@@ -33,6 +33,7 @@ class TaskSet:
     params: tuple[torch.Tensor, ...]  # (amp, phase, own_amp, own_freq, own_phase), each (n_tasks,)
     x_val: torch.Tensor  # (n_tasks, n_val, 1): for choosing hyperparameters, never for reporting
     y_val: torch.Tensor  # (n_tasks, n_val, 1) noisy, like the training targets
+    shared_freq: float = 1.0  # frequency of the two shared features sin(shared_freq x), cos(shared_freq x)
 
     @property
     def n_tasks(self) -> int:
@@ -42,31 +43,33 @@ class TaskSet:
         """Noise-free targets of every task at the points x (n,): returns (n_tasks, n)."""
         x = check_tensor("x", x, dtype=torch.float32, nonempty=True)
         x = x.reshape(1, -1, 1).expand(self.n_tasks, -1, -1)
-        return sinusoid_target(x, *self.params, self.relatedness)[..., 0]
+        return sinusoid_target(x, *self.params, self.relatedness, shared_freq=self.shared_freq)[..., 0]
 
 
 def sinusoid_target(x: torch.Tensor, amp: torch.Tensor, phase: torch.Tensor,
                     own_amp: torch.Tensor, own_freq: torch.Tensor, own_phase: torch.Tensor,
-                    relatedness: float) -> torch.Tensor:
-    """y_t(x) = sqrt(r) * A_t sin(x + phi_t) + sqrt(1-r) * C_t sin(omega_t x + psi_t).
+                    relatedness: float, *, shared_freq: float = 1.0) -> torch.Tensor:
+    """y_t(x) = sqrt(r) * A_t sin(nu x + phi_t) + sqrt(1-r) * C_t sin(omega_t x + psi_t), nu = shared_freq.
 
-    A_t sin(x + phi_t) = a_t sin x + b_t cos x uses the two features every task
+    A_t sin(nu x + phi_t) = a_t sin(nu x) + b_t cos(nu x) uses the two features every task
     shares; the second term has a frequency of its own per task. Shapes: x is
     (n_tasks, n, 1), the task parameters are (n_tasks,).
     """
-    shared = amp[:, None, None] * torch.sin(x + phase[:, None, None])
+    shared = amp[:, None, None] * torch.sin(shared_freq * x + phase[:, None, None])
     own = own_amp[:, None, None] * torch.sin(own_freq[:, None, None] * x + own_phase[:, None, None])
     return math.sqrt(relatedness) * shared + math.sqrt(1.0 - relatedness) * own
 
 
 def make_sinusoid_tasks(n_tasks: int = 6, n_train: int = 8, n_test: int = 200, *, n_val: int = 50,
                         relatedness: float = 1.0, noise: float = 0.1, x_range: float = 5.0,
-                        seed: int = 0) -> TaskSet:
+                        shared_freq: float = 1.0, seed: int = 0) -> TaskSet:
     """A seeded family of sinusoid regression tasks on x in [-x_range, x_range].
 
     relatedness=1: every task is a_t sin x + b_t cos x (two shared features, own
     coefficients); relatedness=0: every task is a sinusoid of its own frequency
-    (unrelated). The task parameters, the validation and the test points depend on
+    (unrelated). The own frequencies omega_t are spread over about 1.6..5.7, so lowering r also
+    makes the tasks harder to fit; `shared_freq` (default 1) sets the shared features' frequency,
+    e.g. to make related tasks as hard as unrelated ones. The task parameters, the validation and the test points depend on
     `seed` only, not on `n_train`, so a data-size sweep compares like with like.
     Training and validation targets carry noise; test targets are the true function.
     """
@@ -78,6 +81,9 @@ def make_sinusoid_tasks(n_tasks: int = 6, n_train: int = 8, n_test: int = 200, *
     relatedness = check_float("relatedness", relatedness, low=0.0, high=1.0)
     noise = check_float("noise", noise, low=0.0)
     x_range = check_float("x_range", x_range, low=0.0, low_open=True)
+    shared_freq = check_float("shared_freq", shared_freq, low=0.0, low_open=True)
+    if shared_freq > 20:
+        raise ValueError(f"shared_freq={shared_freq} is out of range (allowed: 0 < shared_freq <= 20)")
     seed = check_int("seed", seed, low=0)
 
     g = torch.Generator().manual_seed(seed)
@@ -90,17 +96,17 @@ def make_sinusoid_tasks(n_tasks: int = 6, n_train: int = 8, n_test: int = 200, *
     params = (amp, phase, own_amp, own_freq, own_phase)
 
     x_test = x_range * (2 * torch.rand(n_tasks, n_test, 1, generator=g) - 1)
-    y_test = sinusoid_target(x_test, *params, relatedness)
+    y_test = sinusoid_target(x_test, *params, relatedness, shared_freq=shared_freq)
     g_train = torch.Generator().manual_seed(10_007 * seed + n_train)
     x_train = x_range * (2 * torch.rand(n_tasks, n_train, 1, generator=g_train) - 1)
-    y_train = sinusoid_target(x_train, *params, relatedness)
+    y_train = sinusoid_target(x_train, *params, relatedness, shared_freq=shared_freq)
     y_train = y_train + noise * torch.randn(y_train.shape, generator=g_train)
     g_val = torch.Generator().manual_seed(_VAL_STREAM + seed)  # its own stream: train and test stay as they were
     x_val = x_range * (2 * torch.rand(n_tasks, n_val, 1, generator=g_val) - 1)
-    y_val = sinusoid_target(x_val, *params, relatedness)
+    y_val = sinusoid_target(x_val, *params, relatedness, shared_freq=shared_freq)
     y_val = y_val + noise * torch.randn(y_val.shape, generator=g_val)
     names = [f"task {t}" for t in range(n_tasks)]
-    return TaskSet(x_train, y_train, x_test, y_test, names, relatedness, params, x_val, y_val)
+    return TaskSet(x_train, y_train, x_test, y_test, names, relatedness, params, x_val, y_val, shared_freq)
 
 
 @dataclass

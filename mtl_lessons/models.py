@@ -1,6 +1,6 @@
 """Hard-parameter-sharing networks: a trunk of L hidden layers whose first
 `sharing_depth` layers are shared by every task, per-task layers for the rest,
-and a linear head per task (Caruana 1997; Ruder 2017, section 4). Plus helpers
+and a linear head per task (Caruana 1997; Ruder 2017, section 3.1). Plus helpers
 that copy and freeze the first n layers, for transfer.
 
 Per-task layers keep the T tasks' weights in one tensor of shape

@@ -118,21 +118,17 @@ def mgda_two_task_weight(g: torch.Tensor) -> torch.Tensor:
     return gamma.clamp(0.0, 1.0)
 
 
-def mgda_weights_from_gramian(g: torch.Tensor, *, tol: float = MGDA_TOL, max_iters: int = MGDA_MAX_ITERS) -> torch.Tensor:
-    """MGDA's convex weights (..., T) minimising |sum_t w_t g_t|^2 = w G w (Sener & Koltun 2018).
+def mgda_frank_wolfe(g: torch.Tensor, *, tol: float = MGDA_TOL, max_iters: int = MGDA_MAX_ITERS) -> torch.Tensor:
+    """MGDA's weights by Frank-Wolfe, the paper's Algorithm 2 (Sener & Koltun 2018), for Gramians (..., T, T).
 
-    Two tasks: the closed form. More: Frank-Wolfe (the paper's Algorithm 2), whose exact line search
-    between the current point and the best vertex is the two-task closed form again; it starts from
-    equal weights and stops when the step is below `tol` (torchjd: 1e-3 and 100 steps by default).
+    Starts from equal weights; each step moves toward the vertex e most against d = sum w_t g_t
+    with the exact line search (the two-task closed form between w and e), and stops when the step
+    gamma is below `tol` or after `max_iters` steps (torchjd's MGDA: the same algorithm, 1e-3 and
+    100 by default). It converges slowly when the min-norm point lies on a face of the simplex.
     """
     check_float("tol", tol, low=0.0, low_open=True)
     check_int("max_iters", max_iters, low=1)
     n = g.shape[-1]
-    if n == 1:
-        return torch.ones(g.shape[:-1], dtype=g.dtype)
-    if n == 2:
-        gamma = mgda_two_task_weight(g)
-        return torch.stack([gamma, 1 - gamma], dim=-1)
     w = torch.full(g.shape[:-1], 1.0 / n, dtype=g.dtype)
     done = torch.zeros(g.shape[:-2], dtype=torch.bool)
     for _ in range(max_iters):
@@ -142,6 +138,7 @@ def mgda_weights_from_gramian(g: torch.Tensor, *, tol: float = MGDA_TOL, max_ite
         b = (w * gw).sum(-1)  # w G w = |d|^2
         c = (e[..., None, :] @ g @ e[..., :, None])[..., 0, 0]  # e G e
         # exact line search on (1-gamma) w + gamma e; where both ends are optimal (a = b = c) stay put
+        # (torchjd moves to the vertex there: other weights, the same direction)
         step = (b - a) / torch.where(b + c - 2 * a > 0, b + c - 2 * a, 1.0)
         gamma = torch.where(b <= a, 0.0, torch.where(c <= a, 1.0, step))
         gamma = torch.where(done, 0.0, gamma)
@@ -150,6 +147,56 @@ def mgda_weights_from_gramian(g: torch.Tensor, *, tol: float = MGDA_TOL, max_ite
         if bool(done.all()):
             break
     return w
+
+
+def _mgda_exact(g: torch.Tensor) -> torch.Tensor:
+    """Exact min-norm weights for Gramians (..., T, T), T small: solve on every face, keep the optimal one.
+
+    On the face of the simplex with support S the min-norm weights solve G_SS w_S = lambda 1,
+    sum w_S = 1 (lambda = |d|^2); the face's solution is optimal if w_S >= 0 and g_j · d >= lambda for
+    every task j (nothing outside S points further against d). The best optimal candidate is kept.
+    """
+    n = g.shape[-1]
+    faces = torch.tensor([[(k >> t) & 1 for t in range(n)] for k in range(1, 2 ** n)], dtype=torch.bool)  # (F, T)
+    mask = faces.to(g.dtype)
+    # the KKT system on face S, padded to (T+1) x (T+1): rows outside S pin w_j = 0
+    kkt = torch.zeros(*g.shape[:-2], len(faces), n + 1, n + 1, dtype=g.dtype)
+    inside = mask[:, :, None] * mask[:, None, :]
+    kkt[..., :n, :n] = g[..., None, :, :] * inside + torch.diag_embed(1 - mask)
+    kkt[..., :n, n] = -mask
+    kkt[..., n, :n] = mask
+    rhs = torch.zeros(n + 1, dtype=g.dtype)
+    rhs[n] = 1.0
+    sol = (torch.linalg.pinv(kkt) @ rhs)  # (..., F, T+1)
+    w = sol[..., :n] * mask
+    gw = (g[..., None, :, :] @ w[..., None])[..., 0]  # (..., F, T)
+    norm2 = (w * gw).sum(-1)  # |d|^2 per face
+    scale = g.diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True).clamp_min(torch.finfo(g.dtype).tiny)
+    eps = 1e-9 if g.dtype == torch.float64 else 1e-5
+    ok = ((w >= -eps).all(-1) & ((w.sum(-1) - 1).abs() < 1e-6)
+          & (gw >= norm2[..., None] - eps * scale[..., None]).all(-1))
+    score = torch.where(ok, norm2, torch.full_like(norm2, float("inf")))
+    best = score.argmin(-1)  # (...,)
+    chosen = torch.take_along_dim(w, best[..., None, None], dim=-2)[..., 0, :].clamp_min(0)
+    chosen = chosen / chosen.sum(-1, keepdim=True)
+    found = ok.any(-1)[..., None]
+    return torch.where(found, chosen, mgda_frank_wolfe(g))  # Frank-Wolfe only if rounding foiled every face
+
+
+def mgda_weights_from_gramian(g: torch.Tensor) -> torch.Tensor:
+    """MGDA's convex weights (..., T) minimising |sum_t w_t g_t|^2 = w G w (Sener & Koltun 2018).
+
+    Two tasks: the closed form (the paper's Algorithm 1). Up to 10 tasks: exact, face by face
+    (_mgda_exact); the paper and torchjd use Frank-Wolfe (mgda_frank_wolfe), which stops short of
+    the minimum when it lies on a face of the simplex. More tasks: Frank-Wolfe.
+    """
+    n = g.shape[-1]
+    if n == 1:
+        return torch.ones(g.shape[:-1], dtype=g.dtype)
+    if n == 2:
+        gamma = mgda_two_task_weight(g)
+        return torch.stack([gamma, 1 - gamma], dim=-1)
+    return _mgda_exact(g) if n <= 10 else mgda_frank_wolfe(g)
 
 
 def mgda_weights(grads: torch.Tensor) -> torch.Tensor:

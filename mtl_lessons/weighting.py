@@ -197,12 +197,8 @@ class MGDA(Strategy):
     uses_gramian = True
     combines_gradients = True
 
-    def __init__(self, tol: float = 1e-9, max_iters: int = 2000):
-        self.tol = check_float("tol", tol, low=0.0, low_open=True)
-        self.max_iters = check_int("max_iters", max_iters, low=1)
-
     def weights(self, losses, gramian):
-        return mgda_weights_from_gramian(gramian, tol=self.tol, max_iters=self.max_iters)
+        return mgda_weights_from_gramian(gramian)
 
 
 STRATEGIES = {"equal": FixedWeights, "uncertainty": UncertaintyWeighting, "dwa": DynamicWeightAverage,

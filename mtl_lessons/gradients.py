@@ -153,9 +153,11 @@ def _mgda_exact(g: torch.Tensor) -> torch.Tensor:
     """Exact min-norm weights for Gramians (..., T, T), T small: solve on every face, keep the optimal one.
 
     On the face of the simplex with support S the min-norm weights solve G_SS w_S = lambda 1,
-    sum w_S = 1 (lambda = |d|^2); the face's solution is optimal if w_S >= 0 and g_j · d >= lambda for
-    every task j (nothing outside S points further against d). The best optimal candidate is kept.
+    sum w_S = 1 (lambda = |d|^2). Every face's solution with w_S >= 0 lies in the hull, and the
+    optimal face's solution is one of them, so the smallest |d|^2 among them is the minimum
+    (of tied faces, the largest is kept). 2^T - 1 faces: fine for the course's few tasks.
     """
+    dtype, g = g.dtype, g.double()  # ties and signs below are decided in double precision
     n = g.shape[-1]
     faces = torch.tensor([[(k >> t) & 1 for t in range(n)] for k in range(1, 2 ** n)], dtype=torch.bool)  # (F, T)
     mask = faces.to(g.dtype)
@@ -169,18 +171,21 @@ def _mgda_exact(g: torch.Tensor) -> torch.Tensor:
     rhs[n] = 1.0
     sol = (torch.linalg.pinv(kkt) @ rhs)  # (..., F, T+1)
     w = sol[..., :n] * mask
-    gw = (g[..., None, :, :] @ w[..., None])[..., 0]  # (..., F, T)
-    norm2 = (w * gw).sum(-1)  # |d|^2 per face
-    scale = g.diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True).clamp_min(torch.finfo(g.dtype).tiny)
-    eps = 1e-9 if g.dtype == torch.float64 else 1e-5
-    ok = ((w >= -eps).all(-1) & ((w.sum(-1) - 1).abs() < 1e-6)
-          & (gw >= norm2[..., None] - eps * scale[..., None]).all(-1))
+    norm2 = (w * (g[..., None, :, :] @ w[..., None])[..., 0]).sum(-1)  # |d|^2 per face, (..., F)
+    eps = 1e-9
+    # every face solution with w >= 0 is a point of the hull, and the optimal face's is among them:
+    # the smallest |d|^2 over feasible faces is the minimum
+    ok = (w >= -eps).all(-1) & ((w.sum(-1) - 1).abs() < 1e-6)
     score = torch.where(ok, norm2, torch.full_like(norm2, float("inf")))
-    best = score.argmin(-1)  # (...,)
+    # among optimal faces (ties: e.g. identical gradients) take the largest: its weights spread evenly
+    best_norm = score.amin(-1, keepdim=True)
+    scale = g.diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True)  # the largest |g_t|^2
+    near = score <= best_norm + 1e-9 * best_norm.abs() + 1e-15 * scale
+    best = torch.where(near, mask.sum(-1), -1.0).argmax(-1)  # (...,)
     chosen = torch.take_along_dim(w, best[..., None, None], dim=-2)[..., 0, :].clamp_min(0)
     chosen = chosen / chosen.sum(-1, keepdim=True)
     found = ok.any(-1)[..., None]
-    return torch.where(found, chosen, mgda_frank_wolfe(g))  # Frank-Wolfe only if rounding foiled every face
+    return torch.where(found, chosen, mgda_frank_wolfe(g)).to(dtype)  # Frank-Wolfe only if rounding foiled every face
 
 
 def mgda_weights_from_gramian(g: torch.Tensor) -> torch.Tensor:

@@ -243,6 +243,8 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
     x: (M, n_tasks, n, in); y: (M, n_tasks, n, out) or labels (M, n_tasks, n);
     weights: (M, n_tasks) or (n_tasks,); sample_weights: (M, n_tasks, n).
     strategy (instead of weights): a weighting strategy, batched over the M models.
+    lr: one learning rate, or one per model (M,): each model's update is then rescaled to its own
+    rate, exactly as its own SGD or Adam would step (both updates are proportional to lr).
     Returns the training task losses, (steps, M, n_tasks), and the strategy's weights.
     """
     if not isinstance(stack, ModelStack):
@@ -263,7 +265,14 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
         shared_names = shared_parameter_names(stack.base)
         shared = [p for name, p in trainable if name in shared_names]
         others = [p for name, p in trainable if name not in shared_names]
-    opt = make_optimizer([p for _, p in trainable] + extra, optimizer, lr)
+    lrs = None
+    if not isinstance(lr, (int, float)):  # one learning rate per model
+        lrs = torch.as_tensor(lr, dtype=torch.float32)
+        if lrs.shape != (n_models,) or not torch.isfinite(lrs).all() or (lrs <= 0).any():
+            raise ValueError(f"lr={lrs.tolist()} must be one number or {n_models} finite numbers > 0 (one per model)")
+        lr = 1.0
+    updated = [p for _, p in trainable] + extra
+    opt = make_optimizer(updated, optimizer, lr)
     history = np.empty((steps, n_models, n_tasks), dtype=np.float32)
     chosen = np.empty((steps, n_models, n_tasks), dtype=np.float32) if strategy is not None else None
     with one_thread():
@@ -275,7 +284,12 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
                 (losses * w).sum().backward()
             else:
                 chosen[step] = _strategy_backward(strategy, losses, shared, others, batched=True).numpy()
+            before = [p.detach().clone() for p in updated] if lrs is not None else None
             opt.step()
+            if lrs is not None:
+                with torch.no_grad():
+                    for p, b in zip(updated, before):
+                        p.copy_(b + lrs.reshape(-1, *[1] * (p.dim() - 1)) * (p - b))
             history[step] = losses.detach().numpy()
     return History(history, chosen)
 

@@ -18,6 +18,8 @@ A strategy keeps its state between steps; `start(n_models, n_tasks)` resets it (
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from mtl_lessons._checks import check_float, check_int, check_weights
@@ -47,8 +49,8 @@ class Strategy:
         return 0.0
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k not in
-                         ("n_models", "n_tasks"))
+        names = inspect.signature(type(self).__init__).parameters
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in names if k != "self" and hasattr(self, k))
         return f"{type(self).__name__}({args})"
 
 
@@ -56,11 +58,11 @@ class FixedWeights(Strategy):
     """Constant weights w_t: minimise sum_t w_t L_t. weights=None is equal weighting (w_t = 1)."""
 
     def __init__(self, weights=None):
-        self.fixed = weights  # (T,) or (M, T), checked when a run starts and the sizes are known
+        self.weights_ = weights  # (T,) or (M, T), checked when a run starts and the sizes are known
 
     def start(self, n_models, n_tasks):
         super().start(n_models, n_tasks)
-        w = torch.ones(n_tasks) if self.fixed is None else check_weights("weights", self.fixed, n_tasks).float()
+        w = torch.ones(n_tasks) if self.weights_ is None else check_weights("weights", self.weights_, n_tasks).float()
         if w.dim() > 2 or (w.dim() == 2 and w.shape[0] not in (1, n_models)):
             raise ValueError(f"weights has shape {tuple(w.shape)} but must be ({n_tasks},) or ({n_models}, {n_tasks})")
         self._w = w.expand(n_models, n_tasks)

@@ -207,3 +207,16 @@ def test_strategy_base_is_abstract():
     with pytest.raises(NotImplementedError):
         s.weights(torch.ones(1, 2), None)
     assert "MGDA()" == repr(MGDA()) and "GradNorm(alpha=1.5" in repr(GradNorm())
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_fit_many_with_one_learning_rate_per_model_equals_separate_runs(optimizer):
+    tasks = make_sinusoid_tasks(3, 6, seed=0)
+    x, y = tasks.x_train.expand(2, -1, -1, -1), tasks.y_train.expand(2, -1, -1, -1)
+    both = ModelStack.from_factory(factory, [0, 0])
+    fit_many(both, x, y, optimizer=optimizer, lr=[0.01, 0.05], steps=20, progress=False, strategy=UncertaintyWeighting())
+    for i, lr in enumerate((0.01, 0.05)):
+        alone = ModelStack.from_factory(factory, [0])
+        fit_many(alone, x[:1], y[:1], optimizer=optimizer, lr=lr, steps=20, progress=False, strategy=UncertaintyWeighting())
+        for name in alone.params:
+            assert torch.allclose(both.params[name][i], alone.params[name][0], atol=1e-5), name

@@ -16,7 +16,7 @@ SLIDERS = {
     "01_multitask_objective": (data_size_sweep, data_size_explorer),
     "02_sharing_depth": (sharing_depth_sweep, sharing_depth_explorer),
     "03_task_weighting": (task_weighting_sweep, task_weighting_explorer),
-    "04_learned_weights": (learned_weights_sweep, learned_weights_explorer),
+    "04_learning_weights": (learned_weights_sweep, learned_weights_explorer),
     "05_conflicting_gradients": (lambda progress=True: angle_sweep(), angle_explorer),
     "06_transfer_objective": (transfer_lambda_sweep, transfer_lambda_explorer),
     "07_transferability": (transferability_sweep, transferability_explorer),

@@ -1,5 +1,6 @@
-"""Training: one model with `fit`, many models at once with `fit_many`, and the
-`Sweep` that stores a whole grid of results for sliders and plots.
+"""Training: one model with `fit`, many models at once with `fit_many`, both with fixed task
+weights or a weighting strategy (mtl_lessons.weighting). `Sweep`, the grid of results, lives in
+mtl_lessons.sweep and is re-exported here.
 
 Both loops are full-batch and deterministic for a given seed. `fit_many` trains M
 models of one architecture as one batched model: their parameters are stacked
@@ -15,10 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import itertools
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -29,8 +28,10 @@ from tqdm.auto import tqdm
 from mtl_lessons._checks import (MAX_ELEMENTS, MAX_GRID, MAX_STEPS, as_tensor, check_bool, check_choice,
                                   check_factory, check_float, check_int, check_ints, check_labels, check_sequence,
                                   check_size, check_tensor, check_weights)
-from mtl_lessons.models import copy_layers, freeze_layers
+from mtl_lessons.models import TaskLinear, copy_layers, freeze_layers
 from mtl_lessons.objectives import LOSSES, task_losses_unchecked
+from mtl_lessons.sweep import Sweep  # noqa: F401  (re-exported: `from mtl_lessons.train import Sweep` keeps working)
+from mtl_lessons.weighting import Strategy
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -74,6 +75,57 @@ class History:
     """Training task losses per step: (steps, n_tasks) for fit, (steps, n_models, n_tasks) for fit_many."""
 
     task_losses: np.ndarray
+    weights: np.ndarray | None = None  # the strategy's weights per step, same shape; None for fixed weights
+
+
+def shared_parameter_names(model: nn.Module) -> set[str]:
+    """Names of the parameters every task uses: all but those of TaskLinear layers (one slice per task)."""
+    own = {f"{prefix}.{name}" if prefix else name for prefix, module in model.named_modules()
+           if isinstance(module, TaskLinear) for name, _ in module.named_parameters(recurse=False)}
+    return {name for name, _ in model.named_parameters()} - own
+
+
+def _check_strategy(weights, strategy):
+    if strategy is None:
+        return
+    if not isinstance(strategy, Strategy):
+        raise TypeError(f"strategy must be a mtl_lessons.weighting.Strategy, got {type(strategy).__name__}")
+    if weights is not None:
+        raise ValueError("give weights or strategy, not both (fixed weights are FixedWeights(weights))")
+
+
+def _strategy_backward(strategy: Strategy, losses: torch.Tensor, shared: list, others: list,
+                       batched: bool) -> torch.Tensor:
+    """Set .grad of every parameter for one step of `strategy`; return its weights (M, T).
+
+    losses: (M, T). Parameters carry the model axis first when `batched` (a ModelStack); the models
+    share no parameters, so one backward pass per task gives every model its own task gradient.
+    """
+    n_models, n_tasks = losses.shape
+    gram = grads = None
+    if strategy.uses_gramian:
+        params = shared + others if strategy.combines_gradients else shared
+        grads = [[torch.zeros_like(p) if g is None else g for p, g in
+                  zip(params, torch.autograd.grad(losses[:, t].sum(), params, retain_graph=True, allow_unused=True))]
+                 for t in range(n_tasks)]  # grads[t][k]: task t's gradient on params[k]
+        if shared:
+            flat = torch.stack([torch.cat([g.reshape(n_models, -1) for g in grads[t][:len(shared)]], dim=1)
+                                for t in range(n_tasks)], dim=1)  # (M, T, n_shared)
+            gram = flat @ flat.transpose(1, 2)  # (M, T, T)
+        else:
+            gram = torch.zeros(n_models, n_tasks, n_tasks)
+    w = strategy.weights(losses.detach(), gram)  # (M, T)
+    if not strategy.combines_gradients:
+        ((w * losses).sum() + torch.as_tensor(strategy.penalty()).sum()).backward()
+        return w.detach()
+    w = w.detach()
+    for k, p in enumerate(shared):  # the combined direction sum_t w_t g_t, model by model
+        coef = w if batched else w[0]  # (M, T) or (T,)
+        p.grad = sum(coef[..., t].reshape(-1, *[1] * (p.dim() - 1)) * grads[t][k] if batched
+                     else coef[t] * grads[t][k] for t in range(n_tasks))
+    for k, p in enumerate(others):  # a task-specific parameter follows its own task's gradient
+        p.grad = sum(grads[t][len(shared) + k] for t in range(n_tasks))
+    return w
 
 
 def _check_training_args(x, y, loss, steps, n_tasks_dim, *, dtype=torch.float32, n_classes=None):
@@ -176,35 +228,52 @@ def _n_classes(model):
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
         loss: str = "mse", weights=None, sample_weights: torch.Tensor | None = None,
-        progress: bool = True, desc: str = "training", lr_scale: dict | None = None) -> History:
+        progress: bool = True, desc: str = "training", lr_scale: dict | None = None,
+        strategy: Strategy | None = None) -> History:
     """Minimise sum_t w_t L_t(model) by full-batch steps; return the per-task training losses.
 
     x: (n_tasks, n, in), y: (n_tasks, n, out) for mse or (n_tasks, n) labels for ce.
-    Parameters with requires_grad=False stay frozen. lr_scale (SGD only) gives named parameters
-    their own rate lr * scale, e.g. {"layers.0.weight": 0.1} (a smaller rate for pretrained layers).
+    Parameters with requires_grad=False stay frozen. `weights` are fixed; a `strategy`
+    (mtl_lessons.weighting) chooses them at every step instead (give one or neither).
+    lr_scale (SGD only) gives named parameters their own rate lr * scale, e.g.
+    {"layers.0.weight": 0.1} (a smaller rate for pretrained layers).
     """
     if isinstance(model, type) or not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (a built network, e.g. MultiTaskNet(...)), "
                         f"got {getattr(model, '__name__', type(model).__name__)}")
     dtype = next(model.parameters()).dtype if any(True for _ in model.parameters()) else torch.float32
     x, y, steps = _check_training_args(x, y, loss, steps, 0, dtype=dtype, n_classes=_n_classes(model))
+    _check_strategy(weights, strategy)
     n_tasks = x.shape[0]
     w = _check_task_weights(weights, n_tasks).to(dtype)
     sample_weights = _check_sample_weights(sample_weights, x.shape[:2])
     progress = check_bool("progress", progress)
-    opt = make_optimizer(_trainable([p for p in model.parameters() if p.requires_grad], "the model"), optimizer, lr)
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    _trainable(trainable, "the model")
+    extra = []
+    if strategy is not None:
+        strategy.start(1, n_tasks)
+        extra = strategy.parameters()
+        shared_names = shared_parameter_names(model)
+        shared = [p for name, p in trainable if name in shared_names]
+        others = [p for name, p in trainable if name not in shared_names]
+    opt = make_optimizer([p for _, p in trainable] + extra, optimizer, lr)
     named = dict(model.named_parameters())
     scales = _check_lr_scale(lr_scale, named, optimizer, 0)
     history = np.empty((steps, n_tasks), dtype=np.float32)
+    chosen = np.empty((steps, n_tasks), dtype=np.float32) if strategy is not None else None
     with one_thread():
         for step in _progress(steps, progress, desc):
             losses = task_losses_unchecked(model(x), y, loss, sample_weights)  # (n_tasks,)
             opt.zero_grad()
-            (losses * w).sum().backward()
+            if strategy is None:
+                (losses * w).sum().backward()
+            else:
+                chosen[step] = _strategy_backward(strategy, losses[None], shared, others, batched=False)[0].numpy()
             _scale_gradients(named, scales)
             opt.step()
             history[step] = losses.detach().numpy()
-    return History(history)
+    return History(history, chosen)
 
 
 class ModelStack:
@@ -279,20 +348,25 @@ class ModelStack:
 
 def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
              loss: str = "mse", weights=None, sample_weights: torch.Tensor | None = None,
-             progress: bool = True, desc: str = "training grid", lr_scale: dict | None = None) -> History:
+             progress: bool = True, desc: str = "training grid", lr_scale: dict | None = None,
+             strategy: Strategy | None = None) -> History:
     """Train every model of the stack on its own data and task weights, all at once.
 
     x: (M, n_tasks, n, in); y: (M, n_tasks, n, out) or labels (M, n_tasks, n);
     weights: (M, n_tasks) or (n_tasks,); sample_weights: (M, n_tasks, n).
+    strategy (instead of weights): a weighting strategy, batched over the M models.
+    lr: one learning rate, or one per model (M,): each model's update is then rescaled to its own
+    rate, exactly as its own SGD or Adam would step (both updates are proportional to lr).
     lr_scale (SGD only): {parameter name: float, or a tensor (M, ...) of the stacked parameter's
     leading shape}, a rate of its own per parameter and model, as fit's lr_scale model by model.
-    Returns the training task losses, (steps, M, n_tasks).
+    Returns the training task losses, (steps, M, n_tasks), and the strategy's weights.
     """
     if not isinstance(stack, ModelStack):
         hint = "; build one with ModelStack.from_factory(factory, seeds)" if isinstance(stack, nn.Module) else ""
         raise TypeError(f"stack must be a ModelStack, got {type(stack).__name__}{hint}")
     x, y, steps = _check_training_args(x, y, loss, steps, 1, dtype=next(iter(stack.params.values())).dtype,
                                        n_classes=_n_classes(stack.base))
+    _check_strategy(weights, strategy)
     n_models, n_tasks = len(stack), x.shape[1]
     if x.shape[0] != n_models:
         raise ValueError(f"x has shape {tuple(x.shape)} but must have one row per model ({n_models})")
@@ -300,21 +374,45 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
     w = w.expand(n_models, n_tasks)
     sample_weights = _check_sample_weights(sample_weights, x.shape[:3])
     progress = check_bool("progress", progress)
-    trainable = _trainable([p for name, p in stack.params.items() if name not in stack.frozen], "the stack")
-    opt = make_optimizer(trainable, optimizer, lr)
-    named = {name: p for name, p in stack.params.items() if name not in stack.frozen}
+    trainable = [(name, p) for name, p in stack.params.items() if name not in stack.frozen]
+    _trainable(trainable, "the stack")
+    extra = []
+    if strategy is not None:
+        strategy.start(n_models, n_tasks)
+        extra = strategy.parameters()
+        shared_names = shared_parameter_names(stack.base)
+        shared = [p for name, p in trainable if name in shared_names]
+        others = [p for name, p in trainable if name not in shared_names]
+    lrs = None
+    if isinstance(lr, (list, tuple, range, np.ndarray, torch.Tensor)) and np.ndim(lr) >= 1:  # one per model
+        lrs = check_tensor("lr", torch.as_tensor(np.asarray(lr, dtype=np.float32)), dim=1)
+        if lrs.shape != (n_models,) or not torch.isfinite(lrs).all() or (lrs <= 0).any():
+            raise ValueError(f"lr={lrs.tolist()} must be one number or {n_models} finite numbers > 0 (one per model)")
+        lr = 1.0
+    updated = [p for _, p in trainable] + extra
+    opt = make_optimizer(updated, optimizer, lr)
+    named = dict(trainable)
     scales = _check_lr_scale(lr_scale, named, optimizer, 1)
     history = np.empty((steps, n_models, n_tasks), dtype=np.float32)
+    chosen = np.empty((steps, n_models, n_tasks), dtype=np.float32) if strategy is not None else None
     with one_thread():
         for step in _progress(steps, progress, desc):
             losses = task_losses_unchecked(stack(x), y, loss, sample_weights)  # (M, n_tasks)
             opt.zero_grad()
-            # the models share no parameters, so the gradient of the sum is each model's own gradient
-            (losses * w).sum().backward()
+            if strategy is None:
+                # the models share no parameters, so the gradient of the sum is each model's own gradient
+                (losses * w).sum().backward()
+            else:
+                chosen[step] = _strategy_backward(strategy, losses, shared, others, batched=True).numpy()
             _scale_gradients(named, scales)
+            before = [p.detach().clone() for p in updated] if lrs is not None else None
             opt.step()
+            if lrs is not None:
+                with torch.no_grad():
+                    for p, b in zip(updated, before):
+                        p.copy_(b + lrs.reshape(-1, *[1] * (p.dim() - 1)) * (p - b))
             history[step] = losses.detach().numpy()
-    return History(history)
+    return History(history, chosen)
 
 
 def pad_tasks(xs: Sequence[Sequence[torch.Tensor]], ys: Sequence[Sequence[torch.Tensor]]):
@@ -362,114 +460,6 @@ def pad_tasks(xs: Sequence[Sequence[torch.Tensor]], ys: Sequence[Sequence[torch.
                 raise ValueError(f"xs[{m}][{t}] has {len(xt)} examples but ys[{m}][{t}] has {len(yt)}")
             x[m, t, :len(xt)], y[m, t, :len(yt)], mask[m, t, :len(xt)] = xt, yt, 1.0
     return x, y, mask
-
-
-@dataclass
-class Sweep:
-    """Results over a grid of knob values × seeds, indexed by the knob values themselves.
-
-    knobs:   knob name -> its grid values, in slider order (e.g. {"lam": (0.1, 1.0, 10.0)})
-    seeds:   the seeds every grid point was trained with
-    results: name -> array of shape (*[len(v) for v in knobs.values()], len(seeds), *extra)
-    meta:    anything shared by the whole grid
-    """
-
-    knobs: dict[str, tuple]
-    seeds: tuple[int, ...]
-    results: dict[str, np.ndarray] = field(default_factory=dict)
-    meta: dict = field(default_factory=dict)  # what does not vary over the grid (e.g. the x of a plot)
-
-    def __post_init__(self):
-        if not isinstance(self.knobs, dict):
-            raise TypeError(f"knobs must be a dict (knob name -> grid values), got {type(self.knobs).__name__}")
-        if not self.knobs:
-            raise ValueError("knobs is empty; a sweep needs at least one knob")
-        knobs = {}
-        for name, values in self.knobs.items():
-            if not isinstance(name, str):
-                raise TypeError(f"knob name {name!r} must be a str")
-            values = check_sequence(f"knob {name!r}", values, min_len=0)
-            if len(values) == 0:
-                raise ValueError(f"knob {name!r} has an empty grid; give it at least one value")
-            knobs[name] = tuple(v.item() if isinstance(v, (np.generic, torch.Tensor)) else v for v in values)
-        self.knobs = knobs
-        for name, values in self.knobs.items():
-            if len(set(values)) != len(values):
-                raise ValueError(f"knob {name!r} has repeated values {values}; grid values must be distinct")
-            for v in values:
-                if isinstance(v, float) and not math.isfinite(v):
-                    raise ValueError(f"knob {name!r} has a non-finite value {v}; grid values must be finite")
-        self.seeds = check_ints("seeds", self.seeds, low=0, min_len=0)
-        if len(self.seeds) == 0:
-            raise ValueError("seeds is empty; a sweep needs at least one seed")
-        check_size("the sweep's size (grid points x seeds)", math.prod(self.grid_shape) * len(self.seeds), MAX_GRID)
-        if not isinstance(self.results, dict) or not isinstance(self.meta, dict):
-            raise TypeError("results and meta must be dicts")
-        self.results = {name: np.asarray(array) for name, array in self.results.items()}
-        for name, array in self.results.items():
-            self._check_result(name, array)
-
-    @property
-    def grid_shape(self) -> tuple[int, ...]:
-        return tuple(len(v) for v in self.knobs.values())
-
-    def _check_result(self, name, array):
-        want = self.grid_shape + (len(self.seeds),)
-        if tuple(array.shape[:len(want)]) != want:
-            raise ValueError(f"result {name!r} has shape {tuple(array.shape)} but must start with {want} "
-                             f"(one entry per {', '.join(self.knobs)} value and per seed)")
-
-    def add(self, name: str, array) -> None:
-        """Store a result array (grid dims, seed dim, then any extra dims)."""
-        if not isinstance(name, str):
-            raise TypeError(f"name={name!r} must be a str")
-        array = np.asarray(array.detach().cpu() if isinstance(array, torch.Tensor) else array)
-        self._check_result(name, array)
-        self.results[name] = array
-
-    def points(self) -> list[dict]:
-        """Every grid point as a {knob: value} dict, in grid order."""
-        names = list(self.knobs)
-        return [dict(zip(names, combo)) for combo in itertools.product(*self.knobs.values())]
-
-    def index(self, **point) -> tuple[int, ...]:
-        """Grid indices of a point given by knob values; every knob must be given and on the grid."""
-        if set(point) != set(self.knobs):
-            raise ValueError(f"point names knobs {sorted(point)} but the sweep's knobs are {list(self.knobs)}")
-        idx = []
-        for name, values in self.knobs.items():
-            try:
-                idx.append(values.index(point[name]))
-            except ValueError:
-                raise ValueError(f"{name}={point[name]!r} is not on the grid (allowed: {values})") from None
-        return tuple(idx)
-
-    def at(self, result: str, **point) -> np.ndarray:
-        """One result at one grid point: shape (n_seeds, *extra)."""
-        return self._result(result)[self.index(**point)]
-
-    def curve(self, result: str, along: str, **fixed) -> tuple[np.ndarray, np.ndarray]:
-        """A result along one knob with the others fixed: (values of `along`, array (len, n_seeds, *extra))."""
-        if along not in self.knobs:
-            raise ValueError(f"along={along!r} is not a knob (allowed: {list(self.knobs)})")
-        rows = [self.at(result, **{**fixed, along: v}) for v in self.knobs[along]]
-        return np.asarray(self.knobs[along]), np.stack(rows)
-
-    def require(self, *, knobs=(), results=(), meta=(), by: str = "this explorer") -> "Sweep":
-        """Raise a clear error unless the sweep has these knobs, results and meta entries (e.g. a sweep
-        made by another experiment's function, given to the wrong explorer)."""
-        for kind, wanted, have in (("knob", knobs, self.knobs), ("result", results, self.results),
-                                   ("meta entry", meta, self.meta)):
-            missing = [k for k in wanted if k not in have]
-            if missing:
-                raise ValueError(f"{by} needs the {kind} {missing[0]!r}, which this sweep does not have "
-                                 f"(its {kind}s: {list(have)}); was the sweep made by another experiment?")
-        return self
-
-    def _result(self, name):
-        if name not in self.results:
-            raise KeyError(f"result {name!r} not in sweep (has: {list(self.results)})")
-        return self.results[name]
 
 
 def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_layers: int, *,

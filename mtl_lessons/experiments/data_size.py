@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_int, check_ints, check_keywords
+from mtl_lessons._checks import check_ints, check_keywords
 from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet

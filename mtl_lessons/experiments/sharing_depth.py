@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
+from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks
 from mtl_lessons.experiments.data_size import cut
 from mtl_lessons.metrics import per_task_accuracy, per_task_mse

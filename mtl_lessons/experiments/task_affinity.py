@@ -222,7 +222,11 @@ def _grouped_mse(per_net: np.ndarray, nets: list[tuple[int, tuple]], n_tasks: in
 
 def random_partition(sizes, n_tasks: int, *, seed: int) -> tuple[int, ...]:
     """A random partition of the tasks into groups of the given sizes (the same-capacity control)."""
-    order = np.random.default_rng(seed).permutation(n_tasks)
+    n_tasks = check_int("n_tasks", n_tasks, low=1)
+    sizes = check_ints("sizes", sizes, low=1)
+    if sum(sizes) != n_tasks:
+        raise ValueError(f"sizes={sizes} add up to {sum(sizes)}, not to n_tasks={n_tasks}")
+    order = np.random.default_rng(check_int("seed", seed, low=0)).permutation(n_tasks)
     labels = np.empty(n_tasks, dtype=int)
     start = 0
     for g, size in enumerate(sizes):
@@ -254,7 +258,7 @@ def grouping_sweep(seeds=range(5), *, n_per_cluster: int = 3, n_train: int = 12,
     hidden, n_layers, steps, lr, noise, progress = (kw[k] for k in ("hidden", "n_layers", "steps", "lr", "noise",
                                                                     "progress"))
     lookahead_lr = check_float("lookahead_lr", lookahead_lr, low=0.0, low_open=True)
-    every = check_int("every", every, low=1, high=steps)
+    every = check_int("every", every, low=1)  # every > steps: measured once, at the start
     data = [make_cluster_tasks(n_per_cluster, n_train, freqs=freqs, noise=noise, n_val=n_val, seed=s) for s in seeds]
     n_tasks = data[0].n_tasks
     factory = lambda h=hidden: MultiTaskNet(1, h, n_layers, n_tasks, sharing_depth=n_layers)  # noqa: E731

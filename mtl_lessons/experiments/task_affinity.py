@@ -2,16 +2,17 @@
 of a two-cluster sinusoid family chosen from it (Standley et al. 2020 for the question), multi-task
 learning and transfer trained on the same tasks, and the cost of gradient methods in backward passes.
 
-The task family has two clusters: tasks 0..c-1 are a_t sin x + b_t cos x, tasks c..2c-1 are
-a_t sin(nu x) + b_t cos(nu x) with another frequency nu (make_sinusoid_tasks with relatedness 1 and
-`shared_freq`). Within a cluster the tasks share two features; across clusters they share none.
+The task family has two clusters (make_cluster_tasks): tasks 0..c-1 are A_t sin(x + phi_t), tasks c..2c-1
+are A_t sin(1.5 x + phi_t), and within a cluster A_t and phi_t vary only a little around the cluster's own
+(close relatives); across clusters the frequency differs.
 
 The affinity of task i onto task j at parameters theta (shared parameters theta_sh) is
 
     Z_{i->j} = 1 - L_j(theta_sh - eta * grad_sh L_i, theta_j) / L_j(theta),
 
 one SGD step of task i alone on the shared parameters, measured on task j's training loss; positive
-when the step helps j. It is averaged over the training of the all-tasks network.
+when the step helps j. It is averaged over the training of the all-tasks network. To first order it is
+eta * grad_i . grad_j / L_j (chapter 11's derivation exercise).
 """
 
 from __future__ import annotations
@@ -198,12 +199,6 @@ def _canonical(labels) -> tuple[int, ...]:
     return tuple(seen.setdefault(int(g), len(seen)) for g in labels)
 
 
-def group_masks(labels) -> torch.Tensor:
-    """One row of task weights per group: (n_groups, n_tasks), 1 for the group's tasks, 0 for the others."""
-    labels = np.asarray(labels)
-    return torch.tensor(np.stack([(labels == g) for g in range(labels.max() + 1)]), dtype=torch.float32)
-
-
 # ---------------------------------------------------------------- groupings
 
 def _stack_data(data: list[ClusterTasks], index: list[int], split: str):
@@ -354,7 +349,7 @@ def grouping_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplor
         for t in range(n_tasks):
             for u in range(n_tasks):
                 if labels[t] == labels[u]:
-                    ax_z.add_patch(plt_rectangle(u, t))
+                    ax_z.add_patch(_cell_outline(u, t))
         names = [f"{t} ({'AB'[c]})" for t, c in enumerate(sweep.meta["cluster"])]
         ax_z.set(xticks=range(n_tasks), yticks=range(n_tasks), xticklabels=names, yticklabels=names,
                  xlabel="task j (helped or hurt)", ylabel="task i (takes the step)",
@@ -376,7 +371,7 @@ def grouping_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplor
                          descriptions={"n_groups": "number of groups"})
 
 
-def plt_rectangle(u: int, t: int):
+def _cell_outline(u: int, t: int):
     """A square outline around cell (t, u) of an imshow."""
     from matplotlib.patches import Rectangle
     return Rectangle((u - 0.5, t - 0.5), 1, 1, fill=False, edgecolor="k", lw=1.5)

@@ -349,7 +349,7 @@ class ModelStack:
 def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
              loss: str = "mse", weights=None, sample_weights: torch.Tensor | None = None,
              progress: bool = True, desc: str = "training grid", lr_scale: dict | None = None,
-             strategy: Strategy | None = None) -> History:
+             strategy: Strategy | None = None, callback: Callable[[int], None] | None = None) -> History:
     """Train every model of the stack on its own data and task weights, all at once.
 
     x: (M, n_tasks, n, in); y: (M, n_tasks, n, out) or labels (M, n_tasks, n);
@@ -359,11 +359,14 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
     rate, exactly as its own SGD or Adam would step (both updates are proportional to lr).
     lr_scale (SGD only): {parameter name: float, or a tensor (M, ...) of the stacked parameter's
     leading shape}, a rate of its own per parameter and model, as fit's lr_scale model by model.
+    callback(step), if given, runs before every step, e.g. to measure the stack (chapter 11's task affinity).
     Returns the training task losses, (steps, M, n_tasks), and the strategy's weights.
     """
     if not isinstance(stack, ModelStack):
         hint = "; build one with ModelStack.from_factory(factory, seeds)" if isinstance(stack, nn.Module) else ""
         raise TypeError(f"stack must be a ModelStack, got {type(stack).__name__}{hint}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function callback(step), got {type(callback).__name__}")
     x, y, steps = _check_training_args(x, y, loss, steps, 1, dtype=next(iter(stack.params.values())).dtype,
                                        n_classes=_n_classes(stack.base))
     _check_strategy(weights, strategy)
@@ -397,6 +400,8 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
     chosen = np.empty((steps, n_models, n_tasks), dtype=np.float32) if strategy is not None else None
     with one_thread():
         for step in _progress(steps, progress, desc):
+            if callback is not None:
+                callback(step)
             losses = task_losses_unchecked(stack(x), y, loss, sample_weights)  # (M, n_tasks)
             opt.zero_grad()
             if strategy is None:

@@ -27,6 +27,9 @@ from mtl_lessons.exercises import EXERCISES, TIME_LIMIT, check, feedback, predic
 from mtl_lessons.experiments.data_size import data_size_explorer, data_size_sweep  # noqa: E402
 from mtl_lessons.experiments.sharing_depth import (digit_overlay_sweep, sharing_depth_explorer,  # noqa: E402
                                                    sharing_depth_sweep)
+from mtl_lessons.experiments.task_affinity import (affinity_groups, backward_cost, grouping_explorer,  # noqa: E402
+                                                   grouping_sweep, lookahead_affinity, make_cluster_tasks,
+                                                   random_partition, transfer_vs_multitask)
 from mtl_lessons.experiments.task_weighting import (lam_weights, scalarisation_toy,  # noqa: E402
                                                     task_weighting_explorer, task_weighting_sweep)
 from mtl_lessons.experiments.transfer_lambda import (joint_weights, transfer_lambda_explorer,  # noqa: E402
@@ -93,6 +96,8 @@ def small(name):
         return task_weighting_sweep((0.5, 2.0), n_grid=10, **quick)
     if name == "transfer_lambda":
         return transfer_lambda_sweep((0.5,), (10,), hidden=4, n_layers=1, **{**quick, "steps": 1})
+    if name == "task_affinity":  # one seed, two steps
+        return grouping_sweep(**quick)
     if name == "transferability":  # no depth 2
         return transferability_sweep(hidden=4, n_layers=1, **{**quick, "steps": 1})
     raise KeyError(name)
@@ -418,6 +423,31 @@ CASES = [
     row("widgets: grid_value takes the nearest", lambda: grid_value(sweep(), "lam", 2.0) == 1.0 or pytest.fail("not nearest")),
 
     # experiments: natural forms, small grids, other sliders' sweeps
+    row("experiments: cluster tasks accept np.int64 sizes", lambda: make_cluster_tasks(np.int64(2), np.int64(4))),
+    row("experiments: cluster tasks refuse one frequency", lambda: make_cluster_tasks(freqs=(1.0,)), ValueError, "must be two frequencies"),
+    row("experiments: cluster tasks refuse a str frequency", lambda: make_cluster_tasks(freqs=("1", 2.0)), TypeError, "freqs"),
+    row("experiments: cluster tasks refuse spread 2", lambda: make_cluster_tasks(spread=2.0), ValueError, "spread=2.0 is out of range"),
+    row("experiments: cluster tasks refuse 10**6 points", lambda: make_cluster_tasks(n_train=10**6), ValueError, "n_train=1000000 is out of range"),
+    row("experiments: affinity refuses lr=0", lambda: lookahead_affinity(stack(), torch.zeros(2, 3, 4, 1), torch.zeros(2, 3, 4, 1), lr=0.0), ValueError, "lr=0.0"),
+    row("experiments: affinity refuses a model", lambda: lookahead_affinity(net(), X, X, lr=0.1), TypeError, "stack must be a ModelStack"),
+    row("experiments: affinity refuses x without the model axis", lambda: lookahead_affinity(stack(), torch.zeros(3, 4, 1), torch.zeros(3, 4, 1), lr=0.1), ValueError, "x"),
+    row("experiments: affinity groups accept numpy", lambda: affinity_groups(np.eye(3), 2)),
+    row("experiments: affinity groups refuse a non-square matrix", lambda: affinity_groups(torch.ones(2, 3), 1), ValueError, "must be square"),
+    row("experiments: affinity groups refuse nan", lambda: affinity_groups(torch.tensor([[1.0, float("nan")], [0.0, 1.0]]), 1), ValueError, "non-finite"),
+    row("experiments: affinity groups refuse 4 groups of 3 tasks", lambda: affinity_groups(torch.eye(3), 4), ValueError, "n_groups=4 is out of range"),
+    row("experiments: random partition refuses too many tasks", lambda: random_partition([2, 2], 3, seed=0), ValueError, "sizes"),
+    row("experiments: grouping sweep refuses 10**6 seeds", lambda: grouping_sweep(range(10**6)), ValueError, "the number of seeds would be 1,000,000"),
+    row("experiments: grouping sweep refuses n_groups without 2", lambda: grouping_sweep([0], n_groups=(1, 3), progress=False), ValueError, "must include 2"),
+    row("experiments: grouping sweep refuses lookahead_lr=-1", lambda: grouping_sweep([0], lookahead_lr=-1.0), ValueError, "lookahead_lr=-1.0"),
+    row("experiments: grouping sweep refuses every=0", lambda: grouping_sweep([0], every=0), ValueError, "every=0 is out of range"),
+    row("experiments: grouping explorer, one seed", drawn(lambda: grouping_explorer(small("task_affinity")))),
+    row("experiments: grouping explorer refuses a lam sweep", drawn(lambda: grouping_explorer(small("task_weighting"))), ValueError, "needs the knob 'n_groups'"),
+    row("experiments: grouping explorer refuses 5 groups", drawn(lambda: grouping_explorer(small("task_affinity"), value={"n_groups": 5})), ValueError, "n_groups=5 is not on the grid"),
+    row("experiments: both ways refuse n_target > n_train", lambda: transfer_vs_multitask([0], n_target=20), ValueError, "n_target=20 is out of range"),
+    row("experiments: both ways refuse repeated seeds", lambda: transfer_vs_multitask([1, 1]), ValueError, "repeated"),
+    row("experiments: backward cost refuses a list", lambda: backward_cost([None]), TypeError, "must be a non-empty dict"),
+    row("experiments: backward cost refuses one task", lambda: backward_cost({"sum": None}, n_tasks=1), ValueError, "n_tasks=1 is out of range"),
+    row("train: fit_many refuses a callback that is not callable", lambda: fit_many(stack(), torch.zeros(2, 3, 4, 1), torch.zeros(2, 3, 4, 1), callback=1, **FIT), TypeError, "callback must be a function"),
     row("experiments: data size with 2 tasks, no 8 on the grid", drawn(lambda: data_size_explorer(small("data_size")))),
     row("experiments: data size explorer refuses task 2 of 2", drawn(lambda: data_size_explorer(small("data_size"), tasks=(2,))), ValueError, "tasks=2 is out of range (allowed: 0..1) (tasks[0])"),
     row("experiments: data size explorer refuses an off-grid value", drawn(lambda: data_size_explorer(small("data_size"), value=8)), ValueError, "n_per_task=8 is not on the grid"),

@@ -9,7 +9,9 @@ The package map, in dependency order (each module imports only those above it):
     objectives   per-task losses, the multi-task / transfer objectives, soft sharing, L2-SP
     metrics      per-task MSE and accuracy, Δm, Pareto masks
     train        fit (one model), ModelStack + fit_many (many at once), transfer_stack,
-                 Sweep (a grid of results)
+                 Sweep (a grid of results); per-step rates (lr_schedule) and records (record)
+    schedules    fine-tuning schedules as rate scales per layer and step: discriminative rates,
+                 slanted triangular, gradual unfreezing (for fit's lr_scale / lr_schedule)
     plots        matplotlib figures; every plot_* takes ax=None and returns the Axes
     widgets      SweepExplorer: sliders over a precomputed Sweep
     experiments  the grids behind the course's sliders, one module per slider

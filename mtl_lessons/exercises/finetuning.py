@@ -72,9 +72,10 @@ def judge_long_stages(answer, measured):
     outcome = unfreeze_outcome(longest, all_at_once)
     why = (f"Measured: {longest:.3f} with the longest stages, {all_at_once:.3f} with all layers at once, so "
            f"'{outcome}'. While the trunk is frozen the head alone fits the target at rate 1.0 and its weights "
-           "grow; the gradient reaching a hidden layer passes through the head's weights, so when the layer "
-           "unfreezes its step is far larger than at the start, and the trunk is thrown off its pretrained "
-           "features. With 10 labels the head fits its few examples first and little loss is left to push.")
+           "grow several times larger; every change of the trunk then moves the logits several times more, so "
+           "when the last layer joins (step 80), rate 1.0 is far too large a step: the training loss jumps and "
+           "the trunk is thrown off its features with no steps left to recover. With 10 labels the head fits "
+           "its few examples first, almost no gradient is left, and the stage length hardly matters.")
     return answer == outcome, why
 
 
@@ -93,7 +94,7 @@ def judge_lp_ft(answer, ratio):
     outcome = "farther" if ratio > 1.2 else "less" if ratio < 1 / 1.2 else "about the same"
     why = (f"Measured: LP-FT's trunk travelled {ratio:.2f}× as far as plain fine-tuning's, so '{outcome}'. "
            "Kumar et al.'s argument: a fitted head leaves little loss, so fine-tuning barely moves the features. "
-           "Here the probe could not fit 100 re-wired digits with fixed features (the linear probe ends far "
-           "below fine-tuning), its head grew large, and the loss it left was pushed into the trunk through "
-           "that large head at rate 1.0.")
+           "Here the probe cannot fit 100 re-wired digits that well with fixed features, and its head grows "
+           "several times larger; when the trunk joins at the same rate 1.0, each step moves the logits several "
+           "times more, the training loss jumps, and the trunk is thrown far (section 8.3 shows it).")
     return answer == outcome, why

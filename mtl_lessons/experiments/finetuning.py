@@ -46,7 +46,7 @@ PRACTICES = {  # result name (without acc_/val_) -> label; "source" is not train
 FROM_PRETRAINED = tuple(p for p in PRACTICES if p not in ("source", "target_only"))  # a trunk distance exists
 
 
-SLOWED = ("slower_trunk", "discriminative", "ulmfit")  # the practices that slow the pretrained layers down
+LITERATURE = ("slower_trunk", "discriminative", "stlr", "gradual", "lp_ft", "ulmfit")  # the practices from papers
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,13 @@ class FinetuningClaims:
     few: int = 10  # "very few target labels"
     many: int = 100  # "many target labels"
     longest_stage: int = 40  # the unfreezing stage length the collapse claim is about
-    source_few: float = 0.01  # with `few` labels the unadapted source model beats every trained practice by this
+    source_few: float = 0.0  # with `few` labels the unadapted source model is >= every trained practice (+ this)
     pretrain_shrinks: float = 0.03  # fine-tuning's gain over target-only is this much larger with `few` than `many`
-    slowed_few_level: float = 0.02  # with `few` labels each SLOWED practice ends within this of plain fine-tuning
-    slowed_cost_grows: float = 0.01  # each SLOWED practice's cost vs fine-tuning is this much larger with `many`
-    lp_ft_farther: float = 1.5  # with `many` labels LP-FT's trunk travels >= this many times fine-tuning's
-    keep_head_farther: float = 1.5  # the source head moves the trunk >= this many times a new head's, every n
+    literature_gain: float = 0.015  # no LITERATURE practice beats plain fine-tuning by more than this, at any n
+    lp_ft_farther: float = 1.3  # with `many` labels LP-FT's trunk travels >= this many times fine-tuning's
+    keep_head_farther: float = 1.5  # the source head moves the trunk >= this many times a new head does, every n
     unfreeze_collapse: float = 0.3  # with `many` labels, `longest_stage`-step stages end this far below all-at-once
-    unfreeze_few_level: float = 0.03  # ... and with `few` labels within this of all-at-once
+    unfreeze_few_level: float = 0.05  # ... and with `few` labels within this of all-at-once
     early_stop_gain: float = 0.01  # early stopping on validation gains at most this over the last step (fine-tune)
 
 
@@ -132,11 +131,10 @@ def measured(sweep: Sweep) -> dict[str, float]:
     few, many = c.few, c.many
     trained = [p for p in PRACTICES if p != "source"]
     gain = {n: mean("acc_finetune", n) - mean("acc_target_only", n) for n in (few, many)}
-    cost = {(p, n): mean("acc_finetune", n) - mean("acc_" + p, n) for p in SLOWED for n in (few, many)}
     out = {"source_few": mean("acc_source", few) - max(mean("acc_" + p, few) for p in trained),
            "pretrain_shrinks": gain[few] - gain[many],
-           "slowed_few_level": max(abs(cost[p, few]) for p in SLOWED),
-           "slowed_cost_grows": min(cost[p, many] - cost[p, few] for p in SLOWED),
+           "literature_gain": max(mean("acc_" + p, n) - mean("acc_finetune", n)
+                                  for p in LITERATURE for n in sweep.knobs["n_target"]),
            "lp_ft_farther": mean("dist_lp_ft", many) / mean("dist_finetune", many),
            "keep_head_farther": min(mean("dist_keep_head", n) / mean("dist_finetune", n)
                                     for n in sweep.knobs["n_target"]),
@@ -150,7 +148,7 @@ def measured(sweep: Sweep) -> dict[str, float]:
 
 def claims_hold(numbers: dict[str, float]) -> dict[str, bool]:
     """For each claim, whether `numbers` (from `measured`) meets its threshold in CLAIMS."""
-    at_most = {"slowed_few_level", "unfreeze_few_level", "early_stop_gain"}  # thresholds that are upper bounds
+    at_most = {"literature_gain", "unfreeze_few_level", "early_stop_gain"}  # thresholds that are upper bounds
     return {name: (value <= getattr(CLAIMS, name)) if name in at_most else (value >= getattr(CLAIMS, name))
             for name, value in numbers.items()}
 

@@ -69,15 +69,18 @@ class FinetuningClaims:
 CLAIMS = FinetuningClaims()
 
 
-def practice_schedules(steps: int, n_layers: int, *, factor: float = 2.6, stage_steps: int = 20,
+def practice_schedules(steps: int, n_layers: int, *, factor: float = 2.6, stage_steps: int | None = None,
                        trunk_scale: float = 0.1) -> dict[str, torch.Tensor]:
     """Each trained practice's rate scales, {name: (steps, n_layers + 1)} (the last column is the head's).
 
-    LP-FT probes (head only) for the first half of the steps, then trains everything; "ulmfit"
-    multiplies discriminative rates, the slanted triangular schedule and gradual unfreezing.
+    LP-FT probes (head only) for the first half of the steps, then trains everything; "gradual" adds a
+    layer every stage_steps steps (default steps // 5: with 100 steps and 2 hidden layers, the top one
+    joins at step 20, the other at 40); "ulmfit" multiplies discriminative rates, the slanted
+    triangular schedule and gradual unfreezing.
     """
-    steps = check_int("steps", steps, low=4)
+    steps = check_int("steps", steps, low=10)
     n_layers = check_int("n_layers", n_layers, low=1)
+    stage_steps = steps // 5 if stage_steps is None else stage_steps
     trunk_scale = check_float("trunk_scale", trunk_scale, low=0.0, low_open=True)
     ones = torch.ones(steps, n_layers + 1)
     head_only = torch.zeros(n_layers + 1)

@@ -46,8 +46,8 @@ def test_lr_schedule_in_fit_many_equals_fit_model_by_model(data):
                              torch.ones(STEPS, 3)], dim=1)  # (steps, M, 3)
     stack = ModelStack.from_factory(factory, SEEDS)
     history = fit_many(stack, x, y, optimizer="sgd", lr=0.1, steps=STEPS, progress=False,
-                       lr_schedule=layer_schedule(stack, per_layer), record=lambda s: s.params["heads.bias"].sum((1, 2, 3)),
-                       record_every=5)
+                       lr_schedule=layer_schedule(stack, per_layer),
+                       record=lambda s: s.params["heads.bias"].sum((1, 2, 3)), record_every=5)
     assert history.records.shape == (6, 3) and history.record_steps.tolist() == [0, 5, 10, 15, 20, 24]
     for i, seed in enumerate(SEEDS):
         torch.manual_seed(seed)
@@ -86,7 +86,8 @@ def test_a_schedule_of_ones_changes_nothing(data):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(lr_schedule={"heads.weight": torch.ones(STEPS)}, optimizer="adam"), ValueError, "lr_schedule needs optimizer='sgd'"),
+    (dict(lr_schedule={"heads.weight": torch.ones(STEPS)}, optimizer="adam"), ValueError,
+     "lr_schedule needs optimizer='sgd'"),
     (dict(lr_schedule={"nope": torch.ones(STEPS)}), ValueError, "lr_schedule names 'nope'"),
     (dict(lr_schedule={"heads.weight": torch.ones(STEPS - 1)}), ValueError, r"first axis must be the steps \(24\)"),
     (dict(lr_schedule={"heads.weight": 1.0}), ValueError, "first axis must be the steps"),

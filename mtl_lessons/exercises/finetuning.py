@@ -47,7 +47,8 @@ def check_stlr(answer) -> str | None:
                     f"got {got[0].item():.4f}.")
         return (f"With steps={steps}, cut_frac={cut_frac}, ratio={ratio}: expected {want[:4].tolist()} … "
                 f"{want[-2:].tolist()}, got {got[:4].tolist()} … {got[-2:].tolist()}. After the peak, "
-                "p falls linearly from 1 at step cut to reach 0 one step after the last: p = 1 − (t − cut) / (steps − cut).")
+                "p falls linearly from 1 at step cut to reach 0 one step after the last: "
+                "p = 1 − (t − cut) / (steps − cut).")
     return None
 
 

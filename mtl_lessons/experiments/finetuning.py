@@ -223,7 +223,8 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, n_sour
     y_eval = {split: torch.stack([getattr(d, f"y_{split}") for d in point_data])[:, None] for split in ("val", "test")}
 
     def accuracies(models):  # (M, 2): validation and test accuracy of every model
-        return torch.stack([per_task_accuracy(models(x_eval[split]), y_eval[split])[:, 0] for split in ("val", "test")], 1)
+        return torch.stack([per_task_accuracy(models(x_eval[split]), y_eval[split])[:, 0]
+                            for split in ("val", "test")], 1)
 
     history = fit_many(stack, xt, yt, sample_weights=mask, loss="ce", optimizer="sgd", lr=lr, steps=steps,
                        lr_schedule=layer_schedule(stack, per_layer), record=accuracies, record_every=record_every,

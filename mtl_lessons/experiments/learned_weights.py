@@ -22,7 +22,7 @@ from mtl_lessons.widgets import SweepExplorer
 DEFAULT_RATIOS = (1.0, 10.0, 100.0, 1000.0)
 METHODS = ("equal", "uncertainty", "gradnorm", "dwa")
 LABELS = {"equal": "equal weights", "uncertainty": "uncertainty (Kendall)", "gradnorm": "GradNorm (α=1.5)",
-          "dwa": "DWA (T=2)", "pcgrad": "PCGrad", "mgda": "MGDA"}
+          "dwa": "DWA (temperature 2)", "pcgrad": "PCGrad", "mgda": "MGDA"}
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,8 @@ def plot_gradnorm_alpha(sweep: Sweep):
 
     sweep.require(knobs=("alpha", "loss_ratio"), results=("weights",), meta=("steps",), by="plot_gradnorm_alpha")
     ratios, steps = sweep.knobs["loss_ratio"], sweep.meta["steps"]
-    fig, axes = plt.subplots(1, len(ratios), figsize=(4.6 * len(ratios), 3.4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(ratios), figsize=(4.6 * len(ratios), 3.4), sharey=True, squeeze=False,
+                             layout="constrained")
     for ax, r in zip(axes[0], ratios):
         for k, a in enumerate(sweep.knobs["alpha"]):
             w = sweep.at("weights", alpha=a, loss_ratio=r)  # (seeds, checkpoints, 2)
@@ -160,17 +161,22 @@ def plot_gradnorm_alpha(sweep: Sweep):
             ax.fill_between(steps, share.min(0), share.max(0), color=PALETTE[k], alpha=0.15, lw=0)
         ax.axhline(0.5, color="0.5", ls=":", lw=1)
         ax.set(xlabel="step", ylim=(0, 1), title=f"GradNorm, task 2's loss ×{r:g}")
-    axes[0, 0].set_ylabel("share of weight on task 1")
-    axes[0, -1].legend(fontsize=8, loc="best")
-    fig.tight_layout()
+    axes[0, 0].set_ylabel("share of weight on task 1, $w_1/(w_1+w_2)$")
+    axes[0, -1].legend(fontsize=8, loc="lower right", title="mean, band: all seeds", title_fontsize=7)
     return fig
 
 
 def learned_weights_explorer(sweep: Sweep, *, value: float = 100.0) -> SweepExplorer:
     """Slider over the loss ratio: each method's share of weight on task 1 along training, and each
     method's held-out MSE per task (original units, mean ± sd over seeds)."""
+    sweep.require(knobs=("method", "loss_ratio"), results=("weights", "test_mse"), meta=("steps",),
+                  by="learned_weights_explorer")
     methods = sweep.knobs["method"]
     steps = sweep.meta["steps"]
+    mse = sweep.results["test_mse"]  # (methods, ratios, seeds, 2)
+    mean = mse.mean(2)
+    # one y-range for every ratio (the panels do not jump), with room at the top for the legend
+    mse_lim = (0.5 * mean.min(), 30 * (mean + mse.std(2)).max())
 
     def draw(axes, point):
         ax_w, ax_mse = axes
@@ -180,18 +186,20 @@ def learned_weights_explorer(sweep: Sweep, *, value: float = 100.0) -> SweepExpl
             share = w[..., 0] / w.sum(-1)
             ax_w.plot(steps, share.mean(0), color=PALETTE[k], label=LABELS[method])
             ax_w.fill_between(steps, share.min(0), share.max(0), color=PALETTE[k], alpha=0.15, lw=0)
-        ax_w.axhline(r / (1 + r), color="0.5", ls=":", lw=1, label="$L_2/(L_1+L_2)$ at the start, ≈ r/(1+r)")
+        start = r / (1 + r)
+        ax_w.axhline(start, color="0.5", ls=":", lw=1)
+        ax_w.text(steps[-1], start + (-0.02 if start > 0.9 else 0.02), "$w_t = 1/(2L_t)$ at the start: $r/(1+r)$",
+                  ha="right", va="top" if start > 0.9 else "bottom", fontsize=7, color="0.4")
         ax_w.set(xlabel="step", ylabel="share of weight on task 1, $w_1/(w_1+w_2)$", ylim=(0, 1),
                  title=f"Weights during training, task 2's loss ×{r:g}")
-        ax_w.legend(fontsize=7, loc="lower right")
         width = 0.8 / len(methods)
         for k, method in enumerate(methods):
-            mse = sweep.at("test_mse", method=method, loss_ratio=r)  # (seeds, 2)
-            ax_mse.bar(np.arange(2) + (k - (len(methods) - 1) / 2) * width, mse.mean(0), width, yerr=mse.std(0),
+            m = sweep.at("test_mse", method=method, loss_ratio=r)  # (seeds, 2)
+            ax_mse.bar(np.arange(2) + (k - (len(methods) - 1) / 2) * width, m.mean(0), width, yerr=m.std(0),
                        color=PALETTE[k], label=LABELS[method], capsize=2)
-        ax_mse.set(xticks=[0, 1], xticklabels=["task 1", "task 2 (original units)"], yscale="log",
+        ax_mse.set(xticks=[0, 1], xticklabels=["task 1", "task 2 (original units)"], yscale="log", ylim=mse_lim,
                    ylabel="held-out MSE (mean ± sd)", title="Held-out error per task")
-        ax_mse.legend(fontsize=7)
+        ax_mse.legend(fontsize=7, loc="upper center", ncol=2)
 
     return SweepExplorer(sweep, draw, knobs=["loss_ratio"], value={"method": methods[0], "loss_ratio": value},
                          ncols=2, figsize=(11, 3.8), descriptions={"loss_ratio": "loss ratio L₂/L₁"})

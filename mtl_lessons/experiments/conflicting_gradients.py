@@ -57,6 +57,7 @@ def angle_sweep(angles=DEFAULT_ANGLES, *, ratio: float = 0.5) -> Sweep:
 
 def angle_explorer(sweep: Sweep, *, value: int = 120) -> SweepExplorer:
     """Slider over the angle between g_1 and g_2: the gradients and the three combined directions."""
+    sweep.require(knobs=("angle",), results=("grads", "sum", "pcgrad", "mgda"), by="angle_explorer")
     def draw(axes, point):
         ax = axes[0]
         g = sweep.at("grads", **point)[0]
@@ -69,7 +70,6 @@ def angle_explorer(sweep: Sweep, *, value: int = 120) -> SweepExplorer:
         ax.plot(*g.T, color="0.8", lw=1, label="convex hull of $g_1, g_2$")
         ax.set(xlim=(-1, 1.6), ylim=(-0.3, 1.3), aspect="equal", title=f"angle {point['angle']}°, |g₂| = ½|g₁|")
         ax.legend(fontsize=7, loc="upper left")
-        cos = np.cos(np.deg2rad(sweep.knobs["angle"]))
         ax2 = axes[1]
         for name, color in (("sum", PALETTE[0]), ("pcgrad", PALETTE[1]), ("mgda", PALETTE[2])):
             d = sweep.results[name][:, 0]
@@ -78,7 +78,6 @@ def angle_explorer(sweep: Sweep, *, value: int = 120) -> SweepExplorer:
         ax2.set(xlabel="angle between $g_1$ and $g_2$ (degrees)", ylabel="length of the step direction",
                 title="Step length against the angle")
         ax2.legend(fontsize=7)
-        del cos
 
     return SweepExplorer(sweep, draw, knobs=["angle"], value={"angle": value}, ncols=2, figsize=(10, 3.8),
                          descriptions={"angle": "angle (degrees)"})

@@ -8,6 +8,12 @@ Prints one figure per line as `name: value`:
   callback_p50_ms.<slider>, callback_p95_ms.<slider>
                              in-kernel time of the slider's callback (set the value, look up, show),
                              over every grid value, several passes
+  step_ms.fixed              one training step of fit_many with FixedWeights (the reference), ms
+  gramian_ms_per_step, gramian_cost_ratio
+                             the Gramian's cost per step: FixedWeights that also computes the Gramian
+                             (one backward pass per task) minus plain FixedWeights, and the ratio
+  step_ratio.<strategy>      each strategy's step time / FixedWeights' step time, same stack and data
+                             (strategy_step_times: interleaved in one run, medians of several repeats)
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from mtl_lessons._checks import MAX_STEPS, check_int
 from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.train import ModelStack, fit, fit_many
+from mtl_lessons.weighting import FixedWeights
 
 
 def timed(fn) -> tuple[float, object]:
@@ -84,6 +91,51 @@ def slider_figures(name: str, sweep_fn, explorer_fn, passes: int = 5) -> dict[st
             f"callback_p95_ms.{name}": float(np.percentile(ms, 95))}
 
 
+class _GramianOnly(FixedWeights):
+    """Equal weights, but the loop computes the Gramian every step (and the weights ignore it)."""
+
+    uses_gramian = True
+
+
+def strategy_step_times(n_models: int = 32, n_tasks: int = 4, steps: int = 50, repeats: int = 5) -> dict[str, float]:
+    """Median step time of fit_many per weighting strategy, relative to fixed weights (same stack, same data).
+
+    All strategies run one after another in each repeat (so they see the same machine load); the
+    ratios are medians over the repeats of each repeat's ratio. The Gramian's cost is the step time
+    of equal weights that also compute the Gramian, minus that of plain equal weights.
+    """
+    from mtl_lessons.weighting import STRATEGIES
+
+    n_models = check_int("n_models", n_models, low=1, high=1_000)
+    n_tasks = check_int("n_tasks", n_tasks, low=2, high=10)
+    steps = check_int("steps", steps, low=1, high=MAX_STEPS)
+    repeats = check_int("repeats", repeats, low=1, high=100)
+    seeds = list(range(n_models))
+    tasks = [make_sinusoid_tasks(n_tasks, 16, seed=s) for s in seeds]
+    x = torch.stack([t.x_train for t in tasks])
+    y = torch.stack([t.y_train for t in tasks])
+    makers = {"fixed": FixedWeights, "gramian_only": _GramianOnly,
+              **{name: cls for name, cls in STRATEGIES.items() if name != "equal"}}
+
+    def run(make):
+        stack = ModelStack.from_factory(lambda: MultiTaskNet(1, 16, 2, n_tasks, sharing_depth=2), seeds)
+        return timed(lambda: fit_many(stack, x, y, optimizer="adam", lr=1e-2, steps=steps,
+                                      strategy=make(), progress=False))[0] / steps
+
+    run(FixedWeights)  # warm-up
+    times = {name: [] for name in makers}
+    for _ in range(repeats):
+        for name, make in makers.items():
+            times[name].append(run(make))
+    fixed = np.array(times["fixed"])
+    ratio = {name: float(np.median(np.array(t) / fixed)) for name, t in times.items()}
+    gramian = np.array(times["gramian_only"]) - fixed
+    out = {"step_ms.fixed": float(np.median(fixed)) * 1e3, "gramian_ms_per_step": float(np.median(gramian)) * 1e3,
+           "gramian_cost_ratio": ratio["gramian_only"], "step_models": n_models, "step_tasks": n_tasks}
+    out.update({f"step_ratio.{name}": r for name, r in ratio.items() if name not in ("fixed", "gramian_only")})
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the speed-up timing (median)")
@@ -93,6 +145,8 @@ def main(argv=None) -> None:
 
     print(f"threads: {torch.get_num_threads()}", flush=True)
     for name, value in sweep_speedup(repeats=args.repeats).items():
+        print(f"{name}: {value:.3g}", flush=True)
+    for name, value in strategy_step_times(repeats=max(args.repeats, 3)).items():
         print(f"{name}: {value:.3g}", flush=True)
     for name, (sweep_fn, explorer_fn) in SLIDERS.items():
         if args.only and args.only not in name:

@@ -185,6 +185,8 @@ def _mgda_exact(g: torch.Tensor) -> torch.Tensor:
     chosen = torch.take_along_dim(w, best[..., None, None], dim=-2)[..., 0, :].clamp_min(0)
     chosen = chosen / chosen.sum(-1, keepdim=True)
     found = ok.any(-1)[..., None]
+    if bool(found.all()):  # the usual case: no need for Frank-Wolfe (hundreds of steps)
+        return chosen.to(dtype)
     return torch.where(found, chosen, mgda_frank_wolfe(g)).to(dtype)  # Frank-Wolfe only if rounding foiled every face
 
 

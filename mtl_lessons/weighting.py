@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 import torch
 
-from mtl_lessons._checks import check_float, check_int, check_weights
+from mtl_lessons._checks import check_float, check_floats, check_int, check_weights
 from mtl_lessons.gradients import mgda_weights_from_gramian, pcgrad_weights_from_gramian, random_orders
 
 
@@ -137,18 +138,26 @@ class GradNorm(Strategy):
     This step uses the current w; then w_t -= lr * d/dw_t sum_s |G_s - G_s*| = lr sign(G_t - G_t*) |g_t|,
     and w is renormalised to sum to T (weights below `min_weight` are raised to it first).
     alpha = 0: equal gradient norms; larger alpha pulls harder toward tasks that train slowly.
+    alpha may also be a sequence, one value per model of the stack (compare several alphas in one run).
     """
 
     uses_gramian = True
 
     def __init__(self, alpha: float = 1.5, lr: float = 0.025, min_weight: float = 1e-3):
-        self.alpha = check_float("alpha", alpha, low=0.0)
+        if isinstance(alpha, (list, tuple, range, np.ndarray, torch.Tensor)) and np.ndim(alpha) >= 1:
+            self.alpha = check_floats("alpha", alpha, low=0.0)  # one per model, checked against M in start
+        else:
+            self.alpha = check_float("alpha", alpha, low=0.0)
         self.lr = check_float("lr", lr, low=0.0, low_open=True)
         self.min_weight = check_float("min_weight", min_weight, low=0.0, low_open=True)
 
     def start(self, n_models, n_tasks):
         super().start(n_models, n_tasks)
         self.w, self.initial_losses = torch.ones(n_models, n_tasks), None
+        if isinstance(self.alpha, tuple) and len(self.alpha) != n_models:
+            raise ValueError(f"alpha has {len(self.alpha)} values but the stack has {n_models} models "
+                             "(give one alpha, or one per model)")
+        self._alpha = torch.tensor(self.alpha).reshape(-1, 1) if isinstance(self.alpha, tuple) else self.alpha
 
     def weights(self, losses, gramian):
         losses = losses.detach()
@@ -159,7 +168,7 @@ class GradNorm(Strategy):
         grad_norms = w * norms  # G_t
         ratio = losses / self.initial_losses
         rate = ratio / ratio.mean(-1, keepdim=True)  # r_t
-        target = grad_norms.mean(-1, keepdim=True) * rate ** self.alpha
+        target = grad_norms.mean(-1, keepdim=True) * rate ** self._alpha
         new = (w - self.lr * torch.sign(grad_norms - target) * norms).clamp_min(self.min_weight)
         self.w = self.n_tasks * new / new.sum(-1, keepdim=True)
         return w

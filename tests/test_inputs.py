@@ -20,13 +20,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from mtl_lessons import _checks  # noqa: E402
-from mtl_lessons.bench import slider_figures, sweep_speedup  # noqa: E402
+from mtl_lessons.bench import slider_figures, strategy_step_times, sweep_speedup  # noqa: E402
 from mtl_lessons.data import (add_pixel_noise, load_digits_split, load_transfer_digits,  # noqa: E402
                               make_competing_tasks, make_digit_overlay, make_sinusoid_tasks, take_labels)
 from mtl_lessons.exercises import EXERCISES, TIME_LIMIT, check, feedback, predict, reveal  # noqa: E402
 from mtl_lessons.experiments.data_size import data_size_explorer, data_size_sweep  # noqa: E402
 from mtl_lessons.experiments.finetuning import (claims_hold, early_stopped, finetuning_explorer,  # noqa: E402
                                                 finetuning_sweep, measured, practice_schedules)
+from mtl_lessons.experiments.conflicting_gradients import angle_explorer  # noqa: E402
+from mtl_lessons.experiments.learned_weights import (gradnorm_alpha_sweep, learned_weights_explorer,  # noqa: E402
+                                                     plot_gradnorm_alpha)
 from mtl_lessons.experiments.sharing_depth import (digit_overlay_sweep, sharing_depth_explorer,  # noqa: E402
                                                    sharing_depth_sweep)
 from mtl_lessons.experiments.task_affinity import (affinity_groups, backward_cost, grouping_explorer,  # noqa: E402
@@ -528,10 +531,19 @@ CASES = [
     row("experiments: early_stopped refuses shapes that differ", lambda: early_stopped([[0.5], [0.7]], [[0.1]]), ValueError, "must both be (n_records, ...)"),
     row("experiments: practice schedules accept np.int64", lambda: practice_schedules(np.int64(10), np.int64(2), stage_steps=np.int64(3))),
     row("experiments: practice schedules refuse trunk_scale 0", lambda: practice_schedules(100, 2, trunk_scale=0.0), ValueError, "trunk_scale=0.0"),
+    row("experiments: GradNorm alphas refuse a negative alpha", lambda: gradnorm_alpha_sweep((-1.0,)), ValueError, "alphas=-1.0 is out of range (allowed: >= 0.0) (alphas[0])"),
+    row("experiments: GradNorm alphas refuse repeated alphas", lambda: gradnorm_alpha_sweep((0.5, 0.5)), ValueError, "has repeated values"),
+    row("experiments: GradNorm alphas refuse ratio 0", lambda: gradnorm_alpha_sweep(ratios=(0.0,)), ValueError, "ratios=0.0 is out of range"),
+    row("experiments: GradNorm alphas accept numpy alphas", lambda: gradnorm_alpha_sweep(np.array([0, 1]), (1.0,), [0], steps=2, progress=False)),
+    row("experiments: GradNorm alpha figure refuses a lam sweep", drawn(lambda: plot_gradnorm_alpha(small("task_weighting"))), ValueError, "needs the knob 'alpha'"),
+    row("experiments: learned weights explorer refuses a lam sweep", drawn(lambda: learned_weights_explorer(small("task_weighting"))), ValueError, "needs the knob 'method'"),
+    row("experiments: angle explorer refuses a lam sweep", drawn(lambda: angle_explorer(small("task_weighting"))), ValueError, "needs the knob 'angle'"),
 
     # bench
     row("bench: speed-up refuses n_models=10**6", lambda: sweep_speedup(10**6), ValueError, "n_models=1000000 is out of range"),
     row("bench: speed-up refuses str steps", lambda: sweep_speedup(steps="200"), TypeError, "steps='200'"),
+    row("bench: step times refuse one task", lambda: strategy_step_times(n_tasks=1), ValueError, "n_tasks=1 is out of range (allowed: 2..10)"),
+    row("bench: step times refuse str steps", lambda: strategy_step_times(steps="5"), TypeError, "steps='5' must be an int"),
     row("bench: slider figures refuse passes=0", lambda: slider_figures("x", None, None, passes=0), ValueError, "passes=0"),
 
     # exercises: the checker is fair

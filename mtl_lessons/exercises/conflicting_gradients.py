@@ -46,5 +46,5 @@ def judge_mgda_favours(answer, measured):
         raise ValueError(f"answer {answer!r}: say 'task 1' or 'task 2' (or 'the longer' / 'the shorter')")
     right = words[key] == measured
     return right, ("MGDA gives the larger weight to the task with the *smaller* gradient: the min-norm point "
-                   "of the segment lies nearer the shorter vector, so the step favours the task that is "
-                   "already closer to its optimum.")
+                   "of the segment lies nearer the shorter vector (a short gradient often, not always, means "
+                   "a task near its optimum).")

@@ -48,12 +48,13 @@ class NegativeTransferClaims:
 
     n_target: int = 30  # the claims are about this many target labels
     harmful_small_lam: float = 0.10  # harmful source, smallest lam, heads at own rate: NTG >= this; the frozen trunk too
-    harmful_closed: float = 0.05  # harmful source, every lam >= 1, heads at own rate: NTG <= this
+    harmful_closed: float = 0.06  # harmful source, every lam >= 1, heads at own rate: NTG <= this
     helpful_middle: float = -0.01  # helpful source, lam = 1, heads at own rate: NTG <= this (positive transfer)
     more_labels_widens: float = 0.04  # harmful, smallest lam: NTG(most labels) - NTG(fewest labels) >= this
     budget_extra: float = 0.10  # harmful, smallest lam: NTG with one rate - NTG with heads at own rate >= this
     validation_safe: float = 0.03  # harmful: {target only} + lam grid chosen on validation: test NTG <= this
     unfreeze_gain: float = 0.10  # harmful: fine-tuning everything beats the frozen trunk by this (accuracy)
+    finetune_still_negative: float = 0.01  # harmful: fine-tuning everything still has NTG >= this
     l2sp_cost: float = 0.015  # harmful: plain fine-tuning beats L2-SP toward the source by this (same rate)
 
 CLAIMS = NegativeTransferClaims()
@@ -226,7 +227,14 @@ def _thawed(stack: ModelStack, n_frozen: int) -> ModelStack:
 
 def ntg_table(sweep: Sweep, name: str, **point) -> np.ndarray:
     """NTG of result `name` against target-only at a point of the sweep (knobs not given: whole axes)."""
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from negative_transfer_sweep), got {type(sweep).__name__}")
     sweep.require(results=[f"acc_{name}", "acc_target_only"], by="ntg_table")
+    for knob, value in point.items():
+        if knob not in sweep.knobs:
+            raise ValueError(f"{knob}={value!r}: the sweep has no knob {knob!r} (its knobs: {list(sweep.knobs)})")
+        if value not in sweep.knobs[knob]:
+            raise ValueError(f"{knob}={value!r} is not on the grid (allowed: {sweep.knobs[knob]})")
     idx = tuple(sweep.knobs[k].index(point[k]) if k in point else slice(None) for k in sweep.knobs)
     return negative_transfer_gap(sweep.results[f"acc_{name}"][idx], sweep.results["acc_target_only"][idx])
 

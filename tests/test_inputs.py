@@ -30,6 +30,9 @@ from mtl_lessons.experiments.finetuning import (claims_hold, early_stopped, fine
 from mtl_lessons.experiments.conflicting_gradients import angle_explorer  # noqa: E402
 from mtl_lessons.experiments.learned_weights import (gradnorm_alpha_sweep, learned_weights_explorer,  # noqa: E402
                                                      plot_gradnorm_alpha)
+from mtl_lessons.experiments.negative_transfer import (negative_transfer_data,  # noqa: E402
+                                                        negative_transfer_explorer, negative_transfer_gap,
+                                                        negative_transfer_sweep, ntg_table, shuffle_labels)
 from mtl_lessons.experiments.sharing_depth import (digit_overlay_sweep, sharing_depth_explorer,  # noqa: E402
                                                    sharing_depth_sweep)
 from mtl_lessons.experiments.task_affinity import (affinity_groups, backward_cost, grouping_explorer,  # noqa: E402
@@ -37,8 +40,8 @@ from mtl_lessons.experiments.task_affinity import (affinity_groups, backward_cos
                                                    random_partition, transfer_vs_multitask)
 from mtl_lessons.experiments.task_weighting import (lam_weights, scalarisation_toy,  # noqa: E402
                                                     task_weighting_explorer, task_weighting_sweep)
-from mtl_lessons.experiments.transfer_lambda import (joint_weights, transfer_lambda_explorer,  # noqa: E402
-                                                     transfer_lambda_sweep)
+from mtl_lessons.experiments.transfer_lambda import (joint_accuracies, joint_weights,  # noqa: E402
+                                                     transfer_lambda_explorer, transfer_lambda_sweep)
 from mtl_lessons.experiments.transferability import (recovered_fraction, transferability_explorer,  # noqa: E402
                                                      transferability_sweep)
 from mtl_lessons.metrics import delta_m, pareto_mask, per_task_accuracy, per_task_mse  # noqa: E402
@@ -71,6 +74,7 @@ def frozen_net():
     return freeze_layers(MultiTaskNet(1, 4, 2, 1, sharing_depth=2), 2)
 
 
+TD10 = load_transfer_digits(10, n_source=10, seed=0)
 G = torch.Generator().manual_seed(0)
 X, Y = torch.randn(3, 5, 1, generator=G), torch.randn(3, 5, 1, generator=G)  # fit: 3 tasks, 5 points
 X4, Y4 = X.expand(2, -1, -1, -1).clone(), Y.expand(2, -1, -1, -1).clone()  # fit_many: 2 models
@@ -105,6 +109,8 @@ def small(name):
         return transfer_lambda_sweep((0.5,), (10,), hidden=4, n_layers=1, **{**quick, "steps": 1})
     if name == "task_affinity":  # one seed, two steps
         return grouping_sweep(**quick)
+    if name == "negative_transfer":  # no lam = 1, no 30 labels, one source
+        return negative_transfer_sweep((0.5,), (10,), sources=("mild",), hidden=4, n_layers=1, **{**quick, "steps": 1})
     if name == "transferability":  # no depth 2
         return transferability_sweep(hidden=4, n_layers=1, **{**quick, "steps": 1})
     if name == "finetuning":  # no stage 20, no 30 labels
@@ -511,6 +517,36 @@ CASES = [
     row("experiments: transfer lambda with one value each", drawn(lambda: transfer_lambda_explorer(small("transfer_lambda")))),
     row("experiments: transfer lambda explorer refuses a depth sweep", drawn(lambda: transfer_lambda_explorer(small("transferability"))), ValueError, "needs the knob 'lam'"),
     row("experiments: transfer lambda sweep refuses n_target 5", lambda: transfer_lambda_sweep(n_target=(5,)), ValueError, "n_target=5 is out of range (allowed: 10..inf) (n_target[0])"),
+    row("experiments: joint_accuracies refuses a list of tensors", lambda: joint_accuracies([torch.zeros(3)], [1.0], [0]), TypeError, "data must be a list of TransferDigits"),
+    row("experiments: joint_accuracies refuses mismatched lengths", lambda: joint_accuracies([TD10, TD10], [1.0], [0]), ValueError, "data has 2 entries, lams 1"),
+    row("experiments: joint_accuracies refuses lam 0", lambda: joint_accuracies([TD10], [0.0], [0]), ValueError, "lam=0.0"),
+    row("experiments: joint_accuracies refuses an unknown variant", lambda: joint_accuracies([TD10], [1.0], [0], variants=("adam",)), ValueError, "variants=('adam',)"),
+    row("experiments: joint_accuracies accepts numpy lams and seeds", lambda: joint_accuracies([TD10], np.array([1.0]), np.array([0]), hidden=4, n_layers=1, steps=1, progress=False, variants=["joint"])),
+    row("experiments: shuffle_labels accepts numpy labels and a numpy fraction", lambda: shuffle_labels(np.arange(10), np.float64(0.5), seed=np.int64(1))),
+    row("experiments: shuffle_labels refuses float labels", lambda: shuffle_labels(torch.rand(5), 0.5), TypeError, "integer class labels"),
+    row("experiments: shuffle_labels refuses fraction 1.5", lambda: shuffle_labels(torch.arange(5), 1.5), ValueError, "fraction=1.5"),
+    row("experiments: shuffle_labels refuses a 2-d y", lambda: shuffle_labels(torch.zeros(2, 3, dtype=torch.long), 0.5), ValueError, "y has shape"),
+    row("experiments: negative_transfer_data refuses an unknown source", lambda: negative_transfer_data("random", 10), ValueError, "source='random' is not a source"),
+    row("experiments: negative_transfer_data refuses n_target 5", lambda: negative_transfer_data("mild", 5), ValueError, "n_target=5"),
+    row("experiments: negative_transfer_gap accepts tensors", lambda: negative_transfer_gap(torch.tensor([0.5]), torch.tensor([0.6]))),
+    row("experiments: negative_transfer_gap refuses percentages", lambda: negative_transfer_gap([50.0], [60.0]), ValueError, "every value must be in [0, 1]"),
+    row("experiments: negative_transfer_gap refuses nan", lambda: negative_transfer_gap([float("nan")], [0.5]), ValueError, "finite"),
+    row("experiments: negative_transfer_gap refuses different shapes", lambda: negative_transfer_gap([0.5, 0.5], [0.5]), ValueError, "same shape"),
+    row("experiments: negative transfer sweep refuses an unknown source", lambda: negative_transfer_sweep(sources=("noisy",)), ValueError, "sources contains 'noisy'"),
+    row("experiments: negative transfer sweep refuses repeated sources", lambda: negative_transfer_sweep(sources=("mild", "mild")), ValueError, "repeated"),
+    row("experiments: negative transfer sweep refuses lam 0", lambda: negative_transfer_sweep(lams=(0.0,)), ValueError, "lam=0.0"),
+    row("experiments: negative transfer sweep refuses n_target 5", lambda: negative_transfer_sweep(n_target=(5,)), ValueError, "n_target=5"),
+    row("experiments: negative transfer sweep refuses repeated seeds", lambda: negative_transfer_sweep(seeds=(1, 1)), ValueError, "seeds"),
+    row("experiments: negative transfer sweep refuses a negative alpha", lambda: negative_transfer_sweep(alpha=-1.0), ValueError, "alpha=-1.0"),
+    row("experiments: negative transfer sweep refuses l2sp_lr 0", lambda: negative_transfer_sweep(l2sp_lr=0), ValueError, "l2sp_lr=0"),
+    row("experiments: negative transfer sweep refuses a huge grid", lambda: negative_transfer_sweep(seeds=range(10**6)), ValueError, "more than this course allows"),
+    row("experiments: negative transfer with one value each", drawn(lambda: negative_transfer_explorer(small("negative_transfer")))),
+    row("experiments: negative transfer explorer refuses a depth sweep", drawn(lambda: negative_transfer_explorer(small("transferability"))), ValueError, "needs the knob 'source'"),
+    row("experiments: negative transfer explorer refuses a dict", lambda: negative_transfer_explorer({}), TypeError, "must be a Sweep"),
+    row("experiments: ntg_table refuses another experiment's sweep", lambda: ntg_table(small("transferability"), "joint"), ValueError, "ntg_table needs the result 'acc_joint'"),
+    row("experiments: ntg_table refuses an unknown knob", lambda: ntg_table(small("negative_transfer"), "joint_heads", depth=1), ValueError, "no knob 'depth'"),
+    row("experiments: ntg_table accepts a numpy value on the grid", lambda: ntg_table(small("negative_transfer"), "joint_heads", lam=np.float64(0.5))),
+    row("experiments: ntg_table refuses a value off the grid", lambda: ntg_table(small("negative_transfer"), "joint_heads", lam=3.0), ValueError, "lam=3.0 is not on the grid"),
     row("experiments: joint_weights refuses str", lambda: joint_weights("1"), TypeError, "lam='1'"),
     row("experiments: transferability, no depth 2 on the grid", drawn(lambda: transferability_explorer(small("transferability")))),
     row("experiments: transferability explorer refuses a lam sweep", drawn(lambda: transferability_explorer(small("task_weighting"))), ValueError, "needs the knob 'frozen_depth'"),

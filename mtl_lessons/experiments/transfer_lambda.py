@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
+from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence
 from mtl_lessons.data import TransferDigits, load_transfer_digits
 from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
@@ -90,6 +90,47 @@ def _accuracies(stack: ModelStack, data: list[TransferDigits], task: int, split:
         return per_task_accuracy(stack(x), y)[:, task]
 
 
+def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 32, n_layers: int = 2,
+                     steps: int = 100, lr: float = 1.0, progress: bool = True,
+                     variants=("joint", "joint_heads")) -> dict[str, np.ndarray]:
+    """Train the joint objective on weights (1, lam) / (1 + lam) for each (data[m], lams[m], seeds[m]).
+
+    Once per variant: "joint" (one rate: the fixed budget) and "joint_heads" (heads at their own rate),
+    all in one fit_many run; the target is padded to the source's size and masked.
+    Returns the target head's accuracy, acc_<variant> and val_<variant>, each (M,), on the target's
+    test ("acc_") and validation ("val_") splits.
+    """
+    lams = check_floats("lams", lams, low=0.0, low_open=True, min_len=0, item_name="lam")
+    seeds = check_ints("seeds", seeds, low=0, min_len=0)
+    if not isinstance(data, (list, tuple)) or not all(isinstance(d, TransferDigits) for d in data):
+        raise TypeError("data must be a list of TransferDigits (from load_transfer_digits), one per model")
+    if not data or len(data) != len(lams) or len(data) != len(seeds):
+        raise ValueError(f"data has {len(data)} entries, lams {len(lams)} and seeds {len(seeds)}; "
+                         "they must match and be non-empty (one per model)")
+    check_keywords(hidden=hidden, n_layers=n_layers, progress=progress)
+    check_int("steps", steps, low=1)
+    check_float("lr", lr, low=0.0, low_open=True)
+    variants = check_sequence("variants", variants)
+    if not set(variants) <= set(JOINT) or len(set(variants)) != len(variants):
+        raise ValueError(f"variants={tuple(variants)} must be distinct names among {tuple(JOINT)}")
+    x, y, mask = pad_tasks([[d.x_source, d.x_target] for d in data], [[d.y_source, d.y_target] for d in data])
+    weights = torch.tensor([joint_weights(lam) for lam in lams])  # (M, 2)
+    own = {"joint": torch.ones_like(weights), "joint_heads": 1.0 / weights}  # head t's rate / its weight
+    head_scale = torch.cat([own[v] for v in variants])  # (k M, 2)
+    k = len(variants)
+    joint = ModelStack.from_factory(lambda: MultiTaskNet(64, hidden, n_layers, 2, 10, sharing_depth=n_layers),
+                                    list(seeds) * k)
+    fit_many(joint, x.repeat(k, 1, 1, 1), y.repeat(k, 1, 1), weights=weights.repeat(k, 1),
+             sample_weights=mask.repeat(k, 1, 1), lr_scale={"heads.weight": head_scale, "heads.bias": head_scale},
+             loss="ce", optimizer="sgd", lr=lr, steps=steps, progress=progress,
+             desc=f"joint objective, {k * len(data)} models")
+    out = {}
+    for split, prefix in (("test", "acc_"), ("val", "val_")):
+        acc = _accuracies(joint, list(data) * k, 1, split).numpy().reshape(k, len(data))
+        out.update({prefix + v: a for v, a in zip(variants, acc)})
+    return out
+
+
 def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_source: int = 200,
                           noise: float = 0.0, permuted: float = 0.25, n_val: int = 30, hidden: int = 32,
                           n_layers: int = 2, steps: int = 100, lr: float = 1.0, trunk_lr_scale: float = 0.1,
@@ -122,22 +163,13 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_
             acc = np.broadcast_to(acc.reshape(1, *grid[1:]), grid).copy() if broadcast else acc.reshape(grid)
             sweep.add(prefix + name, acc)
 
-    # the joint objective, twice per (lam, n_target, seed): one rate, then heads at their own rate.
-    # The target is padded to n_source and masked.
+    # the joint objective, twice per (lam, n_target, seed): one rate, then heads at their own rate
     points = [(lam, n, s) for lam in lams for n in n_target for s in seeds]
-    x, y, mask = pad_tasks([[data[n, s].x_source, data[n, s].x_target] for _, n, s in points],
-                           [[data[n, s].y_source, data[n, s].y_target] for _, n, s in points])
-    weights = torch.tensor([joint_weights(lam) for lam, _, _ in points])  # (M, 2)
-    head_scale = torch.cat([torch.ones_like(weights), 1.0 / weights])  # (2M, 2): head t's rate / its weight
-    joint = ModelStack.from_factory(net(2), [s for *_, s in points] * 2)
-    fit_many(joint, x.repeat(2, 1, 1, 1), y.repeat(2, 1, 1), weights=weights.repeat(2, 1),
-             sample_weights=mask.repeat(2, 1, 1), lr_scale={"heads.weight": head_scale, "heads.bias": head_scale},
-             desc=f"joint objective, {2 * len(points)} models", **sgd)
-    point_data = [data[n, s] for _, n, s in points] * 2
-    for split, prefix in (("test", "acc_"), ("val", "val_")):
-        acc = _accuracies(joint, point_data, 1, split).numpy()
-        sweep.add(prefix + "joint", acc[:len(points)].reshape(grid))
-        sweep.add(prefix + "joint_heads", acc[len(points):].reshape(grid))
+    joint = joint_accuracies([data[n, s] for _, n, s in points], [lam for lam, _, _ in points],
+                             [s for *_, s in points], hidden=hidden, n_layers=n_layers, steps=steps, lr=lr,
+                             progress=progress)
+    for name, acc in joint.items():
+        sweep.add(name, acc.reshape(grid))
 
     # phase 1: pretrain one network per seed on the source (the source does not depend on n_target)
     pre = ModelStack.from_factory(net(1), seeds)

@@ -1,0 +1,280 @@
+"""Negative transfer (Wang et al. 2019): the target error with a source minus the error without it,
+NTG = eps_T(A(S, T)) - eps_T(A(empty, T)), for a helpful, a mildly related and a harmful source,
+over the joint objective's lam and the number of target labels: the grid behind chapter 9's sliders.
+
+The setting is chapter 6's (load_transfer_digits: clean source digits, a re-wired target). The
+sources differ in one thing: the fraction of their labels shuffled among the source images
+(0: the true labels; 1: labels that say nothing about the images). The joint objective is chapter 6's,
+trained by transfer_lambda.joint_accuracies (one rate, and heads at their own rate); "without the
+source" is target-only training from scratch with the same data, seed and budget. The remedies a
+learner can use sit beside it: fine-tuning with fewer frozen layers, and L2-SP toward the source
+(Li, Grandvalet & Davoine 2018), which pulls toward a harmful source's weights too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence, check_tensor
+from mtl_lessons.data import TransferDigits, load_transfer_digits
+from mtl_lessons.experiments.transfer_lambda import _accuracies, joint_accuracies
+from mtl_lessons.models import MultiTaskNet, freeze_layers
+from mtl_lessons.objectives import task_losses_unchecked
+from mtl_lessons.plots import PALETTE, plot_seed_band
+from mtl_lessons.train import ModelStack, Sweep, fit_many, one_thread, pad_tasks, transfer_stack, _progress
+from mtl_lessons.widgets import SweepExplorer, grid_value
+
+LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0)  # one per decade, as in chapter 6
+N_TARGET = (10, 30, 100)
+SOURCES = {"helpful": 0.0, "mild": 0.5, "harmful": 1.0}  # source name -> fraction of its labels shuffled
+TWO_PHASE = {  # result name (without acc_/val_) -> label; none depends on lam
+    "source": "source model, no adaptation",
+    "frozen": "frozen trunk (2 layers) + new head",
+    "frozen_1": "first layer frozen, rest fine-tuned",
+    "finetune": "fine-tune everything, new head",
+    "plain_slow": "fine-tune everything, rate 0.3",
+    "l2sp": "L2-SP toward the source, rate 0.3",
+}
+
+
+@dataclass(frozen=True)
+class NegativeTransferClaims:
+    """Chapter 9's claims, one threshold each, used by the notebook and the tests (means over seeds;
+    NTG in target test error, so NTG > 0 is negative transfer; n_target labels unless said)."""
+
+    n_target: int = 30  # the claims are about this many target labels
+    harmful_small_lam: float = 0.10  # harmful source, smallest lam, heads at own rate: NTG >= this; the frozen trunk too
+    harmful_closed: float = 0.06  # harmful source, every lam >= 1, heads at own rate: NTG <= this
+    helpful_middle: float = -0.01  # helpful source, lam = 1, heads at own rate: NTG <= this (positive transfer)
+    more_labels_widens: float = 0.04  # harmful, smallest lam: NTG(most labels) - NTG(fewest labels) >= this
+    budget_extra: float = 0.10  # harmful, smallest lam: NTG with one rate - NTG with heads at own rate >= this
+    validation_safe: float = 0.03  # harmful: {target only} + lam grid chosen on validation: test NTG <= this
+    unfreeze_gain: float = 0.10  # harmful: fine-tuning everything beats the frozen trunk by this (accuracy)
+    finetune_still_negative: float = 0.01  # harmful: fine-tuning everything still has NTG >= this
+    l2sp_cost: float = 0.015  # harmful: plain fine-tuning beats L2-SP toward the source by this (same rate)
+
+CLAIMS = NegativeTransferClaims()
+
+
+def shuffle_labels(y: torch.Tensor, fraction: float, *, seed: int = 0) -> torch.Tensor:
+    """A copy of the labels `y` with a `fraction` of them shuffled among themselves (chosen by `seed`).
+
+    The class counts stay the same; fraction=1 makes the labels say nothing about the examples.
+    """
+    y = check_tensor("y", y, dim=1, nonempty=True)
+    if y.is_floating_point():
+        raise TypeError(f"y has dtype {y.dtype} but must hold integer class labels")
+    fraction = check_float("fraction", fraction, low=0.0, high=1.0)
+    seed = check_int("seed", seed, low=0)
+    g = torch.Generator().manual_seed(seed)
+    moved = torch.randperm(len(y), generator=g)[:round(fraction * len(y))]
+    out = y.clone()
+    out[moved] = y[moved[torch.randperm(len(moved), generator=g)]]
+    return out
+
+
+def negative_transfer_data(source: str, n_target: int = 30, *, n_source: int = 100, permuted: float = 0.25,
+                           n_val: int = 30, seed: int = 0) -> TransferDigits:
+    """Chapter 6's transfer digits with the source's labels shuffled as SOURCES[source] says (seeded by `seed`)."""
+    if source not in SOURCES:
+        raise ValueError(f"source={source!r} is not a source (allowed: {', '.join(map(repr, SOURCES))})")
+    d = load_transfer_digits(n_target, n_source=n_source, permuted=permuted, n_val=n_val, seed=seed)
+    return dataclasses.replace(d, y_source=shuffle_labels(d.y_source, SOURCES[source], seed=seed))
+
+
+def negative_transfer_gap(acc_with, acc_without) -> np.ndarray:
+    """NTG = eps(with the source) - eps(without it), with eps = 1 - accuracy: positive means negative transfer."""
+    acc_with, acc_without = np.asarray(acc_with, dtype=float), np.asarray(acc_without, dtype=float)
+    if acc_with.shape != acc_without.shape:
+        raise ValueError(f"acc_with {acc_with.shape} and acc_without {acc_without.shape} must have the same shape")
+    if acc_with.size == 0 or not (np.isfinite(acc_with).all() and np.isfinite(acc_without).all()):
+        raise ValueError("acc_with and acc_without must be non-empty and finite")
+    if (acc_with < 0).any() or (acc_with > 1).any() or (acc_without < 0).any() or (acc_without > 1).any():
+        raise ValueError("acc_with and acc_without are accuracies: every value must be in [0, 1]")
+    return (1 - acc_with) - (1 - acc_without)
+
+
+def _fit_l2_sp(stack: ModelStack, x, y, mask, anchor: dict, alpha: torch.Tensor, beta: torch.Tensor, *,
+               lr: float, steps: int, progress: bool, desc: str) -> None:
+    """Full-batch SGD on each model's L_tgt + alpha_m/2 ||w_S - w_S^0||^2 + beta_m/2 ||w_head||^2.
+
+    anchor: {name: (M, ...)} pretrained values of the non-head parameters; alpha, beta: (M,).
+    The models share no parameters, so the sum over models gives each its own gradient.
+    """
+    params = list(stack.params.values())
+    opt = torch.optim.SGD(params, lr=lr)
+    with one_thread():
+        for _ in _progress(steps, progress, desc):
+            penalty = 0.0
+            for name, p in stack.params.items():
+                if name.startswith("heads."):
+                    penalty = penalty + beta / 2 * (p ** 2).flatten(1).sum(1)
+                else:
+                    penalty = penalty + alpha / 2 * ((p - anchor[name]) ** 2).flatten(1).sum(1)
+            loss = task_losses_unchecked(stack(x), y, "ce", mask).sum() + penalty.sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, sources=tuple(SOURCES),
+                            n_source: int = 100, permuted: float = 0.25, n_val: int = 30, hidden: int = 32,
+                            n_layers: int = 2, steps: int = 100, lr: float = 1.0, l2sp_lr: float = 0.3,
+                            alpha: float = 0.1, beta: float = 0.01, joint_variants=("joint_heads",),
+                            progress: bool = True) -> Sweep:
+    """Target accuracy (test and validation) with each source, for every (source, lam, n_target, seed).
+
+    Results, each (n_sources, n_lam, n_n_target, n_seeds), as acc_<name> (test) and val_<name>
+    (validation): chapter 6's joint objective, each of `joint_variants` ("joint_heads": heads at their
+    own rate, the default; "joint": one rate, the fixed budget); "target_only" (no source: from scratch); and the two-phase networks of TWO_PHASE,
+    pretrained on each source (they do not depend on lam and are repeated along it). "plain_slow"
+    and "l2sp" run at the rate l2sp_lr, where L2-SP (alpha, beta) trains stably (chapter 6).
+    """
+    lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
+    n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0, distinct=True)
+    sources = check_sequence("sources", sources)
+    for name in sources:
+        if name not in SOURCES:
+            raise ValueError(f"sources contains {name!r} (allowed: {', '.join(map(repr, SOURCES))})")
+    if len(set(sources)) != len(sources):
+        raise ValueError(f"sources={sources} has repeated names")
+    check_keywords(n_source=n_source, hidden=hidden, n_layers=n_layers, progress=progress)
+    check_int("steps", steps, low=1)
+    for name, value in (("lr", lr), ("l2sp_lr", l2sp_lr)):
+        check_float(name, value, low=0.0, low_open=True)
+    alpha, beta = check_float("alpha", alpha, low=0.0), check_float("beta", beta, low=0.0)
+    sweep = Sweep({"source": tuple(sources), "lam": lams, "n_target": n_target}, seeds)
+    grid = sweep.grid_shape + (len(seeds),)
+    base = {(n, s): load_transfer_digits(n, n_source=n_source, permuted=permuted, n_val=n_val, seed=s)
+            for n in n_target for s in seeds}
+    data = {(src, n, s): dataclasses.replace(d, y_source=shuffle_labels(d.y_source, SOURCES[src], seed=s))
+            for (n, s), d in base.items() for src in sources}
+
+    def net():
+        return MultiTaskNet(64, hidden, n_layers, 1, 10, sharing_depth=n_layers)
+
+    # the joint objective: every (source, lam, n_target, seed), one rate and heads at their own rate
+    points = [(src, lam, n, s) for src in sources for lam in lams for n in n_target for s in seeds]
+    joint = joint_accuracies([data[src, n, s] for src, _, n, s in points], [p[1] for p in points],
+                             [p[3] for p in points], hidden=hidden, n_layers=n_layers, steps=steps, lr=lr,
+                             progress=progress, variants=joint_variants)
+    for name, acc in joint.items():
+        sweep.add(name, acc.reshape(grid))
+
+    # pretraining, one network per (source, seed): the source images do not depend on n_target
+    pre_keys = [(src, s) for src in sources for s in seeds]
+    pre = ModelStack.from_factory(net, [s for _, s in pre_keys])
+    pre_data = [data[src, n_target[0], s] for src, s in pre_keys]
+    sgd = dict(loss="ce", optimizer="sgd", lr=lr, steps=steps, progress=progress)
+    fit_many(pre, torch.stack([d.x_source for d in pre_data])[:, None],
+             torch.stack([d.y_source for d in pre_data])[:, None], desc="pretraining on each source", **sgd)
+
+    # phase 2, one network per (source, n_target, seed); fresh heads from seed 10_000 + s, as in chapter 6
+    keys = [(src, n, s) for src in sources for n in n_target for s in seeds]
+    key_data = [data[k] for k in keys]
+    xt, yt, mt = pad_tasks([[d.x_target] for d in key_data], [[d.y_target] for d in key_data])
+    index = [pre_keys.index((src, s)) for src, _, s in keys]
+    heads = [10_000 + s for *_, s in keys]
+    stacks = {"source": ModelStack([pre.model(i) for i in index])}
+    for name, frozen in (("frozen", n_layers), ("frozen_1", 1), ("finetune", 0)):
+        stacks[name] = transfer_stack(pre, net, n_layers, source_index=index, seeds=heads, freeze=frozen > 0)
+        if 0 < frozen < n_layers:  # transfer_stack freezes every copied layer: thaw the upper ones
+            stacks[name] = _thawed(stacks[name], frozen)
+        fit_many(stacks[name], xt, yt, sample_weights=mt, desc=f"{TWO_PHASE[name]}, {len(keys)} models", **sgd)
+
+    # L2-SP toward each source and its plain control, both at l2sp_lr, in one stack
+    both = transfer_stack(pre, net, n_layers, source_index=index * 2, seeds=heads * 2, freeze=False)
+    anchor = {name: p.detach().clone() for name, p in both.params.items() if not name.startswith("heads.")}
+    on = torch.cat([torch.zeros(len(keys)), torch.ones(len(keys))])  # (2M,): plain, then L2-SP
+    _fit_l2_sp(both, xt.repeat(2, 1, 1, 1), yt.repeat(2, 1, 1), mt.repeat(2, 1, 1), anchor, alpha * on, beta * on,
+               lr=l2sp_lr, steps=steps, progress=progress, desc=f"plain and L2-SP, {2 * len(keys)} models")
+
+    # without the source: target only, one network per (n_target, seed), the same for every source
+    pairs = [(n, s) for n in n_target for s in seeds]
+    xo, yo, mo = pad_tasks([[base[p].x_target] for p in pairs], [[base[p].y_target] for p in pairs])
+    scratch = ModelStack.from_factory(net, [10_000 + s for _, s in pairs])
+    fit_many(scratch, xo, yo, sample_weights=mo, desc=f"target only, {len(pairs)} models", **sgd)
+
+    shape = (len(sources), 1, len(n_target), len(seeds))
+    for split, prefix in (("test", "acc_"), ("val", "val_")):
+        for name, stack in stacks.items():
+            acc = _accuracies(stack, key_data, 0, split).numpy().reshape(shape)
+            sweep.add(prefix + name, np.broadcast_to(acc, grid).copy())
+        acc = _accuracies(both, key_data * 2, 0, split).numpy().reshape(2, *shape)
+        sweep.add(prefix + "plain_slow", np.broadcast_to(acc[0], grid).copy())
+        sweep.add(prefix + "l2sp", np.broadcast_to(acc[1], grid).copy())
+        acc = _accuracies(scratch, [base[p] for p in pairs], 0, split).numpy().reshape(1, 1, len(n_target), len(seeds))
+        sweep.add(prefix + "target_only", np.broadcast_to(acc, grid).copy())
+    sweep.meta.update(n_source=n_source, permuted=permuted, n_val=n_val, hidden=hidden, n_layers=n_layers,
+                      steps=steps, lr=lr, l2sp_lr=l2sp_lr, alpha=alpha, beta=beta,
+                      shuffled={src: SOURCES[src] for src in sources})
+    return sweep
+
+
+def _thawed(stack: ModelStack, n_frozen: int) -> ModelStack:
+    """The same networks with only the first n_frozen hidden layers frozen."""
+    models = [stack.model(i) for i in range(len(stack))]
+    for model in models:
+        for p in model.parameters():
+            p.requires_grad_(True)
+        freeze_layers(model, n_frozen)
+    return ModelStack(models)
+
+
+def ntg_table(sweep: Sweep, name: str, **point) -> np.ndarray:
+    """NTG of result `name` against target-only at a point of the sweep (knobs not given: whole axes)."""
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from negative_transfer_sweep), got {type(sweep).__name__}")
+    sweep.require(results=[f"acc_{name}", "acc_target_only"], by="ntg_table")
+    for knob, value in point.items():
+        if knob not in sweep.knobs:
+            raise ValueError(f"{knob}={value!r}: the sweep has no knob {knob!r} (its knobs: {list(sweep.knobs)})")
+        if value not in sweep.knobs[knob]:
+            raise ValueError(f"{knob}={value!r} is not on the grid (allowed: {sweep.knobs[knob]})")
+    idx = tuple(sweep.knobs[k].index(point[k]) if k in point else slice(None) for k in sweep.knobs)
+    return negative_transfer_gap(sweep.results[f"acc_{name}"][idx], sweep.results["acc_target_only"][idx])
+
+
+def negative_transfer_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplorer:
+    """Sliders over lam and n_target: left, NTG vs lam for each source; right, NTG vs n_target at that lam."""
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from negative_transfer_sweep), got {type(sweep).__name__}")
+    sweep.require(knobs=["source", "lam", "n_target"], results=["acc_joint_heads", "acc_target_only"],
+                  by="negative_transfer_explorer")
+    value = {"lam": grid_value(sweep, "lam", 1.0), "n_target": grid_value(sweep, "n_target", 30), **(value or {})}
+    colors = {"helpful": PALETTE[2], "mild": PALETTE[4], "harmful": PALETTE[1]}
+    ntg = {"joint_heads": negative_transfer_gap(sweep.results["acc_joint_heads"],
+                                                sweep.results["acc_target_only"])}  # (n_src, n_lam, n_n, n_seeds)
+    mean, sd = ntg["joint_heads"].mean(-1), ntg["joint_heads"].std(-1)
+    ylim = (min(0.0, (mean - sd).min()) - 0.05, max(0.0, (mean + sd).max()) + 0.05)  # the same on every move
+    n_seeds = len(sweep.seeds)
+
+    def draw(axes, point):
+        ax_lam, ax_n = axes
+        n_i, lam_i = sweep.knobs["n_target"].index(point["n_target"]), sweep.knobs["lam"].index(point["lam"])
+        for s, src in enumerate(sweep.knobs["source"]):
+            color = colors.get(src, PALETTE[0])
+            plot_seed_band(sweep.knobs["lam"], ntg["joint_heads"][s, :, n_i], ax=ax_lam, color=color,
+                           highlight=point["lam"], label=f"{src} source")
+            plot_seed_band(sweep.knobs["n_target"], ntg["joint_heads"][s, lam_i], ax=ax_n, color=color,
+                           highlight=point["n_target"], label=f"{src} source")
+        for ax in axes:
+            ax.axhline(0, color="0.3", lw=1)
+            ax.text(0.01, 0.98, "negative transfer ↑", transform=ax.transAxes, va="top", fontsize=7, color="0.3")
+            ax.text(0.01, 0.02, "positive transfer ↓", transform=ax.transAxes, va="bottom", fontsize=7, color="0.3")
+            ax.set(xscale="log", ylim=ylim, ylabel="NTG = target error with source − without")
+            ax.minorticks_off()
+        ax_lam.set(xlabel="λ, the target's weight (log scale)",
+                   title=f"{point['n_target']} target labels, heads at their own rate: mean ± sd, {n_seeds} seeds")
+        ns = sweep.knobs["n_target"]
+        ax_n.set(xticks=ns, xticklabels=[str(n) for n in ns], xlabel="labelled target examples (log scale)",
+                 title=f"λ = {point['lam']:g}, heads at their own rate")
+        ax_lam.legend(fontsize=6, loc="upper right", ncols=1)
+        ax_n.legend(fontsize=6.5, loc="upper right")
+
+    return SweepExplorer(sweep, draw, knobs=["lam", "n_target"], value={"source": sweep.knobs["source"][0], **value},
+                         figsize=(11, 4.2), descriptions={"lam": "λ (target weight)", "n_target": "target labels"})

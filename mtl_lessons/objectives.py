@@ -39,10 +39,14 @@ def mixed_per_example_losses(pred: torch.Tensor, y: torch.Tensor, loss) -> torch
     pred: (..., n_tasks, n, out); y: floats (..., n_tasks, n), a class label (0., 1., ...) for a
     "ce" task and the target for an "mse" task, which is compared with the head's first output.
     """
-    is_ce = torch.tensor([name == "ce" for name in loss])[:, None]  # (n_tasks, 1), broadcast over n
-    labels = torch.where(is_ce, y, torch.zeros_like(y)).long()
-    ce = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), labels.reshape(-1), reduction="none").reshape(y.shape)
-    return torch.where(is_ce, ce, (pred[..., 0] - y) ** 2)
+    ce_tasks = [t for t, name in enumerate(loss) if name == "ce"]
+    mse_tasks = [t for t, name in enumerate(loss) if name != "ce"]
+    y_ce = y[..., ce_tasks, :]
+    ce = F.cross_entropy(pred[..., ce_tasks, :, :].reshape(-1, pred.shape[-1]), y_ce.long().reshape(-1),
+                         reduction="none").reshape(y_ce.shape)
+    se = (pred[..., mse_tasks, :, 0] - y[..., mse_tasks, :]) ** 2
+    order = torch.argsort(torch.tensor(ce_tasks + mse_tasks))  # back to the tasks' own order
+    return torch.cat([ce, se], dim=-2)[..., order, :]
 
 
 def task_losses_unchecked(pred, y, loss, sample_weights=None):

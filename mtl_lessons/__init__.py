@@ -4,7 +4,8 @@ The package map, in dependency order (each module imports only those above it):
 
     data         seeded synthetic task families; digits splits, two-digit canvases, a shifted
                  target domain (all from sklearn's bundled digits, offline); every container
-                 has train, validation and test splits
+                 has train, validation and test splits; the Palmer penguins (species, sex,
+                 body mass; the CSV inside the palmerpenguins wheel)
     models       MultiTaskNet (hard sharing, any sharing_depth), copy_layers, freeze_layers,
                  the parameter count as a function of sharing depth
     objectives   per-task losses, the multi-task / transfer objectives, soft sharing, L2-SP

@@ -365,3 +365,82 @@ def make_competing_tasks(n_train: int = 16, n_test: int = 200, *, n_val: int = 5
     y_val = y_val + noise * torch.randn(y_val.shape, generator=g_val)
     tasks.x_val, tasks.y_val = x_val[..., None], y_val[..., None]
     return tasks
+
+
+@dataclass
+class PenguinTasks:
+    """The Palmer penguins as three tasks from the same three measurements: species, sex and body mass.
+
+    x holds the raw measurements in mm (standardise them with statistics of the rows you train
+    on, e.g. one cross-validation fold's training part). y holds floats: the species label
+    0..2, the sex label 0..1 and the body mass in grams. x_dev / y_dev (train + validation) are
+    what cross-validation splits; the test split is for the one final report.
+    """
+
+    x_train: torch.Tensor  # (n_train, 3) bill length, bill depth, flipper length (mm)
+    y_train: torch.Tensor  # (n_train, 3) species label, sex label, body mass (g), as floats
+    x_val: torch.Tensor  # (n_val, 3): for choosing hyperparameters, never for reporting
+    y_val: torch.Tensor  # (n_val, 3)
+    x_test: torch.Tensor  # (n_test, 3)
+    y_test: torch.Tensor  # (n_test, 3)
+    dropped: dict[str, int]  # why rows with missing values were left out -> how many
+    feature_names: tuple[str, ...] = ("bill length (mm)", "bill depth (mm)", "flipper length (mm)")
+    task_names: tuple[str, ...] = ("species", "sex", "body mass (g)")
+    species: tuple[str, ...] = ("Adelie", "Chinstrap", "Gentoo")  # label 0, 1, 2
+    sexes: tuple[str, ...] = ("female", "male")  # label 0, 1
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.task_names)
+
+    @property
+    def x_dev(self) -> torch.Tensor:
+        """Training and validation rows together (n_train + n_val, 3): what cross-validation splits."""
+        return torch.cat([self.x_train, self.x_val])
+
+    @property
+    def y_dev(self) -> torch.Tensor:
+        return torch.cat([self.y_train, self.y_val])
+
+
+PENGUIN_FEATURES = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm")
+
+
+def load_penguin_tasks(*, test_size: float = 0.25, val_size: float = 0.2, seed: int = 0) -> PenguinTasks:
+    """The Palmer penguins (Horst, Hill & Gorman 2020): 344 rows, 333 complete; stratified splits by `seed`.
+
+    Missing values, handled explicitly: 2 rows have no measurement at all and 9 more have no
+    recorded sex; all 11 are left out (`dropped` says how many for which reason), so every
+    kept penguin has all three tasks' labels. The splits are stratified by species and sex;
+    `test_size` and `val_size` are fractions of the 333 (the test part is cut first).
+    Reads the CSV that ships inside the `palmerpenguins` wheel: no network.
+    """
+    test_size = check_float("test_size", test_size, low=0.0, high=0.5, low_open=True)
+    val_size = check_float("val_size", val_size, low=0.0, high=0.5, low_open=True)
+    if test_size + val_size >= 0.8:
+        raise ValueError(f"test_size + val_size = {test_size + val_size:g} leaves too little to train on "
+                         f"(allowed: test_size + val_size < 0.8)")
+    seed = check_int("seed", seed, low=0)
+    from palmerpenguins import load_penguins  # imports pandas: only when penguins are asked for
+
+    table = load_penguins()
+    no_measurement = table[list(PENGUIN_FEATURES) + ["body_mass_g"]].isna().all(axis=1)
+    no_sex = table["sex"].isna() & ~no_measurement
+    complete = table[~(no_measurement | no_sex)]
+    if complete[list(PENGUIN_FEATURES) + ["body_mass_g", "species", "sex"]].isna().any(axis=None):
+        raise RuntimeError("the penguins table has missing values this loader does not expect")
+    species = {name: i for i, name in enumerate(PenguinTasks.species)}
+    sexes = {name: i for i, name in enumerate(PenguinTasks.sexes)}
+    x = complete[list(PENGUIN_FEATURES)].to_numpy(np.float32)
+    y = np.stack([complete["species"].map(species).to_numpy(np.float32),
+                  complete["sex"].map(sexes).to_numpy(np.float32),
+                  complete["body_mass_g"].to_numpy(np.float32)], axis=1)
+    strata = (2 * y[:, 0] + y[:, 1]).astype(np.int64)  # species x sex
+    x_tr, x_te, y_tr, y_te, s_tr, _ = train_test_split(x, y, strata, test_size=test_size, stratify=strata,
+                                                       random_state=seed)
+    x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=val_size / (1 - test_size), stratify=s_tr,
+                                              random_state=seed)
+    t = torch.from_numpy
+    return PenguinTasks(t(x_tr), t(y_tr), t(x_va), t(y_va), t(x_te), t(y_te),
+                        dropped={"no measurement at all": int(no_measurement.sum()),
+                                 "sex not recorded": int(no_sex.sum())})

@@ -25,10 +25,28 @@ def per_example_losses(pred: torch.Tensor, y: torch.Tensor, loss: str) -> torch.
     mse: pred and y are (..., n_tasks, n, out); ce: pred is logits (..., n_tasks, n, classes)
     and y integer labels (..., n_tasks, n).
     """
+    if isinstance(loss, (tuple, list)):  # one loss per task (fit / fit_many's mixed form)
+        return mixed_per_example_losses(pred, y, loss)
     if loss == "mse":
         return ((pred - y) ** 2).mean(-1)
     logits = pred.reshape(-1, pred.shape[-1])
     return F.cross_entropy(logits, y.reshape(-1), reduction="none").reshape(y.shape)
+
+
+def mixed_per_example_losses(pred: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:
+    """Loss of every example when each task has its own loss, e.g. ("ce", "ce", "mse"): (..., n_tasks, n).
+
+    pred: (..., n_tasks, n, out); y: floats (..., n_tasks, n), a class label (0., 1., ...) for a
+    "ce" task and the target for an "mse" task, which is compared with the head's first output.
+    """
+    ce_tasks = [t for t, name in enumerate(loss) if name == "ce"]
+    mse_tasks = [t for t, name in enumerate(loss) if name != "ce"]
+    y_ce = y[..., ce_tasks, :]
+    ce = F.cross_entropy(pred[..., ce_tasks, :, :].reshape(-1, pred.shape[-1]), y_ce.long().reshape(-1),
+                         reduction="none").reshape(y_ce.shape)
+    se = (pred[..., mse_tasks, :, 0] - y[..., mse_tasks, :]) ** 2
+    order = torch.argsort(torch.tensor(ce_tasks + mse_tasks))  # back to the tasks' own order
+    return torch.cat([ce, se], dim=-2)[..., order, :]
 
 
 def task_losses_unchecked(pred, y, loss, sample_weights=None):

@@ -132,6 +132,8 @@ def _strategy_backward(strategy: Strategy, losses: torch.Tensor, shared: list, o
 
 def _check_training_args(x, y, loss, steps, n_tasks_dim, *, dtype=torch.float32, n_classes=None):
     """Checked (x, y, steps): numpy arrays converted, x (and mse targets) cast to the models' dtype."""
+    if isinstance(loss, (tuple, list)):
+        return _check_mixed_args(x, y, loss, steps, n_tasks_dim, dtype=dtype, n_classes=n_classes)
     check_choice("loss", loss, LOSSES)
     steps = check_int("steps", steps, low=1, high=MAX_STEPS)
     lead = "(n_models, n_tasks, n, in)" if n_tasks_dim else "(n_tasks, n, in)"
@@ -153,6 +155,27 @@ def _check_training_args(x, y, loss, steps, n_tasks_dim, *, dtype=torch.float32,
         if y.shape != x.shape[:-1]:
             raise ValueError(f"y must hold integer labels of shape {tuple(x.shape[:-1])} for loss='ce', "
                              f"got {y.dtype} {tuple(y.shape)}")
+    return x, y, steps
+
+
+def _check_mixed_args(x, y, loss, steps, n_tasks_dim, *, dtype, n_classes):
+    """_check_training_args for one loss per task: y holds floats (…, n_tasks, n), labels for "ce" tasks."""
+    for t, name in enumerate(loss):
+        check_choice(f"loss[{t}]", name, LOSSES)
+    x = check_tensor("x", x, nonempty=True)
+    x, _, steps = _check_training_args(x, torch.zeros(*x.shape[:-1], 1), "mse", steps, n_tasks_dim, dtype=dtype)
+    if len(loss) != x.shape[n_tasks_dim]:
+        raise ValueError(f"loss has {len(loss)} entries but x has {x.shape[n_tasks_dim]} tasks (one loss per task)")
+    y = check_tensor("y", y, dtype=dtype)
+    y = y.to(dtype)
+    if y.shape != x.shape[:-1]:
+        raise ValueError(f"y has shape {tuple(y.shape)} but must be {tuple(x.shape[:-1])} for one loss per task: "
+                         "a label (as a float) for a 'ce' task, the target for an 'mse' task")
+    ce = torch.tensor([name == "ce" for name in loss])
+    labels = y.movedim(n_tasks_dim, 0)[ce]  # the "ce" tasks' entries
+    high = (n_classes or 2 ** 31) - 1
+    if ((labels != labels.round()) | (labels < 0) | (labels > high)).any():
+        raise ValueError(f"y holds a label that is not an integer in 0..{high} for a 'ce' task")
     return x, y, steps
 
 
@@ -273,13 +296,14 @@ def _n_classes(model):
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
-        loss: str = "mse", weights=None, sample_weights: torch.Tensor | None = None,
+        loss: str | tuple[str, ...] = "mse", weights=None, sample_weights: torch.Tensor | None = None,
         progress: bool = True, desc: str = "training", lr_scale: dict | None = None,
         strategy: Strategy | None = None, lr_schedule: dict | None = None,
         record: Callable | None = None, record_every: int = 1) -> History:
     """Minimise sum_t w_t L_t(model) by full-batch steps; return the per-task training losses.
 
-    x: (n_tasks, n, in), y: (n_tasks, n, out) for mse or (n_tasks, n) labels for ce.
+    x: (n_tasks, n, in), y: (n_tasks, n, out) for mse or (n_tasks, n) labels for ce. One loss per
+    task, e.g. loss=("ce", "mse"): y is floats (n_tasks, n), a label or a target (the head's first output).
     Parameters with requires_grad=False stay frozen. `weights` are fixed; a `strategy`
     (mtl_lessons.weighting) chooses them at every step instead (give one or neither).
     lr_scale (SGD only) gives named parameters their own rate lr * scale, e.g.
@@ -408,14 +432,15 @@ class ModelStack:
 
 
 def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
-             loss: str = "mse", weights=None, sample_weights: torch.Tensor | None = None,
+             loss: str | tuple[str, ...] = "mse", weights=None, sample_weights: torch.Tensor | None = None,
              progress: bool = True, desc: str = "training grid", lr_scale: dict | None = None,
              strategy: Strategy | None = None, lr_schedule: dict | None = None,
              record: Callable | None = None, record_every: int = 1,
              callback: Callable[[int], None] | None = None) -> History:
     """Train every model of the stack on its own data and task weights, all at once.
 
-    x: (M, n_tasks, n, in); y: (M, n_tasks, n, out) or labels (M, n_tasks, n);
+    x: (M, n_tasks, n, in); y: (M, n_tasks, n, out) or labels (M, n_tasks, n); for one loss per task
+    (loss=("ce", "ce", "mse"), as in fit) floats (M, n_tasks, n);
     weights: (M, n_tasks) or (n_tasks,); sample_weights: (M, n_tasks, n).
     strategy (instead of weights): a weighting strategy, batched over the M models.
     lr: one learning rate, or one per model (M,): each model's update is then rescaled to its own

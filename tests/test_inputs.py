@@ -21,6 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from mtl_lessons import _checks  # noqa: E402
 from mtl_lessons.bench import slider_figures, strategy_step_times, sweep_speedup  # noqa: E402
+from mtl_lessons.bench import slider_figures, sweep_speedup  # noqa: E402
+from mtl_lessons.data import load_penguin_tasks  # noqa: E402
 from mtl_lessons.data import (add_pixel_noise, load_digits_split, load_transfer_digits,  # noqa: E402
                               make_competing_tasks, make_digit_overlay, make_sinusoid_tasks, take_labels)
 from mtl_lessons.exercises import EXERCISES, TIME_LIMIT, check, feedback, predict, reveal  # noqa: E402
@@ -33,6 +35,9 @@ from mtl_lessons.experiments.learned_weights import (gradnorm_alpha_sweep, learn
 from mtl_lessons.experiments.negative_transfer import (negative_transfer_data,  # noqa: E402
                                                         negative_transfer_explorer, negative_transfer_gap,
                                                         negative_transfer_sweep, ntg_table, shuffle_labels)
+from mtl_lessons.experiments.model_selection import (accuracy_vs_f1_case, cv_choice, delta_m_table,  # noqa: E402
+                                                     macro_f1_many, penguin_cv_explorer, penguin_cv_sweep,
+                                                     sparse_vs_tuned, standardise)
 from mtl_lessons.experiments.sharing_depth import (digit_overlay_sweep, sharing_depth_explorer,  # noqa: E402
                                                    sharing_depth_sweep)
 from mtl_lessons.experiments.task_affinity import (affinity_groups, backward_cost, grouping_explorer,  # noqa: E402
@@ -111,6 +116,8 @@ def small(name):
         return grouping_sweep(**quick)
     if name == "negative_transfer":  # no lam = 1, no 30 labels, one source
         return negative_transfer_sweep((0.5,), (10,), sources=("mild",), hidden=4, n_layers=1, **{**quick, "steps": 1})
+    if name == "model_selection":  # the baseline's point only, two folds
+        return penguin_cv_sweep((1.0,), (0,), (0.1,), n_folds=2, hidden=2, **quick)
     if name == "transferability":  # no depth 2
         return transferability_sweep(hidden=4, n_layers=1, **{**quick, "steps": 1})
     if name == "finetuning":  # no stage 20, no 30 labels
@@ -256,6 +263,10 @@ CASES = [
     row("data: competing accept np sizes", lambda: make_competing_tasks(np.int32(8), np.int64(20))),
     row("data: competing refuse n_train=10**9", lambda: make_competing_tasks(10**9), ValueError, "more than this course allows"),
     row("data: competing refuse negative noise", lambda: make_competing_tasks(noise=-0.1), ValueError, "noise=-0.1"),
+    row("data: penguins accept np seed and np.float64 sizes", lambda: load_penguin_tasks(test_size=np.float64(0.2), seed=np.int64(3))),
+    row("data: penguins refuse test_size 0.9", lambda: load_penguin_tasks(test_size=0.9), ValueError, "test_size=0.9"),
+    row("data: penguins refuse sizes leaving nothing", lambda: load_penguin_tasks(test_size=0.45, val_size=0.45), ValueError, "too little to train on"),
+    row("data: penguins refuse str seed", lambda: load_penguin_tasks(seed="1"), TypeError, "seed='1'"),
 
     # models
     row("models: net accepts np ints", lambda: MultiTaskNet(np.int64(1), np.int32(4), 2, 3, sharing_depth=np.int64(1))),
@@ -382,6 +393,13 @@ CASES = [
     row("train: fit_many refuses a model for a stack", lambda: fit_many(net(), X4, Y4, **FIT), TypeError, "ModelStack.from_factory"),
     row("train: fit_many refuses 3-d x", lambda: fit_many(stack(), X, Y, **FIT), ValueError, "(n_models, n_tasks, n, in)"),
     row("train: fit_many refuses weights for 3 models", lambda: fit_many(stack(), X4, Y4, weights=np.ones((3, 3)), **FIT), ValueError, "weights has shape (3, 3)"),
+    row("train: fit one loss per task accepts a list and numpy y", lambda: fit(MultiTaskNet(1, 4, 1, 2, 3, sharing_depth=1), X[:2], np.stack([np.zeros(5), np.ones(5)]), loss=["ce", "mse"], **FIT)),
+    row("train: fit one loss per task refuses a wrong count", lambda: fit(MultiTaskNet(1, 4, 1, 2, 3, sharing_depth=1), X[:2], torch.zeros(2, 5), loss=("ce",), **FIT), ValueError, "loss has 1 entries"),
+    row("train: fit one loss per task refuses a bad name", lambda: fit(MultiTaskNet(1, 4, 1, 2, 3, sharing_depth=1), X[:2], torch.zeros(2, 5), loss=("ce", "l1"), **FIT), ValueError, "loss[1]='l1'"),
+    row("train: fit one loss per task refuses a fractional label", lambda: fit(MultiTaskNet(1, 4, 1, 2, 3, sharing_depth=1), X[:2], torch.full((2, 5), 0.5), loss=("ce", "mse"), **FIT), ValueError, "not an integer in 0..2"),
+    row("train: fit one loss per task refuses label 3 of 3 classes", lambda: fit(MultiTaskNet(1, 4, 1, 2, 3, sharing_depth=1), X[:2], torch.full((2, 5), 3.0), loss=("ce", "mse"), **FIT), ValueError, "not an integer in 0..2"),
+    row("train: fit one loss per task refuses (T, n, 1) targets", lambda: fit(MultiTaskNet(1, 4, 1, 2, 3, sharing_depth=1), X[:2], torch.zeros(2, 5, 1), loss=("ce", "mse"), **FIT), ValueError, "must be (2, 5)"),
+    row("train: fit one loss per task refuses NaN", lambda: fit(MultiTaskNet(1, 4, 1, 2, 3, sharing_depth=1), X[:2], torch.stack([torch.zeros(5), torch.full((5,), float("nan"))]), loss=("ce", "mse"), **FIT), ValueError, "non-finite"),
     row("train: fit_many refuses frozen stack", lambda: fit_many(ModelStack.from_factory(lambda: frozen_net().requires_grad_(False), [0]), X4[:1, :1], Y4[:1, :1], **FIT), ValueError, "is frozen"),
     row("train: fit_many refuses steps=10**12", lambda: fit_many(stack(), X4, Y4, **{**FIT, "steps": 10**12}), ValueError, "steps="),
     row("train: pad_tasks accepts numpy tasks", lambda: pad_tasks([[np.ones((2, 1)), np.ones((3, 1))]], [[np.ones((2, 1)), np.ones((3, 1))]])),
@@ -574,6 +592,20 @@ CASES = [
     row("experiments: GradNorm alpha figure refuses a lam sweep", drawn(lambda: plot_gradnorm_alpha(small("task_weighting"))), ValueError, "needs the knob 'alpha'"),
     row("experiments: learned weights explorer refuses a lam sweep", drawn(lambda: learned_weights_explorer(small("task_weighting"))), ValueError, "needs the knob 'method'"),
     row("experiments: angle explorer refuses a lam sweep", drawn(lambda: angle_explorer(small("task_weighting"))), ValueError, "needs the knob 'angle'"),
+    row("experiments: model selection explorer on a one-point grid", drawn(lambda: penguin_cv_explorer(small("model_selection")))),
+    row("experiments: model selection explorer refuses a lam sweep", drawn(lambda: penguin_cv_explorer(small("task_weighting"))), ValueError, "needs the knob"),
+    row("experiments: model selection sweep accepts np grids", lambda: penguin_cv_sweep(np.array([1.0]), np.array([0]), (np.float64(0.1),), seeds=np.arange(1), n_folds=np.int64(2), hidden=2, steps=1, progress=False)),
+    row("experiments: model selection sweep refuses depth 3 of 2", lambda: penguin_cv_sweep(depths=(3,)), ValueError, "depths"),
+    row("experiments: model selection sweep refuses 1 fold", lambda: penguin_cv_sweep(n_folds=1), ValueError, "n_folds=1"),
+    row("experiments: model selection sweep refuses a zero lam", lambda: penguin_cv_sweep(lams=(0.0, 1.0)), ValueError, "lam"),
+    row("experiments: delta_m_table refuses an unknown kind", lambda: delta_m_table(small("model_selection"), "train"), ValueError, "kind='train'"),
+    row("experiments: cv_choice works on a one-point grid", lambda: cv_choice(small("model_selection"))),
+    row("experiments: sparse_vs_tuned works on a one-point grid", lambda: sparse_vs_tuned(small("model_selection"))),
+    row("experiments: delta_m_table refuses a grid without the baseline", lambda: delta_m_table(penguin_cv_sweep((0.3,), (0,), (0.1,), seeds=[0], n_folds=2, hidden=2, steps=1, progress=False), "cv"), ValueError, "baseline"),
+    row("experiments: accuracy_vs_f1_case accepts np ints", lambda: accuracy_vs_f1_case(np.int64(1), feature=np.int64(0))),
+    row("experiments: accuracy_vs_f1_case refuses feature 3", lambda: accuracy_vs_f1_case(feature=3), ValueError, "feature=3"),
+    row("experiments: standardise uses the fit rows only", lambda: standardise(torch.tensor([[0.0], [2.0]]), torch.tensor([[1.0]]))[1].item() == 0.0 or (_ for _ in ()).throw(AssertionError)),
+    row("experiments: macro_f1_many accepts numpy labels", lambda: macro_f1_many(np.array([0, 1, 0, 1]), np.array([0, 1, 1, 1]), np.array([0, 0, 1, 1]), 2)),
 
     # bench
     row("bench: speed-up refuses n_models=10**6", lambda: sweep_speedup(10**6), ValueError, "n_models=1000000 is out of range"),
@@ -601,6 +633,10 @@ CASES = [
     row("exercises: an endless loop is stopped", fb("weighted-objective", never_returns, "wrong", f"within {TIME_LIMIT:g} s")),
     row("exercises: an endless loop that swallows Exception is stopped", fb("weighted-objective", swallows_interrupts, "wrong", "was stopped")),
     row("exercises: the untouched cell is not attempted", fb("soft-sharing", ..., "not attempted")),
+    row("exercises: Δm summed over tasks gets a hint", fb("delta-m", lambda m, b, l: 3 * solution("delta-m")(m, b, l), "wrong", "divide by T")),
+    row("exercises: Δm as a fraction gets a hint", fb("delta-m", lambda m, b, l: solution("delta-m")(m, b, l) / 100, "wrong", "multiply")),
+    row("exercises: Δm with numpy numbers accepted", fb("delta-m", lambda m, b, l: np.float64(solution("delta-m")(m, b, l)), "correct")),
+    row("exercises: cv-optimism refuses a number", lambda: predict("cv-optimism", 1.5, 1.0) is False or (_ for _ in ()).throw(AssertionError)),
     row("exercises: check refuses a non-str key", lambda: check(3, print), TypeError, "key=3 must be the exercise's name"),
     row("exercises: reveal refuses an unknown key", lambda: reveal("nope"), ValueError, "key='nope' is not an exercise"),
     row("exercises: predict refuses an unknown key", lambda: predict(["x"], 1, 1), ValueError, "is not a prediction exercise"),

@@ -297,3 +297,4 @@ from mtl_lessons.exercises import conflicting_gradients  # noqa: E402,F401
 from mtl_lessons.exercises import task_affinity  # noqa: E402,F401
 from mtl_lessons.exercises import finetuning  # noqa: E402,F401
 from mtl_lessons.exercises import negative_transfer  # noqa: E402,F401
+from mtl_lessons.exercises import model_selection  # noqa: E402,F401

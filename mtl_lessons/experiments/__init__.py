@@ -8,6 +8,7 @@ from mtl_lessons.experiments.conflicting_gradients import angle_explorer, angle_
 from mtl_lessons.experiments.data_size import data_size_explorer, data_size_sweep
 from mtl_lessons.experiments.finetuning import finetuning_explorer, finetuning_sweep
 from mtl_lessons.experiments.learned_weights import learned_weights_explorer, learned_weights_sweep
+from mtl_lessons.experiments.model_selection import penguin_cv_explorer, penguin_cv_sweep
 from mtl_lessons.experiments.negative_transfer import negative_transfer_explorer, negative_transfer_sweep
 from mtl_lessons.experiments.task_affinity import grouping_explorer, grouping_sweep
 from mtl_lessons.experiments.sharing_depth import sharing_depth_explorer, sharing_depth_sweep
@@ -25,5 +26,6 @@ SLIDERS = {
     "07_transferability": (transferability_sweep, transferability_explorer),
     "08_finetuning_well": (finetuning_sweep, finetuning_explorer),
     "09_negative_transfer": (negative_transfer_sweep, negative_transfer_explorer),
+    "10_model_selection": (penguin_cv_sweep, penguin_cv_explorer),
     "11_mtl_vs_transfer": (grouping_sweep, grouping_explorer),
 }

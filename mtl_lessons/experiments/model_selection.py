@@ -1,0 +1,325 @@
+"""Choosing λ, the sharing depth and the learning rate by k-fold cross-validation on the Palmer
+penguins (species, sex, body mass), and measuring the result once on the test set: the grid
+behind chapter 10's explorer.
+
+Every (λ, depth, learning rate, seed) is trained n_folds + 2 times, all at once with fit_many:
+once per fold (scored on that fold's held-out part), once on the training split alone (scored on
+the validation split: the single-split alternative to cross-validation), and once on the whole
+development set (train + validation, scored on the test set). The folds come from scikit-learn's
+StratifiedKFold, the metrics from sklearn.metrics; features and body mass are standardised with
+statistics of the rows each model trains on. The task weights are (1, 1, λ): λ weighs the
+body-mass regression (a squared error) against the two cross-entropies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, f1_score, root_mean_squared_error
+from sklearn.model_selection import StratifiedKFold
+
+from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
+from mtl_lessons.data import PenguinTasks, load_penguin_tasks
+from mtl_lessons.metrics import delta_m
+from mtl_lessons.models import MultiTaskNet
+from mtl_lessons.plots import PALETTE
+from mtl_lessons.sweep import Sweep
+from mtl_lessons.train import ModelStack, fit_many, pad_tasks
+from mtl_lessons.widgets import SweepExplorer, grid_value
+
+LAMBDAS = (0.1, 0.3, 1.0)  # the body-mass task's weight (SGD diverges at lam * lr = 0.9)
+DEPTHS = (0, 1, 2)  # shared hidden layers of 2: independent networks .. one trunk
+LRS = (0.1, 0.3)  # SGD learning rates
+TASK_LOSSES = ("ce", "ce", "mse")  # species, sex, body mass
+METRICS = ("f1_species", "acc_species", "f1_sex", "acc_sex", "rmse_mass")
+DELTA_M_METRICS = ("f1_species", "f1_sex", "rmse_mass")  # one metric per task for Δm
+LOWER_IS_BETTER = [False, False, True]
+BASELINE = {"lam": 1.0, "depth": 0, "lr": 0.1}  # Δm's reference: independent networks, equal weights
+SPARSE = {"lam": 1.0, "lr": 0.1}  # a sparse grid: one λ and one rate per method (depth)
+
+
+@dataclass(frozen=True)
+class ModelSelectionClaims:
+    """Chapter 10's claims, one threshold each, used by the notebook and the tests (over seeds)."""
+
+    cv_regret_mean: float = 3.0  # test Δm of the CV choice: on average within this many points of the grid's best
+    cv_regret_max: float = 4.0  # ... and for every seed within this many
+    cv_regret_share: float = 0.35  # ... a gap of at most this share of the grid's range (best - worst test Δm), on average
+    cv_over_mean: float = 0.5  # every seed: the CV choice's test Δm beats the grid's mean test Δm by this many points
+    chinstrap_acc_gap: float = 0.05  # "is it a Chinstrap?": the majority rule's test accuracy beats the model's by this, every seed ...
+    chinstrap_f1_gap: float = 0.1  # ... while its macro-F1 is below the model's by at least this, every seed
+    sparse_gain: float = 1.0  # at one setting (SPARSE), depth 2 beats depth 0 by at least this (test Δm points, mean) ...
+    tuned_gain: float = 0.5  # ... but with (λ, lr) tuned by CV per depth, by at most this (mean over seeds)
+
+
+CLAIMS = ModelSelectionClaims()
+
+
+def standardise(x_fit: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(x - mean) / sd with the mean and sd of x_fit's rows only (never of the rows scored later)."""
+    mean, sd = x_fit.mean(0), x_fit.std(0)
+    return tuple((x - mean) / sd for x in (x_fit, *others))
+
+
+def macro_f1_many(y: np.ndarray, pred: np.ndarray, model: np.ndarray, n_classes: int) -> np.ndarray:
+    """Macro-F1 of many models in one call of sklearn's f1_score: (n_models,).
+
+    y, pred, model: one entry per scored example (model = which model it belongs to). Each model's
+    classes get label ids of their own (model * n_classes + class), so f1_score(average=None)
+    returns every (model, class) F1; a model's macro-F1 is the mean over its classes, exactly
+    f1_score(its y, its pred, average="macro") when each of its classes occurs in y (a test checks it).
+    """
+    n_models = int(model.max()) + 1
+    labels = np.arange(n_models * n_classes)
+    per_class = f1_score(model * n_classes + y, model * n_classes + pred, labels=labels, average=None,
+                         zero_division=0.0)
+    return per_class.reshape(n_models, n_classes).mean(1)
+
+
+def penguin_metrics(out: torch.Tensor, y: list[torch.Tensor], mass_stats: list[tuple[float, float]]
+                    ) -> dict[str, np.ndarray]:
+    """sklearn's metrics of every model's outputs out[m] (3, n_m, 3) against y[m] (n_m, 3): (n_models,) each."""
+    if not all(torch.isfinite(o).all() for o in out):
+        raise FloatingPointError("training diverged (non-finite outputs): the body-mass task's SGD step is lam * lr; "
+                                 "use a smaller lam or lr")
+    species = [o[0].argmax(-1).numpy() for o in out]
+    sex = [o[1, :, :2].argmax(-1).numpy() for o in out]  # sex is trained on its head's first two logits
+    mass = [o[2, :, 0].numpy() * sd + mean for o, (mean, sd) in zip(out, mass_stats)]  # back to grams
+    y = [t.numpy() for t in y]
+    model = np.concatenate([np.full(len(t), m) for m, t in enumerate(y)])
+    flat = np.concatenate(y).astype(np.int64)
+    return {"f1_species": macro_f1_many(flat[:, 0], np.concatenate(species), model, 3),
+            "acc_species": np.array([accuracy_score(t[:, 0], p) for t, p in zip(y, species)]),
+            "f1_sex": macro_f1_many(flat[:, 1], np.concatenate(sex), model, 2),
+            "acc_sex": np.array([accuracy_score(t[:, 1], p) for t, p in zip(y, sex)]),
+            "rmse_mass": np.array([root_mean_squared_error(t[:, 2], p) for t, p in zip(y, mass)])}
+
+
+def strata(y: torch.Tensor) -> np.ndarray:
+    """Species × sex, the classes StratifiedKFold keeps in proportion in every fold."""
+    return (2 * y[:, 0] + y[:, 1]).long().numpy()
+
+
+def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_folds: int = 5,
+                     hidden: int = 8, n_layers: int = 2, steps: int = 200, progress: bool = True) -> Sweep:
+    """Cross-validated, validation-split and test metrics of every (lam, depth, lr, seed).
+
+    Results (n_lam, n_depth, n_lr, n_seeds, ...): cv_<metric> (..., n_folds), one per held-out fold;
+    val_<metric> (trained on the training split, scored on the validation split); test_<metric>
+    (trained on train + validation, scored on test), for <metric> in METRICS. The seed picks the
+    data split, the folds and the initialisation.
+    """
+    lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
+    depths = check_ints("depths", depths, low=0, high=n_layers)
+    lrs = check_floats("lrs", lrs, low=0.0, low_open=True, item_name="lr")
+    seeds = check_ints("seeds", seeds, low=0)
+    n_folds = check_int("n_folds", n_folds, low=2, high=10)
+    check_keywords(hidden=hidden, n_layers=n_layers, steps=steps, progress=progress)
+    sweep = Sweep({"lam": lams, "depth": depths, "lr": lrs}, seeds)
+
+    # every training set of every seed: the folds, the training split, the development set
+    jobs = []  # (seed index, kind, x_fit, y_fit, x_score, y_score)
+    for i, seed in enumerate(seeds):
+        data = load_penguin_tasks(seed=seed)
+        x_dev, y_dev = data.x_dev, data.y_dev
+        folds = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(x_dev.numpy(), strata(y_dev))
+        for fit_rows, score_rows in folds:
+            jobs.append((i, "cv", x_dev[fit_rows], y_dev[fit_rows], x_dev[score_rows], y_dev[score_rows]))
+        jobs.append((i, "val", data.x_train, data.y_train, data.x_val, data.y_val))
+        jobs.append((i, "test", x_dev, y_dev, data.x_test, data.y_test))
+    xs, ys, scored, mass_stats = [], [], [], []
+    for _, _, x_fit, y_fit, x_score, y_score in jobs:
+        x_fit, x_score = standardise(x_fit, x_score)
+        (mass,) = standardise(y_fit[:, 2:])
+        xs.append([x_fit] * 3)
+        ys.append([y_fit[:, 0], y_fit[:, 1], mass[:, 0]])
+        scored.append((x_score, y_score))
+        mass_stats.append((y_fit[:, 2].mean().item(), y_fit[:, 2].std().item()))
+    x, y, mask = pad_tasks(xs, ys)  # (J, 3, n_max, 3), (J, 3, n_max), (J, 3, n_max)
+
+    grid = [(lam, lr) for lam in lams for lr in lrs]
+    n_jobs = len(jobs)
+    shape = (len(lams), len(depths), len(lrs), len(seeds))
+    found = {f"{kind}_{m}": np.zeros(shape + ((n_folds,) if kind == "cv" else ())) for kind in ("cv", "val", "test")
+             for m in METRICS}
+    for d, depth in enumerate(depths):
+        # one stack per depth (the architecture changes with it): every (lam, lr) x every job
+        stack = ModelStack.from_factory(
+            lambda: MultiTaskNet(3, hidden, n_layers, 3, 3, sharing_depth=depth),
+            [seeds[job[0]] for _ in grid for job in jobs])
+        weights = torch.tensor([[1.0, 1.0, lam] for lam, _ in grid for _ in jobs])
+        fit_many(stack, x.repeat(len(grid), 1, 1, 1), y.repeat(len(grid), 1, 1), loss=TASK_LOSSES, weights=weights,
+                 sample_weights=mask.repeat(len(grid), 1, 1), optimizer="sgd",
+                 lr=[lr for _, lr in grid for _ in jobs], steps=steps, progress=progress,
+                 desc=f"depth {depth}: {len(stack)} models")
+        xe, _, _ = pad_tasks([[xs_] * 3 for xs_, _ in scored], [[ys_[:, 0]] * 3 for _, ys_ in scored])
+        with torch.no_grad():
+            out = stack(xe.repeat(len(grid), 1, 1, 1))  # (len(grid) * J, 3, n_max, 3)
+        n_grid = len(grid)
+        values = penguin_metrics([out[g * n_jobs + j][:, :len(scored[j][1])] for g in range(n_grid) for j in range(n_jobs)],
+                                 [scored[j][1] for _ in grid for j in range(n_jobs)], mass_stats * n_grid)
+        for m, v in values.items():
+            v = v.reshape(n_grid, n_jobs)
+            for g, (lam, lr) in enumerate(grid):
+                fold = 0
+                for j, (i, kind, *_) in enumerate(jobs):
+                    at = (lams.index(lam), d, lrs.index(lr), i)
+                    if kind == "cv":
+                        found[f"cv_{m}"][at + (fold % n_folds,)] = v[g, j]
+                        fold += 1
+                    else:
+                        found[f"{kind}_{m}"][at] = v[g, j]
+    for name, array in found.items():
+        sweep.add(name, array)
+    sweep.meta.update(n_folds=n_folds, hidden=hidden, n_layers=n_layers, steps=steps,
+                      n_dev=len(jobs[-1][2]), n_test=len(jobs[-1][4]))
+    return sweep
+
+
+def delta_m_table(sweep: Sweep, kind: str) -> np.ndarray:
+    """Δm (%) of every grid point vs BASELINE, per seed: (n_lam, n_depth, n_lr, n_seeds).
+
+    kind "cv": each task's metric is first averaged over the folds, then Δm averages the tasks
+    (metrics.delta_m, one metric per task: DELTA_M_METRICS); the baseline is scored the same way.
+    """
+    if kind not in ("cv", "val", "test"):
+        raise ValueError(f"kind={kind!r} (allowed: 'cv', 'val', 'test')")
+    sweep.require(knobs=["lam", "depth", "lr"], results=[f"{kind}_{m}" for m in DELTA_M_METRICS],
+                  by="delta_m_table")
+    if any(value not in sweep.knobs[knob] for knob, value in BASELINE.items()):
+        raise ValueError(f"Δm's baseline {BASELINE} is not on the sweep's grid {sweep.knobs}; include it")
+    per_task = [sweep.results[f"{kind}_{m}"] for m in DELTA_M_METRICS]
+    if kind == "cv":
+        per_task = [a.mean(-1) for a in per_task]  # average over folds first
+    metrics = torch.from_numpy(np.stack(per_task, -1))  # (..., n_seeds, 3)
+    base = metrics[sweep.index(**BASELINE)]  # (n_seeds, 3)
+    return np.stack([delta_m(metrics[..., s, :], base[s], LOWER_IS_BETTER).numpy()
+                     for s in range(len(sweep.seeds))], -1)
+
+
+def cv_choice(sweep: Sweep, kind: str = "cv") -> dict[str, np.ndarray]:
+    """Per seed: the grid point with the best `kind` Δm, its test Δm, the grid's best and mean test Δm.
+
+    The choice looks at `kind` only ('cv' or 'val'); the test numbers play no part in it.
+    """
+    score, test = delta_m_table(sweep, kind), delta_m_table(sweep, "test")
+    n_seeds = len(sweep.seeds)
+    flat_score, flat_test = score.reshape(-1, n_seeds), test.reshape(-1, n_seeds)
+    chosen = flat_score.argmax(0)
+    points = sweep.points()
+    return {"chosen": [points[c] for c in chosen],
+            "test_of_chosen": flat_test[chosen, np.arange(n_seeds)],
+            "best_test": flat_test.max(0),
+            "mean_test": flat_test.mean(0),
+            "test_optimum": [points[c] for c in flat_test.argmax(0)]}
+
+
+def sparse_vs_tuned(sweep: Sweep) -> dict[str, np.ndarray]:
+    """Test Δm of each depth (n_depth, n_seeds) at the sparse grid's one point (SPARSE) and at its CV-tuned (λ, lr)."""
+    cv, test = delta_m_table(sweep, "cv"), delta_m_table(sweep, "test")
+    if any(value not in sweep.knobs[knob] for knob, value in SPARSE.items()):
+        raise ValueError(f"the sparse grid's point {SPARSE} is not on the sweep's grid {sweep.knobs}; include it")
+    n_seeds = len(sweep.seeds)
+    sparse = np.stack([test[sweep.index(depth=k, **SPARSE)] for k in sweep.knobs["depth"]])
+    tuned = []
+    for d in range(len(sweep.knobs["depth"])):
+        c = cv[:, d].reshape(-1, n_seeds)  # over (lam, lr)
+        tuned.append(test[:, d].reshape(-1, n_seeds)[c.argmax(0), np.arange(n_seeds)])
+    return {"sparse": sparse, "tuned": np.stack(tuned)}
+
+
+def penguin_cv_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplorer:
+    """Sliders over λ and depth: left, CV Δm (mean ± sd over folds) and test Δm along λ; right, the point's tasks."""
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from penguin_cv_sweep), got {type(sweep).__name__}")
+    sweep.require(knobs=["lam", "depth", "lr"], results=[f"{k}_{m}" for k in ("cv", "test") for m in METRICS],
+                  by="penguin_cv_explorer")
+    choice = cv_choice(sweep)
+    lr = choice["chosen"][0]["lr"]  # the rate CV chose for the first seed: the explorer's third knob
+    value = {"lam": grid_value(sweep, "lam", 1.0), "depth": grid_value(sweep, "depth", 1), "lr": lr, **(value or {})}
+    cv = delta_m_table(sweep, "cv")
+    test = delta_m_table(sweep, "test")
+    # Δm of each fold on its own, to show the spread over folds (baseline scored on the same fold)
+    fold_metrics = torch.from_numpy(np.stack([sweep.results[f"cv_{m}"] for m in DELTA_M_METRICS], -1))
+    base = fold_metrics[sweep.index(**BASELINE)]  # (n_seeds, n_folds, 3)
+    fold_dm = np.stack([np.stack([delta_m(fold_metrics[..., s, f, :], base[s, f], LOWER_IS_BETTER).numpy()
+                                  for f in range(base.shape[1])], -1)
+                        for s in range(base.shape[0])], -2)  # (n_lam, n_depth, n_lr, n_seeds, n_folds)
+    lams = np.asarray(sweep.knobs["lam"])
+    colors = dict(zip(sweep.knobs["depth"], (PALETTE[0], PALETTE[1], PALETTE[2], PALETTE[3])))
+    first = fold_dm[..., 0, :]  # the first seed's folds: what the left panel draws
+    lo = min((first.mean(-1) - first.std(-1)).min(), test[..., 0].min())
+    hi = max((first.mean(-1) + first.std(-1)).max(), test[..., 0].max())
+    ylim = (np.floor(lo - 1), np.ceil(hi + 1))
+    pick = choice["chosen"][0]
+    pl, pd, pr = sweep.index(**pick)
+
+    def draw(axes, point):
+        ax, ax_tasks = axes
+        l, d, r = sweep.index(**point)
+        for k, depth in enumerate(sweep.knobs["depth"]):
+            folds = fold_dm[:, k, r, 0]  # (n_lam, n_folds), first seed
+            mean, sd = folds.mean(-1), folds.std(-1)
+            ax.plot(lams, cv[:, k, r, 0], marker="o", ms=4, color=colors[depth], label=f"depth {depth}: CV")
+            ax.fill_between(lams, mean - sd, mean + sd, color=colors[depth], alpha=0.08, lw=0)
+            ax.plot(lams, test[:, k, r, 0], ls="--", marker="x", color=colors[depth], lw=1, label=f"depth {depth}: test")
+        ax.plot(lams[l], cv[l, d, r, 0], marker="o", ms=13, mfc="none", mew=2, color="k")
+        if r == pr:  # the CV choice is on this panel: a star on its CV and its test value
+            ax.plot([lams[pl]] * 2, [cv[pl, pd, pr, 0], test[pl, pd, pr, 0]], marker="*", ms=12, ls=":",
+                    color="k", label="CV's choice: CV → test")
+        ax.set(xscale="log", ylim=ylim, xlabel="λ, the body-mass weight (log scale)",
+               ylabel="Δm vs independent nets (%)",
+               title=f"seed {sweep.seeds[0]}, lr = {point['lr']:g}: CV (band ± sd over folds), test dashed\n"
+                     f"CV chose λ={pick['lam']:g}, depth {pick['depth']}, lr={pick['lr']:g}: "
+                     f"CV Δm {cv[pl, pd, pr, 0]:+.1f}, test Δm {test[pl, pd, pr, 0]:+.1f}", )
+        ax.title.set_fontsize(9)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.legend(fontsize=6.5, loc="lower right", ncols=2)
+        names = ("f1_species", "f1_sex", "rmse_mass")
+        cv_vals = [sweep.at(f"cv_{m}", **point)[0] for m in names]  # (n_folds,) each
+        test_vals = [sweep.at(f"test_{m}", **point)[0] for m in names]
+        ax_r = ax_tasks
+        pos = np.arange(2)
+        ax_r.bar(pos - 0.18, [v.mean() for v in cv_vals[:2]], 0.34, yerr=[v.std() for v in cv_vals[:2]],
+                 color=PALETTE[0], label="CV (mean ± sd over folds)")
+        ax_r.bar(pos + 0.18, test_vals[:2], 0.34, color=PALETTE[3], label="test (trained on all dev rows)")
+        ax_r.set(xticks=[0, 1, 2], xticklabels=["species\nmacro-F1", "sex\nmacro-F1", "body mass\nRMSE (kg)"],
+                 ylabel="macro-F1; RMSE in kg", title=f"λ = {point['lam']:g}, depth {point['depth']}, "
+                                                      f"lr = {point['lr']:g}: the three tasks (seed {sweep.seeds[0]})")
+        ax_r.bar(2 - 0.18, cv_vals[2].mean() / 1000, 0.34, yerr=cv_vals[2].std() / 1000, color=PALETTE[0])
+        ax_r.bar(2 + 0.18, test_vals[2] / 1000, 0.34, color=PALETTE[3])
+        ax_r.set_ylim(0, 1.05)
+        ax_r.legend(fontsize=7, loc="lower left")
+
+    return SweepExplorer(sweep, draw, knobs=["lam", "depth"], value=value, figsize=(11, 4.2),
+                         descriptions={"lam": "λ (body-mass weight)", "depth": "sharing depth"})
+
+
+def accuracy_vs_f1_case(seed: int = 0, *, feature: int = 1) -> dict[str, dict[str, float]]:
+    """An imbalanced task, "is it a Chinstrap?" (about 1 penguin in 5): on the test split, the majority rule
+    ("never a Chinstrap") against a class-balanced logistic regression on one measurement (default: bill depth).
+
+    Both are fitted on the development rows only (the pipeline standardises with their statistics).
+    Returns {"majority rule": {"accuracy": ..., "macro_f1": ...}, "logistic regression": {...}}.
+    """
+    from sklearn.dummy import DummyClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    seed = check_int("seed", seed, low=0)
+    feature = check_int("feature", feature, low=0, high=2)
+    data = load_penguin_tasks(seed=seed)
+    chinstrap = PenguinTasks.species.index("Chinstrap")
+    x_dev, x_test = data.x_dev[:, [feature]].numpy(), data.x_test[:, [feature]].numpy()
+    y_dev, y_test = (data.y_dev[:, 0] == chinstrap).numpy(), (data.y_test[:, 0] == chinstrap).numpy()
+    models = {"majority rule": DummyClassifier(strategy="most_frequent"),
+              "logistic regression": make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced"))}
+    result = {}
+    for name, model in models.items():
+        pred = model.fit(x_dev, y_dev).predict(x_test)
+        result[name] = {"accuracy": accuracy_score(y_test, pred),
+                        "macro_f1": f1_score(y_test, pred, average="macro", zero_division=0.0)}
+    return result

@@ -1,0 +1,153 @@
+"""Chapter 10 helpers: the penguins (offline, missing values counted, splits), one loss per task in
+fit / fit_many, macro-F1 of many models against sklearn, standardisation on the fit rows, Δm's
+baseline, and the chapter's claims on other seeds.
+
+Measured by hand (defaults: λ in (0.1, 0.3, 1), depth 0-2, lr in (0.1, 0.3), 5 folds, 200 steps, hidden 8),
+seeds 0-2 and 11-16, against CLAIMS: gap between the CV choice's test Δm and the grid's best 1.50 ± 0.79
+points (0.23 to 2.44; <= 3 on average, <= 4 each); gap / grid range 0.13 (0-2: 0.15; <= 0.35); CV choice
+minus the grid's mean test Δm 1.07 to 4.06 on every seed (>= 0.5); depth 2 - depth 0 at λ = 1, lr = 0.1:
+mean 3.62 (seeds 0-2), 2.38 (11-13), 1.32 (11-16), but 0.26 for seeds 14-16 alone (>= 1 on average);
+tuned by CV: -0.65 (0-2), -0.16 (11-16) (<= 0.5). "Is it a Chinstrap?", seeds 0-11, bill depth only:
+majority rule 0.786 accuracy vs the model's 0.61-0.68; macro-F1 0.44 vs 0.56-0.64.
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import f1_score
+
+from mtl_lessons.data import load_penguin_tasks
+from mtl_lessons.experiments.model_selection import (BASELINE, CLAIMS, accuracy_vs_f1_case, cv_choice, delta_m_table,
+                                                     macro_f1_many, penguin_cv_sweep, sparse_vs_tuned, standardise)
+from mtl_lessons.models import MultiTaskNet
+from mtl_lessons.objectives import task_losses
+from mtl_lessons.train import ModelStack, fit, fit_many
+
+CLAIM_SEEDS = list(range(11, 17))  # not the notebook's default seeds (0-2)
+
+
+# ---------------------------------------------------------------- data
+
+def test_penguins_load_offline_with_the_missing_rows_counted():
+    d = load_penguin_tasks(seed=0)
+    assert d.dropped == {"no measurement at all": 2, "sex not recorded": 9}
+    n = len(d.x_train) + len(d.x_val) + len(d.x_test)
+    assert n == 344 - 11 == 333
+    for x, y in ((d.x_train, d.y_train), (d.x_val, d.y_val), (d.x_test, d.y_test)):
+        assert x.shape[1] == 3 and y.shape == (len(x), 3) and x.dtype == torch.float32
+        assert torch.isfinite(x).all() and torch.isfinite(y).all()
+        assert set(y[:, 0].tolist()) == {0.0, 1.0, 2.0} and set(y[:, 1].tolist()) == {0.0, 1.0}
+        assert 2500 <= y[:, 2].min() and y[:, 2].max() <= 6500  # grams
+    assert len(d.x_test) == 84 and torch.equal(d.x_dev, torch.cat([d.x_train, d.x_val]))
+    # the splits are disjoint (no row appears twice: all 333 rows are distinct here)
+    rows = torch.cat([torch.cat([d.x_dev, d.y_dev], 1), torch.cat([d.x_test, d.y_test], 1)])
+    assert len(torch.unique(rows, dim=0)) == 333
+
+
+def test_penguin_splits_are_stratified_and_seeded():
+    a, b, c = load_penguin_tasks(seed=1), load_penguin_tasks(seed=1), load_penguin_tasks(seed=2)
+    assert torch.equal(a.x_test, b.x_test) and not torch.equal(a.x_test, c.x_test)
+    share = [(a.y_test[:, 0] == k).float().mean().item() for k in range(3)]
+    assert np.allclose(share, [146 / 333, 68 / 333, 119 / 333], atol=0.02)
+
+
+# ---------------------------------------------------------------- one loss per task
+
+def test_mixed_losses_equal_each_task_on_its_own():
+    torch.manual_seed(0)
+    pred = torch.randn(3, 7, 3)
+    y = torch.stack([torch.randint(0, 3, (7,)).float(), torch.randint(0, 2, (7,)).float(), torch.randn(7)])
+    from mtl_lessons.objectives import task_losses_unchecked
+    mixed = task_losses_unchecked(pred, y, ("ce", "ce", "mse"))
+    ce = task_losses(pred[:2], y[:2].long(), loss="ce")
+    mse = task_losses(pred[2:, :, :1], y[2:, :, None], loss="mse")
+    assert torch.allclose(mixed, torch.cat([ce, mse]))
+
+
+def test_fit_many_with_one_loss_per_task_equals_fit_per_model():
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 9, 3)
+    y = torch.stack([torch.stack([torch.randint(0, 3, (9,)).float(), torch.randint(0, 2, (9,)).float(),
+                                  torch.randn(9)]) for _ in range(2)])
+    def factory():
+        return MultiTaskNet(3, 4, 2, 3, 3, sharing_depth=1)
+    stack = ModelStack.from_factory(factory, [0, 1])
+    kw = dict(loss=("ce", "ce", "mse"), optimizer="sgd", steps=20, progress=False)
+    many = fit_many(stack, x, y, lr=[0.1, 0.3], weights=[[1, 1, 0.5], [1, 1, 2.0]], **kw)
+    for m, (lr, w) in enumerate(((0.1, [1, 1, 0.5]), (0.3, [1, 1, 2.0]))):
+        torch.manual_seed(m)
+        one = fit(factory(), x[m], y[m], lr=lr, weights=w, **kw)
+        assert np.allclose(many.task_losses[:, m], one.task_losses, atol=1e-4)  # the per-model rate rescales: float32 rounding
+
+
+# ---------------------------------------------------------------- metrics and preprocessing
+
+def test_macro_f1_many_equals_sklearn_per_model():
+    rng = np.random.default_rng(0)
+    ys, preds = [rng.integers(0, 3, n) for n in (20, 31, 7)], [rng.integers(0, 3, n) for n in (20, 31, 7)]
+    preds[2][:] = 0  # a model that never predicts two of the classes
+    ys[2][:3] = [0, 1, 2]
+    model = np.concatenate([np.full(len(y), m) for m, y in enumerate(ys)])
+    got = macro_f1_many(np.concatenate(ys), np.concatenate(preds), model, 3)
+    want = [f1_score(y, p, average="macro", zero_division=0.0) for y, p in zip(ys, preds)]
+    assert np.allclose(got, want)
+
+
+def test_standardise_uses_the_fit_rows_only():
+    fit_rows, other = torch.tensor([[1.0, 10.0], [3.0, 30.0]]), torch.tensor([[100.0, -5.0]])
+    a, b = standardise(fit_rows, other)
+    assert torch.allclose(a.mean(0), torch.zeros(2)) and torch.allclose(a.std(0), torch.ones(2))
+    assert torch.allclose(b, (other - fit_rows.mean(0)) / fit_rows.std(0))
+
+
+def test_chinstrap_case_accuracy_and_f1_disagree_on_other_seeds():
+    for seed in range(12, 24):
+        case = accuracy_vs_f1_case(seed)
+        rule, model = case["majority rule"], case["logistic regression"]
+        assert rule["accuracy"] - model["accuracy"] >= CLAIMS.chinstrap_acc_gap, (seed, case)
+        assert model["macro_f1"] - rule["macro_f1"] >= CLAIMS.chinstrap_f1_gap, (seed, case)
+
+
+# ---------------------------------------------------------------- the chapter's claims on other seeds
+
+@pytest.fixture(scope="module")
+def sweep():
+    return penguin_cv_sweep(seeds=CLAIM_SEEDS, progress=False)
+
+
+def test_sweep_shapes_and_the_baseline(sweep):
+    assert sweep.results["cv_f1_sex"].shape == (3, 3, 2, len(CLAIM_SEEDS), 5)
+    assert sweep.results["test_rmse_mass"].shape == (3, 3, 2, len(CLAIM_SEEDS))
+    for kind in ("cv", "val", "test"):
+        assert np.allclose(delta_m_table(sweep, kind)[sweep.index(**BASELINE)], 0.0)
+    f1 = sweep.results["test_f1_species"]
+    assert (0.5 < f1).all() and (f1 <= 1).all()  # every setting learned species
+    assert (sweep.results["test_rmse_mass"] < 700).all()  # below the constant predictor's ~760 g
+
+
+def test_cv_choice_lands_near_the_test_optimum(sweep):
+    choice = cv_choice(sweep)
+    test = delta_m_table(sweep, "test").reshape(-1, len(CLAIM_SEEDS))
+    gap = choice["best_test"] - choice["test_of_chosen"]
+    assert (gap >= 0).all()
+    assert gap.mean() <= CLAIMS.cv_regret_mean and gap.max() <= CLAIMS.cv_regret_max, gap
+    assert (gap / (choice["best_test"] - test.min(0))).mean() <= CLAIMS.cv_regret_share
+    assert (choice["test_of_chosen"] - test.mean(0) >= CLAIMS.cv_over_mean).all()
+
+
+def test_a_sparse_grid_favours_sharing_that_tuning_removes(sweep):
+    methods = sparse_vs_tuned(sweep)
+    sparse_gain = methods["sparse"][-1] - methods["sparse"][0]
+    tuned_gain = methods["tuned"][-1] - methods["tuned"][0]
+    assert sparse_gain.mean() >= CLAIMS.sparse_gain, sparse_gain
+    assert tuned_gain.mean() <= CLAIMS.tuned_gain, tuned_gain
+
+
+def test_the_choice_never_looks_at_test(sweep):
+    """Scrambling the test results changes no choice."""
+    import copy
+    scrambled = copy.deepcopy(sweep)
+    rng = np.random.default_rng(0)
+    for name in [n for n in scrambled.results if n.startswith("test_")]:
+        scrambled.results[name] = rng.permutation(scrambled.results[name].ravel()).reshape(sweep.results[name].shape)
+    assert cv_choice(scrambled)["chosen"] == cv_choice(sweep)["chosen"]

@@ -1,12 +1,18 @@
 """Slider explorers: a slider per knob of a precomputed Sweep and one figure.
 
 A move only looks the point up and shows its picture; nothing is trained. Each
-grid point's figure is drawn once to PNG (all of them up front by default,
-behind a progress bar) and kept, so a move swaps the bytes of one
-ipywidgets.Image: no flicker, no figures piling up, and the same speed for
-every move however slow matplotlib is. The explorer's display
-also carries that PNG as a plain image, so nbval and a static HTML export show
-the figure for the default value.
+grid point's figure is drawn once to PNG and kept, so a move swaps the bytes of
+one ipywidgets.Image: no flicker, no figures piling up, and the same speed for
+every move however slow matplotlib is. The explorer's display also carries the
+default point's PNG as a plain image, so nbval and a static HTML export show it.
+
+When the figures are drawn: in a notebook, only the default point's figure
+before the slider shows; the others while the kernel is idle, nearest grid
+points first, one figure at a time on the kernel's own event loop (so matplotlib
+is only ever used from one thread, and a slider move or a queued cell waits for
+at most one figure). A point the slider reaches before its figure is drawn is
+drawn then. Without a running event loop (a script, a test) every figure the
+sliders can reach is drawn up front, behind a progress bar.
 
     >>> explorer = SweepExplorer(sweep, draw, knobs=["lam"], value={"lam": 1.0})
     >>> explorer            # in a notebook: the slider and the figure
@@ -14,7 +20,9 @@ the figure for the default value.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gc
 import io
 from collections.abc import Callable, Sequence
 
@@ -23,6 +31,8 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 from mtl_lessons.train import Sweep
+
+IDLE_GAP_S = 0.03  # pause between background figures: slider moves and queued cells go first
 
 
 def _label(value) -> str:
@@ -34,7 +44,8 @@ class SweepExplorer:
 
     draw receives the list of Axes (already cleared) and the point, a {knob: value} dict.
     Knobs not given a slider stay at their value in `value` (default: each grid's first value).
-    prerender=True draws every point the sliders can reach now; otherwise each is drawn on first visit.
+    prerender=True draws every point the sliders can reach: while the kernel is idle in a notebook,
+    up front elsewhere (see the module docstring); prerender=False draws each point on first visit.
     """
 
     def __init__(self, sweep: Sweep, draw: Callable, *, knobs: Sequence[str] | None = None,
@@ -67,10 +78,15 @@ class SweepExplorer:
         self.widget = widgets.VBox([*self.sliders.values(), self.image])
         self._pngs: dict[tuple, bytes] = {}  # grid index -> rendered figure
         self.update(**self.point)
+        # the points the sliders can reach: knobs without a slider stay where they are
+        self.reachable = [p for p in sweep.points() if all(p[k] == self.point[k] for k in sweep.knobs if k not in knobs)]
         if prerender:
-            reachable = [p for p in sweep.points() if all(p[k] == self.point[k] for k in sweep.knobs if k not in knobs)]
-            for p in tqdm(reachable, desc="drawing the slider's figures", delay=1.0, leave=False):
-                self.render(p)
+            try:
+                loop = asyncio.get_running_loop()  # a notebook kernel's loop
+            except RuntimeError:
+                self.render_all()
+            else:
+                loop.call_later(IDLE_GAP_S, self._draw_next_in_background, loop)
 
     def _on_change(self, change) -> None:
         knob = next(k for k, s in self.sliders.items() if s is change["owner"])
@@ -81,15 +97,44 @@ class SweepExplorer:
         """The PNG of one grid point, drawn on first request and kept."""
         key = self.sweep.index(**point)  # raises a clear error for an unknown knob or an off-grid value
         if key not in self._pngs:
-            for ax in self.axes:
-                ax.clear()
-            self.draw(self.axes, point)
-            buffer = io.BytesIO()
-            self.fig.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
+            gc.disable()  # a full collection in the middle of a figure costs more than the figure's garbage
+            try:
+                for ax in self.axes:
+                    ax.clear()
+                self.draw(self.axes, point)
+                buffer = io.BytesIO()
+                self.fig.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
+            finally:
+                gc.enable()
             self._pngs[key] = buffer.getvalue()
             # the first figure fixes the layout for all: 15-20% less drawing time, and panels do not jump
             self.fig.set_layout_engine("none")
         return self._pngs[key]
+
+    def render_all(self, progress: bool = True) -> None:
+        """Draw every figure the sliders can reach that is not drawn yet."""
+        todo = [p for p in self.reachable if self.sweep.index(**p) not in self._pngs]
+        for p in tqdm(todo, desc="drawing the slider's figures", delay=1.0, leave=False, disable=not progress):
+            self.render(p)
+
+    @property
+    def all_drawn(self) -> bool:
+        """Whether every figure the sliders can reach is drawn."""
+        return all(self.sweep.index(**p) in self._pngs for p in self.reachable)
+
+    def _next_to_draw(self) -> dict | None:
+        """The undrawn reachable point fewest grid steps from the current one (the likeliest next visit)."""
+        here = self.sweep.index(**self.point)
+        todo = [(sum(abs(a - b) for a, b in zip(key, here)), n, p) for n, p in enumerate(self.reachable)
+                if (key := self.sweep.index(**p)) not in self._pngs]
+        return min(todo, key=lambda t: t[:2])[2] if todo else None
+
+    def _draw_next_in_background(self, loop: asyncio.AbstractEventLoop) -> None:
+        # one figure per call, then back to the event loop, so the kernel stays responsive
+        point = self._next_to_draw()
+        if point is not None:
+            self.render(point)
+            loop.call_later(IDLE_GAP_S, self._draw_next_in_background, loop)
 
     def update(self, **values) -> None:
         """Move to new knob values (each must be on the grid) and show that point's figure."""

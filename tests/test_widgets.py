@@ -69,3 +69,34 @@ def test_display_carries_the_widget_and_a_static_png():
     bundle = explorer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["image/png"].startswith("iVBOR")  # base64 of the PNG signature
+
+
+def test_in_a_notebook_only_the_default_is_drawn_before_showing_then_the_rest_while_idle():
+    """With a running event loop (a kernel's), the explorer shows after one figure; the others are
+    drawn between loop iterations, nearest the current point first, each once; a move to a point not
+    drawn yet draws it at once."""
+    import asyncio
+
+    sweep = Sweep({"lam": tuple(range(7))}, seeds=(0,), results={"err": np.arange(7.0).reshape(7, 1)})
+    calls = []
+
+    def draw(axes, point):
+        calls.append(point["lam"])
+        axes[0].plot([0, 1], [0, point["lam"]])
+
+    async def in_kernel():
+        explorer = SweepExplorer(sweep, draw, value={"lam": 3}, ncols=1, figsize=(2, 1.5))
+        assert calls == [3] and not explorer.all_drawn
+        explorer.sliders["lam"].value = 6  # before the background reaches it: drawn now
+        assert calls[-1] == 6 and explorer.image.value == explorer.render({"lam": 6})
+        for _ in range(200):
+            if explorer.all_drawn:
+                break
+            await asyncio.sleep(0.01)
+        return explorer
+
+    explorer = asyncio.run(in_kernel())
+    assert explorer.all_drawn and sorted(calls) == list(range(7)), calls
+    assert calls[:2] == [3, 6] and calls[2] == 5, f"nearest the current point (6) first, got {calls}"
+    explorer.sliders["lam"].value = 0
+    assert len(calls) == 7, "a move to a drawn point must not redraw"

@@ -5,6 +5,7 @@ Prints one figure per line as `name: value`:
                                     every figure below is slower than on an idle machine)
   sweep_speedup, sweep_vectorised_s, sweep_loop_s   32 tiny MLPs trained at once (fit_many) vs one
                                                     after another (fit), medians of several repeats
+  sweep_speedup_cpu          the same ratio in CPU time (both run on one thread): steadier under load
 Per slider (<slider> is its notebook), the explorer runs on an asyncio event loop, as in a kernel:
   precompute_s.<slider>      time to train the slider's grid (its sweep function, notebook defaults)
   first_figure_s.<slider>    time to build the explorer and draw its default figure
@@ -41,6 +42,13 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
+def cpu_timed(fn) -> tuple[float, float]:
+    """Wall and CPU seconds of fn(); on a busy machine the CPU time moves much less than the wall time."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
 def sweep_speedup(n_models: int = 32, steps: int = 200, repeats: int = 3) -> dict[str, float]:
     """Median wall time of training n_models tiny MLPs vectorised vs in a Python loop (same models, same data)."""
     seeds = list(range(n_models))
@@ -62,10 +70,11 @@ def sweep_speedup(n_models: int = 32, steps: int = 200, repeats: int = 3) -> dic
     vectorised(), loop()  # warm-up: the first run pays one-off costs (allocator, kernels' first calls)
     vec, seq = [], []
     for _ in range(repeats):  # interleaved, so both see the same machine load
-        vec.append(timed(vectorised)[0])
-        seq.append(timed(loop)[0])
-    v, s = statistics.median(vec), statistics.median(seq)
-    return {"sweep_speedup": s / v, "sweep_vectorised_s": v, "sweep_loop_s": s, "sweep_models": n_models}
+        vec.append(cpu_timed(vectorised))
+        seq.append(cpu_timed(loop))
+    (v, v_cpu), (s, s_cpu) = (tuple(statistics.median(t[i] for t in runs) for i in (0, 1)) for runs in (vec, seq))
+    return {"sweep_speedup": s / v, "sweep_vectorised_s": v, "sweep_loop_s": s,
+            "sweep_speedup_cpu": s_cpu / v_cpu, "sweep_models": n_models}
 
 
 def slider_figures(name: str, sweep_fn, explorer_fn, passes: int = 5) -> dict[str, float]:

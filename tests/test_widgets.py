@@ -100,3 +100,21 @@ def test_in_a_notebook_only_the_default_is_drawn_before_showing_then_the_rest_wh
     assert calls[:2] == [3, 6] and calls[2] == 5, f"nearest the current point (6) first, got {calls}"
     explorer.sliders["lam"].value = 0
     assert len(calls) == 7, "a move to a drawn point must not redraw"
+
+
+def test_bench_reports_every_slider_figure():
+    from mtl_lessons.bench import slider_figures
+
+    def sweep_fn(progress=True):
+        return Sweep({"lam": (0.1, 1.0, 10.0)}, seeds=(0,), results={"err": np.arange(3.0).reshape(3, 1)})
+
+    def explorer_fn(sweep):
+        return SweepExplorer(sweep, lambda axes, point: axes[0].plot([0, 1], [0, point["lam"]]), ncols=1,
+                             figsize=(2, 1.5))
+
+    figures = slider_figures("toy", sweep_fn, explorer_fn, passes=1)
+    names = {name.split(".")[0] for name in figures}
+    assert names == {"precompute_s", "first_figure_s", "time_to_slider_s", "render_s", "draw_p50_ms",
+                     "draw_max_ms", "callback_p50_ms", "callback_p95_ms"}
+    assert figures["time_to_slider_s.toy"] == figures["precompute_s.toy"] + figures["first_figure_s.toy"]
+    assert np.isfinite(figures["draw_max_ms.toy"]), "the other two figures are drawn in the background"

@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 
 from mtl_lessons.train import Sweep
 
-IDLE_GAP_S = 0.03  # pause between background figures: slider moves and queued cells go first
+IDLE_TICK_S = 0.05   # how often the background drawing checks that the kernel is idle
+IDLE_QUIET_S = 0.25  # idle this long (every check on time, no slider move) before a figure is drawn
 
 
 def _label(value) -> str:
@@ -77,6 +78,7 @@ class SweepExplorer:
         self.image = widgets.Image(format="png")
         self.widget = widgets.VBox([*self.sliders.values(), self.image])
         self._pngs: dict[tuple, bytes] = {}  # grid index -> rendered figure
+        self._loop: asyncio.AbstractEventLoop | None = None  # the kernel's loop, when drawing in the background
         self.update(**self.point)
         # the points the sliders can reach: knobs without a slider stay where they are
         self.reachable = [p for p in sweep.points() if all(p[k] == self.point[k] for k in sweep.knobs if k not in knobs)]
@@ -86,12 +88,15 @@ class SweepExplorer:
             except RuntimeError:
                 self.render_all()
             else:
-                loop.call_later(IDLE_GAP_S, self._draw_next_in_background, loop)
+                self._loop, self._quiet_since = loop, loop.time()
+                self._schedule_tick()
 
     def _on_change(self, change) -> None:
         knob = next(k for k, s in self.sliders.items() if s is change["owner"])
         if change["new"] != self.point[knob]:  # not an echo of update() moving the slider
             self.update(**{knob: change["new"]})
+        if self._loop is not None:  # a learner at the slider: the background waits
+            self._quiet_since = self._loop.time()
 
     def render(self, point: dict) -> bytes:
         """The PNG of one grid point, drawn on first request and kept."""
@@ -129,12 +134,23 @@ class SweepExplorer:
                 if (key := self.sweep.index(**p)) not in self._pngs]
         return min(todo, key=lambda t: t[:2])[2] if todo else None
 
-    def _draw_next_in_background(self, loop: asyncio.AbstractEventLoop) -> None:
-        # one figure per call, then back to the event loop, so the kernel stays responsive
-        point = self._next_to_draw()
-        if point is not None:
+    def _schedule_tick(self) -> None:
+        due = self._loop.time() + IDLE_TICK_S
+        self._loop.call_at(due, self._tick, due)
+
+    def _tick(self, due: float) -> None:
+        # A check that runs late means the loop was busy (a cell, a message, a starved CPU): wait for
+        # quiet again. Only after IDLE_QUIET_S of on-time checks is one figure drawn, so a slider move
+        # or a queued cell waits for at most one figure, even on a busy machine.
+        now = self._loop.time()
+        if now - due > IDLE_TICK_S / 2:
+            self._quiet_since = now
+        elif now - self._quiet_since >= IDLE_QUIET_S:
+            point = self._next_to_draw()
+            if point is None:
+                return  # every figure drawn: the checks stop
             self.render(point)
-            loop.call_later(IDLE_GAP_S, self._draw_next_in_background, loop)
+        self._schedule_tick()
 
     def update(self, **values) -> None:
         """Move to new knob values (each must be on the grid) and show that point's figure."""

@@ -31,6 +31,7 @@ import time
 import numpy as np
 import torch
 
+from mtl_lessons._checks import MAX_STEPS, check_int
 from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.train import ModelStack, fit, fit_many
@@ -51,6 +52,9 @@ def cpu_timed(fn) -> tuple[float, float]:
 
 def sweep_speedup(n_models: int = 32, steps: int = 200, repeats: int = 3) -> dict[str, float]:
     """Median wall time of training n_models tiny MLPs vectorised vs in a Python loop (same models, same data)."""
+    n_models = check_int("n_models", n_models, low=1, high=1_000)
+    steps = check_int("steps", steps, low=1, high=MAX_STEPS)
+    repeats = check_int("repeats", repeats, low=1, high=100)
     seeds = list(range(n_models))
     tasks = [make_sinusoid_tasks(4, 16, seed=s) for s in seeds]
     x = torch.stack([t.x_train for t in tasks])
@@ -79,6 +83,7 @@ def sweep_speedup(n_models: int = 32, steps: int = 200, repeats: int = 3) -> dic
 
 def slider_figures(name: str, sweep_fn, explorer_fn, passes: int = 5) -> dict[str, float]:
     """Precompute, time-to-slider, drawing and callback-latency figures for one registered slider."""
+    passes = check_int("passes", passes, low=1, high=100)
     return asyncio.run(_slider_figures(name, sweep_fn, explorer_fn, passes))
 
 

@@ -12,7 +12,8 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from mtl_lessons._checks import check_float, check_int
+from mtl_lessons._checks import (MAX_ELEMENTS, check_float, check_int, check_ints, check_labels, check_size,
+                                 check_tensor, check_unit_interval)
 
 # Validation data comes from a random stream of its own (seeded with this offset + seed), so that adding
 # it changed no training or test example the course had measured before.
@@ -32,6 +33,7 @@ class TaskSet:
     params: tuple[torch.Tensor, ...]  # (amp, phase, own_amp, own_freq, own_phase), each (n_tasks,)
     x_val: torch.Tensor  # (n_tasks, n_val, 1): for choosing hyperparameters, never for reporting
     y_val: torch.Tensor  # (n_tasks, n_val, 1) noisy, like the training targets
+    shared_freq: float = 1.0  # frequency of the two shared features sin(shared_freq x), cos(shared_freq x)
 
     @property
     def n_tasks(self) -> int:
@@ -39,43 +41,50 @@ class TaskSet:
 
     def true_function(self, x: torch.Tensor) -> torch.Tensor:
         """Noise-free targets of every task at the points x (n,): returns (n_tasks, n)."""
+        x = check_tensor("x", x, dtype=torch.float32, nonempty=True)
         x = x.reshape(1, -1, 1).expand(self.n_tasks, -1, -1)
-        return sinusoid_target(x, *self.params, self.relatedness)[..., 0]
+        return sinusoid_target(x, *self.params, self.relatedness, shared_freq=self.shared_freq)[..., 0]
 
 
 def sinusoid_target(x: torch.Tensor, amp: torch.Tensor, phase: torch.Tensor,
                     own_amp: torch.Tensor, own_freq: torch.Tensor, own_phase: torch.Tensor,
-                    relatedness: float) -> torch.Tensor:
-    """y_t(x) = sqrt(r) * A_t sin(x + phi_t) + sqrt(1-r) * C_t sin(omega_t x + psi_t).
+                    relatedness: float, *, shared_freq: float = 1.0) -> torch.Tensor:
+    """y_t(x) = sqrt(r) * A_t sin(nu x + phi_t) + sqrt(1-r) * C_t sin(omega_t x + psi_t), nu = shared_freq.
 
-    A_t sin(x + phi_t) = a_t sin x + b_t cos x uses the two features every task
+    A_t sin(nu x + phi_t) = a_t sin(nu x) + b_t cos(nu x) uses the two features every task
     shares; the second term has a frequency of its own per task. Shapes: x is
     (n_tasks, n, 1), the task parameters are (n_tasks,).
     """
-    shared = amp[:, None, None] * torch.sin(x + phase[:, None, None])
+    shared = amp[:, None, None] * torch.sin(shared_freq * x + phase[:, None, None])
     own = own_amp[:, None, None] * torch.sin(own_freq[:, None, None] * x + own_phase[:, None, None])
     return math.sqrt(relatedness) * shared + math.sqrt(1.0 - relatedness) * own
 
 
 def make_sinusoid_tasks(n_tasks: int = 6, n_train: int = 8, n_test: int = 200, *, n_val: int = 50,
                         relatedness: float = 1.0, noise: float = 0.1, x_range: float = 5.0,
-                        seed: int = 0) -> TaskSet:
+                        shared_freq: float = 1.0, seed: int = 0) -> TaskSet:
     """A seeded family of sinusoid regression tasks on x in [-x_range, x_range].
 
     relatedness=1: every task is a_t sin x + b_t cos x (two shared features, own
     coefficients); relatedness=0: every task is a sinusoid of its own frequency
-    (unrelated). The task parameters, the validation and the test points depend on
+    (unrelated). The own frequencies omega_t are spread over about 1.6..5.7, so lowering r also
+    makes the tasks harder to fit; `shared_freq` (default 1) sets the shared features' frequency,
+    e.g. to make related tasks as hard as unrelated ones. The task parameters, the validation and the test points depend on
     `seed` only, not on `n_train`, so a data-size sweep compares like with like.
     Training and validation targets carry noise; test targets are the true function.
     """
-    check_int("n_tasks", n_tasks, low=1)
-    check_int("n_train", n_train, low=1)
-    check_int("n_val", n_val, low=1)
-    check_int("n_test", n_test, low=1)
-    check_float("relatedness", relatedness, low=0.0, high=1.0)
-    check_float("noise", noise, low=0.0)
-    check_float("x_range", x_range, low=0.0, low_open=True)
-    check_int("seed", seed, low=0)
+    n_tasks = check_int("n_tasks", n_tasks, low=1)
+    n_train = check_int("n_train", n_train, low=1)
+    n_val = check_int("n_val", n_val, low=1)
+    n_test = check_int("n_test", n_test, low=1)
+    check_size("n_tasks x (n_train + n_val + n_test) points", n_tasks * (n_train + n_val + n_test), MAX_ELEMENTS)
+    relatedness = check_float("relatedness", relatedness, low=0.0, high=1.0)
+    noise = check_float("noise", noise, low=0.0)
+    x_range = check_float("x_range", x_range, low=0.0, low_open=True)
+    shared_freq = check_float("shared_freq", shared_freq, low=0.0, low_open=True)
+    if shared_freq > 20:
+        raise ValueError(f"shared_freq={shared_freq} is out of range (allowed: 0 < shared_freq <= 20)")
+    seed = check_int("seed", seed, low=0)
 
     g = torch.Generator().manual_seed(seed)
     amp = 0.5 + 1.5 * torch.rand(n_tasks, generator=g)
@@ -87,17 +96,17 @@ def make_sinusoid_tasks(n_tasks: int = 6, n_train: int = 8, n_test: int = 200, *
     params = (amp, phase, own_amp, own_freq, own_phase)
 
     x_test = x_range * (2 * torch.rand(n_tasks, n_test, 1, generator=g) - 1)
-    y_test = sinusoid_target(x_test, *params, relatedness)
+    y_test = sinusoid_target(x_test, *params, relatedness, shared_freq=shared_freq)
     g_train = torch.Generator().manual_seed(10_007 * seed + n_train)
     x_train = x_range * (2 * torch.rand(n_tasks, n_train, 1, generator=g_train) - 1)
-    y_train = sinusoid_target(x_train, *params, relatedness)
+    y_train = sinusoid_target(x_train, *params, relatedness, shared_freq=shared_freq)
     y_train = y_train + noise * torch.randn(y_train.shape, generator=g_train)
     g_val = torch.Generator().manual_seed(_VAL_STREAM + seed)  # its own stream: train and test stay as they were
     x_val = x_range * (2 * torch.rand(n_tasks, n_val, 1, generator=g_val) - 1)
-    y_val = sinusoid_target(x_val, *params, relatedness)
+    y_val = sinusoid_target(x_val, *params, relatedness, shared_freq=shared_freq)
     y_val = y_val + noise * torch.randn(y_val.shape, generator=g_val)
     names = [f"task {t}" for t in range(n_tasks)]
-    return TaskSet(x_train, y_train, x_test, y_test, names, relatedness, params, x_val, y_val)
+    return TaskSet(x_train, y_train, x_test, y_test, names, relatedness, params, x_val, y_val, shared_freq)
 
 
 @dataclass
@@ -125,19 +134,19 @@ def load_digits_split(classes=tuple(range(10)), *, test_size: float = 0.3, val_s
     cut first (so it does not depend on `val_size`), the validation part from what is left.
     Reads the copy of the UCI digits that ships inside scikit-learn: no network.
     """
-    classes = tuple(classes)
+    classes = check_ints("classes", classes, min_len=0)
     if len(classes) < 2:
         raise ValueError(f"classes={classes} must name at least two digits")
     if len(set(classes)) != len(classes) or not all(isinstance(c, (int, np.integer)) and 0 <= c <= 9 for c in classes):
         raise ValueError(f"classes={classes} must be distinct digits (allowed: 0..9)")
-    check_float("test_size", test_size, low=0.0, high=1.0, low_open=True)
+    test_size = check_float("test_size", test_size, low=0.0, high=1.0, low_open=True)
     if test_size >= 1.0:
         raise ValueError(f"test_size={test_size} is out of range (allowed: 0 < test_size < 1)")
-    check_float("val_size", val_size, low=0.0, low_open=True)
+    val_size = check_float("val_size", val_size, low=0.0, low_open=True)
     if test_size + val_size >= 0.9:
         raise ValueError(f"test_size + val_size = {test_size + val_size:g} leaves too little to train on "
                          f"(allowed: test_size + val_size < 0.9)")
-    check_int("seed", seed, low=0)
+    seed = check_int("seed", seed, low=0)
 
     digits = load_digits()
     keep = np.isin(digits.target, classes)
@@ -153,11 +162,13 @@ def load_digits_split(classes=tuple(range(10)), *, test_size: float = 0.3, val_s
 
 def take_labels(x: torch.Tensor, y: torch.Tensor, n_labels: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A stratified subset of `n_labels` labelled examples (for few-label targets)."""
-    if x.shape[0] != y.shape[0]:
+    x = check_tensor("x", x, nonempty=True)
+    y = check_labels("y", y)
+    if x.dim() == 0 or y.dim() != 1 or x.shape[0] != y.shape[0]:
         raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]}; they must match")
     n_classes = int(y.unique().numel())
-    check_int("n_labels", n_labels, low=n_classes, high=int(y.shape[0]))
-    check_int("seed", seed, low=0)
+    n_labels = check_int("n_labels", n_labels, low=n_classes, high=int(y.shape[0]))
+    seed = check_int("seed", seed, low=0)
     if n_labels == y.shape[0]:
         return x, y
     idx, _ = train_test_split(np.arange(len(y)), train_size=n_labels, stratify=y.numpy(), random_state=seed)
@@ -192,11 +203,12 @@ def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, n_val: int = 20
     canvases are built from three disjoint sets of digit images (45 / 15 / 40 % of them).
     Reads sklearn's bundled digits: no network.
     """
-    check_int("n_train", n_train, low=1)
-    check_int("n_val", n_val, low=1)
-    check_int("n_test", n_test, low=1)
-    check_int("shift", shift, low=0, high=8)
-    check_int("seed", seed, low=0)
+    n_train = check_int("n_train", n_train, low=1)
+    n_val = check_int("n_val", n_val, low=1)
+    n_test = check_int("n_test", n_test, low=1)
+    shift = check_int("shift", shift, low=0, high=8)
+    check_size("the canvases' pixel count", (n_train + n_val + n_test) * 8 * (8 + shift), MAX_ELEMENTS)
+    seed = check_int("seed", seed, low=0)
     digits = load_digits()
     images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)  # (1797, 8, 8)
     labels = torch.from_numpy(digits.target.astype(np.int64))
@@ -224,53 +236,84 @@ def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, n_val: int = 20
 
 def add_pixel_noise(x: torch.Tensor, noise: float, *, seed: int = 0) -> torch.Tensor:
     """A shifted domain: Gaussian pixel noise of standard deviation `noise`, clipped back to [0, 1]."""
-    check_float("noise", noise, low=0.0)
-    check_int("seed", seed, low=0)
+    noise = check_float("noise", noise, low=0.0)
+    seed = check_int("seed", seed, low=0)
+    x = check_unit_interval("x", check_tensor("x", x, floating=True, dtype=torch.float32))
     g = torch.Generator().manual_seed(seed)
     return (x + noise * torch.randn(x.shape, generator=g)).clamp(0.0, 1.0)
 
 
+def permute_pixels(x: torch.Tensor, fraction: float, *, seed: int = 0) -> torch.Tensor:
+    """A shifted domain: a fixed `fraction` of the pixels swapped among themselves (a mis-wired sensor).
+
+    `seed` picks the wiring: which round(fraction * n_pixels) pixels are shuffled among themselves
+    (a few may land where they were); every image gets the same wiring. x is (n, n_pixels).
+    """
+    x = check_tensor("x", x, dim=2, floating=True, dtype=torch.float32)
+    fraction = check_float("fraction", fraction, low=0.0, high=1.0)
+    seed = check_int("seed", seed, low=0)
+    g = torch.Generator().manual_seed(seed)
+    n_pixels = x.shape[1]
+    moved = torch.randperm(n_pixels, generator=g)[:round(fraction * n_pixels)]
+    order = torch.arange(n_pixels)
+    order[moved] = moved[torch.randperm(len(moved), generator=g)]
+    return x[:, order]
+
+
 @dataclass
 class TransferDigits:
-    """A source domain (clean digits, many labels) and a target domain (noisy digits, few labels).
+    """A source domain (clean digits, many labels) and a shifted target domain (few labels).
 
-    Source and target training images are disjoint; the target test set is the same
-    for every seed and every n_target, so accuracies are comparable across a grid.
+    The target is the same digits seen through a different sensor: `permuted` of the pixels
+    swapped (one fixed wiring) and pixel noise of standard deviation `noise`. Source and target
+    training images are disjoint; the target test set is the same for every seed and every
+    n_target, so accuracies are comparable across a grid.
     """
 
     x_source: torch.Tensor  # (n_source, 64) clean
     y_source: torch.Tensor  # (n_source,) labels 0..9
-    x_target: torch.Tensor  # (n_target, 64) noisy
+    x_target: torch.Tensor  # (n_target, 64) shifted
     y_target: torch.Tensor  # (n_target,)
-    x_test: torch.Tensor  # (n_test, 64) noisy: the target domain's test set
+    x_test: torch.Tensor  # (n_test, 64) shifted: the target domain's test set
     y_test: torch.Tensor  # (n_test,)
     noise: float
-    x_val: torch.Tensor  # (n_val, 64) noisy: target-domain validation set, for choosing hyperparameters
+    x_val: torch.Tensor  # (n_val, 64) shifted, labelled: for choosing hyperparameters, never for reporting
     y_val: torch.Tensor  # (n_val,)
+    permuted: float = 0.0  # fraction of the pixels the target's wiring moves
 
 
-def load_transfer_digits(n_target: int = 30, *, n_source: int = 200, noise: float = 0.3,
-                         seed: int = 0) -> TransferDigits:
-    """Clean digits as the source, noisy digits with `n_target` labels as the target (all 10 classes).
+def load_transfer_digits(n_target: int = 30, *, n_source: int = 200, noise: float = 0.0,
+                         permuted: float = 0.25, n_val: int = 30, seed: int = 0) -> TransferDigits:
+    """Clean digits as the source; as the target, shifted digits with `n_target` labels (all 10 classes).
 
-    The train split is cut in two halves of disjoint images: the source draws `n_source`
-    clean images from one, the target `n_target` noisy images from the other (both stratified,
-    chosen by `seed`). Reads sklearn's bundled digits: no network.
+    The shift: `permuted` of the pixels swapped by one fixed wiring (permute_pixels, seed 0: the
+    same domain for every seed), then Gaussian noise of standard deviation `noise` (add_pixel_noise).
+    The train split is cut in two halves of disjoint images: the source draws `n_source` clean
+    images from one, the target `n_target` images from the other; the target's `n_val` labelled
+    validation images come from the digits' validation split (all stratified, chosen by `seed`).
+    Reads sklearn's bundled digits: no network.
     """
-    check_float("noise", noise, low=0.0)
-    check_int("seed", seed, low=0)
+    noise = check_float("noise", noise, low=0.0)
+    permuted = check_float("permuted", permuted, low=0.0, high=1.0)
+    seed = check_int("seed", seed, low=0)
     split = load_digits_split(seed=0)  # one fixed train/test split: the test set never moves
     half = train_test_split(np.arange(len(split.y_train)), test_size=0.5, stratify=split.y_train.numpy(),
                             random_state=0)
     source_pool, target_pool = (torch.from_numpy(np.sort(h)) for h in half)
-    check_int("n_source", n_source, low=10, high=len(source_pool))
-    check_int("n_target", n_target, low=10, high=len(target_pool))
+    n_source = check_int("n_source", n_source, low=10, high=len(source_pool))
+    n_target = check_int("n_target", n_target, low=10, high=len(target_pool))
+    n_val = check_int("n_val", n_val, low=10, high=len(split.y_val))
+
+    def shift(x, noise_seed):
+        return add_pixel_noise(permute_pixels(x, permuted, seed=0), noise, seed=noise_seed)
+
     x_source, y_source = take_labels(split.x_train[source_pool], split.y_train[source_pool], n_source, seed=seed)
-    x_pool = add_pixel_noise(split.x_train[target_pool], noise, seed=seed)
-    x_target, y_target = take_labels(x_pool, split.y_train[target_pool], n_target, seed=seed)
-    x_test = add_pixel_noise(split.x_test, noise, seed=10_007)  # fixed: the same test images for every seed
-    x_val = add_pixel_noise(split.x_val, noise, seed=_VAL_STREAM + seed)
-    return TransferDigits(x_source, y_source, x_target, y_target, x_test, split.y_test, noise, x_val, split.y_val)
+    x_target, y_target = take_labels(shift(split.x_train[target_pool], seed), split.y_train[target_pool],
+                                     n_target, seed=seed)
+    x_test = shift(split.x_test, 10_007)  # fixed: the same test images for every seed
+    x_val, y_val = take_labels(shift(split.x_val, _VAL_STREAM + seed), split.y_val, n_val, seed=seed)
+    return TransferDigits(x_source, y_source, x_target, y_target, x_test, split.y_test, noise, x_val, y_val,
+                          permuted)
 
 
 @dataclass
@@ -288,6 +331,7 @@ class CompetingTasks:
 
     def true_function(self, x: torch.Tensor) -> torch.Tensor:
         """Noise-free targets of both tasks at the points x (n,): returns (2, n)."""
+        x = check_tensor("x", x, dtype=torch.float32)
         amp, steep, centre = (p[:, None] for p in self.params)
         return amp * torch.tanh(steep * (x.reshape(1, -1) - centre))
 
@@ -297,11 +341,12 @@ def make_competing_tasks(n_train: int = 16, n_test: int = 200, *, n_val: int = 5
     """y_1 = tanh(s_1 (x - c_1)), y_2 = -tanh(s_2 (x - c_2)): a steep step on the left, a gentle one
     on the right. One tanh unit can fit either, not both, so a one-unit shared trunk makes the two
     tasks compete (the setting for trading them off with a task weight)."""
-    check_int("n_train", n_train, low=1)
-    check_int("n_val", n_val, low=1)
-    check_int("n_test", n_test, low=1)
-    check_float("noise", noise, low=0.0)
-    check_int("seed", seed, low=0)
+    n_train = check_int("n_train", n_train, low=1)
+    n_val = check_int("n_val", n_val, low=1)
+    n_test = check_int("n_test", n_test, low=1)
+    check_size("2 x (n_train + n_val + n_test) points", 2 * (n_train + n_val + n_test), MAX_ELEMENTS)
+    noise = check_float("noise", noise, low=0.0)
+    seed = check_int("seed", seed, low=0)
     g = torch.Generator().manual_seed(seed)
     amp = torch.tensor([1.0, -1.0])
     steep = torch.tensor([2.0, 0.7]) * (1 + 0.2 * torch.rand(2, generator=g))

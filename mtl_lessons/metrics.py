@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from mtl_lessons._checks import check_tensor
+from mtl_lessons._checks import check_labels, check_sequence, check_tensor
 
 
 def per_task_mse(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean squared error of each task, shape (..., n_tasks), for pred and y of (..., n_tasks, n, out)."""
-    check_tensor("pred", pred, floating=True)
-    check_tensor("y", y, floating=True)
+    pred = check_tensor("pred", pred, floating=True, nonempty=True)
+    y = check_tensor("y", y, floating=True, dtype=pred.dtype)
     if pred.shape != y.shape or pred.dim() < 3:
         raise ValueError(f"pred {tuple(pred.shape)} and y {tuple(y.shape)} must have the same shape "
                          "(..., n_tasks, n, out)")
@@ -19,8 +20,11 @@ def per_task_mse(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def per_task_accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Fraction of correct labels per task, shape (..., n_tasks), for logits (..., n_tasks, n, classes)."""
-    check_tensor("logits", logits, floating=True)
-    if logits.shape[:-1] != y.shape or y.is_floating_point():
+    logits = check_tensor("logits", logits, floating=True, nonempty=True)
+    if logits.dim() < 3:
+        raise ValueError(f"logits has shape {tuple(logits.shape)} but must be (..., n_tasks, n, classes)")
+    y = check_labels("y", y, n_classes=logits.shape[-1])
+    if logits.shape[:-1] != y.shape:
         raise ValueError(f"y must hold integer labels of shape {tuple(logits.shape[:-1])}, "
                          f"got {y.dtype} {tuple(y.shape)}")
     return (logits.argmax(-1) == y).float().mean(-1)
@@ -31,22 +35,26 @@ def delta_m(metrics: torch.Tensor, baseline: torch.Tensor, lower_is_better: list
 
     Positive means better than the baseline on average; l_t = 1 where lower is better.
     """
-    check_tensor("metrics", metrics, floating=True)
-    check_tensor("baseline", baseline, shape=metrics.shape[-1:], floating=True)
+    metrics = check_tensor("metrics", metrics, floating=True, nonempty=True)
+    if metrics.dim() == 0:
+        raise ValueError("metrics is a single number; give one metric per task, shape (..., n_tasks)")
+    baseline = check_tensor("baseline", baseline, shape=metrics.shape[-1:], floating=True)
+    lower_is_better = check_sequence("lower_is_better", lower_is_better)
+    if not all(isinstance(v, (bool, np.bool_)) for v in lower_is_better):
+        raise TypeError(f"lower_is_better={lower_is_better} must hold True/False, one per task")
     if len(lower_is_better) != metrics.shape[-1]:
         raise ValueError(f"lower_is_better has {len(lower_is_better)} entries but there are "
                          f"{metrics.shape[-1]} tasks")
     if (baseline == 0).any():
         raise ValueError("baseline contains a zero; Δm divides by it")
-    sign = torch.tensor([-1.0 if low else 1.0 for low in lower_is_better])
+    sign = torch.tensor([-1.0 if low else 1.0 for low in lower_is_better], dtype=metrics.dtype)
     return (sign * (metrics - baseline) / baseline).mean(-1) * 100
 
 
 def pareto_mask(points) -> torch.Tensor:
     """Which points are Pareto-optimal (lower is better in every column): True where no other
     point is <= in every objective and < in one. points: (n, n_objectives)."""
-    points = torch.as_tensor(points, dtype=torch.float64)
-    check_tensor("points", points, dim=2)
+    points = check_tensor("points", points, dim=2, nonempty=True).to(torch.float64)
     no_worse = (points[:, None, :] <= points[None, :, :]).all(-1)  # [j, i]: j is no worse than i everywhere
     better = (points[:, None, :] < points[None, :, :]).any(-1)  # [j, i]: j is better than i somewhere
     return ~(no_worse & better).any(0)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from mtl_lessons._checks import check_choice, check_float, check_tensor, check_weights
+from collections.abc import Mapping
+
+from mtl_lessons._checks import (as_tensor, check_choice, check_float, check_int, check_labels, check_tensor,
+                                  check_weights)
 
 LOSSES = ("mse", "ce")
 
@@ -44,15 +47,22 @@ def task_losses(pred: torch.Tensor, y: torch.Tensor, *, loss: str = "mse",
     with different n_t can share one padded tensor; each task is still averaged over its own n_t.
     """
     check_choice("loss", loss, LOSSES)
-    check_tensor("pred", pred, floating=True)
-    check_tensor("y", y)
-    if loss == "mse" and pred.shape != y.shape:
-        raise ValueError(f"y has shape {tuple(y.shape)} but must match pred's {tuple(pred.shape)} for loss='mse'")
-    if loss == "ce" and (pred.shape[:-1] != y.shape or y.is_floating_point()):
-        raise ValueError(f"y must hold integer labels of shape {tuple(pred.shape[:-1])} for loss='ce', "
-                         f"got {y.dtype} {tuple(y.shape)}")
+    pred = check_tensor("pred", pred, floating=True, nonempty=True)
+    if pred.dim() < 2:
+        raise ValueError(f"pred has shape {tuple(pred.shape)} but must be (..., n_tasks, n, out) for mse or "
+                         "(..., n_tasks, n, classes) for ce")
+    if loss == "mse":
+        y = check_tensor("y", y, floating=True, dtype=pred.dtype)
+        if pred.shape != y.shape:
+            raise ValueError(f"y has shape {tuple(y.shape)} but must match pred's {tuple(pred.shape)} for loss='mse'")
+    else:
+        y = check_labels("y", y, n_classes=pred.shape[-1])
+        if pred.shape[:-1] != y.shape:
+            raise ValueError(f"y must hold integer labels of shape {tuple(pred.shape[:-1])} for loss='ce', "
+                             f"got {y.dtype} {tuple(y.shape)}")
     if sample_weights is not None:
-        check_tensor("sample_weights", sample_weights, shape=pred.shape[:-1] if loss == "mse" else y.shape)
+        sample_weights = check_tensor("sample_weights", sample_weights, floating=True, dtype=pred.dtype,
+                                      shape=pred.shape[:-1])
         if (sample_weights < 0).any() or (sample_weights.sum(-1) <= 0).any():
             raise ValueError("sample_weights must be >= 0 and give every task at least one example")
     return task_losses_unchecked(pred, y, loss, sample_weights)
@@ -60,7 +70,7 @@ def task_losses(pred: torch.Tensor, y: torch.Tensor, *, loss: str = "mse",
 
 def multitask_objective(task_losses: torch.Tensor, weights=None) -> torch.Tensor:
     """sum_t w_t L_t over the last axis; weights=None means w_t = 1 for every task."""
-    check_tensor("task_losses", task_losses, floating=True)
+    task_losses = check_tensor("task_losses", task_losses, floating=True)
     if task_losses.dim() == 0 or task_losses.shape[-1] == 0:
         raise ValueError(f"task_losses has shape {tuple(task_losses.shape)}; it needs at least one task")
     if weights is None:
@@ -71,7 +81,12 @@ def multitask_objective(task_losses: torch.Tensor, weights=None) -> torch.Tensor
 
 def joint_transfer_objective(source_loss: torch.Tensor, target_loss: torch.Tensor, lam: float) -> torch.Tensor:
     """L_src + lam * L_tgt: lam -> 0 ignores the target, lam -> inf is target-only training."""
-    check_float("lam", lam, low=0.0)
+    lam = check_float("lam", lam, low=0.0)
+    source_loss = check_tensor("source_loss", source_loss, floating=True)
+    target_loss = check_tensor("target_loss", target_loss, floating=True)
+    if source_loss.shape != target_loss.shape:
+        raise ValueError(f"source_loss has shape {tuple(source_loss.shape)} but target_loss "
+                         f"{tuple(target_loss.shape)}; they must match (one loss each, e.g. 0-d tensors)")
     return source_loss + lam * target_loss
 
 
@@ -83,15 +98,31 @@ def soft_sharing_penalty(task_params, *, task_dim: int = 0) -> torch.Tensor:
     mean over tasks. Axes before task_dim are batch axes (task_dim=1 for a ModelStack's params)
     and are kept: the result has their shape.
     """
+    if isinstance(task_params, torch.Tensor):  # iterating would split it into rows: a wrong number, silently
+        raise TypeError(f"task_params is one tensor of shape {tuple(task_params.shape)}; give a list of tensors, "
+                        "e.g. [weight] or model.layers.parameters()")
+    if isinstance(task_params, torch.nn.Module):
+        raise TypeError(f"task_params is a model ({type(task_params).__name__}); give its per-task tensors, "
+                        "e.g. model.layers.parameters()")
+    if isinstance(task_params, (str, bytes, Mapping)) or not hasattr(task_params, "__iter__"):
+        raise TypeError(f"task_params must be a list of tensors, got {type(task_params).__name__}")
+    task_dim = check_int("task_dim", task_dim, low=0)
     task_params = list(task_params)
     if not task_params:
         raise ValueError("task_params is empty; give at least one tensor with a task axis")
     total = 0.0
     for i, p in enumerate(task_params):
-        check_tensor(f"task_params[{i}]", p, floating=True)
+        if not isinstance(p, torch.Tensor):
+            raise TypeError(f"task_params[{i}] must be a torch.Tensor, got {type(p).__name__}")
+        p = check_tensor(f"task_params[{i}]", p, floating=True, nonempty=True)
         if not 0 <= task_dim < p.dim():
             raise ValueError(f"task_dim={task_dim} but task_params[{i}] has shape {tuple(p.shape)} "
                              f"(allowed: 0..{p.dim() - 1})")
+        first = task_params[0]
+        if p.shape[:task_dim + 1] != first.shape[:task_dim + 1]:
+            raise ValueError(f"task_params[{i}] has shape {tuple(p.shape)} but task_params[0] has "
+                             f"{tuple(first.shape)}; they must agree up to the task axis {task_dim} "
+                             "(the same tasks, the same batch axes)")
         deviation = p - p.mean(task_dim, keepdim=True)
         total = total + (deviation ** 2).flatten(task_dim).sum(-1)
     return total
@@ -105,8 +136,21 @@ def l2_sp_penalty(model: torch.nn.Module, source_state: dict, *, alpha: float, b
     pulled toward their pretrained values in `source_state` (a state dict); the new head
     has no source value and is pulled toward zero (plain weight decay).
     """
-    check_float("alpha", alpha, low=0.0)
-    check_float("beta", beta, low=0.0)
+    alpha = check_float("alpha", alpha, low=0.0)
+    beta = check_float("beta", beta, low=0.0)
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(source_state, torch.nn.Module):
+        raise TypeError(f"source_state is a model ({type(source_state).__name__}); pass its state dict, "
+                        "source.state_dict() (copy it before fine-tuning changes it)")
+    if not isinstance(source_state, Mapping):
+        raise TypeError(f"source_state must be a state dict (name -> tensor), got {type(source_state).__name__}")
+    if not isinstance(head_prefix, str):
+        raise TypeError(f"head_prefix={head_prefix!r} must be a str")
+    names = [name for name, _ in model.named_parameters()]
+    if not any(name.startswith(head_prefix) for name in names):
+        raise ValueError(f"head_prefix={head_prefix!r} matches no parameter of the model (its parameters: "
+                         f"{', '.join(names[:6])}{', ...' if len(names) > 6 else ''})")
     to_source, head = 0.0, 0.0
     for name, w in model.named_parameters():
         if name.startswith(head_prefix):
@@ -115,7 +159,7 @@ def l2_sp_penalty(model: torch.nn.Module, source_state: dict, *, alpha: float, b
         if name not in source_state:
             raise ValueError(f"parameter {name!r} is not in source_state; L2-SP needs a pretrained value "
                              f"for every parameter outside the head {head_prefix!r}")
-        w0 = source_state[name]
+        w0 = as_tensor(f"source_state[{name!r}]", source_state[name])
         if w0.shape != w.shape:
             raise ValueError(f"source_state[{name!r}] has shape {tuple(w0.shape)} but the parameter has "
                              f"{tuple(w.shape)}")

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
+from matplotlib.axes import Axes
+
+from mtl_lessons._checks import check_int
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -13,17 +17,40 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0
 def _axes(ax):
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
+    elif not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__} "
+                        "(with plt.subplots(1, 2), pass one of the axes: ax=axes[0])")
     return ax
+
+
+def _array(name: str, value, *, ndim: int | None = None, finite: bool = True) -> np.ndarray:
+    """`value` (tensor, array, list) as a float array of the given rank, non-empty and (if finite) without nan/inf."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers (a tensor, an array or a list of equal-length rows), "
+                         f"got {type(value).__name__}") from None
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} has shape {array.shape} but must have {ndim} dimensions")
+    if array.size == 0:
+        raise ValueError(f"{name} has shape {array.shape}: it is empty")
+    if finite and not np.isfinite(array).all():
+        raise ValueError(f"{name} contains nan or inf; all values must be finite")
+    return array
 
 
 def plot_seed_band(values, samples, *, ax=None, label: str | None = None, color: str = PALETTE[0],
                    highlight=None, marker: str = "o"):
     """Mean over seeds with a ±1 sd band; `samples` is (len(values), n_seeds). Marks `highlight` if given."""
     ax = _axes(ax)
-    values = np.asarray(values, dtype=float)
-    samples = np.asarray(samples, dtype=float)
+    values = _array("values", values, ndim=1)
+    samples = _array("samples", samples)
     if samples.ndim != 2 or samples.shape[0] != len(values):
         raise ValueError(f"samples has shape {samples.shape} but must be ({len(values)}, n_seeds)")
+    if highlight is not None and not np.isclose(values, float(highlight)).any():
+        raise ValueError(f"highlight={highlight!r} is not one of values (allowed: {values.tolist()})")
     mean, sd = samples.mean(1), samples.std(1)
     ax.plot(values, mean, marker=marker, ms=4, color=color, label=label)
     ax.fill_between(values, mean - sd, mean + sd, color=color, alpha=0.2, lw=0)
@@ -41,9 +68,32 @@ def plot_task_fits(x_train, y_train, x_grid, predictions, *, truth=None, ax=None
     arrays (one per model, named by `labels`); truth: (n_tasks, n_grid) drawn thin and grey.
     """
     ax = _axes(ax)
-    tasks = range(len(x_train)) if tasks is None else tasks
+    # nan in x_train / y_train marks padding (tasks of different sizes) and is not drawn
+    x_train, y_train = _array("x_train", x_train, ndim=2, finite=False), _array("y_train", y_train, ndim=2, finite=False)
+    x_grid = _array("x_grid", x_grid, ndim=1)
+    if x_train.shape != y_train.shape:
+        raise ValueError(f"x_train {x_train.shape} and y_train {y_train.shape} must have one shape (n_tasks, n)")
+    if isinstance(predictions, (np.ndarray, torch.Tensor)):
+        raise TypeError("predictions must be a list of (n_tasks, n_grid) arrays, one per model; "
+                        "for one model wrap it: [pred]")
+    if isinstance(labels, str):
+        raise TypeError(f"labels={labels!r} must be a tuple of names, one per prediction, e.g. ({labels!r},)")
+    predictions = [_array(f"predictions[{i}]", p, ndim=2) for i, p in enumerate(predictions)]
     if len(predictions) != len(labels):
         raise ValueError(f"predictions has {len(predictions)} entries but labels has {len(labels)}")
+    if len(predictions) > len(linestyles):
+        raise ValueError(f"predictions has {len(predictions)} entries but there are only {len(linestyles)} "
+                         "linestyles; pass more linestyles")
+    for i, p in enumerate(predictions):
+        if p.shape != (len(x_train), len(x_grid)):
+            raise ValueError(f"predictions[{i}] has shape {p.shape} but must be ({len(x_train)}, {len(x_grid)}) "
+                             "(n_tasks, n_grid)")
+    if truth is not None:
+        truth = _array("truth", truth, ndim=2)
+        if truth.shape != (len(x_train), len(x_grid)):
+            raise ValueError(f"truth has shape {truth.shape} but must be ({len(x_train)}, {len(x_grid)})")
+    n_tasks = len(x_train)
+    tasks = range(n_tasks) if tasks is None else [check_int("tasks[]", t, low=0, high=n_tasks - 1) for t in tasks]
     for j, t in enumerate(tasks):
         color = PALETTE[j % len(PALETTE)]
         if truth is not None:
@@ -63,9 +113,15 @@ def plot_task_fits(x_train, y_train, x_grid, predictions, *, truth=None, ax=None
 def plot_history(task_losses, *, ax=None, task_names=None, logy: bool = True):
     """Training loss per task against step; task_losses is (steps, n_tasks)."""
     ax = _axes(ax)
-    task_losses = np.asarray(task_losses)
+    task_losses = getattr(task_losses, "task_losses", task_losses)  # a History is fine too
+    task_losses = _array("task_losses", task_losses, finite=False)  # a diverged run (inf, nan) shows its gap
+    if task_losses.ndim == 3:
+        raise ValueError(f"task_losses has shape {task_losses.shape}: a fit_many history (steps, n_models, "
+                         "n_tasks); plot one model's, e.g. history.task_losses[:, 0]")
     if task_losses.ndim != 2:
         raise ValueError(f"task_losses has shape {task_losses.shape} but must be (steps, n_tasks)")
+    if task_names is not None and (isinstance(task_names, str) or len(task_names) != task_losses.shape[1]):
+        raise ValueError(f"task_names={task_names!r} must give one name per task ({task_losses.shape[1]})")
     names = task_names or [f"task {t}" for t in range(task_losses.shape[1])]
     for t, name in enumerate(names):  # past the palette's length, dashed lines tell tasks apart
         style = "-" if t < len(PALETTE) else "--"
@@ -85,17 +141,19 @@ def plot_front(front, *, samples=None, highlight=None, ax=None, color: str = PAL
     circles one point of the front.
     """
     ax = _axes(ax)
-    front = np.asarray(front, dtype=float)
+    front = _array("front", front)
     if front.ndim != 2 or front.shape[1] != 2:
         raise ValueError(f"front has shape {front.shape} but must be (n_points, 2)")
     if samples is not None:
-        samples = np.asarray(samples, dtype=float)
+        samples = _array("samples", samples)
         if samples.ndim != 3 or samples.shape[0] != len(front) or samples.shape[2] != 2:
             raise ValueError(f"samples has shape {samples.shape} but must be ({len(front)}, n_seeds, 2)")
         ax.scatter(samples[..., 0].ravel(), samples[..., 1].ravel(), s=6, color=color, alpha=0.3, lw=0)
     ax.plot(front[:, 0], front[:, 1], marker=marker, ms=4, color=color, label=label)
     if highlight is not None:
-        if not 0 <= int(highlight) < len(front):
-            raise ValueError(f"highlight={highlight} is out of range (allowed: 0..{len(front) - 1})")
-        ax.plot(*front[int(highlight)], marker=marker, ms=12, mfc="none", mew=2, color=highlight_color)
+        if isinstance(highlight, float):
+            raise TypeError(f"highlight={highlight!r} must be an int, the index of a point of front "
+                            "(to mark a grid value v, pass its index, e.g. list(lams).index(v))")
+        highlight = check_int("highlight", highlight, low=0, high=len(front) - 1)
+        ax.plot(*front[highlight], marker=marker, ms=12, mfc="none", mew=2, color=highlight_color)
     return ax

@@ -1,5 +1,6 @@
-"""Training: one model with `fit`, many models at once with `fit_many`, and the
-`Sweep` that stores a whole grid of results for sliders and plots.
+"""Training: one model with `fit`, many models at once with `fit_many`, both with fixed task
+weights or a weighting strategy (mtl_lessons.weighting). `Sweep`, the grid of results, lives in
+mtl_lessons.sweep and is re-exported here.
 
 Both loops are full-batch and deterministic for a given seed. `fit_many` trains M
 models of one architecture as one batched model: their parameters are stacked
@@ -17,10 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import itertools
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -28,9 +27,13 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
-from mtl_lessons._checks import check_choice, check_float, check_int, check_tensor, check_weights
+from mtl_lessons._checks import (MAX_ELEMENTS, MAX_GRID, MAX_STEPS, as_tensor, check_bool, check_choice,
+                                  check_factory, check_float, check_int, check_ints, check_labels, check_sequence,
+                                  check_size, check_tensor, check_weights)
 from mtl_lessons.models import MultiTaskNet, TaskLinear, copy_layers, freeze_layers
 from mtl_lessons.objectives import LOSSES, task_losses_unchecked
+from mtl_lessons.sweep import Sweep  # noqa: F401  (re-exported: `from mtl_lessons.train import Sweep` keeps working)
+from mtl_lessons.weighting import Strategy
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -79,65 +82,224 @@ class History:
     """Training task losses per step: (steps, n_tasks) for fit, (steps, n_models, n_tasks) for fit_many."""
 
     task_losses: np.ndarray
+    weights: np.ndarray | None = None  # the strategy's weights per step, same shape; None for fixed weights
 
 
-def _check_training_args(x, y, loss, steps, n_tasks_dim):
+def shared_parameter_names(model: nn.Module) -> set[str]:
+    """Names of the parameters every task uses: all but those of TaskLinear layers (one slice per task)."""
+    own = {f"{prefix}.{name}" if prefix else name for prefix, module in model.named_modules()
+           if isinstance(module, TaskLinear) for name, _ in module.named_parameters(recurse=False)}
+    return {name for name, _ in model.named_parameters()} - own
+
+
+def _check_strategy(weights, strategy):
+    if strategy is None:
+        return
+    if not isinstance(strategy, Strategy):
+        raise TypeError(f"strategy must be a mtl_lessons.weighting.Strategy, got {type(strategy).__name__}")
+    if weights is not None:
+        raise ValueError("give weights or strategy, not both (fixed weights are FixedWeights(weights))")
+
+
+def _strategy_backward(strategy: Strategy, losses: torch.Tensor, shared: list, others: list,
+                       batched: bool) -> torch.Tensor:
+    """Set .grad of every parameter for one step of `strategy`; return its weights (M, T).
+
+    losses: (M, T). Parameters carry the model axis first when `batched` (a ModelStack); the models
+    share no parameters, so one backward pass per task gives every model its own task gradient.
+    """
+    n_models, n_tasks = losses.shape
+    gram = grads = None
+    if strategy.uses_gramian:
+        params = shared + others if strategy.combines_gradients else shared
+        grads = [[torch.zeros_like(p) if g is None else g for p, g in
+                  zip(params, torch.autograd.grad(losses[:, t].sum(), params, retain_graph=True, allow_unused=True))]
+                 for t in range(n_tasks)]  # grads[t][k]: task t's gradient on params[k]
+        if shared:
+            flat = torch.stack([torch.cat([g.reshape(n_models, -1) for g in grads[t][:len(shared)]], dim=1)
+                                for t in range(n_tasks)], dim=1)  # (M, T, n_shared)
+            gram = flat @ flat.transpose(1, 2)  # (M, T, T)
+        else:
+            gram = torch.zeros(n_models, n_tasks, n_tasks)
+    w = strategy.weights(losses.detach(), gram)  # (M, T)
+    if not strategy.combines_gradients:
+        ((w * losses).sum() + torch.as_tensor(strategy.penalty()).sum()).backward()
+        return w.detach()
+    w = w.detach()
+    for k, p in enumerate(shared):  # the combined direction sum_t w_t g_t, model by model
+        coef = w if batched else w[0]  # (M, T) or (T,)
+        p.grad = sum(coef[..., t].reshape(-1, *[1] * (p.dim() - 1)) * grads[t][k] if batched
+                     else coef[t] * grads[t][k] for t in range(n_tasks))
+    for k, p in enumerate(others):  # a task-specific parameter follows its own task's gradient
+        p.grad = sum(grads[t][len(shared) + k] for t in range(n_tasks))
+    return w
+
+
+def _check_training_args(x, y, loss, steps, n_tasks_dim, *, dtype=torch.float32, n_classes=None):
+    """Checked (x, y, steps): numpy arrays converted, x (and mse targets) cast to the models' dtype."""
     check_choice("loss", loss, LOSSES)
-    check_int("steps", steps, low=1)
-    check_tensor("x", x, floating=True)
-    check_tensor("y", y, floating=(loss == "mse"))
-    if loss == "mse" and x.shape[:n_tasks_dim + 2] != y.shape[:n_tasks_dim + 2]:
-        raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must agree on the leading "
-                         "(…, n_tasks, n) dimensions")
-    if loss == "ce" and (y.is_floating_point() or y.shape != x.shape[:-1]):
-        raise ValueError(f"y must hold integer labels of shape {tuple(x.shape[:-1])} for loss='ce', "
-                         f"got {y.dtype} {tuple(y.shape)}")
+    steps = check_int("steps", steps, low=1, high=MAX_STEPS)
+    lead = "(n_models, n_tasks, n, in)" if n_tasks_dim else "(n_tasks, n, in)"
+    x = check_tensor("x", x, nonempty=True)
+    if x.dim() != n_tasks_dim + 3:
+        raise ValueError(f"x has shape {tuple(x.shape)} but must be {lead}"
+                         + ("; for one task use x[None]" if x.dim() == n_tasks_dim + 2 else ""))
+    if x.dtype == torch.bool or x.is_complex():
+        raise TypeError(f"x has dtype {x.dtype}; the models need real numbers ({dtype})")
+    x = x.to(dtype)  # numpy float64 / int arrays: the models are float32
+    if loss == "mse":
+        y = check_tensor("y", y, dtype=dtype)
+        y = y if y.is_floating_point() else y.to(dtype)
+        if x.shape[:n_tasks_dim + 2] != y.shape[:n_tasks_dim + 2] or y.dim() != x.dim():
+            raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must agree on the leading "
+                             f"(…, n_tasks, n) dimensions; y must be (…, n_tasks, n, out)")
+    else:
+        y = check_labels("y", y, n_classes)
+        if y.shape != x.shape[:-1]:
+            raise ValueError(f"y must hold integer labels of shape {tuple(x.shape[:-1])} for loss='ce', "
+                             f"got {y.dtype} {tuple(y.shape)}")
+    return x, y, steps
 
 
 def _check_sample_weights(sample_weights, shape):
     if sample_weights is None:
         return None
-    check_tensor("sample_weights", sample_weights, shape=shape, floating=True)
+    sample_weights = check_tensor("sample_weights", sample_weights, shape=shape, floating=True, dtype=torch.float32)
     if (sample_weights < 0).any() or (sample_weights.sum(-1) <= 0).any():
         raise ValueError("sample_weights must be >= 0 and give every task at least one example")
     return sample_weights
 
 
+def _check_lr_scale(lr_scale, named_params: dict, optimizer: str, lead: int) -> dict:
+    """lr_scale {name: float or tensor} -> {name: tensor broadcast to the parameter}; SGD only.
+
+    A tensor's shape must be a leading part of the parameter's (after the `lead` stacked axes
+    of fit_many, which it must include), e.g. (M,) for one scale per model.
+    """
+    if lr_scale is None:
+        return {}
+    if optimizer != "sgd":
+        raise ValueError(f"lr_scale needs optimizer='sgd', got optimizer={optimizer!r}: Adam's step does not "
+                         "scale with the gradient, so a per-parameter rate cannot be written as a gradient scale")
+    if not isinstance(lr_scale, dict):
+        raise TypeError(f"lr_scale must be a dict {{parameter name: scale}}, got {type(lr_scale).__name__}")
+    scales = {}
+    for name, value in lr_scale.items():
+        if name not in named_params:
+            raise ValueError(f"lr_scale names {name!r}, which is not a parameter "
+                             f"(allowed: {', '.join(named_params)})")
+        p = named_params[name]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = torch.tensor(check_float(f"lr_scale[{name!r}]", value, low=0.0))
+        value = check_tensor(f"lr_scale[{name!r}]", value).to(p.dtype)
+        if value.dim() not in (0, *range(lead, p.dim() + 1)) or tuple(value.shape) != tuple(p.shape[:value.dim()]):
+            raise ValueError(f"lr_scale[{name!r}] has shape {tuple(value.shape)} but must be a float or have a "
+                             f"leading part of the parameter's shape {tuple(p.shape)}"
+                             + (f" with at least its first {lead} axis" if lead else ""))
+        if (value < 0).any():
+            raise ValueError(f"lr_scale[{name!r}] has a negative entry (allowed: >= 0)")
+        scales[name] = value.reshape(*value.shape, *[1] * (p.dim() - value.dim()))
+    return scales
+
+
+def _scale_gradients(named_params: dict, scales: dict) -> None:
+    # plain SGD: w <- w - lr * s * g is a step of rate lr * s for this parameter
+    for name, s in scales.items():
+        if named_params[name].grad is not None:
+            named_params[name].grad.mul_(s)
+
+
+def _check_task_weights(weights, n_tasks, lead=()):
+    if weights is None:
+        return torch.ones(n_tasks)
+    w = check_weights("weights", weights, n_tasks).float()
+    if w.dim() > 1 + len(lead) or (w.dim() == 2 and tuple(w.shape[:1]) != tuple(lead)):
+        want = f"({n_tasks},)" + (f" or ({lead[0]}, {n_tasks})" if lead else "")
+        raise ValueError(f"weights has shape {tuple(w.shape)} but must be {want}")
+    if (w.sum(-1) == 0).any():
+        raise ValueError(f"weights={w.tolist()} are all zero (for a model); training would change nothing "
+                         "(allowed: at least one weight > 0)")
+    return w
+
+
+def _trainable(params, what):
+    if not params:
+        raise ValueError(f"every parameter of {what} is frozen (requires_grad=False); nothing would train. "
+                         "Unfreeze some layers, e.g. freeze_layers(model, 0)")
+    return params
+
+
+def _n_classes(model):
+    return getattr(model, "out_features", None)
+
+
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
         loss: str = "mse", weights=None, sample_weights: torch.Tensor | None = None,
-        progress: bool = True, desc: str = "training") -> History:
+        progress: bool = True, desc: str = "training", lr_scale: dict | None = None,
+        strategy: Strategy | None = None) -> History:
     """Minimise sum_t w_t L_t(model) by full-batch steps; return the per-task training losses.
 
     x: (n_tasks, n, in), y: (n_tasks, n, out) for mse or (n_tasks, n) labels for ce.
-    Parameters with requires_grad=False stay frozen.
+    Parameters with requires_grad=False stay frozen. `weights` are fixed; a `strategy`
+    (mtl_lessons.weighting) chooses them at every step instead (give one or neither).
+    lr_scale (SGD only) gives named parameters their own rate lr * scale, e.g.
+    {"layers.0.weight": 0.1} (a smaller rate for pretrained layers).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_training_args(x, y, loss, steps, 0)
+    if isinstance(model, type) or not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (a built network, e.g. MultiTaskNet(...)), "
+                        f"got {getattr(model, '__name__', type(model).__name__)}")
+    dtype = next(model.parameters()).dtype if any(True for _ in model.parameters()) else torch.float32
+    x, y, steps = _check_training_args(x, y, loss, steps, 0, dtype=dtype, n_classes=_n_classes(model))
+    _check_strategy(weights, strategy)
     n_tasks = x.shape[0]
-    w = torch.ones(n_tasks) if weights is None else check_weights("weights", weights, n_tasks).float()
+    w = _check_task_weights(weights, n_tasks).to(dtype)
     sample_weights = _check_sample_weights(sample_weights, x.shape[:2])
-    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], optimizer, lr)
+    progress = check_bool("progress", progress)
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    _trainable(trainable, "the model")
+    extra = []
+    if strategy is not None:
+        strategy.start(1, n_tasks)
+        extra = strategy.parameters()
+        shared_names = shared_parameter_names(model)
+        shared = [p for name, p in trainable if name in shared_names]
+        others = [p for name, p in trainable if name not in shared_names]
+    opt = make_optimizer([p for _, p in trainable] + extra, optimizer, lr)
+    named = dict(model.named_parameters())
+    scales = _check_lr_scale(lr_scale, named, optimizer, 0)
     history = np.empty((steps, n_tasks), dtype=np.float32)
+    chosen = np.empty((steps, n_tasks), dtype=np.float32) if strategy is not None else None
     with one_thread():
         for step in _progress(steps, progress, desc):
             losses = task_losses_unchecked(model(x), y, loss, sample_weights)  # (n_tasks,)
             opt.zero_grad()
-            (losses * w).sum().backward()
+            if strategy is None:
+                (losses * w).sum().backward()
+            else:
+                chosen[step] = _strategy_backward(strategy, losses[None], shared, others, batched=False)[0].numpy()
+            _scale_gradients(named, scales)
             opt.step()
             history[step] = losses.detach().numpy()
-    return History(history)
+    return History(history, chosen)
 
 
 class ModelStack:
     """M models of one architecture with their parameters stacked on a leading axis.
 
-    Calling the stack with x of shape (M, ...) runs model m on x[m], all at once (vmap).
+    Calling the stack with x of shape (M, ...) runs model m on x[m], all at once (batched matrix
+    products for a MultiTaskNet, vmap for any other module).
     """
 
     def __init__(self, models: Sequence[nn.Module]):
+        if isinstance(models, nn.Module):
+            raise TypeError(f"models is one model ({type(models).__name__}); give a list of models, e.g. [model]")
+        models = check_sequence("models", models, min_len=0)
         if len(models) == 0:
             raise ValueError("models is empty; a stack needs at least one model")
+        for i, m in enumerate(models):
+            if not isinstance(m, nn.Module):
+                raise TypeError(f"models[{i}] must be a torch.nn.Module, got {type(m).__name__}")
+        check_size("the number of models in the stack", len(models), MAX_GRID)
         shapes = [[p.shape for p in m.parameters()] for m in models]
         if any(s != shapes[0] for s in shapes):
             raise ValueError("models must all have the same architecture (parameter shapes differ)")
@@ -148,17 +310,33 @@ class ModelStack:
     @classmethod
     def from_factory(cls, factory: Callable[[], nn.Module], seeds: Sequence[int]) -> "ModelStack":
         """One model per seed, each initialised right after torch.manual_seed(seed)."""
+        check_factory("factory", factory)
+        seeds = check_ints("seeds", seeds, low=0)
+        check_size("the number of models (len(seeds))", len(seeds), MAX_GRID)
         models = []
         for seed in seeds:
-            torch.manual_seed(check_int("seed", seed, low=0))
-            models.append(factory())
+            torch.manual_seed(seed)
+            model = factory()
+            if not isinstance(model, nn.Module):
+                raise TypeError(f"factory() returned {type(model).__name__}; it must return one model "
+                                "(did the function forget `return`?)")
+            if not models:  # the stack's memory, before building the rest
+                check_size("the stack's parameter count (models x parameters)",
+                           len(seeds) * sum(p.numel() for p in model.parameters()), MAX_ELEMENTS)
+            models.append(model)
         return cls(models)
 
     def __len__(self) -> int:
         return next(iter(self.params.values())).shape[0]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[0] != len(self):
+        x = as_tensor("x", x)
+        dtype = next(iter(self.params.values())).dtype
+        if x.dtype != dtype:
+            if x.dtype == torch.bool or x.is_complex():
+                raise TypeError(f"x has dtype {x.dtype}; the models need real numbers ({dtype})")
+            x = x.to(dtype)  # float64 / integer arrays: the models are float32
+        if x.dim() == 0 or x.shape[0] != len(self):
             raise ValueError(f"x has shape {tuple(x.shape)} but its first dimension must be the "
                              f"number of models, {len(self)}")
         if type(self.base) is MultiTaskNet and not self.buffers:
@@ -207,34 +385,71 @@ def _multitask_forward(net: MultiTaskNet, params: dict[str, torch.Tensor], x: to
 
 def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
              loss: str = "mse", weights=None, sample_weights: torch.Tensor | None = None,
-             progress: bool = True, desc: str = "training grid") -> History:
+             progress: bool = True, desc: str = "training grid", lr_scale: dict | None = None,
+             strategy: Strategy | None = None) -> History:
     """Train every model of the stack on its own data and task weights, all at once.
 
     x: (M, n_tasks, n, in); y: (M, n_tasks, n, out) or labels (M, n_tasks, n);
     weights: (M, n_tasks) or (n_tasks,); sample_weights: (M, n_tasks, n).
-    Returns the training task losses, (steps, M, n_tasks).
+    strategy (instead of weights): a weighting strategy, batched over the M models.
+    lr: one learning rate, or one per model (M,): each model's update is then rescaled to its own
+    rate, exactly as its own SGD or Adam would step (both updates are proportional to lr).
+    lr_scale (SGD only): {parameter name: float, or a tensor (M, ...) of the stacked parameter's
+    leading shape}, a rate of its own per parameter and model, as fit's lr_scale model by model.
+    Returns the training task losses, (steps, M, n_tasks), and the strategy's weights.
     """
     if not isinstance(stack, ModelStack):
-        raise TypeError(f"stack must be a ModelStack, got {type(stack).__name__}")
-    _check_training_args(x, y, loss, steps, 1)
+        hint = "; build one with ModelStack.from_factory(factory, seeds)" if isinstance(stack, nn.Module) else ""
+        raise TypeError(f"stack must be a ModelStack, got {type(stack).__name__}{hint}")
+    x, y, steps = _check_training_args(x, y, loss, steps, 1, dtype=next(iter(stack.params.values())).dtype,
+                                       n_classes=_n_classes(stack.base))
+    _check_strategy(weights, strategy)
     n_models, n_tasks = len(stack), x.shape[1]
     if x.shape[0] != n_models:
         raise ValueError(f"x has shape {tuple(x.shape)} but must have one row per model ({n_models})")
-    w = torch.ones(n_tasks) if weights is None else check_weights("weights", weights, n_tasks).float()
+    w = _check_task_weights(weights, n_tasks, lead=(n_models,))
     w = w.expand(n_models, n_tasks)
     sample_weights = _check_sample_weights(sample_weights, x.shape[:3])
-    trainable = [p for name, p in stack.params.items() if name not in stack.frozen]
-    opt = make_optimizer(trainable, optimizer, lr, fused=True)
+    progress = check_bool("progress", progress)
+    trainable = [(name, p) for name, p in stack.params.items() if name not in stack.frozen]
+    _trainable(trainable, "the stack")
+    extra = []
+    if strategy is not None:
+        strategy.start(n_models, n_tasks)
+        extra = strategy.parameters()
+        shared_names = shared_parameter_names(stack.base)
+        shared = [p for name, p in trainable if name in shared_names]
+        others = [p for name, p in trainable if name not in shared_names]
+    lrs = None
+    if isinstance(lr, (list, tuple, range, np.ndarray, torch.Tensor)) and np.ndim(lr) >= 1:  # one per model
+        lrs = check_tensor("lr", torch.as_tensor(np.asarray(lr, dtype=np.float32)), dim=1)
+        if lrs.shape != (n_models,) or not torch.isfinite(lrs).all() or (lrs <= 0).any():
+            raise ValueError(f"lr={lrs.tolist()} must be one number or {n_models} finite numbers > 0 (one per model)")
+        lr = 1.0
+    updated = [p for _, p in trainable] + extra
+    opt = make_optimizer(updated, optimizer, lr, fused=True)
+    named = dict(trainable)
+    scales = _check_lr_scale(lr_scale, named, optimizer, 1)
     history = np.empty((steps, n_models, n_tasks), dtype=np.float32)
+    chosen = np.empty((steps, n_models, n_tasks), dtype=np.float32) if strategy is not None else None
     with one_thread():
         for step in _progress(steps, progress, desc):
             losses = task_losses_unchecked(stack(x), y, loss, sample_weights)  # (M, n_tasks)
             opt.zero_grad()
-            # the models share no parameters, so the gradient of the sum is each model's own gradient
-            (losses * w).sum().backward()
+            if strategy is None:
+                # the models share no parameters, so the gradient of the sum is each model's own gradient
+                (losses * w).sum().backward()
+            else:
+                chosen[step] = _strategy_backward(strategy, losses, shared, others, batched=True).numpy()
+            _scale_gradients(named, scales)
+            before = [p.detach().clone() for p in updated] if lrs is not None else None
             opt.step()
+            if lrs is not None:
+                with torch.no_grad():
+                    for p, b in zip(updated, before):
+                        p.copy_(b + lrs.reshape(-1, *[1] * (p.dim() - 1)) * (p - b))
             history[step] = losses.detach().numpy()
-    return History(history)
+    return History(history, chosen)
 
 
 def pad_tasks(xs: Sequence[Sequence[torch.Tensor]], ys: Sequence[Sequence[torch.Tensor]]):
@@ -244,13 +459,35 @@ def pad_tasks(xs: Sequence[Sequence[torch.Tensor]], ys: Sequence[Sequence[torch.
     x (M, T, n_max, in) and y (M, T, n_max, ...), zero-padded, and sample_weights (M, T, n_max):
     1 for a real example, 0 for padding, so each task still averages over its own n_mt.
     """
+    xs = check_sequence("xs", xs, min_len=0)
+    ys = check_sequence("ys", ys, min_len=0)
     if len(xs) == 0 or len(xs) != len(ys):
         raise ValueError(f"xs has {len(xs)} models and ys {len(ys)}; they must match and be non-empty")
+    for name, lists in (("xs", xs), ("ys", ys)):
+        for m, tasks in enumerate(lists):
+            if isinstance(tasks, torch.Tensor) or not isinstance(tasks, (list, tuple)):
+                raise TypeError(f"{name}[{m}] must be a list of tensors, one per task (e.g. [task_x]), "
+                                f"got {type(tasks).__name__}")
     n_tasks = len(xs[0])
     if n_tasks == 0 or any(len(a) != n_tasks or len(b) != n_tasks for a, b in zip(xs, ys)):
         raise ValueError("every model must give the same number (>= 1) of tasks in xs and ys")
-    n_max = max(len(t) for model in xs for t in model)
+    xs = [[check_tensor(f"xs[{m}][{t}]", xt, nonempty=True) for t, xt in enumerate(model)]
+          for m, model in enumerate(xs)]
+    ys = [[check_tensor(f"ys[{m}][{t}]", yt, nonempty=True) for t, yt in enumerate(model)]
+          for m, model in enumerate(ys)]
     x0, y0 = xs[0][0], ys[0][0]
+    for name, lists, first in (("xs", xs, x0), ("ys", ys, y0)):
+        for m, model in enumerate(lists):
+            for t, a in enumerate(model):
+                if a.dim() == 0 or a.shape[1:] != first.shape[1:]:
+                    raise ValueError(f"{name}[{m}][{t}] has shape {tuple(a.shape)} but {name}[0][0] has "
+                                     f"{tuple(first.shape)}; every task needs the same shape after the first "
+                                     "(examples) dimension")
+                if a.is_floating_point() != first.is_floating_point():
+                    raise TypeError(f"{name}[{m}][{t}] has dtype {a.dtype} but {name}[0][0] has {first.dtype}")
+    n_max = max(len(t) for model in xs for t in model)
+    check_size("the padded tensors' size", len(xs) * n_tasks * n_max * max(x0[0].numel(), y0[0].numel(), 1),
+               MAX_ELEMENTS)
     x = torch.zeros(len(xs), n_tasks, n_max, *x0.shape[1:], dtype=x0.dtype)
     y = torch.zeros(len(xs), n_tasks, n_max, *y0.shape[1:], dtype=y0.dtype)
     mask = torch.zeros(len(xs), n_tasks, n_max)
@@ -260,89 +497,6 @@ def pad_tasks(xs: Sequence[Sequence[torch.Tensor]], ys: Sequence[Sequence[torch.
                 raise ValueError(f"xs[{m}][{t}] has {len(xt)} examples but ys[{m}][{t}] has {len(yt)}")
             x[m, t, :len(xt)], y[m, t, :len(yt)], mask[m, t, :len(xt)] = xt, yt, 1.0
     return x, y, mask
-
-
-@dataclass
-class Sweep:
-    """Results over a grid of knob values × seeds, indexed by the knob values themselves.
-
-    knobs:   knob name -> its grid values, in slider order (e.g. {"lam": (0.1, 1.0, 10.0)})
-    seeds:   the seeds every grid point was trained with
-    results: name -> array of shape (*[len(v) for v in knobs.values()], len(seeds), *extra)
-    meta:    anything shared by the whole grid
-    """
-
-    knobs: dict[str, tuple]
-    seeds: tuple[int, ...]
-    results: dict[str, np.ndarray] = field(default_factory=dict)
-    meta: dict = field(default_factory=dict)  # what does not vary over the grid (e.g. the x of a plot)
-
-    def __post_init__(self):
-        if not self.knobs:
-            raise ValueError("knobs is empty; a sweep needs at least one knob")
-        self.knobs = {name: tuple(values) for name, values in self.knobs.items()}
-        for name, values in self.knobs.items():
-            if len(values) == 0:
-                raise ValueError(f"knob {name!r} has an empty grid; give it at least one value")
-            if len(set(values)) != len(values):
-                raise ValueError(f"knob {name!r} has repeated values {values}; grid values must be distinct")
-            for v in values:
-                if isinstance(v, float) and not math.isfinite(v):
-                    raise ValueError(f"knob {name!r} has a non-finite value {v}; grid values must be finite")
-        self.seeds = tuple(self.seeds)
-        if len(self.seeds) == 0:
-            raise ValueError("seeds is empty; a sweep needs at least one seed")
-        for name, array in self.results.items():
-            self._check_result(name, array)
-
-    @property
-    def grid_shape(self) -> tuple[int, ...]:
-        return tuple(len(v) for v in self.knobs.values())
-
-    def _check_result(self, name, array):
-        want = self.grid_shape + (len(self.seeds),)
-        if tuple(array.shape[:len(want)]) != want:
-            raise ValueError(f"result {name!r} has shape {tuple(array.shape)} but must start with {want} "
-                             f"(one entry per {', '.join(self.knobs)} value and per seed)")
-
-    def add(self, name: str, array) -> None:
-        """Store a result array (grid dims, seed dim, then any extra dims)."""
-        array = np.asarray(array)
-        self._check_result(name, array)
-        self.results[name] = array
-
-    def points(self) -> list[dict]:
-        """Every grid point as a {knob: value} dict, in grid order."""
-        names = list(self.knobs)
-        return [dict(zip(names, combo)) for combo in itertools.product(*self.knobs.values())]
-
-    def index(self, **point) -> tuple[int, ...]:
-        """Grid indices of a point given by knob values; every knob must be given and on the grid."""
-        if set(point) != set(self.knobs):
-            raise ValueError(f"point names knobs {sorted(point)} but the sweep's knobs are {list(self.knobs)}")
-        idx = []
-        for name, values in self.knobs.items():
-            try:
-                idx.append(values.index(point[name]))
-            except ValueError:
-                raise ValueError(f"{name}={point[name]!r} is not on the grid (allowed: {values})") from None
-        return tuple(idx)
-
-    def at(self, result: str, **point) -> np.ndarray:
-        """One result at one grid point: shape (n_seeds, *extra)."""
-        return self._result(result)[self.index(**point)]
-
-    def curve(self, result: str, along: str, **fixed) -> tuple[np.ndarray, np.ndarray]:
-        """A result along one knob with the others fixed: (values of `along`, array (len, n_seeds, *extra))."""
-        if along not in self.knobs:
-            raise ValueError(f"along={along!r} is not a knob (allowed: {list(self.knobs)})")
-        rows = [self.at(result, **{**fixed, along: v}) for v in self.knobs[along]]
-        return np.asarray(self.knobs[along]), np.stack(rows)
-
-    def _result(self, name):
-        if name not in self.results:
-            raise KeyError(f"result {name!r} not in sweep (has: {list(self.results)})")
-        return self.results[name]
 
 
 def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_layers: int, *,
@@ -357,7 +511,10 @@ def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_layer
     """
     if not isinstance(source, ModelStack):
         raise TypeError(f"source must be a ModelStack, got {type(source).__name__}")
-    source_index, seeds = list(source_index), list(seeds)
+    check_factory("factory", factory)
+    freeze = check_bool("freeze", freeze)
+    source_index = check_ints("source_index", source_index, low=0, high=len(source) - 1, min_len=0)
+    seeds = check_ints("seeds", seeds, low=0, min_len=0)
     if len(source_index) != len(seeds) or not seeds:
         raise ValueError(f"source_index has {len(source_index)} entries and seeds {len(seeds)}; "
                          "they must match and be non-empty (one per new network)")
@@ -365,7 +522,7 @@ def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_layer
         check_int("source_index", k, low=0, high=len(source) - 1)
     models = []
     for k, seed in zip(source_index, seeds):
-        torch.manual_seed(check_int("seed", seed, low=0))
+        torch.manual_seed(seed)
         model = factory()
         copy_layers(source.model(k), model, n_layers)
         freeze_layers(model, n_layers if freeze else 0)

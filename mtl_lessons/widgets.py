@@ -24,16 +24,33 @@ import asyncio
 import base64
 import gc
 import io
+import math
 from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
+from mtl_lessons._checks import check_bool, check_figsize, check_int, check_sequence, check_size
 from mtl_lessons.train import Sweep
 
+MAX_PRERENDER = 1_000  # figures a slider can reach, all kept (about 50 kB each)
 IDLE_TICK_S = 0.05   # how often the background drawing checks that the kernel is idle
 IDLE_QUIET_S = 0.25  # idle this long (every check on time, no slider move) before a figure is drawn
+
+
+def grid_value(sweep: Sweep, knob: str, preferred):
+    """`preferred` if it is on the knob's grid, else the grid value nearest to it (the first for non-numbers).
+
+    For an explorer's *default* slider position, so a parameters cell may use any grid.
+    """
+    values = sweep.knobs[knob]
+    if preferred in values:
+        return preferred
+    try:
+        return min(values, key=lambda v: abs(v - preferred))
+    except TypeError:
+        return values[0]
 
 
 def _label(value) -> str:
@@ -54,14 +71,32 @@ class SweepExplorer:
                  descriptions: dict[str, str] | None = None, prerender: bool = True):
         if not isinstance(sweep, Sweep):
             raise TypeError(f"sweep must be a Sweep, got {type(sweep).__name__}")
-        knobs = list(sweep.knobs) if knobs is None else list(knobs)
+        if not callable(draw):
+            raise TypeError(f"draw must be a function draw(axes, point), got {type(draw).__name__}")
+        knobs = list(sweep.knobs) if knobs is None else list(check_sequence("knobs", knobs, min_len=0))
         for k in knobs:
             if k not in sweep.knobs:
                 raise ValueError(f"knobs names {k!r}, which is not a knob of the sweep (allowed: {list(sweep.knobs)})")
+        if value is not None and not isinstance(value, dict):
+            raise TypeError(f"value={value!r} must be a dict {{knob: value}}, e.g. {{{list(sweep.knobs)[0]!r}: "
+                            f"{sweep.knobs[list(sweep.knobs)[0]][0]!r}}}")
+        for k in value or {}:
+            if k not in sweep.knobs:
+                raise ValueError(f"value names {k!r}, which is not a knob of the sweep (allowed: {list(sweep.knobs)})")
+        ncols = check_int("ncols", ncols, low=1, high=8)
+        figsize, dpi = check_figsize(figsize, dpi)
+        prerender = check_bool("prerender", prerender)
+        if descriptions is not None and not isinstance(descriptions, dict):
+            raise TypeError(f"descriptions must be a dict {{knob: label}}, got {type(descriptions).__name__}")
         self.sweep, self.draw, self.knobs = sweep, draw, knobs
         self.point = {k: v[0] for k, v in sweep.knobs.items()}
         self.point.update(value or {})
         sweep.index(**self.point)  # raises if a value is off the grid
+        if prerender:
+            n_reachable = math.prod(len(sweep.knobs[k]) for k in knobs)
+            check_size("the number of figures the sliders can reach (each drawn once and kept)", n_reachable,
+                       MAX_PRERENDER,
+                       advice="use fewer slider values, or prerender=False to draw each on first visit")
         with plt.ioff():
             self.fig, axes = plt.subplots(1, ncols, figsize=figsize, dpi=dpi, layout="constrained")
         plt.close(self.fig)  # drawn only into PNGs: a later plt.show() must not show it again

@@ -60,3 +60,23 @@ def test_guard_is_loaded_in_notebook_kernels():
     nb.cells.append(nbformat.v4.new_code_cell(
         "import socket\nassert socket.socket.connect.__module__ == 'sitecustomize', socket.socket.connect.__module__"))
     NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+
+
+def test_allowed_names_do_not_open_the_rest(tmp_path):
+    # MTL_NETGUARD_ALLOW (given only to tests/test_lock.py's pip) lets those names through, nothing else
+    log = tmp_path / "guard.log"
+    env = {**os.environ, "MTL_NETGUARD": "1", "MTL_NETGUARD_LOG": str(log), "MTL_NETGUARD_ALLOW": "pypi.org"}
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import socket
+        for host in ("example.invalid", "pypi.org.example.invalid"):
+            try:
+                socket.getaddrinfo(host, 443)
+            except ConnectionRefusedError:
+                print("refused", host)
+        try:
+            socket.socket().connect(("192.0.2.3", 443))
+        except ConnectionRefusedError:
+            print("refused 192.0.2.3")
+    """)], env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.count("refused") == 3, result.stdout + result.stderr
+    assert "example.invalid" in log.read_text() and "192.0.2.3" in log.read_text()

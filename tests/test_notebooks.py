@@ -1,4 +1,5 @@
-"""Notebooks are committed clean, start with a `parameters` cell, and pass for another seed."""
+"""Notebooks are committed clean, start with a `parameters` cell (after an optional `install` cell), and pass
+for another seed."""
 
 from __future__ import annotations
 
@@ -35,17 +36,37 @@ def test_notebook_is_clean(path):
             assert cell.execution_count is None, f"cell {i} has an execution count"
 
 
+def code_cells(nb) -> list:
+    """The code cells after the optional first cell tagged `install` (Colab's install cell, a no-op elsewhere)."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    return code[1:] if code and "install" in code[0].metadata.get("tags", []) else code
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_first_code_cell_is_tagged_parameters(path):
-    code = [c for c in read(path).cells if c.cell_type == "code"]
-    assert code and "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged `parameters`"
+    code = code_cells(read(path))
+    assert code and "parameters" in code[0].metadata.get("tags", []), \
+        "the first code cell (after an optional `install` cell) must be tagged `parameters`"
     assert re.search(r"^SEED\s*=", code[0].source, re.M), "the parameters cell must set SEED"
+    assert not any("install" in c.metadata.get("tags", []) for c in code), "only the first code cell may be tagged `install`"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_passes_for_another_seed(path):
     """Run the notebook top to bottom with SEED injected after the parameters cell (as papermill does)."""
     nb = read(path)
-    first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
-    nb.cells.insert(first + 1, nbformat.v4.new_code_cell(f"SEED = {OTHER_SEED}  # injected by the test"))
+    parameters = nb.cells.index(code_cells(nb)[0])
+    nb.cells.insert(parameters + 1, nbformat.v4.new_code_cell(f"SEED = {OTHER_SEED}  # injected by the test"))
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+
+
+def test_install_cell_is_the_one_in_the_readme():
+    """The README's Colab cell, chapter 0's first code cell and the README's links name the same repository."""
+    readme = (NOTEBOOKS[0].parent.parent / "README.md").read_text()
+    welcome = next(p for p in NOTEBOOKS if p.name == "00_welcome.ipynb")
+    cell = next(c for c in read(welcome).cells if c.cell_type == "code")
+    assert "install" in cell.metadata.get("tags", []), "chapter 0 starts with the install cell"
+    assert f"```python\n{cell.source}\n```" in readme, "the README's Colab cell differs from chapter 0's first cell"
+    repo = re.search(r'REPO = "https://github\.com/([^"]+)"', cell.source).group(1)
+    links = re.findall(r"^\[(?:repo|colab|binder)\]: \S*?(?:github\.com|/gh|/github)/([^/\s]+/[^/\s]+)", readme, re.M)
+    assert len(links) == 3 and set(links) == {repo}, (links, repo)

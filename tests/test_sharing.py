@@ -7,7 +7,9 @@ import torch
 
 from mtl_lessons.data import make_digit_overlay
 from mtl_lessons.experiments import SLIDERS
-from mtl_lessons.experiments.sharing_depth import digit_overlay_sweep, sharing_depth_explorer, sharing_depth_sweep
+from mtl_lessons.data import make_sinusoid_tasks
+from mtl_lessons.experiments.sharing_depth import (CLAIMS, digit_overlay_sweep, matched_width, sharing_depth_explorer,
+                                                  sharing_depth_sweep)
 from mtl_lessons.models import MultiTaskNet, count_parameters, sharing_parameter_count
 from mtl_lessons.objectives import soft_sharing_penalty
 
@@ -121,7 +123,7 @@ def test_sharing_depth_sweep_shapes_and_explorer():
     sweep = sharing_depth_sweep((0.0, 1.0), (4, 6), seeds=[0, 1], n_tasks=3, hidden=4, steps=3,
                                 n_grid=10, progress=False)
     assert sweep.knobs["sharing_depth"] == (0, 1, 2)
-    assert sweep.results["test_mse"].shape == (3, 2, 2, 2)
+    assert sweep.results["test_mse"].shape == (3, 2, 2, 2) and sweep.results["val_mse"].shape == (3, 2, 2, 2)
     assert sweep.results["fit"].shape == (3, 2, 2, 2, 3, 10)
     assert np.isnan(sweep.results["x_train"][0, 0, 0, 0, 0, 4:]).all()  # 4 points, padded to 6
     assert sweep.meta["n_params"] == [count_parameters(MultiTaskNet(1, 4, 2, 3, sharing_depth=k)) for k in range(3)]
@@ -129,6 +131,46 @@ def test_sharing_depth_sweep_shapes_and_explorer():
     assert explorer.png.startswith(b"\x89PNG") and len(explorer._pngs) == 3 * 2 * 2
     explorer.update(sharing_depth=0, relatedness=0.0)
     assert explorer.sliders["sharing_depth"].value == 0
+
+
+def test_sharing_depth_sweep_a_subset_of_depths_accepts_numpy_ints():
+    sweep = sharing_depth_sweep((0.0,), (4,), seeds=[0], n_tasks=2, hidden=3, steps=2, n_grid=5,
+                                depths=(np.int64(2),), progress=False)
+    assert sweep.knobs["sharing_depth"] == (2,) and sweep.results["test_mse"].shape == (1, 1, 1, 1)
+    assert sweep.meta["n_params"] == [sharing_parameter_count(1, 3, 2, 2, sharing_depth=2)]
+    with pytest.raises(ValueError, match=r"depths=3 is out of range \(allowed: 0..2\)"):
+        sharing_depth_sweep((0.0,), (4,), seeds=[0], depths=(3,), steps=1, progress=False)
+    with pytest.raises(ValueError, match="depths is empty"):
+        sharing_depth_sweep((0.0,), (4,), seeds=[0], depths=(), steps=1, progress=False)
+    with pytest.raises(ValueError, match="repeats a depth"):
+        sharing_depth_sweep((0.0,), (4,), seeds=[0], depths=(1, 1), steps=1, progress=False)
+
+
+def test_shared_freq_makes_related_tasks_of_that_frequency():
+    tasks = make_sinusoid_tasks(3, 5, relatedness=1.0, shared_freq=3.0, seed=2)
+    amp, phase = tasks.params[:2]
+    x = torch.linspace(-5, 5, 11)
+    want = amp[:, None] * torch.sin(3.0 * x[None] + phase[:, None])
+    assert torch.allclose(tasks.true_function(x), want, atol=1e-6)
+    default = make_sinusoid_tasks(3, 5, seed=2)  # shared_freq=1 by default: the family as before
+    assert torch.allclose(default.true_function(x), amp[:, None] * torch.sin(x[None] + phase[:, None]), atol=1e-6)
+    with pytest.raises(ValueError, match="shared_freq=0.0"):
+        make_sinusoid_tasks(3, 5, shared_freq=0.0)
+    with pytest.raises(ValueError, match="shared_freq=50.0"):
+        make_sinusoid_tasks(3, 5, shared_freq=50.0)
+
+
+def test_matched_width_matches_the_parameter_count():
+    assert matched_width(1, 8, 2, 8) == 23 and matched_width(96, 16, 2, 2, 10) == 27
+    for shape in [(1, 8, 2, 8, 1), (96, 16, 2, 2, 10), (3, 5, 3, 4, 2)]:
+        target = sharing_parameter_count(*shape, sharing_depth=0)
+        w = matched_width(*shape)
+        best = min(range(1, 200), key=lambda h: abs(sharing_parameter_count(*shape[:1], h, *shape[2:],
+                                                                            sharing_depth=shape[2]) - target))
+        assert w == best
+    assert matched_width(1, 8, 2, 1) == 8  # one task: sharing changes nothing
+    with pytest.raises(ValueError, match="hidden=0"):
+        matched_width(1, 0, 2, 8)
 
 
 def test_sharing_depth_sweep_bad_input():
@@ -140,7 +182,7 @@ def test_sharing_depth_sweep_bad_input():
 
 def test_digit_overlay_sweep_shapes():
     sweep = digit_overlay_sweep(hidden=(4,), seeds=[0], n_train=20, n_test=10, steps=2, progress=False)
-    assert sweep.results["test_accuracy"].shape == (3, 1, 1, 2)
+    assert sweep.results["test_accuracy"].shape == (3, 1, 1, 2) and sweep.results["val_accuracy"].shape == (3, 1, 1, 2)
     assert sweep.meta["n_params"][(2, 4)] == sharing_parameter_count(96, 4, 2, 2, 10, sharing_depth=2)
     with pytest.raises(ValueError, match="hidden=0"):
         digit_overlay_sweep(hidden=(0,), seeds=[0], steps=1, progress=False)
@@ -152,12 +194,34 @@ def test_sharing_slider_is_registered():
 
 # ---------------------------------------------------------------- the chapter's claims, other seeds
 
-def test_sharing_helps_related_tasks_and_hurts_unrelated_ones():
-    """Chapter 2's claims on seeds 30..34 (the notebook uses 0..4 and 11..15), same margins."""
-    sweep = sharing_depth_sweep((0.0, 1.0), (8, 64), seeds=range(30, 35), progress=False)
-    _, related = sweep.curve("test_mse", "sharing_depth", relatedness=1.0, n_per_task=8)
+def test_sharing_helps_related_tasks_and_hurts_unrelated_ones_at_equal_width():
+    """Chapter 2's claims on seeds 30..34 (the notebook uses 0..4 and 11..15), the notebook's CLAIMS."""
+    sweep = sharing_depth_sweep((0.0, 1.0), (CLAIMS.few_points, CLAIMS.many_points), seeds=range(30, 35),
+                                progress=False)
+    _, related = sweep.curve("test_mse", "sharing_depth", relatedness=1.0, n_per_task=CLAIMS.few_points)
     related = related.mean(1)
-    assert related.argmin() == 2 and related[0] / related[2] >= 1.3
-    _, unrelated = sweep.curve("test_mse", "sharing_depth", relatedness=0.0, n_per_task=64)
+    assert related.argmin() == 2 and related[0] / related[2] >= CLAIMS.min_ratio_related, related
+    _, unrelated = sweep.curve("test_mse", "sharing_depth", relatedness=0.0, n_per_task=CLAIMS.many_points)
     unrelated = unrelated.mean(1)
-    assert unrelated[2] / unrelated[0] >= 1.2
+    assert unrelated[2] / unrelated[0] >= CLAIMS.min_ratio_unrelated, unrelated
+
+    # the controls: matched parameters (unrelated), equal difficulty (related at a high frequency)
+    seeds = range(30, 35)
+    matched = sharing_depth_sweep((0.0,), (CLAIMS.many_points,), seeds, hidden=matched_width(1, 8, 2, 8),
+                                  depths=(2,), progress=False).results["test_mse"][0, 0, 0].mean()
+    assert unrelated[0] / matched >= CLAIMS.min_ratio_matched, (unrelated[0], matched)
+    hard = sharing_depth_sweep((1.0,), (CLAIMS.many_points,), seeds, depths=(0, 2), shared_freq=CLAIMS.hard_freq,
+                               progress=False).results["test_mse"][:, 0, 0].mean(-1)
+    assert hard[0] / hard[1] >= CLAIMS.min_ratio_hard_related, hard
+
+
+def test_overlay_cost_of_sharing_is_mostly_capacity():
+    """Chapter 2's overlay claims on seeds 30..34: equal width costs >= 3 points, matched parameters most of it back."""
+    h = CLAIMS.digit_hidden
+    equal = digit_overlay_sweep(hidden=(h,), seeds=range(30, 35), depths=(0, 2), progress=False)
+    wide = digit_overlay_sweep(hidden=(matched_width(96, h, 2, 2, 10),), seeds=range(30, 35), depths=(2,),
+                               progress=False)
+    acc = equal.results["test_accuracy"].mean(axis=(2, 3))[:, 0]  # (k=0, k=2)
+    gap, gap_matched = acc[0] - acc[1], acc[0] - wide.results["test_accuracy"].mean()
+    assert gap >= CLAIMS.min_digit_gap, gap
+    assert CLAIMS.min_digit_matched_gap <= gap_matched < CLAIMS.max_digit_matched_share * gap, (gap, gap_matched)

@@ -81,6 +81,48 @@ def test_a_stack_of_any_module_runs_with_vmap():
         assert torch.allclose(stack(x)[m], stack.model(m)(x[m]), atol=1e-6)
 
 
+def test_lr_scale_in_fit_many_equals_fit_model_by_model(data):
+    """A rate of its own per parameter (and per model): fit_many equals fit model by model, and a scale of 0
+    freezes, a scale of 1 changes nothing."""
+    tasks, x, y = data
+    per_model = torch.tensor([0.1, 1.0, 0.0])
+    per_task = torch.tensor([[1.0, 0.5, 2.0], [1.0, 1.0, 1.0], [0.0, 3.0, 1.0]])  # heads.weight is (M, 3, ...)
+    stack = ModelStack.from_factory(factory, SEEDS)
+    before = stack.params["layers.0.weight"].detach().clone()
+    fit_many(stack, x, y, optimizer="sgd", lr=0.05, steps=30, progress=False,
+             lr_scale={"layers.0.weight": per_model, "heads.weight": per_task, "heads.bias": 0.5})
+    assert torch.equal(stack.params["layers.0.weight"][2], before[2])
+    for i, seed in enumerate(SEEDS):
+        torch.manual_seed(seed)
+        alone = factory()
+        fit(alone, tasks[i].x_train, tasks[i].y_train, optimizer="sgd", lr=0.05, steps=30, progress=False,
+            lr_scale={"layers.0.weight": float(per_model[i]), "heads.weight": per_task[i], "heads.bias": 0.5})
+        for (name, p), q in zip(alone.named_parameters(), stack.model(i).parameters()):
+            assert torch.allclose(p, q, atol=1e-6), name
+    torch.manual_seed(0)
+    plain, ones = factory(), factory()
+    ones.load_state_dict(plain.state_dict())
+    fit(plain, tasks[0].x_train, tasks[0].y_train, optimizer="sgd", lr=0.05, steps=10, progress=False)
+    fit(ones, tasks[0].x_train, tasks[0].y_train, optimizer="sgd", lr=0.05, steps=10, progress=False,
+        lr_scale={name: 1.0 for name, _ in ones.named_parameters()})
+    assert all(torch.equal(p, q) for p, q in zip(plain.parameters(), ones.parameters()))
+
+
+@pytest.mark.parametrize("lr_scale, optimizer, message", [
+    ({"heads.weight": 0.1}, "adam", "lr_scale needs optimizer='sgd'"),
+    ({"nope": 0.1}, "sgd", "lr_scale names 'nope'"),
+    ({"heads.weight": -1.0}, "sgd", r"lr_scale\['heads.weight'\]=-1.0 is out of range"),
+    ({"heads.weight": torch.ones(5)}, "sgd", r"has shape \(5,\)"),
+    ({"heads.weight": float("nan")}, "sgd", "must be finite"),
+    ([0.1], "sgd", "lr_scale must be a dict"),
+])
+def test_lr_scale_bad_input(data, lr_scale, optimizer, message):
+    tasks, _, _ = data
+    with pytest.raises((ValueError, TypeError), match=message):
+        fit(factory(), tasks[0].x_train, tasks[0].y_train, optimizer=optimizer, lr=0.1, steps=1, progress=False,
+            lr_scale=lr_scale)
+
+
 def test_frozen_parameters_stay_put(data):
     _, x, y = data
     stack = ModelStack.from_factory(lambda: freeze_layers(factory(), 1), SEEDS)

@@ -1,12 +1,21 @@
 """Chapter 6 helpers: the transfer digits, L2-SP against its formula, transfer_stack's copy and
-freeze, weights through a file with weights_only=True, and the chapter's claims on other seeds."""
+freeze, weights through a file with weights_only=True, and the chapter's claims on other seeds.
+
+Measured by hand (30 target labels, 30 seeds in six groups of five, 0-4 ... 25-29), worst group per claim,
+against CLAIMS: fine-tune (variant chosen on validation) - source model +0.067 (>= 0.04); fine-tune -
+target only +0.022 (>= 0.01); joint, one rate, lam on validation - target only +0.016 (>= 0.01); heads at
+own rate, lam = 0.01, |- frozen| 0.013 (<= 0.03); lam = 100, |- target only| 0.014 (<= 0.03); budget drop
+at lam = 0.01 0.237 (>= 0.15); lam = 1 over both ends +0.020 (>= 0.01). L2-SP at rate 0.3, seeds 0-19:
+plain travels >= 2.17x as far (>= 1.5), and its loss never rose.
+"""
 
 import numpy as np
 import pytest
 import torch
 
-from mtl_lessons.data import add_pixel_noise, load_transfer_digits
-from mtl_lessons.experiments.transfer_lambda import joint_weights, transfer_lambda_sweep
+from mtl_lessons.data import add_pixel_noise, load_transfer_digits, permute_pixels
+from mtl_lessons.experiments.transfer_lambda import (CLAIMS, chosen_by_validation, joint_weights,
+                                                     transfer_lambda_sweep)
 from mtl_lessons.models import MultiTaskNet, copy_layers
 from mtl_lessons.objectives import l2_sp_penalty
 from mtl_lessons.train import ModelStack, fit_many, transfer_stack
@@ -22,6 +31,8 @@ def test_transfer_digits_shapes_and_disjoint_domains():
     d = load_transfer_digits(30, n_source=100, seed=3)
     assert d.x_source.shape == (100, 64) and d.x_target.shape == (30, 64) and d.x_test.shape == (540, 64)
     assert d.y_target.bincount().tolist() == [3] * 10
+    assert d.x_val.shape == (30, 64) and d.y_val.bincount().tolist() == [3] * 10
+    assert load_transfer_digits(30, n_val=50, seed=3).x_val.shape == (50, 64)
     assert 0 <= d.x_target.min() and d.x_target.max() <= 1
     # target images are noisy versions of images the source never sees
     same = (torch.cdist(d.x_source, d.x_target) < 1e-6).any()
@@ -42,10 +53,37 @@ def test_add_pixel_noise_is_seeded_and_clipped():
     (dict(n_target=30, n_source=5000), "n_source=5000"),
     (dict(n_target=30, noise=-0.1), "noise=-0.1"),
     (dict(n_target=30, seed=-1), "seed=-1"),
+    (dict(n_target=30, permuted=1.5), "permuted=1.5"),
+    (dict(n_target=30, n_val=5), "n_val=5"),
+    (dict(n_target=30, n_val=1000), "n_val=1000"),
 ])
 def test_transfer_digits_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         load_transfer_digits(**kwargs)
+
+
+def test_permute_pixels_is_one_fixed_wiring():
+    x = torch.rand(5, 64)
+    a = permute_pixels(x, 0.25, seed=0)
+    assert torch.equal(a, permute_pixels(x, 0.25, seed=0)) and not torch.equal(a, x)
+    assert torch.equal(a.sort(1).values, x.sort(1).values)             # the same pixels, moved
+    moved = (a != x).any(0).sum().item()
+    assert 0 < moved <= 16                                              # at most a quarter of them
+    assert torch.equal(permute_pixels(x, 0.0), x)
+    # one wiring for every image: permuting the rows first changes nothing
+    assert torch.equal(permute_pixels(x.flip(0), 0.25), a.flip(0))
+    with pytest.raises(ValueError, match="fraction=2.0"):
+        permute_pixels(x, 2.0)
+    with pytest.raises(ValueError, match="x has shape"):
+        permute_pixels(torch.rand(64), 0.5)
+
+
+def test_target_domain_is_shifted_the_same_way_everywhere():
+    d = load_transfer_digits(30, seed=1)
+    clean = load_transfer_digits(30, permuted=0.0, seed=1)
+    assert torch.equal(d.x_test, permute_pixels(clean.x_test, 0.25, seed=0))
+    assert torch.equal(d.x_val, permute_pixels(clean.x_val, 0.25, seed=0))
+    assert torch.equal(d.x_source, clean.x_source), "the source stays clean"
 
 
 # ---------------------------------------------------------------- L2-SP
@@ -151,19 +189,39 @@ def test_sweep_bad_input():
         transfer_lambda_sweep(lams=(0.0, 1.0), seeds=[0], progress=False)
     with pytest.raises(ValueError, match="n_target=5"):
         transfer_lambda_sweep(n_target=(5,), seeds=[0], progress=False)
+    with pytest.raises(ValueError, match="trunk_lr_scale=0.0"):
+        transfer_lambda_sweep(seeds=[0], trunk_lr_scale=0.0, progress=False)
 
 
-def test_claims_hold_for_other_seeds():
-    """The chapter's claims, on a smaller grid and seeds the notebook does not use, with margins."""
-    sweep = transfer_lambda_sweep(lams=(0.01, 0.1, 100.0), n_target=(30,), seeds=range(30, 34), progress=False)
-    joint = sweep.results["acc_joint"][:, 0].mean(-1)              # (3,)
-    target_only = sweep.results["acc_target_only"][0, 0].mean()
-    finetune = sweep.results["acc_finetune"][0, 0].mean()
-    assert finetune - target_only >= 0.08
-    assert joint[1] - target_only >= 0.08
-    assert joint[1] - max(joint[0], joint[2]) >= 0.04               # the inverted U
-    assert abs(joint[2] - target_only) <= 0.05                      # λ → ∞ is target-only
-    assert np.isfinite(sweep.results["acc_source_head"]).all()
+def test_chosen_by_validation_never_looks_at_test():
+    val = np.array([[0.5, 0.9], [0.7, 0.1], [0.7, 0.2]])              # (n_grid, n_seeds)
+    test = np.array([[0.0, 0.3], [0.4, 1.0], [1.0, 1.0]])
+    chosen, acc = chosen_by_validation(val, test)
+    assert chosen.tolist() == [1, 0] and acc.tolist() == [0.4, 0.3]     # ties go to the first
+    with pytest.raises(ValueError, match="must both be"):
+        chosen_by_validation(val, test[:2])
+
+
+@pytest.mark.parametrize("first", [30, 35])
+def test_claims_hold_for_other_seeds(first):
+    """The chapter's claims with CLAIMS' thresholds, 30 labels, on seeds the notebook does not use."""
+    sweep = transfer_lambda_sweep(n_target=(CLAIMS.n_target,), seeds=range(first, first + 5), progress=False)
+    acc = {n[4:]: a[:, 0] for n, a in sweep.results.items() if n.startswith("acc_")}
+    val = {n[4:]: a[:, 0] for n, a in sweep.results.items() if n.startswith("val_")}
+    variants = ("finetune", "finetune_slow", "keep_head", "keep_head_slow")
+    _, finetune = chosen_by_validation(np.stack([val[v][0] for v in variants]), np.stack([acc[v][0] for v in variants]))
+    _, joint = chosen_by_validation(val["joint"], acc["joint"])
+    m = {n: a[0].mean() for n, a in acc.items()}
+    heads, one_rate = acc["joint_heads"].mean(1), acc["joint"].mean(1)
+    assert finetune.mean() - m["source"] >= CLAIMS.adapt_gain
+    assert finetune.mean() - m["target_only"] >= CLAIMS.pretrain_gain
+    assert joint.mean() - m["target_only"] >= CLAIMS.joint_gain
+    assert abs(heads[0] - m["frozen"]) <= CLAIMS.small_lam_to_frozen           # λ → 0⁺: the frozen baseline
+    assert max(abs(heads[-1] - m["target_only"]), abs(one_rate[-1] - m["target_only"])) \
+        <= CLAIMS.large_lam_to_target_only                                      # λ → ∞: target only
+    assert heads[0] - one_rate[0] >= CLAIMS.budget_drop                         # the budget, not the objective
+    assert heads[2] - max(heads[0], heads[-1]) >= CLAIMS.middle_over_limits     # λ = 1 beats both limits
+    assert all(np.isfinite(a).all() for a in sweep.results.values())
 
 
 # ---------------------------------------------------------------- exercise hints
@@ -197,3 +255,11 @@ def test_finetune_network_exercise_hints():
 
     assert "shares tensors" in feedback("finetune-network", same_object)[1]
     assert "requires_grad=False" in feedback("finetune-network", no_freeze)[1]
+
+
+def test_head_step_factor_hints():
+    from mtl_lessons.exercises import feedback
+
+    assert "before dividing" in feedback("head-step-factor", lambda lam: lam)[1]
+    assert "source head's factor" in feedback("head-step-factor", lambda lam: 1 / (1 + lam))[1]
+    assert "autograd gives" in feedback("head-step-factor", lambda lam: 0.5)[1]

@@ -1,12 +1,15 @@
-"""Exercises of the multi-task objective: the weighted objective, one training step."""
+"""Exercises of the multi-task objective: the weighted objective (transcribe), the gradient a head
+receives (derive, checked against autograd), when sharing helps most (predict, then run), and one
+training step (kept for instructors; the notebook no longer asks it)."""
 
 from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 
-from mtl_lessons.exercises import register
+from mtl_lessons.exercises import register, register_prediction
 from mtl_lessons.models import MultiTaskNet
 
 
@@ -90,3 +93,71 @@ def check_training_step(answer) -> str | None:
     if all(torch.allclose(p, q, atol=1e-5) for p, q in zip(one_model.parameters(), unweighted.parameters())):
         return "The step ignores the task weights: backpropagate sum_t w_t L_t, not sum_t L_t."
     return "The step differs from one SGD step on sum_t w_t L_t; compare your loss with the objective above."
+
+
+# ---------------------------------------------------------------- the gradient a head receives (derivation)
+
+def solution_head_gradient(features, y, head_weight, head_bias, task_weight):
+    """d/dv, d/db of w_t (1/n_t) sum_i (features_i . v + b - y_i)^2 = (2 w_t / n_t) sum_i r_i (features_i, 1)."""
+    residual = features @ head_weight + head_bias - y  # (n_t,) r_i = prediction - target
+    scale = 2 * task_weight / len(y)
+    return scale * features.T @ residual, scale * residual.sum()
+
+
+@register("task-head-gradient", "The gradient of the objective with respect to one task's head", solution_head_gradient)
+def check_head_gradient(answer) -> str | None:
+    # the reference is autograd on the whole multi-task objective, computed here (not in the notebook)
+    torch.manual_seed(1)
+    n_per_task = (3, 7, 12)  # tasks of different sizes, so 1/n_t matters
+    model = MultiTaskNet(1, 6, 2, 3, sharing_depth=2)
+    xs = [torch.randn(n, 1) for n in n_per_task]
+    ys = [torch.randn(n) for n in n_per_task]
+    task_weights = torch.tensor([0.5, 2.0, 1.0])
+    objective = 0.0
+    for t, (x, y) in enumerate(zip(xs, ys)):
+        pred = model(x)[t, :, 0]  # task t's head on its own inputs
+        objective = objective + task_weights[t] * ((pred - y) ** 2).mean()
+    grad_w, grad_b = torch.autograd.grad(objective, [model.heads.weight, model.heads.bias])  # (3, 6, 1), (3, 1, 1)
+    for t in range(3):
+        with torch.no_grad():
+            features = model.features(xs[t])[t]  # (n_t, 6): the trunk's output, the head's input
+        v, b = model.heads.weight[t, :, 0].detach(), model.heads.bias[t, 0, 0].detach()
+        got = answer(features, ys[t], v, b, float(task_weights[t]))
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            return "Return two things: (gradient for the head's weights, shape (hidden,), gradient for its bias, a number)."
+        got_w, got_b = (torch.as_tensor(g, dtype=torch.float32).detach() for g in got)
+        if got_w.shape != v.shape:
+            return f"The weight gradient has shape {tuple(got_w.shape)}; it must have the head weights' shape {tuple(v.shape)}."
+        want_w, want_b = grad_w[t, :, 0], grad_b[t, 0, 0]
+        if torch.allclose(got_w, want_w, atol=1e-5) and torch.allclose(got_b.reshape(()), want_b, atol=1e-5):
+            continue
+        n, w = n_per_task[t], float(task_weights[t])
+        for factor, hint in ((0.5, "Off by a factor 2: the derivative of r^2 is 2r."),
+                             (n, "Off by a factor n_t: the task's loss is a *mean*, so divide the sum by n_t."),
+                             (1 / w, "The task weight w_t is missing: the head's gradient is scaled by w_t."),
+                             (-1.0, "The sign is flipped: use the residual prediction - target.")):
+            if torch.allclose(got_w, factor * want_w, atol=1e-5):
+                return f"Task {t} (n_t={n}, w_t={w:g}): {hint}"
+        return (f"Task {t}: your weight gradient differs from autograd's (max difference "
+                f"{(got_w - want_w).abs().max():.3g}). Differentiate w_t (1/n_t) sum_i (phi_i . v + b - y_i)^2.")
+    return None
+
+
+# ---------------------------------------------------------------- predict, then run: when does sharing help most?
+
+@register_prediction(
+    "data-size-advantage", "When does sharing help most?",
+    examples=[(8, {4: 0.9, 8: 2.0, 64: 1.4}, True), (64, {4: 0.9, 8: 2.0, 64: 1.4}, False),
+              (4, {4: 0.9, 8: 2.0, 64: 1.4}, False)])
+def judge_data_size_advantage(answer, measured):
+    """answer: a number of points per task; measured: {points per task: independent MSE / shared MSE}."""
+    sizes = sorted(measured)
+    if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)) or int(answer) not in measured:
+        raise ValueError(f"answer with one of the sizes {sizes} (an int), got {answer!r}")
+    best = max(sizes, key=lambda n: measured[n])
+    ratios = ", ".join(f"{n} points: {measured[n]:.2f}" for n in sizes)
+    why = (f"Measured ratios (independent / shared held-out MSE, mean over seeds): {ratios}. "
+           f"With {min(sizes)} points per task not even the shared trunk can pin down a sinusoid, so sharing has "
+           f"little to offer; with {max(sizes)} each task has enough data alone and both errors are below the "
+           "noise level; in between, pooling the tasks' points in the trunk pays most.")
+    return int(answer) == best, why

@@ -1,10 +1,13 @@
-"""Exercises of sharing depth: the parameter count as a function of k, and the soft-sharing penalty."""
+"""Exercises of sharing depth: the parameter count as a function of k (derive, checked against
+count_parameters), the soft-sharing penalty (transcribe), and the best depth for unrelated tasks
+(predict, then run)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from mtl_lessons.exercises import register
+from mtl_lessons.exercises import register, register_prediction
 from mtl_lessons.models import MultiTaskNet, count_parameters
 from mtl_lessons.objectives import soft_sharing_penalty
 
@@ -94,3 +97,24 @@ def check_soft_sharing(answer) -> str | None:
             return hint
     return (f"Got {float(got):.4f}, expected {float(want):.4f}. For each tensor p (tasks on axis 0): "
             "subtract p.mean(0), square, sum; then add over tensors.")
+
+
+# ---------------------------------------------------------------- predict, then run: the best depth for unrelated tasks
+
+@register_prediction(
+    "unrelated-best-depth", "The best sharing depth for unrelated tasks",
+    examples=[(1, [0.41, 0.31, 0.56], True), (0, [0.41, 0.31, 0.56], False), (2, [0.41, 0.31, 0.56], False),
+              (0, [0.30, 0.35, 0.50], True)])
+def judge_unrelated_best_depth(answer, measured):
+    """answer: a sharing depth k; measured: validation MSE per k (mean over seeds), index = k."""
+    measured = [float(m) for m in measured]
+    depths = list(range(len(measured)))
+    if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)) or int(answer) not in depths:
+        raise ValueError(f"answer with a sharing depth in {depths} (an int), got {answer!r}")
+    best = int(np.argmin(measured))
+    values = ", ".join(f"k={k}: {m:.3f}" for k, m in zip(depths, measured))
+    why = (f"Validation MSE (mean over seeds) {values}, so k={best} is lowest. Full sharing leaves the trunk's "
+           "8 units to make 8 different frequencies; no sharing gives each task only its own few points of data "
+           "per unit; sharing the first layer and keeping the second per task sits between the two (a reading "
+           "of the numbers, not a mechanism the chapter checks).")
+    return int(answer) == best, why

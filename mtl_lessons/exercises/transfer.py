@@ -1,4 +1,5 @@
-"""Exercises of the transfer objective: build a fine-tuning network from a pretrained one, and L2-SP."""
+"""Exercises of the transfer objective: a network for phase 2, the target head's step in the joint objective,
+the joint objective at a tiny λ (predict, then run), and L2-SP."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import copy
 
 import torch
 
-from mtl_lessons.exercises import register
+from mtl_lessons.exercises import register, register_prediction
 from mtl_lessons.models import MultiTaskNet, copy_layers, freeze_layers
 from mtl_lessons.objectives import l2_sp_penalty
 
@@ -104,3 +105,60 @@ def check_l2_sp(answer) -> str | None:
             return hint
     return (f"Got {got.item():.4f}, expected {want.item():.4f}. Sum (w - w0)^2 over every parameter outside "
             "the head, (w)^2 over the head's, and weight them alpha/2 and beta/2.")
+
+
+# ---------------------------------------------------------------- the target head's step in the joint objective
+
+def solution_head_step_factor(lam):
+    """d/dθ_tgt of (L_src + lam L_tgt) / (1 + lam) = lam / (1 + lam) · dL_tgt/dθ_tgt (L_src has no θ_tgt)."""
+    return lam / (1 + lam)
+
+
+@register("head-step-factor", "The factor on the target head's gradient in the normalised joint objective",
+          solution_head_step_factor)
+def check_head_step_factor(answer) -> str | None:
+    from torch.nn import functional as F
+    torch.manual_seed(0)
+    net = MultiTaskNet(6, 5, 2, 2, 3, sharing_depth=2)
+    x, y = torch.randn(2, 12, 6), torch.randint(0, 3, (2, 12))
+    for lam in (0.01, 0.5, 3.0, 100.0):
+        losses = [F.cross_entropy(net(x)[t], y[t]) for t in (0, 1)]
+        (g_joint,) = torch.autograd.grad((losses[0] + lam * losses[1]) / (1 + lam), net.heads.weight)
+        (g_tgt,) = torch.autograd.grad(F.cross_entropy(net(x)[1], y[1]), net.heads.weight)
+        want = (g_joint[1] / g_tgt[1])[g_tgt[1].abs() > 1e-6].median().item()  # autograd's ratio
+        got = answer(lam)
+        if not isinstance(got, (int, float)) and not (isinstance(got, torch.Tensor) and got.numel() == 1):
+            return f"Return one number for lam={lam}, got {type(got).__name__}."
+        got = float(got)
+        if abs(got - want) > 1e-4 * max(1.0, abs(want)):
+            if abs(got - lam) < 1e-6:
+                return "That is the factor before dividing by 1 + lam: the normalised objective is (L_src + lam L_tgt) / (1 + lam)."
+            if abs(got - 1 / (1 + lam)) < 1e-6:
+                return "1 / (1 + lam) is the source head's factor; the target head is only in the lam L_tgt term."
+            return f"For lam={lam} autograd gives {want:.5f}, you gave {got:.5f}. Which terms of the objective contain θ_tgt?"
+    return None
+
+
+# ---------------------------------------------------------------- predict: the joint objective at a tiny lam
+
+def small_lambda_outcome(joint_small: float, frozen: float, target_only: float, *, tol: float = 0.03) -> str:
+    """Where the joint network at the smallest lam lands: 'frozen', 'target only' or 'below both' (tol apart)."""
+    if joint_small < min(frozen, target_only) - tol:
+        return "below both"
+    return "frozen" if abs(joint_small - frozen) <= abs(joint_small - target_only) else "target only"
+
+
+@register_prediction(
+    "small-lambda-budget", "The joint objective at λ = 0.01, one rate, a fixed budget of steps",
+    examples=[("below both", (0.50, 0.77, 0.77), True), ("frozen", (0.50, 0.77, 0.77), False),
+              ("frozen", (0.78, 0.77, 0.70), True), ("target only", (0.50, 0.77, 0.75), False)])
+def judge_small_lambda(answer, measured):
+    allowed = ("frozen", "target only", "below both")
+    if answer not in allowed:
+        raise ValueError(f"my_prediction={answer!r}: answer one of {', '.join(map(repr, allowed))}")
+    joint_small, frozen, target_only = measured
+    outcome = small_lambda_outcome(joint_small, frozen, target_only)
+    why = (f"Measured: joint {joint_small:.3f}, frozen trunk {frozen:.3f}, target only {target_only:.3f}, "
+           f"so '{outcome}'. The minimiser at λ → 0⁺ is the frozen baseline, but with one rate the target head's "
+           "step carries λ/(1+λ) ≈ 0.01, so in a fixed number of steps it barely leaves its random start.")
+    return answer == outcome, why

@@ -1,5 +1,5 @@
-"""Exercises of transferability by depth: move the first n layers through a file, and measure
-how much of the frozen-transfer loss fine-tuning recovers."""
+"""Exercises of transferability by depth: move the first n layers through a file, count what a
+frozen depth leaves to train, and predict where frozen transfer drops most."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from unittest import mock
 import numpy as np
 import torch
 
-from mtl_lessons.exercises import register
-from mtl_lessons.models import MultiTaskNet
+from mtl_lessons.exercises import register, register_prediction
+from mtl_lessons.models import MultiTaskNet, count_parameters, freeze_layers
 
 
 # ---------------------------------------------------------------- copy the first n layers through a file
@@ -77,34 +77,63 @@ def check_transplant(answer) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------- how much does fine-tuning recover?
+# ---------------------------------------------------------------- what is frozen, what is trained
 
-def solution_recovered_fraction(base, frozen, fine_tuned):
-    """Per depth: (mean AnB+ - mean AnB) / (mean base - mean AnB); arrays are (n_depths, n_seeds)."""
-    base, frozen, fine_tuned = (np.asarray(a).mean(axis=1) for a in (base, frozen, fine_tuned))
-    return (fine_tuned - frozen) / (base - frozen)
+def solution_frozen_and_trained(n, in_features, hidden, n_layers, out_features):
+    """(frozen, trained) parameter counts of a plain MLP with its first n hidden layers frozen.
+
+    Hidden layer 0 has (in_features + 1) * hidden parameters (weights and biases), each later one
+    (hidden + 1) * hidden, and the head (hidden + 1) * out_features, which always trains."""
+    layers = [(in_features + 1) * hidden] + [(hidden + 1) * hidden] * (n_layers - 1)
+    head = (hidden + 1) * out_features
+    return sum(layers[:n]), sum(layers[n:]) + head
 
 
-@register("recovered-fraction", "How much of the frozen-transfer loss fine-tuning recovers",
-          solution_recovered_fraction)
-def check_recovered_fraction(answer) -> str | None:
-    rng = np.random.default_rng(0)
-    base = 0.95 + 0.01 * rng.standard_normal((4, 5))
-    frozen = np.array([0.93, 0.85, 0.7, 0.5])[:, None] + 0.02 * rng.standard_normal((4, 5))
-    fine_tuned = np.array([0.95, 0.93, 0.92, 0.9])[:, None] + 0.01 * rng.standard_normal((4, 5))
-    got = np.asarray(answer(base, frozen, fine_tuned), dtype=float)
-    want = solution_recovered_fraction(base, frozen, fine_tuned)
-    if got.shape != want.shape:
-        return (f"Return one fraction per depth, shape {want.shape}; got shape {got.shape}. Average over seeds "
-                "(axis 1), not over depths.")
-    if np.allclose(got, want, atol=1e-6):
-        return None
-    per_seed = np.mean((fine_tuned - frozen) / (base - frozen), axis=1)
-    if np.allclose(got, per_seed, atol=1e-6):
-        return ("You averaged per-seed ratios; a seed where frozen transfer loses almost nothing then blows "
-                "up. Average the accuracies over seeds first, then take the ratio.")
-    if np.allclose(got, 1 - want, atol=1e-6):
-        return "That is the share still lost; the recovered share is (AnB+ − AnB) / (base − AnB)."
-    if np.allclose(got, (fine_tuned.mean(1) - frozen.mean(1)), atol=1e-6):
-        return "Divide the gain of fine-tuning by the loss of frozen transfer, base − AnB."
-    return "Compute, per depth, (mean AnB+ − mean AnB) / (mean base − mean AnB), means over seeds."
+@register("frozen-and-trained", "Count the frozen and the trained parameters of AnB", solution_frozen_and_trained)
+def check_frozen_and_trained(answer) -> str | None:
+    cases = [(2, 64, 32, 4, 5), (0, 64, 32, 4, 5), (4, 64, 32, 4, 5), (1, 10, 7, 3, 2), (3, 10, 7, 3, 2)]
+    for n, in_features, hidden, n_layers, out_features in cases:
+        model = freeze_layers(MultiTaskNet(in_features, hidden, n_layers, 1, out_features, sharing_depth=n_layers), n)
+        trained = count_parameters(model, trainable_only=True)  # the reference: count a real network
+        want = (count_parameters(model) - trained, trained)
+        got = answer(n, in_features, hidden, n_layers, out_features)
+        if isinstance(got, torch.Tensor) and got.dim() == 1:
+            got = tuple(got.tolist())
+        if not (isinstance(got, (tuple, list)) and len(got) == 2):
+            return f"Return a pair (frozen, trained); got {got!r}."
+        got = tuple(int(v) for v in got)
+        if got == want:
+            continue
+        args = f"n={n}, in_features={in_features}, hidden={hidden}, n_layers={n_layers}, out_features={out_features}"
+        if got == want[::-1]:
+            return f"For {args} the two numbers are swapped: return (frozen, trained)."
+        if sum(got) != sum(want):
+            weights_only = (sum([in_features * hidden] + [hidden * hidden] * (n_layers - 1)) + hidden * out_features)
+            if sum(got) == weights_only:
+                return f"For {args} the total misses the biases: a linear layer k -> m has (k + 1) * m parameters."
+            return (f"For {args} the network has {sum(want)} parameters in all, your pair adds up to {sum(got)}. "
+                    "Count every hidden layer and the head, weights and biases.")
+        if got[0] == want[0] + (hidden + 1) * out_features:
+            return "The head is never frozen: it is new for task B and always trains."
+        return f"For {args} expected (frozen, trained) = {want}, got {got}: the first n hidden layers are frozen."
+    return None
+
+
+# ---------------------------------------------------------------- predict: where does frozen transfer drop most?
+
+@register_prediction("anb-steepest-drop", "At which frozen depth n does AnB drop most?",
+                     examples=[(4, 4, True), (1, 4, False), ("3", 3, True), (0, 3, False)])
+def judge_anb_steepest_drop(answer, measured) -> tuple[bool, str]:
+    """answer: a depth n in 1..L, the step n - 1 -> n where AnB's mean accuracy falls most; measured: that n."""
+    if isinstance(answer, bool) or not isinstance(answer, (int, np.integer, str)) or not str(answer).isdigit():
+        raise ValueError(f"my_prediction={answer!r}: give one depth n as an int, e.g. 3 (the step from n - 1 to n)")
+    answer = int(answer)
+    if answer == 0:
+        raise ValueError("my_prediction=0: at n = 0 nothing is copied; give the n at the *end* of the steepest step (1..L)")
+    if answer == measured:
+        return True, (f"The largest single drop is the step to n = {measured}: the deeper a layer, the more of it is "
+                      "specific to digits 0-4, and a frozen specific layer is lost capacity for B.")
+    return False, (f"The largest drop came at the step to n = {measured}. Low layers detect strokes any digit has "
+                   "(general); high layers separate 0-4 from each other (specific), so freezing them costs most.")
+
+

@@ -1,10 +1,13 @@
-"""Exercises of task weighting: which points are Pareto-optimal, and per-task loss normalisation."""
+"""Exercises of task weighting: which points are Pareto-optimal, the gradient of L_1 + lam L_2 that a
+task's own head feels (against autograd), and a prediction of how far L_2 falls as lam grows."""
 
 from __future__ import annotations
 
 import torch
 
-from mtl_lessons.exercises import register
+import numpy as np
+
+from mtl_lessons.exercises import register, register_prediction
 from mtl_lessons.metrics import pareto_mask
 
 
@@ -52,27 +55,77 @@ def check_pareto_optimal(answer) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------- per-task normalisation
+# ---------------------------------------------------------------- the gradient a task's own head feels
 
-def solution_normalised_weights(initial_losses):
-    """w_t = 1 / L_t(theta_0): every task's weighted loss starts at 1, whatever its scale."""
-    return 1.0 / torch.as_tensor(initial_losses, dtype=torch.float32)
+def solution_head_gradient(h, y2, w2, b2, lam):
+    """Gradient of L_1 + lam L_2 w.r.t. task 2's head (w2, b2), L_2 = mean((h @ w2 + b2 - y2)^2).
+
+    L_1 does not depend on task 2's head, so only lam L_2 contributes:
+    d/dw2 = lam * 2/n * h^T r and d/db2 = lam * 2/n * sum(r), with r = h @ w2 + b2 - y2 (n,)."""
+    r = h @ w2 + b2 - y2  # (n,) residuals of task 2
+    n = len(y2)
+    return lam * 2 / n * (h.T @ r), lam * 2 / n * r.sum()
 
 
-@register("normalised-weights", "Per-task normalisation of the weights", solution_normalised_weights)
-def check_normalised_weights(answer) -> str | None:
-    initial = torch.tensor([0.02, 2.0, 150.0])
-    got = answer(initial.clone())
-    if not isinstance(got, torch.Tensor) or got.shape != (3,):
-        return "Return one weight per task as a tensor of shape (n_tasks,) = (3,)."
-    want = solution_normalised_weights(initial)
-    if torch.allclose(got, want, rtol=1e-4):
-        return None
-    if torch.allclose(got, initial, rtol=1e-4):
-        return "These are the losses themselves; a large loss needs a *small* weight: divide, w_t = 1 / L_t(0)."
-    if torch.allclose(got, want / want.sum(), rtol=1e-4) or torch.allclose(got, want / want.mean(), rtol=1e-4):
-        return ("The ratios are right but the weights are rescaled. Here we want w_t L_t(0) = 1 for every task "
-                "(rescaling all weights by a constant only changes the step size).")
-    if torch.allclose(got, 1 / initial.sqrt(), rtol=1e-4):
-        return "You divided by the square root (an RMSE scale); the weight that cancels the loss's scale is 1 / L_t(0)."
-    return f"Got {got.tolist()}, expected {want.tolist()}: each weight is one over that task's initial loss."
+def _autograd_head_gradient(h, y1, y2, w1, b1, w2, b2, lam):
+    """The reference: autograd of L_1 + lam L_2 for a two-head model on shared features h."""
+    w2, b2 = w2.clone().requires_grad_(True), b2.clone().requires_grad_(True)
+    loss_1 = ((h @ w1 + b1 - y1) ** 2).mean()
+    loss_2 = ((h @ w2 + b2 - y2) ** 2).mean()
+    (loss_1 + lam * loss_2).backward()
+    return w2.grad, b2.grad
+
+
+@register("head-gradient", "The gradient of L_1 + λ L_2 with respect to task 2's head", solution_head_gradient)
+def check_head_gradient(answer) -> str | None:
+    g = torch.Generator().manual_seed(3)
+    n, hidden = 12, 3
+    h = torch.tanh(torch.randn(n, hidden, generator=g, dtype=torch.float64))  # (n, hidden) shared features
+    y1, y2 = torch.randn(2, n, generator=g, dtype=torch.float64)
+    w1, w2 = torch.randn(2, hidden, generator=g, dtype=torch.float64)
+    b1, b2 = torch.randn(2, generator=g, dtype=torch.float64)
+    for lam in (0.1, 1.0, 10.0):
+        want_w, want_b = _autograd_head_gradient(h, y1, y2, w1, b1, w2, b2, lam)
+        got = answer(h.clone(), y2.clone(), w2.clone(), b2.clone(), lam)
+        if not (isinstance(got, (tuple, list)) and len(got) == 2):
+            return "Return a pair (gradient w.r.t. w2 of shape (hidden,), gradient w.r.t. b2, a scalar)."
+        got_w, got_b = (torch.as_tensor(v, dtype=torch.float64) for v in got)
+        if got_w.shape != want_w.shape or got_b.numel() != 1:
+            return (f"The gradient w.r.t. w2 has the shape of w2, {tuple(want_w.shape)}, and the one w.r.t. b2 is "
+                    f"one number; got shapes {tuple(got_w.shape)} and {tuple(got_b.shape)}.")
+        got_b = got_b.reshape(())
+        if torch.allclose(got_w, want_w) and torch.allclose(got_b, want_b):
+            continue
+        if torch.allclose(got_w, want_w / lam) and torch.allclose(got_b, want_b / lam):
+            return f"At λ = {lam:g} yours is the gradient of L_2 alone: the objective weights L_2 by λ, so does its gradient."
+        if torch.allclose(got_w, -want_w) and torch.allclose(got_b, -want_b):
+            return "The sign is flipped: with r = prediction - target, d(r^2)/dw = +2 r dr/dw."
+        if torch.allclose(got_w, want_w / 2) and torch.allclose(got_b, want_b / 2):
+            return "Half of the right answer: the derivative of r^2 is 2 r."
+        if torch.allclose(got_w, want_w * n) and torch.allclose(got_b, want_b * n):
+            return f"{n} times too large: L_2 is a mean over the n = {n} examples, so divide the sum by n."
+        if torch.allclose(got_w, want_w) and not torch.allclose(got_b, want_b):
+            return "The weight's gradient is right; the bias's is the same without h: lam * 2/n * sum(r)."
+        return (f"At λ = {lam:g} autograd gives {want_w.numpy().round(4)} and {want_b.item():.4f}; yours "
+                f"{got_w.numpy().round(4)} and {got_b.item():.4f}. L_1 does not involve task 2's head.")
+    return None
+
+
+# ---------------------------------------------------------------- predict: how far does L_2 fall?
+
+@register_prediction("l2-fall-factor", "As λ grows tenfold (1 → 10), by what factor does L_2 fall?",
+                     examples=[(10, 2.0, False), (2, 2.0, True), (1.5, 2.0, True), (1, 2.0, False), (3, 2.2, True)])
+def judge_l2_fall_factor(answer, measured) -> tuple[bool, str]:
+    """answer: the factor L_2(lam=1) / L_2(lam=10) the learner expects (> 0); right within a factor of 1.5."""
+    if isinstance(answer, bool) or not isinstance(answer, (int, float, np.integer, np.floating)):
+        raise ValueError(f"my_prediction={answer!r}: give a number, the factor, e.g. 4 for 'L_2 falls 4-fold'")
+    answer = float(answer)
+    if not np.isfinite(answer) or answer <= 0:
+        raise ValueError(f"my_prediction={answer}: a factor must be a positive number (1 means 'does not fall')")
+    cut = 1 - 1 / measured
+    right = 1 / 1.5 <= answer / measured <= 1.5
+    why = (f"L_2 fell {measured:.1f}-fold, a cut of {cut:.0%}. λ multiplies task 2's *weight*, not its loss: how far "
+           "the loss falls depends on how far the one shared unit moves from task 1's step toward task 2's.")
+    return right, why
+
+

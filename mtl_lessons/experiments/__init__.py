@@ -4,7 +4,9 @@ with `fit_many` (a progress bar shows) and returns a `Sweep`, and builds the
 notebook name -> (sweep function, explorer function), both called with defaults.
 """
 
+from mtl_lessons.experiments.conflicting_gradients import angle_explorer, angle_sweep
 from mtl_lessons.experiments.data_size import data_size_explorer, data_size_sweep
+from mtl_lessons.experiments.learned_weights import learned_weights_explorer, learned_weights_sweep
 from mtl_lessons.experiments.sharing_depth import sharing_depth_explorer, sharing_depth_sweep
 from mtl_lessons.experiments.task_weighting import task_weighting_explorer, task_weighting_sweep
 from mtl_lessons.experiments.transfer_lambda import transfer_lambda_explorer, transfer_lambda_sweep
@@ -14,6 +16,8 @@ SLIDERS = {
     "01_multitask_objective": (data_size_sweep, data_size_explorer),
     "02_sharing_depth": (sharing_depth_sweep, sharing_depth_explorer),
     "03_task_weighting": (task_weighting_sweep, task_weighting_explorer),
+    "04_learning_weights": (learned_weights_sweep, learned_weights_explorer),
+    "05_conflicting_gradients": (lambda progress=True: angle_sweep(), angle_explorer),
     "06_transfer_objective": (transfer_lambda_sweep, transfer_lambda_explorer),
     "07_transferability": (transferability_sweep, transferability_explorer),
 }

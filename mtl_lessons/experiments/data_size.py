@@ -3,33 +3,61 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_int
+from mtl_lessons._checks import check_ints, check_keywords
 from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks
-from mtl_lessons.widgets import SweepExplorer
+from mtl_lessons.widgets import SweepExplorer, grid_value
 
 MODELS = {"independent": 0, "shared": None}  # name -> sharing depth (None: the whole trunk)
+
+
+def cut(ratio: float) -> float:
+    """The relative cut a ratio of errors means: worse / better = r  <=>  better is 1 - 1/r lower."""
+    return 1.0 - 1.0 / ratio
+
+
+@dataclass(frozen=True)
+class DataSizeClaims:
+    """Chapter 1's claim thresholds, in one place: the notebook asserts them and tests/test_claims.py
+    re-checks them on other seeds. Ratios are independent / shared held-out MSE (means over seeds)."""
+
+    naive_average: float = 0.1  # one shared output: MSE to the tasks' average < this x MSE to either task
+    heads_vs_naive: float = 0.2  # a head per task: MSE to each task < this x the single output's
+    few_points: int = 8  # "little data" (points per task)
+    many_points: int = 64  # "much data"
+    min_ratio_few: float = 4 / 3  # with few_points the ratio is >= this: sharing cuts the error by >= 1/4
+    max_mse_many_over_noise: float = 1.0  # with many_points both MSEs < this x noise variance (both fit well)
+
+    @property
+    def min_cut_few(self) -> float:
+        return cut(self.min_ratio_few)
+
+
+CLAIMS = DataSizeClaims()
 
 
 def data_size_sweep(n_per_task=(4, 6, 8, 16, 32, 64), seeds=range(5), *, n_tasks: int = 8,
                     hidden: int = 16, n_layers: int = 2, steps: int = 600, lr: float = 1e-2,
                     noise: float = 0.1, relatedness: float = 1.0, n_grid: int = 120,
                     progress: bool = True) -> Sweep:
-    """Train independent networks (k=0) and a shared trunk (k=L) for every (n_per_task, seed).
+    """Train independent networks (k=0) and a shared trunk (k=L) for every (n_per_task, seed):
+    tanh MultiTaskNet, full-batch Adam.
 
     Each architecture is one vectorised run over the whole grid; tasks with fewer
     points are padded and masked by sample weights. Results per grid point and seed:
     test_mse_<model> (mean over tasks), fit_<model> (n_tasks, n_grid), and the data.
     """
-    n_per_task, seeds = tuple(n_per_task), tuple(seeds)
-    for n in n_per_task:
-        check_int("n_per_task", n, low=1)
+    n_per_task, seeds = check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0)
+    check_keywords(n_tasks=n_tasks, hidden=hidden, n_layers=n_layers, steps=steps, lr=lr, noise=noise,
+                   relatedness=relatedness, n_grid=n_grid, progress=progress)
     sweep = Sweep({"n_per_task": n_per_task}, seeds)
     points = [(n, s) for n in n_per_task for s in seeds]
     tasks = [make_sinusoid_tasks(n_tasks, n, relatedness=relatedness, noise=noise, seed=s) for n, s in points]
@@ -57,12 +85,22 @@ def data_size_sweep(n_per_task=(4, 6, 8, 16, 32, 64), seeds=range(5), *, n_tasks
     sweep.add("x_train", x_pad.reshape(*grid_shape, n_tasks, n_max))
     sweep.add("y_train", y_pad.reshape(*grid_shape, n_tasks, n_max))
     truth = np.stack([tasks[i].true_function(x_grid).numpy() for i in range(len(seeds))])  # n = first size
-    sweep.meta.update(x_grid=x_grid.numpy(), truth=truth)  # truth: (n_seeds, n_tasks, n_grid)
+    sweep.meta.update(x_grid=x_grid.numpy(), truth=truth, noise=noise)  # truth: (n_seeds, n_tasks, n_grid)
     return sweep
 
 
-def data_size_explorer(sweep: Sweep, *, tasks=(0, 1, 2), value: int = 8) -> SweepExplorer:
-    """Slider over points per task: left, three tasks' fits for the first seed; right, test MSE vs n."""
+def data_size_explorer(sweep: Sweep, *, tasks=None, value: int | None = None) -> SweepExplorer:
+    """Slider over points per task: left, three tasks' fits for the first seed; right, test MSE vs n.
+
+    tasks=None shows the first three (or all, if fewer); value=None starts at 8 points, or the grid's nearest.
+    """
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from data_size_sweep), got {type(sweep).__name__}")
+    sweep.require(knobs=["n_per_task"], by="data_size_explorer", meta=["x_grid", "truth"],
+                  results=["x_train", "y_train", "fit_shared", "fit_independent", "test_mse_shared"])
+    n_tasks = sweep.results["fit_shared"].shape[-2]
+    tasks = tuple(range(min(3, n_tasks))) if tasks is None else check_ints("tasks", tasks, low=0, high=n_tasks - 1)
+    value = grid_value(sweep, "n_per_task", 8) if value is None else value
 
     def draw(axes, point):
         ax_fit, ax_mse = axes
@@ -77,6 +115,9 @@ def data_size_explorer(sweep: Sweep, *, tasks=(0, 1, 2), value: int = 8) -> Swee
             values, mse = sweep.curve(f"test_mse_{name}", "n_per_task")
             plot_seed_band(values, mse, ax=ax_mse, color=color, highlight=point["n_per_task"],
                            label="shared trunk" if name == "shared" else "independent networks")
+        noise = sweep.meta.get("noise")
+        if noise:  # the level below which both fit the true functions to within the training noise
+            ax_mse.axhline(noise ** 2, color="grey", ls="--", lw=1, label=f"noise variance σ² = {noise ** 2:g}")
         ax_mse.set(xscale="log", yscale="log", xticks=values, xticklabels=[str(v) for v in values],
                    xlabel="training points per task (log scale)",
                    ylabel="held-out MSE (mean over tasks)",

@@ -4,47 +4,114 @@ behind chapter 2's sharing-depth slider, and the same sweep on the two-digit ove
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_float, check_int
+from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks
+from mtl_lessons.experiments.data_size import cut
 from mtl_lessons.metrics import per_task_accuracy, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks
-from mtl_lessons.widgets import SweepExplorer
+from mtl_lessons.widgets import SweepExplorer, grid_value
+
+
+@dataclass(frozen=True)
+class SharingDepthClaims:
+    """Chapter 2's claim thresholds, in one place: the notebook asserts them and tests/test_sharing.py
+    re-checks them on other seeds. MSE ratios are of means over seeds, worse / better."""
+
+    few_points: int = 8  # "little data" (points per task)
+    many_points: int = 64  # "much data"
+    min_ratio_related: float = 1.5  # r=1, few points: MSE(k=0) / MSE(k=L) >= this, a cut >= 1/3
+    min_ratio_unrelated: float = 1.2  # r=0, many points, same width: MSE(k=L) / MSE(k=0) >= this (>= 20% higher)
+    min_ratio_matched: float = 1.5  # r=0, many points: MSE(k=0) / MSE(k=L at matched_width) >= this
+    hard_freq: float = 3.6  # related tasks' shared frequency in the equal-difficulty control (~ mean own frequency)
+    min_ratio_hard_related: float = 1.1  # that control, many points: MSE(k=0) / MSE(k=L) >= this
+    digit_hidden: int = 16  # overlay: the width of the equal-width comparison
+    min_digit_gap: float = 0.03  # overlay, equal width: accuracy(k=0) - accuracy(k=L) >= this
+    max_digit_matched_share: float = 0.6  # matched parameters: the gap is < this x the equal-width gap
+    min_digit_matched_gap: float = 0.005  # ... and still >= this (sharing still costs a little)
+    max_alpha_distance: float = 0.01  # soft sharing: spread at the largest alpha < this x spread at alpha = 0
+
+    @property
+    def min_cut_related(self) -> float:
+        return cut(self.min_ratio_related)
+
+    @property
+    def min_cut_matched(self) -> float:
+        return cut(self.min_ratio_matched)
+
+    @property
+    def min_cut_hard_related(self) -> float:
+        return cut(self.min_ratio_hard_related)
+
+
+CLAIMS = SharingDepthClaims()
+
+
+def matched_width(in_features: int, hidden: int, n_layers: int, n_tasks: int, out_features: int = 1) -> int:
+    """The width of a fully shared network (k = n_layers) whose parameter count is closest to that of
+    the independent networks (k = 0) of width `hidden`: the control for "sharing or just fewer parameters?"."""
+    target = sharing_parameter_count(in_features, hidden, n_layers, n_tasks, out_features, sharing_depth=0)
+    width = hidden
+    while sharing_parameter_count(in_features, width + 1, n_layers, n_tasks, out_features,
+                                  sharing_depth=n_layers) <= target:
+        width += 1
+    candidates = (width, width + 1)
+    return min(candidates, key=lambda h: abs(sharing_parameter_count(
+        in_features, h, n_layers, n_tasks, out_features, sharing_depth=n_layers) - target))
+
+
+def _check_depths(depths, n_layers: int) -> tuple[int, ...]:
+    """All depths 0..n_layers if None, else distinct ints in that range (numpy ints accepted)."""
+    if depths is None:
+        return tuple(range(n_layers + 1))
+    depths = tuple(int(k) if isinstance(k, np.integer) else k for k in np.atleast_1d(np.asarray(depths, dtype=object)))
+    if not depths:
+        raise ValueError("depths is empty; give at least one sharing depth")
+    for k in depths:
+        check_int("depths", k, low=0, high=n_layers)
+    if len(set(depths)) != len(depths):
+        raise ValueError(f"depths={depths} repeats a depth; give each at most once")
+    return depths
 
 
 def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=range(5), *,
                         n_tasks: int = 8, hidden: int = 8, n_layers: int = 2, steps: int = 600,
-                        lr: float = 1e-2, noise: float = 0.1, n_grid: int = 120,
-                        progress: bool = True) -> Sweep:
-    """Train MultiTaskNet with every sharing depth k = 0..n_layers on the sinusoid family.
+                        lr: float = 1e-2, noise: float = 0.1, n_grid: int = 120, depths=None,
+                        shared_freq: float = 1.0, progress: bool = True) -> Sweep:
+    """Train MultiTaskNet (tanh, Adam, full batch) with every sharing depth k = 0..n_layers on the sinusoid family.
 
     Knobs: sharing_depth, relatedness, n_per_task; one vectorised run per depth covers every
-    (relatedness, n_per_task, seed). Results: test_mse (mean over tasks), test_mse_tasks
-    (n_tasks,), fit (n_tasks, n_grid), truth (n_tasks, n_grid), x_train / y_train (padded with nan);
-    meta: x_grid and n_params (one count per depth).
+    (relatedness, n_per_task, seed). `depths` trains only some k (default: all); `shared_freq` is
+    passed to make_sinusoid_tasks. Results: test_mse and val_mse (mean over tasks; validation is
+    for choosing k, test for reporting), test_mse_tasks (n_tasks,), fit (n_tasks, n_grid),
+    truth (n_tasks, n_grid), x_train / y_train (padded with nan); meta: x_grid and n_params
+    (one count per depth).
     """
-    relatedness, n_per_task, seeds = tuple(relatedness), tuple(n_per_task), tuple(seeds)
-    for r in relatedness:
-        check_float("relatedness", r, low=0.0, high=1.0)
-    for n in n_per_task:
-        check_int("n_per_task", n, low=1)
-    check_int("n_layers", n_layers, low=1)
-    depths = tuple(range(n_layers + 1))
+    relatedness = check_floats("relatedness", relatedness, low=0.0, high=1.0)
+    n_per_task, seeds = check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0)
+    n_layers = check_keywords(n_layers=n_layers)["n_layers"]
+    check_keywords(n_tasks=n_tasks, hidden=hidden, steps=steps, lr=lr, noise=noise, n_grid=n_grid, progress=progress)
+    depths = _check_depths(depths, n_layers)
     sweep = Sweep({"sharing_depth": depths, "relatedness": relatedness, "n_per_task": n_per_task}, seeds)
     points = [(r, n, s) for r in relatedness for n in n_per_task for s in seeds]
-    tasks = [make_sinusoid_tasks(n_tasks, n, relatedness=r, noise=noise, seed=s) for r, n, s in points]
+    tasks = [make_sinusoid_tasks(n_tasks, n, relatedness=r, noise=noise, shared_freq=shared_freq, seed=s)
+             for r, n, s in points]
     # tasks with fewer points are padded and masked out
     x, y, mask = pad_tasks([list(d.x_train) for d in tasks], [list(d.y_train) for d in tasks])
     x_test = torch.stack([d.x_test for d in tasks])
     y_test = torch.stack([d.y_test for d in tasks])
+    x_val = torch.stack([d.x_val for d in tasks])
+    y_val = torch.stack([d.y_val for d in tasks])
     x_grid = torch.linspace(-5, 5, n_grid)
     rest = (len(relatedness), len(n_per_task), len(seeds))
 
-    mse, mse_tasks, fits = [], [], []
+    mse, val, mse_tasks, fits = [], [], [], []
     for k in depths:
         stack = ModelStack.from_factory(
             lambda: MultiTaskNet(1, hidden, n_layers, n_tasks, sharing_depth=k), [s for *_, s in points])
@@ -52,11 +119,13 @@ def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=r
                  progress=progress, desc=f"sharing depth {k}: {len(points)} models at once")
         with torch.no_grad():
             per_task = per_task_mse(stack(x_test), y_test)  # (points, n_tasks)
+            val.append(per_task_mse(stack(x_val), y_val).mean(-1).reshape(rest).numpy())
             fit = stack(x_grid[None, :, None].expand(len(points), -1, -1))[..., 0]  # (points, n_tasks, n_grid)
         mse_tasks.append(per_task.reshape(*rest, n_tasks).numpy())
         mse.append(per_task.mean(-1).reshape(rest).numpy())
         fits.append(fit.reshape(*rest, n_tasks, n_grid).numpy())
     sweep.add("test_mse", np.stack(mse))
+    sweep.add("val_mse", np.stack(val))
     sweep.add("test_mse_tasks", np.stack(mse_tasks))
     sweep.add("fit", np.stack(fits))
 
@@ -66,17 +135,23 @@ def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=r
     sweep.add("x_train", per_depth(np.where(mask.numpy() > 0, x[..., 0].numpy(), np.nan)))
     sweep.add("y_train", per_depth(np.where(mask.numpy() > 0, y[..., 0].numpy(), np.nan)))
     sweep.add("truth", per_depth(np.stack([d.true_function(x_grid).numpy() for d in tasks])))
-    sweep.meta.update(x_grid=x_grid.numpy(), hidden=hidden, n_layers=n_layers, n_tasks=n_tasks,
+    sweep.meta.update(x_grid=x_grid.numpy(), hidden=hidden, n_layers=n_layers, n_tasks=n_tasks, shared_freq=shared_freq,
                       n_params=[sharing_parameter_count(1, hidden, n_layers, n_tasks, sharing_depth=k)
                                 for k in depths])
     return sweep
 
 
-def sharing_depth_explorer(sweep: Sweep, *, tasks=(0, 1, 2), value: dict | None = None) -> SweepExplorer:
+def sharing_depth_explorer(sweep: Sweep, *, tasks=None, value: dict | None = None) -> SweepExplorer:
     """Sliders over k, relatedness and points per task: three tasks' fits (first seed),
     held-out MSE against k (mean ± sd over seeds), and the parameter count against k."""
-    value = {"sharing_depth": sweep.knobs["sharing_depth"][-1], "relatedness": 1.0, "n_per_task": 8,
-             **(value or {})}
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from sharing_depth_sweep), got {type(sweep).__name__}")
+    sweep.require(knobs=["sharing_depth", "relatedness", "n_per_task"], by="sharing_depth_explorer",
+                  results=["x_train", "y_train", "fit", "truth", "test_mse"], meta=["x_grid", "n_params", "n_tasks"])
+    n_tasks = sweep.results["fit"].shape[-2]
+    tasks = tuple(range(min(3, n_tasks))) if tasks is None else check_ints("tasks", tasks, low=0, high=n_tasks - 1)
+    value = {"sharing_depth": sweep.knobs["sharing_depth"][-1], "relatedness": grid_value(sweep, "relatedness", 1.0),
+             "n_per_task": grid_value(sweep, "n_per_task", 8), **(value or {})}
     depths = np.array(sweep.knobs["sharing_depth"])
 
     def draw(axes, point):
@@ -114,18 +189,17 @@ def sharing_depth_explorer(sweep: Sweep, *, tasks=(0, 1, 2), value: dict | None 
 
 
 def digit_overlay_sweep(hidden=(16, 64), seeds=range(5), *, n_train: int = 200, n_test: int = 500,
-                        shift: int = 4, n_layers: int = 2, steps: int = 250, lr: float = 1e-2,
+                        shift: int = 4, n_layers: int = 2, steps: int = 250, lr: float = 1e-2, depths=None,
                         progress: bool = True) -> Sweep:
-    """Left and right digit of the overlay canvas, one MultiTaskNet (relu) per sharing depth and width.
+    """Left and right digit of the overlay canvas, one MultiTaskNet (relu, Adam, full batch) per sharing depth and width.
 
-    Knobs: sharing_depth, hidden. Results: test_accuracy (2,) per task; meta: n_params
-    {(k, hidden): count}, image_shape.
+    Knobs: sharing_depth (default all 0..n_layers, or `depths`), hidden. Results: test_accuracy and
+    val_accuracy, (2,) per task; meta: n_params {(k, hidden): count}, image_shape.
     """
-    hidden, seeds = tuple(hidden), tuple(seeds)
-    for h in hidden:
-        check_int("hidden", h, low=1)
-    check_int("n_layers", n_layers, low=1)
-    depths = tuple(range(n_layers + 1))
+    hidden, seeds = check_ints("hidden", hidden, low=1, distinct=True), check_ints("seeds", seeds, low=0)
+    n_layers = check_keywords(n_layers=n_layers)["n_layers"]
+    check_keywords(n_train=n_train, n_test=n_test, shift=shift, steps=steps, lr=lr, progress=progress)
+    depths = _check_depths(depths, n_layers)
     sweep = Sweep({"sharing_depth": depths, "hidden": hidden}, seeds)
     data = [make_digit_overlay(n_train, n_test, shift=shift, seed=s) for s in seeds]
     n_in = data[0].x_train.shape[1]
@@ -133,7 +207,10 @@ def digit_overlay_sweep(hidden=(16, 64), seeds=range(5), *, n_train: int = 200, 
     y = torch.stack([d.y_train.T for d in data])  # (seeds, 2, n)
     x_test = torch.stack([d.x_test.expand(2, -1, -1) for d in data])
     y_test = torch.stack([d.y_test.T for d in data])
+    x_val = torch.stack([d.x_val.expand(2, -1, -1) for d in data])
+    y_val = torch.stack([d.y_val.T for d in data])
     accuracy = np.zeros((len(depths), len(hidden), len(seeds), 2))
+    val_accuracy = np.zeros_like(accuracy)
     n_params = {}
     for i, k in enumerate(depths):
         for j, h in enumerate(hidden):
@@ -143,7 +220,9 @@ def digit_overlay_sweep(hidden=(16, 64), seeds=range(5), *, n_train: int = 200, 
                      desc=f"digits: width {h}, sharing depth {k}")
             with torch.no_grad():
                 accuracy[i, j] = per_task_accuracy(stack(x_test), y_test).numpy()
+                val_accuracy[i, j] = per_task_accuracy(stack(x_val), y_val).numpy()
             n_params[(k, h)] = sharing_parameter_count(n_in, h, n_layers, 2, 10, sharing_depth=k)
     sweep.add("test_accuracy", accuracy)
+    sweep.add("val_accuracy", val_accuracy)
     sweep.meta.update(n_params=n_params, image_shape=data[0].image_shape, n_train=n_train)
     return sweep

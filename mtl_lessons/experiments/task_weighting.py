@@ -10,24 +10,100 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_choice, check_float, check_int
+from mtl_lessons._checks import MAX_ELEMENTS, check_choice, check_size, check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import make_competing_tasks
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_front, plot_seed_band, plot_task_fits
 from mtl_lessons.train import ModelStack, Sweep, fit_many
-from mtl_lessons.widgets import SweepExplorer
+from mtl_lessons.widgets import SweepExplorer, grid_value
 
 DEFAULT_LAMS = tuple(float(v) for v in np.round(np.geomspace(0.1, 10.0, 9), 3))  # includes 1.0
+
+
+@dataclass(frozen=True)
+class TaskWeightingClaims:
+    """Chapter 3's claim thresholds, used by the notebook and by tests/test_weighting.py."""
+
+    convex_gap: float = 0.02  # convex toy: no stretch of the front longer than this share of f_1's range is missed
+    concave_gap: float = 0.8  # concave toy: the weighted sum jumps over at least this share of it
+    units_c: float = 100.0  # task 2 in other units: y_2' = c y_2 (metres -> centimetres)
+    units_ratio: float = 1000.0  # fresh models: L_2'(theta_0) is at least this many times L_1(theta_0), every seed
+    normalised_factor: float = 10.0  # per-task normalisation: the effective lam in old units is within this factor
+    #                                 of the one without the change of units (it was c^2 = 10^4 before), every seed
+    adam_same: float = 1e-4  # trunk frozen, Adam: task 2's training loss at every step agrees across lam to this
+    #                          relative difference (the head does not feel its weight)
+    sgd_ratio: float = 2.0  # trunk frozen, SGD: after the run, task 2's excess loss at lam = 10 is at least this many
+    #                         times smaller than at lam = 0.1 (the head feels its weight)
+    adam_trunk_ratio: float = 1.5  # trunk trained, Adam: task 2's final loss at lam = 10 is at least this many times
+    #                                smaller than at lam = 0.1 (lam acts through the shared trunk)
+    step_tolerance: float = 0.5  # lam sweep: a step against the trend smaller than this many seed sds is noise
+    l1_rise: float = 5.0  # over the lam grid, L_1 rises at least 5-fold
+    l2_fall: float = 2.5  # and L_2 falls at least 2.5-fold, a cut of at least 1 - 1/2.5 = 60%
+
+
+CLAIMS = TaskWeightingClaims()
 
 
 def lam_weights(lam) -> torch.Tensor:
     """Task weights (1, lam) / (1 + lam) for each lam: the minimisers of L_1 + lam L_2, with the step
     size of SGD kept bounded (dividing the objective by 1 + lam only rescales the step)."""
-    lam = torch.as_tensor(lam, dtype=torch.float32).reshape(-1)
-    for v in lam.tolist():
-        check_float("lam", v, low=0.0)
+    lam = torch.tensor(check_floats("lam", lam, low=0.0) if np.ndim(lam) else [check_float("lam", lam, low=0.0)])
     return torch.stack([torch.ones_like(lam), lam], dim=-1) / (1 + lam[:, None])  # (len(lam), 2)
+
+
+def fresh_model_losses(seeds=range(5), *, target_scale=(1.0, 1.0), n_train: int = 16) -> np.ndarray:
+    """Training MSE of each task for a freshly initialised two-task net (before any step), per seed: (n_seeds, 2).
+
+    target_scale multiplies each task's targets, as a change of units would (metres -> centimetres: 100).
+    """
+    seeds = tuple(int(s) if isinstance(s, np.integer) else s for s in seeds)  # numpy ints welcome
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed")
+    scale = torch.as_tensor(target_scale, dtype=torch.float32)
+    if scale.shape != (2,) or not torch.isfinite(scale).all() or (scale <= 0).any():
+        raise ValueError(f"target_scale={target_scale} must be two positive finite numbers, one per task")
+    losses = []
+    for seed in seeds:
+        tasks = make_competing_tasks(n_train, seed=check_int("seed", seed, low=0))
+        torch.manual_seed(seed)
+        model = MultiTaskNet(1, 1, 1, 2, sharing_depth=1)
+        with torch.no_grad():
+            losses.append(per_task_mse(model(tasks.x_train), tasks.y_train * scale[:, None, None]))
+    return torch.stack(losses).numpy()
+
+
+def head_only_runs(optimizer: str, lams=(0.1, 10.0), seeds=range(5), *, train_trunk: bool = False,
+                   steps: int = 100, lr: float = 0.05, n_train: int = 16, progress: bool = True) -> np.ndarray:
+    """Task 2's training loss at every step of minimising (L_1 + lam L_2) / (1 + lam), for every lam and seed.
+
+    The two-task net of the lam sweep, on that seed's competing tasks. train_trunk=False freezes the
+    shared layer at its initialisation, so only the heads train: task 2's head then sees the gradient
+    lam / (1 + lam) grad L_2, which SGD follows and Adam normalises away (Kingma & Ba 2015).
+    Returns (len(lams), len(seeds), steps); model (lam, seed) starts from torch.manual_seed(seed).
+    """
+    lams = tuple(lams)
+    seeds = tuple(int(s) if isinstance(s, np.integer) else s for s in seeds)  # numpy ints welcome
+    check_choice("optimizer", optimizer, ("sgd", "adam"))
+    check_int("steps", steps, low=1)
+    check_float("lr", lr, low=0.0, low_open=True)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds={seeds} must be non-empty with no repeated values")
+    weights = lam_weights(lams).repeat_interleave(len(seeds), dim=0)  # (lams * seeds, 2), also checks lams
+
+    def net():
+        model = MultiTaskNet(1, 1, 1, 2, sharing_depth=1)
+        for p in model.layers.parameters():
+            p.requires_grad_(train_trunk)
+        return model
+
+    tasks = [make_competing_tasks(n_train, seed=s) for s in seeds]
+    x = torch.stack([d.x_train for d in tasks] * len(lams))  # (models, 2, n_train, 1), lam-major
+    y = torch.stack([d.y_train for d in tasks] * len(lams))
+    stack = ModelStack.from_factory(net, seeds * len(lams))
+    history = fit_many(stack, x, y, weights=weights, optimizer=optimizer, lr=lr, steps=steps, progress=progress,
+                       desc=f"{optimizer.upper()}, trunk {'trained' if train_trunk else 'frozen'}, {len(stack)} nets")
+    return history.task_losses[:, :, 1].T.reshape(len(lams), len(seeds), steps)  # task 2's loss
 
 
 def task_weighting_sweep(lams=DEFAULT_LAMS, seeds=range(5), *, hidden: int = 1, n_train: int = 16,
@@ -39,7 +115,8 @@ def task_weighting_sweep(lams=DEFAULT_LAMS, seeds=range(5), *, hidden: int = 1, 
     tasks of that seed. Results: test_losses (2,) held-out MSE per task, fit (2, n_grid),
     x_train / y_train (2, n_train), truth (2, n_grid); meta: x_grid.
     """
-    lams, seeds = tuple(lams), tuple(seeds)
+    lams, seeds = check_floats("lams", lams, low=0.0, item_name="lam"), check_ints("seeds", seeds, low=0)
+    check_keywords(hidden=hidden, n_train=n_train, noise=noise, steps=steps, lr=lr, n_grid=n_grid, progress=progress)
     check_choice("optimizer", optimizer, ("sgd", "adam"))
     check_int("hidden", hidden, low=1)
     sweep = Sweep({"lam": lams}, seeds)  # also rejects an empty, repeated or non-finite grid
@@ -67,9 +144,15 @@ def task_weighting_sweep(lams=DEFAULT_LAMS, seeds=range(5), *, hidden: int = 1, 
     return sweep
 
 
-def task_weighting_explorer(sweep: Sweep, *, value: float = 1.0) -> SweepExplorer:
+def task_weighting_explorer(sweep: Sweep, *, value: float | None = None) -> SweepExplorer:
     """Slider over lam: the traced front of held-out (L_1, L_2) with the current lam's point, both
-    tasks' fits for that lam (first seed), and each task's held-out loss against lam."""
+    tasks' fits for that lam (first seed), and each task's held-out loss against lam.
+    value=None starts at lam = 1, or the grid's nearest."""
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from task_weighting_sweep), got {type(sweep).__name__}")
+    sweep.require(knobs=["lam"], results=["test_losses", "fit", "x_train", "y_train", "truth"],
+                  meta=["x_grid", "optimizer"], by="task_weighting_explorer")
+    value = grid_value(sweep, "lam", 1.0) if value is None else value
     lams = np.array(sweep.knobs["lam"])
     losses = sweep.results["test_losses"]  # (lams, seeds, 2)
 
@@ -125,8 +208,8 @@ def scalarisation_toy(kind: str = "convex", *, n_x: int = 2001, n_alpha: int = 2
     concave: f_i = 1 - exp(-(x -+ 1)^2) (Fonseca & Fleming 1995): the same Pareto set, a concave front.
     """
     check_choice("kind", kind, ("convex", "concave"))
-    check_int("n_x", n_x, low=3)
-    check_int("n_alpha", n_alpha, low=2)
+    n_x, n_alpha = check_int("n_x", n_x, low=3), check_int("n_alpha", n_alpha, low=2)
+    check_size("n_alpha x n_x (the scalarised grid)", n_alpha * n_x, MAX_ELEMENTS)
     x = np.linspace(-1.0, 1.0, n_x)
     if kind == "convex":
         front = np.stack([(x - 1) ** 2 / 4, (x + 1) ** 2 / 4], axis=1)

@@ -1,32 +1,66 @@
 """The joint transfer objective sum L_src + lam * sum L_tgt over a grid of lam and of target
-labels, beside the two-phase baselines (target-only, pretrain -> fine-tune, pretrain -> frozen
-features): the grid behind chapter 6's lam slider (Li et al. 2018 for the few-label setting).
+labels, beside the two-phase baselines and the unadapted source model: the grid behind
+chapter 6's lam slider (Li et al. 2018 for the few-label setting).
 
 The joint model is a 2-task MultiTaskNet (task 0 = source, task 1 = target) with the whole trunk
 shared and one head per task, trained with SGD on weights (1, lam) / (1 + lam): dividing by
-1 + lam only rescales the step, and keeps the step bounded at both ends of the grid.
+1 + lam only rescales the step. Each lam is trained twice, for the same budget of steps:
+"fixed budget", one rate for everything, so the target head's step carries the factor
+lam / (1 + lam); and "heads at their own rate", where each head's rate is divided by its task's
+weight, so each head takes the step of its own loss at every lam (the trunk keeps the weighted
+mix). The second shows the objective's limits (lam -> 0+: the frozen-trunk baseline; lam -> inf:
+target-only); the first shows what a fixed budget of steps adds to them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_float, check_int
+from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import TransferDigits, load_transfer_digits
 from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks, transfer_stack
-from mtl_lessons.widgets import SweepExplorer
+from mtl_lessons.widgets import SweepExplorer, grid_value
 
-LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0, 10.0, 100.0)
+LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0)  # one per decade: both limits and the middle
 N_TARGET = (10, 30, 100)
-BASELINES = {  # result name -> legend label
-    "acc_target_only": "target only (from scratch)",
-    "acc_finetune": "pretrain → fine-tune",
-    "acc_frozen": "pretrain → frozen trunk",
+JOINT = {  # result name (without acc_/val_) -> legend label
+    "joint_heads": "joint, heads at their own rate",
+    "joint": "joint, one rate (fixed budget)",
 }
+BASELINES = {  # result name (without acc_/val_) -> legend label; none depends on lam
+    "source": "source model, no adaptation",
+    "target_only": "target only (from scratch)",
+    "frozen": "frozen trunk + new head",
+    "finetune": "fine-tune, new head",
+    "finetune_slow": "fine-tune, new head, slower trunk",
+    "keep_head": "fine-tune, source head",
+    "keep_head_slow": "fine-tune, source head, slower trunk",
+}
+SHOWN = ("source", "target_only", "frozen", "finetune", "keep_head_slow")  # the baselines the explorer draws
+
+
+@dataclass(frozen=True)
+class TransferClaims:
+    """Chapter 6's claims, one threshold each, used by the notebook and the tests (means over seeds, n_target labels)."""
+
+    n_target: int = 30  # the claims are about this many target labels
+    adapt_gain: float = 0.04  # fine-tuning (variant chosen on validation) beats the unadapted source model by this
+    pretrain_gain: float = 0.01  # ... and beats target-only training (from scratch) by this
+    joint_gain: float = 0.01  # the joint objective (one rate), lam chosen on validation, beats target-only by this
+    small_lam_to_frozen: float = 0.03  # heads at their own rate, smallest lam: within this of the frozen baseline
+    large_lam_to_target_only: float = 0.03  # both joint variants, largest lam: within this of target-only
+    budget_drop: float = 0.15  # smallest lam: one rate (fixed budget) ends at least this far below heads-at-own-rate
+    middle_over_limits: float = 0.01  # heads at their own rate, lam = 1: above both ends of the grid by this
+    l2_sp_closer: float = 1.5  # L2-SP: plain fine-tuning travels >= this many times as far, every seed (a 33 % cut)
+
+
+CLAIMS = TransferClaims()
 
 
 def joint_weights(lam: float) -> tuple[float, float]:
@@ -35,50 +69,75 @@ def joint_weights(lam: float) -> tuple[float, float]:
     return 1.0 / (1.0 + lam), lam / (1.0 + lam)
 
 
-def _accuracy(stack: ModelStack, data: list[TransferDigits], task: int) -> torch.Tensor:
-    """Target-domain test accuracy of head `task` of every model, (M,)."""
-    x = torch.stack([d.x_test for d in data])[:, None].expand(-1, stack.base.n_tasks, -1, -1)
-    y = torch.stack([d.y_test for d in data])[:, None].expand(-1, stack.base.n_tasks, -1)
+def chosen_by_validation(val: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed, the grid point with the best validation accuracy and its test accuracy.
+
+    val, test: (n_grid, n_seeds). Returns (chosen index per seed, test accuracy there), each (n_seeds,).
+    Ties go to the first (smallest) grid value. The test numbers play no part in the choice.
+    """
+    val, test = np.asarray(val), np.asarray(test)
+    if val.ndim != 2 or val.shape != test.shape:
+        raise ValueError(f"val {val.shape} and test {test.shape} must both be (n_grid, n_seeds)")
+    chosen = val.argmax(0)
+    return chosen, test[chosen, np.arange(test.shape[1])]
+
+
+def _accuracies(stack: ModelStack, data: list[TransferDigits], task: int, split: str) -> torch.Tensor:
+    """Target-domain accuracy of head `task` of every model on split 'test' or 'val', (M,)."""
+    x = torch.stack([getattr(d, f"x_{split}") for d in data])[:, None].expand(-1, stack.base.n_tasks, -1, -1)
+    y = torch.stack([getattr(d, f"y_{split}") for d in data])[:, None].expand(-1, stack.base.n_tasks, -1)
     with torch.no_grad():
         return per_task_accuracy(stack(x), y)[:, task]
 
 
 def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_source: int = 200,
-                          noise: float = 0.3, hidden: int = 32, n_layers: int = 2, steps: int = 150,
-                          lr: float = 1.0, progress: bool = True) -> Sweep:
-    """Target test accuracy of the joint objective for every (lam, n_target, seed), and of the baselines.
+                          noise: float = 0.0, permuted: float = 0.25, n_val: int = 30, hidden: int = 32,
+                          n_layers: int = 2, steps: int = 100, lr: float = 1.0, trunk_lr_scale: float = 0.1,
+                          progress: bool = True) -> Sweep:
+    """Target accuracy (test and validation) of the joint objective for every (lam, n_target, seed), and of the baselines.
 
-    Results (each (n_lam, n_n_target, n_seeds); the baselines do not depend on lam and are repeated
-    along it): acc_joint, acc_target_only, acc_finetune, acc_frozen, and acc_source_head (the joint
-    model's source head on the target test set). Four vectorised runs: the joint grid, the
-    pretraining (one network per seed), target-only + fine-tune, frozen trunk.
+    Results, each (n_lam, n_n_target, n_seeds), as acc_<name> (test) and val_<name> (validation):
+    the joint objective, "joint" (one rate: fixed budget) and "joint_heads" (heads at their own
+    rate); the baselines of BASELINES (they do not depend on lam and are repeated along it). The
+    "slower trunk" variants train the pretrained hidden layers at lr * trunk_lr_scale.
     """
-    lams, n_target, seeds = tuple(float(v) for v in lams), tuple(n_target), tuple(seeds)
-    for lam in lams:
-        check_float("lam", lam, low=0.0, low_open=True)
-    for n in n_target:
-        check_int("n_target", n, low=10)
+    lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
+    n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0)
+    check_keywords(n_source=n_source, noise=noise, hidden=hidden, n_layers=n_layers, progress=progress)
     check_int("steps", steps, low=1)
     check_float("lr", lr, low=0.0, low_open=True)
+    check_float("trunk_lr_scale", trunk_lr_scale, low=0.0, low_open=True)
     sweep = Sweep({"lam": lams, "n_target": n_target}, seeds)
-    data = {(n, s): load_transfer_digits(n, n_source=n_source, noise=noise, seed=s) for n in n_target for s in seeds}
-    n_classes = 10
+    data = {(n, s): load_transfer_digits(n, n_source=n_source, noise=noise, permuted=permuted, n_val=n_val, seed=s)
+            for n in n_target for s in seeds}
     sgd = dict(loss="ce", optimizer="sgd", lr=lr, steps=steps, progress=progress)
+    grid = (len(lams), len(n_target), len(seeds))
 
     def net(n_tasks):
-        return lambda: MultiTaskNet(64, hidden, n_layers, n_tasks, n_classes, sharing_depth=n_layers)
+        return lambda: MultiTaskNet(64, hidden, n_layers, n_tasks, 10, sharing_depth=n_layers)
 
-    # the joint objective: one model per (lam, n_target, seed); the target is padded to n_source and masked
+    def add(name, stack, point_data, task=0, broadcast=False):
+        for split, prefix in (("test", "acc_"), ("val", "val_")):
+            acc = _accuracies(stack, point_data, task, split).numpy()
+            acc = np.broadcast_to(acc.reshape(1, *grid[1:]), grid).copy() if broadcast else acc.reshape(grid)
+            sweep.add(prefix + name, acc)
+
+    # the joint objective, twice per (lam, n_target, seed): one rate, then heads at their own rate.
+    # The target is padded to n_source and masked.
     points = [(lam, n, s) for lam in lams for n in n_target for s in seeds]
     x, y, mask = pad_tasks([[data[n, s].x_source, data[n, s].x_target] for _, n, s in points],
                            [[data[n, s].y_source, data[n, s].y_target] for _, n, s in points])
     weights = torch.tensor([joint_weights(lam) for lam, _, _ in points])  # (M, 2)
-    joint = ModelStack.from_factory(net(2), [s for *_, s in points])
-    fit_many(joint, x, y, weights=weights, sample_weights=mask, desc=f"joint objective, {len(points)} models", **sgd)
-    grid = (len(lams), len(n_target), len(seeds))
-    point_data = [data[n, s] for _, n, s in points]
-    sweep.add("acc_joint", _accuracy(joint, point_data, task=1).reshape(grid).numpy())
-    sweep.add("acc_source_head", _accuracy(joint, point_data, task=0).reshape(grid).numpy())
+    head_scale = torch.cat([torch.ones_like(weights), 1.0 / weights])  # (2M, 2): head t's rate / its weight
+    joint = ModelStack.from_factory(net(2), [s for *_, s in points] * 2)
+    fit_many(joint, x.repeat(2, 1, 1, 1), y.repeat(2, 1, 1), weights=weights.repeat(2, 1),
+             sample_weights=mask.repeat(2, 1, 1), lr_scale={"heads.weight": head_scale, "heads.bias": head_scale},
+             desc=f"joint objective, {2 * len(points)} models", **sgd)
+    point_data = [data[n, s] for _, n, s in points] * 2
+    for split, prefix in (("test", "acc_"), ("val", "val_")):
+        acc = _accuracies(joint, point_data, 1, split).numpy()
+        sweep.add(prefix + "joint", acc[:len(points)].reshape(grid))
+        sweep.add(prefix + "joint_heads", acc[len(points):].reshape(grid))
 
     # phase 1: pretrain one network per seed on the source (the source does not depend on n_target)
     pre = ModelStack.from_factory(net(1), seeds)
@@ -86,65 +145,78 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_
     fit_many(pre, torch.stack([d.x_source for d in src])[:, None], torch.stack([d.y_source for d in src])[:, None],
              desc="pretraining on the source", **sgd)
 
-    # phase 2: from scratch, fine-tuned and frozen, one model per (n_target, seed), target padded to max n
+    # phase 2, one model per (n_target, seed) and variant, target padded to max n
     pairs = [(n, s) for n in n_target for s in seeds]
+    pair_data = [data[p] for p in pairs]
+    source = ModelStack([pre.model(seeds.index(s)) for _, s in pairs])  # the source model, as it is
+    add("source", source, pair_data, broadcast=True)
     xt, yt, mt = pad_tasks([[data[p].x_target] for p in pairs], [[data[p].y_target] for p in pairs])
     head_seeds = [10_000 + s for _, s in pairs]  # fresh heads, not the pretrained network's init
     source_index = [seeds.index(s) for _, s in pairs]
     scratch = ModelStack.from_factory(net(1), head_seeds)
-    finetune = transfer_stack(pre, net(1), n_layers, source_index=source_index, seeds=head_seeds, freeze=False)
+    new_head = transfer_stack(pre, net(1), n_layers, source_index=source_index, seeds=head_seeds, freeze=False)
     frozen = transfer_stack(pre, net(1), n_layers, source_index=source_index, seeds=head_seeds, freeze=True)
-    # scratch and fine-tune have the same (empty) frozen set: train them as one stack
-    both = ModelStack([*(scratch.model(i) for i in range(len(pairs))), *(finetune.model(i) for i in range(len(pairs)))])
-    fit_many(both, xt.repeat(2, 1, 1, 1), yt.repeat(2, 1, 1), sample_weights=mt.repeat(2, 1, 1),
-             desc="target only and fine-tuning", **sgd)
+    # nothing frozen in these five: one stack, the slower-trunk variants by a rate scale on the hidden layers
+    variants = {"target_only": (scratch, 1.0), "finetune": (new_head, 1.0), "finetune_slow": (new_head, trunk_lr_scale),
+                "keep_head": (source, 1.0), "keep_head_slow": (source, trunk_lr_scale)}
+    both = ModelStack([stack.model(i) for stack, _ in variants.values() for i in range(len(pairs))])
+    trunk_scale = torch.tensor([scale for _, scale in variants.values() for _ in pairs])  # (5 * len(pairs),)
+    k = len(variants)
+    fit_many(both, xt.repeat(k, 1, 1, 1), yt.repeat(k, 1, 1), sample_weights=mt.repeat(k, 1, 1),
+             lr_scale={name: trunk_scale for name in both.params if name.startswith("layers.")},
+             desc=f"target only and fine-tuning, {len(both)} models", **sgd)
     fit_many(frozen, xt, yt, sample_weights=mt, desc="frozen trunk", **sgd)
-    pair_data = [data[p] for p in pairs]
-    acc_both = _accuracy(both, pair_data * 2, task=0)
-    acc_frozen = _accuracy(frozen, pair_data, task=0)
-    for name, acc in (("acc_target_only", acc_both[:len(pairs)]), ("acc_finetune", acc_both[len(pairs):]),
-                      ("acc_frozen", acc_frozen)):
-        sweep.add(name, np.broadcast_to(acc.reshape(1, len(n_target), len(seeds)).numpy(), grid).copy())
-    sweep.meta.update(n_source=n_source, noise=noise, hidden=hidden, n_layers=n_layers, steps=steps, lr=lr)
+    for split, prefix in (("test", "acc_"), ("val", "val_")):
+        acc = _accuracies(both, pair_data * k, 0, split).numpy().reshape(k, *grid[1:])
+        for name, a in zip(variants, acc):
+            sweep.add(prefix + name, np.broadcast_to(a, grid).copy())
+    add("frozen", frozen, pair_data, broadcast=True)
+    sweep.meta.update(n_source=n_source, noise=noise, permuted=permuted, n_val=n_val, hidden=hidden,
+                      n_layers=n_layers, steps=steps, lr=lr, trunk_lr_scale=trunk_lr_scale)
     return sweep
 
 
 def transfer_lambda_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplorer:
     """Sliders over lam and n_target: left, accuracy vs lam beside the baselines; right, accuracy vs n_target."""
-    value = {"lam": 1.0 if 1.0 in sweep.knobs["lam"] else sweep.knobs["lam"][0],
-             "n_target": 30 if 30 in sweep.knobs["n_target"] else sweep.knobs["n_target"][0], **(value or {})}
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from transfer_lambda_sweep), got {type(sweep).__name__}")
+    sweep.require(knobs=["lam", "n_target"], results=[f"acc_{name}" for name in (*JOINT, *SHOWN)],
+                  by="transfer_lambda_explorer")
+    value = {"lam": grid_value(sweep, "lam", 1.0), "n_target": grid_value(sweep, "n_target", 30), **(value or {})}
     n_seeds = len(sweep.seeds)
-    spans = [(a.mean(-1) - a.std(-1), a.mean(-1) + a.std(-1)) for a in
-             (sweep.results[name] for name in ("acc_joint", *BASELINES))]
+    names = ("joint", "joint_heads", *SHOWN)
+    spans = [(a.mean(-1) - a.std(-1), a.mean(-1) + a.std(-1)) for a in (sweep.results["acc_" + n] for n in names)]
     ylim = (np.floor(min(lo.min() for lo, _ in spans) * 10 - 1.5) / 10,  # room below the data for the legends
             min(1.0, np.ceil(max(hi.max() for _, hi in spans) * 10 + 0.5) / 10))  # the same on every slider move
+    colors = dict(zip(SHOWN, (PALETTE[6], PALETTE[3], PALETTE[4], PALETTE[5], PALETTE[2])))  # one colour each
+    styles = {"joint_heads": (PALETTE[0], "o"), "joint": (PALETTE[1], "^")}
 
     def draw(axes, point):
         ax_lam, ax_n = axes
-        lams, joint = sweep.curve("acc_joint", "lam", n_target=point["n_target"])
-        for k, (name, label) in enumerate(BASELINES.items()):
-            acc = sweep.at(name, **point)  # (n_seeds,)
-            color = PALETTE[k + 1]
-            ax_lam.axhline(acc.mean(), color=color, ls="--", lw=1.4, label=f"{label}")
-            ax_lam.axhspan(acc.mean() - acc.std(), acc.mean() + acc.std(), color=color, alpha=0.12, lw=0)
-        plot_seed_band(lams, joint, ax=ax_lam, color=PALETTE[0], highlight=point["lam"],
-                       label="joint: L_src + λ L_tgt")
+        for name in SHOWN:
+            acc = sweep.at("acc_" + name, **point)  # (n_seeds,)
+            ax_lam.axhline(acc.mean(), color=colors[name], ls="--", lw=1.3, label=BASELINES[name])
+            ax_lam.axhspan(acc.mean() - acc.std(), acc.mean() + acc.std(), color=colors[name], alpha=0.10, lw=0)
+        for name, (color, marker) in styles.items():
+            lams, acc = sweep.curve("acc_" + name, "lam", n_target=point["n_target"])
+            plot_seed_band(lams, acc, ax=ax_lam, color=color, marker=marker, highlight=point["lam"], label=JOINT[name])
         ax_lam.set(xscale="log", xlabel="λ, the target's weight (log scale)", ylabel="target test accuracy",
-                   ylim=ylim, title=f"{point['n_target']} target labels: mean ± sd over {n_seeds} seeds")
-        ax_lam.legend(fontsize=7, loc="lower center", ncols=2)
+                   ylim=ylim, title=f"{point['n_target']} target labels, {sweep.meta['steps']} steps: "
+                                    f"mean ± sd over {n_seeds} seeds")
+        ax_lam.legend(fontsize=6.5, loc="lower center", ncols=2)
 
-        ns, joint_n = sweep.curve("acc_joint", "n_target", lam=point["lam"])
+        ns, joint_n = sweep.curve("acc_joint_heads", "n_target", lam=point["lam"])
         plot_seed_band(ns, joint_n, ax=ax_n, color=PALETTE[0], highlight=point["n_target"],
-                       label=f"joint, λ = {point['lam']:g}")
-        for k, name in enumerate(BASELINES):
-            _, acc = sweep.curve(name, "n_target", lam=point["lam"])
-            plot_seed_band(ns, acc, ax=ax_n, color=PALETTE[k + 1], highlight=point["n_target"],
+                       label=f"joint, heads at own rate, λ = {point['lam']:g}")
+        for name in SHOWN:
+            _, acc = sweep.curve("acc_" + name, "n_target", lam=point["lam"])
+            plot_seed_band(ns, acc, ax=ax_n, color=colors[name], highlight=point["n_target"],
                            label=BASELINES[name], marker="s")
         ax_n.set(xscale="log", xticks=ns, xticklabels=[str(n) for n in ns], ylim=ylim,
                  xlabel="labelled target examples (log scale)", ylabel="target test accuracy",
                  title="Accuracy vs number of target labels")
         ax_n.minorticks_off()
-        ax_n.legend(fontsize=7, loc="lower right")
+        ax_n.legend(fontsize=6.5, loc="lower right")
 
-    return SweepExplorer(sweep, draw, knobs=["lam", "n_target"], value=value, figsize=(11, 3.8),
+    return SweepExplorer(sweep, draw, knobs=["lam", "n_target"], value=value, figsize=(11, 4.2),
                          descriptions={"lam": "λ (target weight)", "n_target": "target labels"})

@@ -10,16 +10,18 @@ four are the baseline, a network trained on B from scratch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_float, check_int
-from mtl_lessons.data import DigitsSplit, load_digits_split
+from mtl_lessons._checks import check_float, check_int, check_ints, check_keywords
+from mtl_lessons.data import load_digits_split, take_labels
 from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks, transfer_stack
-from mtl_lessons.widgets import SweepExplorer
+from mtl_lessons.widgets import SweepExplorer, grid_value
 
 CLASSES_A, CLASSES_B = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 VARIANTS = {  # result name -> (source network, frozen?, label, colour, line style)
@@ -28,6 +30,28 @@ VARIANTS = {  # result name -> (source network, frozen?, label, colour, line sty
     "acc_AnB": ("A", True, "AnB (frozen)", PALETTE[0], "--"),
     "acc_AnB+": ("A", False, "AnB+ (fine-tuned)", PALETTE[0], "-"),
 }
+
+
+@dataclass(frozen=True)
+class TransferabilityClaims:
+    """Chapter 7's claim thresholds, used by the notebook and by tests/test_transferability.py.
+    Accuracies are fractions (0.01 = one point); every comparison is between means over seeds."""
+
+    anb_fall: float = 0.20  # AnB at n = L is at least this far below AnB at n = 1
+    anb_rise: float = 0.015  # no step from n to n + 1 raises AnB by more than this (noise)
+    recovered_from: int = 2  # the recovered-fraction claim starts here: at n = 1 AnB loses a few points only
+    recovered: float = 0.70  # at every n >= recovered_from, AnB+ wins back at least this share of AnB's loss
+    shortfall: float = 0.03  # AnB+ is never more than this below the baseline (all of B's labels)
+    no_gain: float = 0.01  # AnB+ never beats the baseline by this much (the paper saw about +1 to +2 points)
+    no_bnb_drop: float = 0.01  # BnB never falls this much below the baseline (the paper's dip was ~3 points)
+    few_labels: int = 50  # B labels in the few-label run (10 per class)
+    few_label_room: float = 0.02  # with few_labels the baseline is at least this far below the all-labels one
+    few_label_growth: float = 0.02  # with few_labels, AnB+ at n = L ends at least this much further below
+    #                                 its baseline than with all of B's labels
+    steps_plateau: float = 0.01  # the baseline's validation accuracy after STEPS is within this of 3 x STEPS
+
+
+CLAIMS = TransferabilityClaims()
 
 
 def recovered_fraction(base: np.ndarray, frozen: np.ndarray, fine_tuned: np.ndarray) -> np.ndarray:
@@ -44,80 +68,96 @@ def recovered_fraction(base: np.ndarray, frozen: np.ndarray, fine_tuned: np.ndar
     return (fine_tuned.mean(-1) - frozen.mean(-1)) / loss
 
 
-def _test_accuracy(stack: ModelStack, split: DigitsSplit) -> np.ndarray:
+def _accuracy(stack: ModelStack, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """Accuracy of every model of the stack on the same (x, y): (len(stack),)."""
     with torch.no_grad():
-        logits = stack(split.x_test.expand(len(stack), 1, -1, -1))
-        return per_task_accuracy(logits, split.y_test.expand(len(stack), 1, -1))[:, 0].numpy()
+        logits = stack(x.expand(len(stack), 1, -1, -1))
+        return per_task_accuracy(logits, y.expand(len(stack), 1, -1))[:, 0].numpy()
 
 
-def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4, steps: int = 150,
-                          lr: float = 1e-2, progress: bool = True) -> Sweep:
-    """B test accuracy of AnB, AnB+, BnB, BnB+ for every frozen depth n = 0..n_layers and seed.
+def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4, steps: int = 100,
+                          lr: float = 1e-2, n_labels_b: int | None = None, progress: bool = True) -> Sweep:
+    """B accuracy of AnB, AnB+, BnB, BnB+ for every frozen depth n = 0..n_layers and seed.
 
     Results, each (n_layers + 1, n_seeds): acc_AnB, acc_AnB+, acc_BnB, acc_BnB+ (at n = 0 all equal
-    the baseline) and acc_base_B (the baseline, repeated along n); meta: acc_base_A (n_seeds,).
+    the baseline) and acc_base_B (the baseline, repeated along n), on B's test split; the same with
+    val_ in front (val_acc_AnB, ...) on B's validation split. meta: acc_base_A (n_seeds,).
+    n_labels_b: train everything on B with only that many labelled B images (a stratified subset,
+    its own per seed); None uses all of B's training split. A always uses all of its own.
     Adam, full batch: no task weights here, so Adam's per-parameter scaling hides nothing.
     """
-    seeds = tuple(seeds)
-    check_int("n_layers", n_layers, low=1)
+    seeds = check_ints("seeds", seeds, low=0, distinct=True)
+    n_layers = check_keywords(n_layers=n_layers)["n_layers"]
+    check_keywords(hidden=hidden, progress=progress)
     check_int("steps", steps, low=1)
     check_float("lr", lr, low=0.0, low_open=True)
     depths = tuple(range(n_layers + 1))
     sweep = Sweep({"frozen_depth": depths}, seeds)
     split = {"A": load_digits_split(CLASSES_A, seed=0), "B": load_digits_split(CLASSES_B, seed=0)}
+    if n_labels_b is not None:
+        check_int("n_labels_b", n_labels_b, low=len(CLASSES_B), high=len(split["B"].y_train))
     n_seeds = len(seeds)
     adam = dict(loss="ce", optimizer="adam", lr=lr, steps=steps, progress=progress)
+    b_train = [(split["B"].x_train, split["B"].y_train) if n_labels_b is None else
+               take_labels(split["B"].x_train, split["B"].y_train, n_labels_b, seed=s) for s in seeds]
 
     def net():
         return MultiTaskNet(64, hidden, n_layers, 1, len(CLASSES_B), sharing_depth=n_layers)
 
-    # the base networks: A and B for every seed, one stack (B is padded to A's size and masked)
-    x, y, mask = pad_tasks([[split[name].x_train] for name in "AB" for _ in seeds],
-                           [[split[name].y_train] for name in "AB" for _ in seeds])
+    # the base networks: A and B for every seed, one stack (B's smaller sets are padded and masked)
+    x, y, mask = pad_tasks([[split["A"].x_train] for _ in seeds] + [[xb] for xb, _ in b_train],
+                           [[split["A"].y_train] for _ in seeds] + [[yb] for _, yb in b_train])
     base = ModelStack.from_factory(net, seeds + seeds)  # rows 0..S-1 learn A, S..2S-1 learn B
     fit_many(base, x, y, sample_weights=mask, desc="base networks on A and on B", **adam)
-    acc_base = _test_accuracy(base, split["B"])[n_seeds:]  # (n_seeds,) the B networks on B
-    with torch.no_grad():
-        acc_a = per_task_accuracy(base(split["A"].x_test.expand(2 * n_seeds, 1, -1, -1)),
-                                  split["A"].y_test.expand(2 * n_seeds, 1, -1))[:n_seeds, 0].numpy()
+    acc_a = _accuracy(base, split["A"].x_test, split["A"].y_test)[:n_seeds]
 
     # the transferred networks: fine-tuned ones (nothing frozen) all in one stack; frozen ones one stack per n
     fresh = [20_000 + s for s in seeds]  # upper layers and head: not the base networks' init
-    x_b = split["B"].x_train.expand(1, 1, -1, -1)
-    y_b = split["B"].y_train.expand(1, 1, -1)
-    results = {name: np.empty((len(depths), n_seeds)) for name in VARIANTS}
-    for name in VARIANTS:
-        results[name][0] = acc_base  # n = 0: nothing is copied, the network is the baseline
+    x_b = torch.stack([xb for xb, _ in b_train])[:, None]  # (n_seeds, 1, n_b, 64): seed j's B images
+    y_b = torch.stack([yb for _, yb in b_train])[:, None]
+    evaluate = {"": (split["B"].x_test, split["B"].y_test), "val_": (split["B"].x_val, split["B"].y_val)}
+    results = {prefix + name: np.empty((len(depths), n_seeds)) for prefix in evaluate for name in VARIANTS}
+    baseline = {prefix: _accuracy(base, *xy)[n_seeds:] for prefix, xy in evaluate.items()}  # B networks on B
+    for prefix in evaluate:
+        for name in VARIANTS:  # n = 0: nothing is copied, the network is the baseline
+            results[prefix + name][0] = baseline[prefix]
     source_rows = {"A": list(range(n_seeds)), "B": list(range(n_seeds, 2 * n_seeds))}
+
+    def train_and_record(stack, runs, desc):  # runs: (depth, variant) per block of n_seeds models
+        reps = len(stack) // n_seeds
+        fit_many(stack, x_b.repeat(reps, 1, 1, 1), y_b.repeat(reps, 1, 1), desc=desc, **adam)
+        for prefix, xy in evaluate.items():
+            acc = _accuracy(stack, *xy).reshape(len(runs), n_seeds)
+            for (d, name), row in zip(runs, acc):
+                results[prefix + name][d] = row
+
     tuned = [(d, name) for d in depths[1:] for name in VARIANTS if not VARIANTS[name][1]]
     models = []
     for d, name in tuned:
         stack = transfer_stack(base, net, d, source_index=source_rows[VARIANTS[name][0]], seeds=fresh, freeze=False)
         models += [stack.model(i) for i in range(n_seeds)]
-    stack = ModelStack(models)
-    fit_many(stack, x_b.expand(len(stack), -1, -1, -1), y_b.expand(len(stack), -1, -1),
-             desc=f"fine-tuned transfers, {len(stack)} at once", **adam)
-    acc = _test_accuracy(stack, split["B"]).reshape(len(tuned), n_seeds)
-    for (d, name), row in zip(tuned, acc):
-        results[name][d] = row
+    train_and_record(ModelStack(models), tuned, f"fine-tuned transfers, {len(models)} at once")
+    frozen = [name for name in VARIANTS if VARIANTS[name][1]]
     for d in depths[1:]:
-        frozen = [name for name in VARIANTS if VARIANTS[name][1]]
         rows = [i for name in frozen for i in source_rows[VARIANTS[name][0]]]
         stack = transfer_stack(base, net, d, source_index=rows, seeds=fresh * len(frozen), freeze=True)
-        fit_many(stack, x_b.expand(len(stack), -1, -1, -1), y_b.expand(len(stack), -1, -1),
-                 desc=f"frozen transfers, n = {d}", **adam)
-        acc = _test_accuracy(stack, split["B"]).reshape(len(frozen), n_seeds)
-        for name, row in zip(frozen, acc):
-            results[name][d] = row
+        train_and_record(stack, [(d, name) for name in frozen], f"frozen transfers, n = {d}")
     for name, array in results.items():
         sweep.add(name, array)
-    sweep.add("acc_base_B", np.broadcast_to(acc_base, (len(depths), n_seeds)).copy())
-    sweep.meta.update(acc_base_A=acc_a, hidden=hidden, n_layers=n_layers, steps=steps, lr=lr)
+    for prefix in evaluate:
+        sweep.add(prefix + "acc_base_B", np.broadcast_to(baseline[prefix], (len(depths), n_seeds)).copy())
+    sweep.meta.update(acc_base_A=acc_a, hidden=hidden, n_layers=n_layers, steps=steps, lr=lr,
+                      n_labels_b=len(b_train[0][1]))
     return sweep
 
 
-def transferability_explorer(sweep: Sweep, *, value: int = 2) -> SweepExplorer:
-    """Slider over the frozen depth n: the four curves and the baseline vs n, and the accuracies at n."""
+def transferability_explorer(sweep: Sweep, *, value: int | None = None) -> SweepExplorer:
+    """Slider over the frozen depth n: the four curves and the baseline vs n, and the accuracies at n.
+    value=None starts at n = 2, or the grid's nearest."""
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from transferability_sweep), got {type(sweep).__name__}")
+    sweep.require(knobs=["frozen_depth"], results=["acc_base_B", *VARIANTS], by="transferability_explorer")
+    value = grid_value(sweep, "frozen_depth", 2) if value is None else value
     depths = np.array(sweep.knobs["frozen_depth"])
     lowest = min(sweep.results[name].mean(-1).min() for name in VARIANTS)
     ylim = (max(0.0, np.floor(lowest * 10 - 0.5) / 10), 1.01)

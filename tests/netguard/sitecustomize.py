@@ -1,7 +1,12 @@
 """Network guard, loaded by every Python process the test suite starts (kernels included)
 through PYTHONPATH. A connection or name lookup beyond this machine (loopback, Unix
 sockets) is refused before any packet leaves, and written to $MTL_NETGUARD_LOG; the
-suite fails at the end if that log is not empty."""
+suite fails at the end if that log is not empty.
+
+One exception, for tests/test_lock.py only: that test's pip subprocess is given
+MTL_NETGUARD_ALLOW (a space-separated list of host names, the package index) and may look
+those names up and connect to the addresses they resolve to. The course itself (notebook
+kernels, JupyterLab, the package) never gets the variable."""
 
 import ipaddress
 import os
@@ -9,6 +14,8 @@ import socket
 
 _LOG = os.environ.get("MTL_NETGUARD_LOG")
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
+_ALLOWED_NAMES = set(os.environ.get("MTL_NETGUARD_ALLOW", "").split())
+_allowed_addresses: set[str] = set()  # what the allowed names resolved to
 
 
 def _is_local(host) -> bool:
@@ -17,7 +24,7 @@ def _is_local(host) -> bool:
     if isinstance(host, bytes):
         host = host.decode()
     host = str(host).strip("[]")
-    if host in _LOCAL_NAMES:
+    if host in _LOCAL_NAMES or host in _allowed_addresses:
         return True
     try:
         address = ipaddress.ip_address(host.split("%")[0])
@@ -59,6 +66,11 @@ def sendto(self, data, *args):
 
 
 def getaddrinfo(host, *args, **kwargs):
+    name = host.decode() if isinstance(host, bytes) else host
+    if name in _ALLOWED_NAMES:
+        found = _getaddrinfo(host, *args, **kwargs)
+        _allowed_addresses.update(str(info[4][0]) for info in found)
+        return found
     if not _is_local(host):
         _refuse("getaddrinfo", host)
     return _getaddrinfo(host, *args, **kwargs)

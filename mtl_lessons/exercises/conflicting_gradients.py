@@ -1,0 +1,50 @@
+"""Exercises of conflicting gradients: MGDA's two-task weight, and a prediction of which task MGDA favours."""
+
+from __future__ import annotations
+
+import torch
+
+from mtl_lessons.exercises import register, register_prediction
+
+
+def solution_mgda_gamma(g1, g2):
+    """gamma* = clip(((g2 - g1) · g2) / |g1 - g2|^2, 0, 1): the weight of g1 in the min-norm point."""
+    diff = g1 - g2
+    denom = diff @ diff
+    if denom == 0:
+        return 0.5
+    return float(torch.clamp(((g2 - g1) @ g2) / denom, 0.0, 1.0))
+
+
+@register("mgda-gamma", "MGDA's two-task weight γ*", solution_mgda_gamma)
+def check_mgda_gamma(answer) -> str | None:
+    cases = [(torch.tensor([1.0, 0.0]), torch.tensor([-0.3, 0.5])),   # interior
+             (torch.tensor([1.0, 0.0]), torch.tensor([2.0, 0.1])),    # g1 is the shorter and agrees: gamma = 1
+             (torch.tensor([0.2, 0.1]), torch.tensor([-3.0, 4.0]))]
+    gammas = torch.linspace(0, 1, 200001)  # the reference: the shortest point on the segment, by brute force
+    for g1, g2 in cases:
+        norms = ((gammas[:, None] * g1 + (1 - gammas[:, None]) * g2) ** 2).sum(1)
+        want = gammas[norms.argmin()].item()
+        got = float(answer(g1.clone(), g2.clone()))
+        if abs(got - want) > 1e-3:
+            if abs(1 - got - want) < 1e-3:
+                return "You returned the weight of g2; γ* is the weight of g1 in γ g1 + (1 - γ) g2."
+            if not 0 <= got <= 1:
+                return f"γ* = {got:.3f} is outside [0, 1]: clip it (the min-norm point is then a vertex)."
+            return f"For g1 = {g1.tolist()}, g2 = {g2.tolist()}: expected γ* = {want:.4f}, got {got:.4f}."
+    return None
+
+
+@register_prediction("mgda-favours", "Which task does MGDA weight more when |g₂| = ½|g₁|?",
+                     examples=[("task 2", 2, True), ("the shorter", 2, True), ("task 1", 2, False),
+                               ("the longer", 2, False), (2, 2, True)])
+def judge_mgda_favours(answer, measured):
+    """measured: the task (1 or 2) with the larger MGDA weight."""
+    words = {"task 1": 1, "1": 1, "the longer": 1, "longer": 1, "task 2": 2, "2": 2, "the shorter": 2, "shorter": 2}
+    key = str(answer).lower().strip()
+    if key not in words:
+        raise ValueError(f"answer {answer!r}: say 'task 1' or 'task 2' (or 'the longer' / 'the shorter')")
+    right = words[key] == measured
+    return right, ("MGDA gives the larger weight to the task with the *smaller* gradient: the min-norm point "
+                   "of the segment lies nearer the shorter vector, so the step favours the task that is "
+                   "already closer to its optimum.")

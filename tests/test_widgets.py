@@ -118,3 +118,33 @@ def test_bench_reports_every_slider_figure():
                      "draw_max_ms", "callback_p50_ms", "callback_p95_ms"}
     assert figures["time_to_slider_s.toy"] == figures["precompute_s.toy"] + figures["first_figure_s.toy"]
     assert np.isfinite(figures["draw_max_ms.toy"]), "the other two figures are drawn in the background"
+
+
+def test_a_callback_in_another_thread_and_the_background_never_mix_figures():
+    """JupyterLab runs widget callbacks in a kernel subshell thread while the background drawing runs on
+    the main thread's event loop: every grid point must still get its own figure."""
+    import asyncio
+    import threading
+    import time
+
+    sweep = Sweep({"lam": tuple(range(8))}, seeds=(0,), results={"err": np.arange(8.0).reshape(8, 1)})
+
+    def draw(axes, point):
+        axes[0].plot(np.arange(50), np.sin(np.arange(50) * (1 + point["lam"])))
+        time.sleep(0.05)  # lets the other thread in, as a slow draw on a busy machine would
+        axes[0].set_title(f"lam {point['lam']}")
+
+    reference = SweepExplorer(sweep, draw, value={"lam": 0}, ncols=1, figsize=(3, 2))  # no loop: all up front
+
+    async def in_kernel():
+        explorer = SweepExplorer(sweep, draw, value={"lam": 0}, ncols=1, figsize=(3, 2))
+        await asyncio.sleep(0.4)  # the background starts drawing
+        mover = threading.Thread(target=lambda: [explorer.update(lam=v) for v in (7, 6, 5, 4, 3, 2, 1)])
+        mover.start()
+        while mover.is_alive() or not explorer.all_drawn:
+            await asyncio.sleep(0.01)
+        return explorer
+
+    explorer = asyncio.run(in_kernel())
+    for v in range(8):
+        assert explorer.render({"lam": v}) == reference.render({"lam": v}), f"lam={v} got another point's figure"

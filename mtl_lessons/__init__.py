@@ -13,7 +13,10 @@ The package map, in dependency order (each module imports only those above it):
     weighting    strategies that choose the task weights each step (fixed, uncertainty, DWA,
                  GradNorm, PCGrad, MGDA), for fit / fit_many's `strategy=`
     sweep        Sweep: results over a grid of knob values x seeds
-    train        fit (one model), ModelStack + fit_many (many at once), pad_tasks, transfer_stack
+    train        fit (one model), ModelStack + fit_many (many at once), pad_tasks, transfer_stack;
+                 per-step rates (lr_schedule) and records every k steps (record)
+    schedules    fine-tuning schedules as rate scales per layer and step: discriminative rates,
+                 slanted triangular, gradual unfreezing (for fit's lr_scale / lr_schedule)
     plots        matplotlib figures; every plot_* takes ax=None and returns the Axes
     widgets      SweepExplorer: sliders over a precomputed Sweep
     experiments  the grids behind the course's sliders, one module per slider

@@ -83,6 +83,8 @@ class History:
 
     task_losses: np.ndarray
     weights: np.ndarray | None = None  # the strategy's weights per step, same shape; None for fixed weights
+    records: np.ndarray | None = None  # record(model) every record_every steps: (n_records, ...); None without record
+    record_steps: np.ndarray | None = None  # (n_records,) updates done before each record: 0, k, 2k, ..., steps
 
 
 def shared_parameter_names(model: nn.Module) -> set[str]:
@@ -170,7 +172,7 @@ def _check_sample_weights(sample_weights, shape):
     return sample_weights
 
 
-def _check_lr_scale(lr_scale, named_params: dict, optimizer: str, lead: int) -> dict:
+def _check_lr_scale(lr_scale, named_params: dict, optimizer: str, lead: int, what: str = "lr_scale") -> dict:
     """lr_scale {name: float or tensor} -> {name: tensor broadcast to the parameter}; SGD only.
 
     A tensor's shape must be a leading part of the parameter's (after the `lead` stacked axes
@@ -179,27 +181,71 @@ def _check_lr_scale(lr_scale, named_params: dict, optimizer: str, lead: int) -> 
     if lr_scale is None:
         return {}
     if optimizer != "sgd":
-        raise ValueError(f"lr_scale needs optimizer='sgd', got optimizer={optimizer!r}: Adam's step does not "
+        raise ValueError(f"{what} needs optimizer='sgd', got optimizer={optimizer!r}: Adam's step does not "
                          "scale with the gradient, so a per-parameter rate cannot be written as a gradient scale")
     if not isinstance(lr_scale, dict):
-        raise TypeError(f"lr_scale must be a dict {{parameter name: scale}}, got {type(lr_scale).__name__}")
+        raise TypeError(f"{what} must be a dict {{parameter name: scale}}, got {type(lr_scale).__name__}")
     scales = {}
     for name, value in lr_scale.items():
         if name not in named_params:
-            raise ValueError(f"lr_scale names {name!r}, which is not a parameter "
+            raise ValueError(f"{what} names {name!r}, which is not a parameter "
                              f"(allowed: {', '.join(named_params)})")
         p = named_params[name]
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = torch.tensor(check_float(f"lr_scale[{name!r}]", value, low=0.0))
-        value = check_tensor(f"lr_scale[{name!r}]", value).to(p.dtype)
+            value = torch.tensor(check_float(f"{what}[{name!r}]", value, low=0.0))
+        value = check_tensor(f"{what}[{name!r}]", value).to(p.dtype)
         if value.dim() not in (0, *range(lead, p.dim() + 1)) or tuple(value.shape) != tuple(p.shape[:value.dim()]):
-            raise ValueError(f"lr_scale[{name!r}] has shape {tuple(value.shape)} but must be a float or have a "
+            raise ValueError(f"{what}[{name!r}] has shape {tuple(value.shape)} but must be a float or have a "
                              f"leading part of the parameter's shape {tuple(p.shape)}"
                              + (f" with at least its first {lead} axis" if lead else ""))
         if (value < 0).any():
-            raise ValueError(f"lr_scale[{name!r}] has a negative entry (allowed: >= 0)")
+            raise ValueError(f"{what}[{name!r}] has a negative entry (allowed: >= 0)")
         scales[name] = value.reshape(*value.shape, *[1] * (p.dim() - value.dim()))
     return scales
+
+
+def _check_lr_schedule(lr_schedule, named_params: dict, optimizer: str, lead: int, steps: int) -> dict:
+    """lr_schedule {name: tensor (steps, ...)} -> {name: (steps, *broadcast to the parameter)}: an lr_scale per step.
+
+    Row `step` is that step's scale, with the shapes lr_scale allows; in fit_many a (steps,) schedule
+    is the same for every model. A scale of 0 freezes the parameter for that step (plain SGD).
+    """
+    if lr_schedule is None:
+        return {}
+    if not isinstance(lr_schedule, dict):
+        raise TypeError(f"lr_schedule must be a dict {{parameter name: tensor (steps, ...)}}, "
+                        f"got {type(lr_schedule).__name__}")
+    per_step = {}
+    for name, value in lr_schedule.items():
+        value = check_tensor(f"lr_schedule[{name!r}]", value)
+        if value.dim() == 0 or value.shape[0] != steps:
+            raise ValueError(f"lr_schedule[{name!r}] has shape {tuple(value.shape)} but its first axis must be "
+                             f"the steps ({steps}): one row of scales per step")
+        if lead and value.dim() == 1 and name in named_params:  # one schedule for every model
+            value = value[:, None].expand(steps, named_params[name].shape[0])
+        per_step[name] = value
+    ghosts = {name: torch.empty((steps, *p.shape), dtype=p.dtype, device="meta") for name, p in named_params.items()}
+    return _check_lr_scale(per_step, ghosts, optimizer, lead + 1, what="lr_schedule")
+
+
+def _recorder(record, record_every: int, steps: int):
+    """Checked (record, the update counts to record at): 0, k, 2k, ... and always the last."""
+    if record is None:
+        return None, ()
+    if not callable(record):
+        raise TypeError(f"record must be a function of the model (e.g. validation accuracy), "
+                        f"got {type(record).__name__}")
+    record_every = check_int("record_every", record_every, low=1, high=steps)
+    return record, sorted(set(range(0, steps + 1, record_every)) | {steps})
+
+
+def _take_record(record, model) -> np.ndarray:
+    with torch.no_grad():
+        value = record(model)
+    value = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value, dtype=float)
+    if value.dtype == object or not np.isfinite(value).all():
+        raise ValueError(f"record(model) returned {value!r}; it must return finite numbers (an array or tensor)")
+    return value
 
 
 def _scale_gradients(named_params: dict, scales: dict) -> None:
@@ -236,14 +282,19 @@ def _n_classes(model):
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
         loss: str = "mse", weights=None, sample_weights: torch.Tensor | None = None,
         progress: bool = True, desc: str = "training", lr_scale: dict | None = None,
-        strategy: Strategy | None = None) -> History:
+        strategy: Strategy | None = None, lr_schedule: dict | None = None,
+        record: Callable | None = None, record_every: int = 1) -> History:
     """Minimise sum_t w_t L_t(model) by full-batch steps; return the per-task training losses.
 
     x: (n_tasks, n, in), y: (n_tasks, n, out) for mse or (n_tasks, n) labels for ce.
     Parameters with requires_grad=False stay frozen. `weights` are fixed; a `strategy`
     (mtl_lessons.weighting) chooses them at every step instead (give one or neither).
     lr_scale (SGD only) gives named parameters their own rate lr * scale, e.g.
-    {"layers.0.weight": 0.1} (a smaller rate for pretrained layers).
+    {"layers.0.weight": 0.1} (a smaller rate for pretrained layers). lr_schedule (SGD only) does
+    the same per step: {name: tensor (steps, ...)}, row `step` multiplying lr (and lr_scale) at that
+    step; 0 freezes it for the step (gradual unfreezing, a slanted triangular schedule: see
+    mtl_lessons.schedules). record(model), if given, is called before training and every
+    `record_every` steps (and after the last); History.records holds what it returns.
     """
     if isinstance(model, type) or not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (a built network, e.g. MultiTaskNet(...)), "
@@ -267,10 +318,15 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
     opt = make_optimizer([p for _, p in trainable] + extra, optimizer, lr)
     named = dict(model.named_parameters())
     scales = _check_lr_scale(lr_scale, named, optimizer, 0)
+    schedule = _check_lr_schedule(lr_schedule, named, optimizer, 0, steps)
+    record, record_at = _recorder(record, record_every, steps)
     history = np.empty((steps, n_tasks), dtype=np.float32)
     chosen = np.empty((steps, n_tasks), dtype=np.float32) if strategy is not None else None
+    records = []
     with one_thread():
         for step in _progress(steps, progress, desc):
+            if record is not None and step in record_at:
+                records.append(_take_record(record, model))
             losses = task_losses_unchecked(model(x), y, loss, sample_weights)  # (n_tasks,)
             opt.zero_grad()
             if strategy is None:
@@ -278,9 +334,14 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
             else:
                 chosen[step] = _strategy_backward(strategy, losses[None], shared, others, batched=False)[0].numpy()
             _scale_gradients(named, scales)
+            _scale_gradients(named, {name: s[step] for name, s in schedule.items()})
             opt.step()
             history[step] = losses.detach().numpy()
-    return History(history, chosen)
+        if record is not None:
+            records.append(_take_record(record, model))
+    if record is None:
+        return History(history, chosen)
+    return History(history, chosen, np.stack(records), np.array(record_at))
 
 
 class ModelStack:
@@ -386,7 +447,9 @@ def _multitask_forward(net: MultiTaskNet, params: dict[str, torch.Tensor], x: to
 def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
              loss: str = "mse", weights=None, sample_weights: torch.Tensor | None = None,
              progress: bool = True, desc: str = "training grid", lr_scale: dict | None = None,
-             strategy: Strategy | None = None) -> History:
+             strategy: Strategy | None = None, lr_schedule: dict | None = None,
+             record: Callable | None = None, record_every: int = 1,
+             callback: Callable[[int], None] | None = None) -> History:
     """Train every model of the stack on its own data and task weights, all at once.
 
     x: (M, n_tasks, n, in); y: (M, n_tasks, n, out) or labels (M, n_tasks, n);
@@ -396,11 +459,17 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
     rate, exactly as its own SGD or Adam would step (both updates are proportional to lr).
     lr_scale (SGD only): {parameter name: float, or a tensor (M, ...) of the stacked parameter's
     leading shape}, a rate of its own per parameter and model, as fit's lr_scale model by model.
-    Returns the training task losses, (steps, M, n_tasks), and the strategy's weights.
+    lr_schedule (SGD only): {name: tensor (steps,) for every model alike, or (steps, M, ...)}, an
+    lr_scale per step, as fit's model by model (one schedule per model: a grid of schedules at once).
+    record(stack) is called before training and every record_every steps, as in fit.
+    callback(step), if given, runs before every step, e.g. to measure the stack (chapter 11's task affinity).
+    Returns the training task losses, (steps, M, n_tasks), the strategy's weights and the records.
     """
     if not isinstance(stack, ModelStack):
         hint = "; build one with ModelStack.from_factory(factory, seeds)" if isinstance(stack, nn.Module) else ""
         raise TypeError(f"stack must be a ModelStack, got {type(stack).__name__}{hint}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function callback(step), got {type(callback).__name__}")
     x, y, steps = _check_training_args(x, y, loss, steps, 1, dtype=next(iter(stack.params.values())).dtype,
                                        n_classes=_n_classes(stack.base))
     _check_strategy(weights, strategy)
@@ -430,10 +499,17 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
     opt = make_optimizer(updated, optimizer, lr, fused=True)
     named = dict(trainable)
     scales = _check_lr_scale(lr_scale, named, optimizer, 1)
+    schedule = _check_lr_schedule(lr_schedule, named, optimizer, 1, steps)
+    record, record_at = _recorder(record, record_every, steps)
     history = np.empty((steps, n_models, n_tasks), dtype=np.float32)
     chosen = np.empty((steps, n_models, n_tasks), dtype=np.float32) if strategy is not None else None
+    records = []
     with one_thread():
         for step in _progress(steps, progress, desc):
+            if callback is not None:
+                callback(step)
+            if record is not None and step in record_at:
+                records.append(_take_record(record, stack))
             losses = task_losses_unchecked(stack(x), y, loss, sample_weights)  # (M, n_tasks)
             opt.zero_grad()
             if strategy is None:
@@ -442,6 +518,7 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
             else:
                 chosen[step] = _strategy_backward(strategy, losses, shared, others, batched=True).numpy()
             _scale_gradients(named, scales)
+            _scale_gradients(named, {name: s[step] for name, s in schedule.items()})
             before = [p.detach().clone() for p in updated] if lrs is not None else None
             opt.step()
             if lrs is not None:
@@ -449,7 +526,11 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
                     for p, b in zip(updated, before):
                         p.copy_(b + lrs.reshape(-1, *[1] * (p.dim() - 1)) * (p - b))
             history[step] = losses.detach().numpy()
-    return History(history, chosen)
+        if record is not None:
+            records.append(_take_record(record, stack))
+    if record is None:
+        return History(history, chosen)
+    return History(history, chosen, np.stack(records), np.array(record_at))
 
 
 def pad_tasks(xs: Sequence[Sequence[torch.Tensor]], ys: Sequence[Sequence[torch.Tensor]]):

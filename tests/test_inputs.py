@@ -25,8 +25,13 @@ from mtl_lessons.data import (add_pixel_noise, load_digits_split, load_transfer_
                               make_competing_tasks, make_digit_overlay, make_sinusoid_tasks, take_labels)
 from mtl_lessons.exercises import EXERCISES, TIME_LIMIT, check, feedback, predict, reveal  # noqa: E402
 from mtl_lessons.experiments.data_size import data_size_explorer, data_size_sweep  # noqa: E402
+from mtl_lessons.experiments.finetuning import (claims_hold, early_stopped, finetuning_explorer,  # noqa: E402
+                                                finetuning_sweep, measured, practice_schedules)
 from mtl_lessons.experiments.sharing_depth import (digit_overlay_sweep, sharing_depth_explorer,  # noqa: E402
                                                    sharing_depth_sweep)
+from mtl_lessons.experiments.task_affinity import (affinity_groups, backward_cost, grouping_explorer,  # noqa: E402
+                                                   grouping_sweep, lookahead_affinity, make_cluster_tasks,
+                                                   random_partition, transfer_vs_multitask)
 from mtl_lessons.experiments.task_weighting import (lam_weights, scalarisation_toy,  # noqa: E402
                                                     task_weighting_explorer, task_weighting_sweep)
 from mtl_lessons.experiments.transfer_lambda import (joint_weights, transfer_lambda_explorer,  # noqa: E402
@@ -38,6 +43,8 @@ from mtl_lessons.models import (MultiTaskNet, TaskLinear, copy_layers, count_par
                                 freeze_layers, sharing_parameter_count)
 from mtl_lessons.objectives import (joint_transfer_objective, l2_sp_penalty, multitask_objective,  # noqa: E402
                                     soft_sharing_penalty, task_losses)
+from mtl_lessons.schedules import (discriminative_scales, gradual_unfreezing, layer_schedule,  # noqa: E402
+                                   slanted_triangular)
 from mtl_lessons.plots import plot_front, plot_history, plot_seed_band, plot_task_fits  # noqa: E402
 from mtl_lessons.train import ModelStack, Sweep, fit, fit_many, pad_tasks, transfer_stack  # noqa: E402
 from mtl_lessons.widgets import SweepExplorer, grid_value  # noqa: E402
@@ -93,8 +100,12 @@ def small(name):
         return task_weighting_sweep((0.5, 2.0), n_grid=10, **quick)
     if name == "transfer_lambda":
         return transfer_lambda_sweep((0.5,), (10,), hidden=4, n_layers=1, **{**quick, "steps": 1})
+    if name == "task_affinity":  # one seed, two steps
+        return grouping_sweep(**quick)
     if name == "transferability":  # no depth 2
         return transferability_sweep(hidden=4, n_layers=1, **{**quick, "steps": 1})
+    if name == "finetuning":  # no stage 20, no 30 labels
+        return finetuning_sweep((0, 2), (10,), hidden=4, n_source=20, **{**quick, "steps": 10, "record_every": 5})
     raise KeyError(name)
 
 
@@ -384,6 +395,38 @@ CASES = [
     row("train: transfer_stack accepts np arrays", lambda: transfer_stack(stack(), net, 1, source_index=np.array([0, 1]), seeds=np.arange(2), freeze=False)),
     row("train: transfer_stack refuses widths that differ", lambda: transfer_stack(stack(), lambda: MultiTaskNet(1, 8, 2, 3, sharing_depth=1), 1, source_index=[0], seeds=[0], freeze=True), ValueError, "same widths"),
 
+    row("train: fit accepts a numpy lr_schedule", lambda: fit(net(), X, Y, lr_schedule={"heads.weight": np.linspace(1, 0, 2)}, **FIT)),
+    row("train: fit refuses an lr_schedule of the wrong length", lambda: fit(net(), X, Y, lr_schedule={"heads.weight": np.ones(3)}, **FIT), ValueError, "first axis must be the steps (2)"),
+    row("train: fit refuses an lr_schedule with Adam", lambda: fit(net(), X, Y, lr_schedule={"heads.weight": np.ones(2)}, **{**FIT, "optimizer": "adam"}), ValueError, "lr_schedule needs optimizer='sgd'"),
+    row("train: fit refuses a negative lr_schedule", lambda: fit(net(), X, Y, lr_schedule={"heads.weight": -np.ones(2)}, **FIT), ValueError, "negative entry"),
+    row("train: fit refuses a nan lr_schedule", lambda: fit(net(), X, Y, lr_schedule={"heads.weight": [1.0, float("nan")]}, **FIT), ValueError, "nan"),
+    row("train: fit refuses an lr_schedule list", lambda: fit(net(), X, Y, lr_schedule=[1.0, 1.0], **FIT), TypeError, "lr_schedule must be a dict"),
+    row("train: fit accepts a record returning numpy", lambda: fit(net(), X, Y, record=lambda m: np.float32(1.0), **FIT)),
+    row("train: fit refuses a record that is not callable", lambda: fit(net(), X, Y, record="acc", **FIT), TypeError, "record must be a function"),
+    row("train: fit refuses record_every=0", lambda: fit(net(), X, Y, record=lambda m: 1.0, record_every=0, **FIT), ValueError, "record_every=0"),
+    row("train: fit refuses a record returning nan", lambda: fit(net(), X, Y, record=lambda m: NAN, **FIT), ValueError, "finite numbers"),
+    row("train: fit_many accepts np.int64 record_every", lambda: fit_many(stack(), X4, Y4, record=lambda s: np.zeros(2), record_every=np.int64(1), **FIT)),
+    row("train: fit_many refuses a per-model lr_schedule for 3 models", lambda: fit_many(stack(), X4, Y4, lr_schedule={"heads.weight": np.ones((2, 3))}, **FIT), ValueError, "has shape (2, 3)"),
+
+    # schedules
+    row("schedules: discriminative accepts np.float64", lambda: discriminative_scales(np.int64(2), np.float64(2.6))),
+    row("schedules: discriminative refuses factor < 1", lambda: discriminative_scales(2, 0.5), ValueError, "factor=0.5 is out of range"),
+    row("schedules: discriminative refuses str", lambda: discriminative_scales(2, "2.6"), TypeError, "factor='2.6'"),
+    row("schedules: discriminative refuses 10**6 layers", lambda: discriminative_scales(10**6, 2.6), ValueError, "n_layers=1000000 is out of range"),
+    row("schedules: slanted triangular accepts np.int64 steps", lambda: slanted_triangular(np.int64(20), cut_frac=np.float32(0.25))),
+    row("schedules: slanted triangular refuses cut_frac=1", lambda: slanted_triangular(20, cut_frac=1.0), ValueError, "cut_frac=1.0"),
+    row("schedules: slanted triangular refuses too few steps", lambda: slanted_triangular(5), ValueError, "no rising steps"),
+    row("schedules: slanted triangular refuses 10**9 steps", lambda: slanted_triangular(10**9), ValueError, "steps=1000000000 is out of range"),
+    row("schedules: slanted triangular refuses ratio < 1", lambda: slanted_triangular(20, ratio=0.5), ValueError, "ratio=0.5"),
+    row("schedules: gradual unfreezing accepts numpy ints", lambda: gradual_unfreezing(np.int64(10), np.int32(2), np.int64(3))),
+    row("schedules: gradual unfreezing refuses stages past the end", lambda: gradual_unfreezing(10, 2, 5), ValueError, "after all 10 steps"),
+    row("schedules: gradual unfreezing refuses a float stage", lambda: gradual_unfreezing(10, 2, 2.5), TypeError, "stage_steps=2.5"),
+    row("schedules: layer_schedule accepts numpy", lambda: layer_schedule(net(), np.ones((4, 3)))),
+    row("schedules: layer_schedule accepts a stack", lambda: layer_schedule(stack(), np.ones((4, 2, 3)))),
+    row("schedules: layer_schedule refuses a wrong last axis", lambda: layer_schedule(net(), np.ones(4)), ValueError, "last axis must hold one scale per hidden layer and one for the heads (3)"),
+    row("schedules: layer_schedule refuses a plain Linear", lambda: layer_schedule(torch.nn.Linear(2, 2), np.ones(3)), TypeError, "MultiTaskNet"),
+    row("schedules: layer_schedule refuses nan", lambda: layer_schedule(net(), [1.0, float("nan"), 1.0]), ValueError, "nan"),
+
     # plots
     row("plots: seed band accepts tensors", drawn(lambda: plot_seed_band(torch.arange(3.0), torch.ones(3, 2)))),
     row("plots: seed band refuses highlight off values", drawn(lambda: plot_seed_band([1, 2, 3], np.ones((3, 2)), highlight=2.5)), ValueError, "highlight=2.5 is not one of values"),
@@ -418,6 +461,31 @@ CASES = [
     row("widgets: grid_value takes the nearest", lambda: grid_value(sweep(), "lam", 2.0) == 1.0 or pytest.fail("not nearest")),
 
     # experiments: natural forms, small grids, other sliders' sweeps
+    row("experiments: cluster tasks accept np.int64 sizes", lambda: make_cluster_tasks(np.int64(2), np.int64(4))),
+    row("experiments: cluster tasks refuse one frequency", lambda: make_cluster_tasks(freqs=(1.0,)), ValueError, "must be two frequencies"),
+    row("experiments: cluster tasks refuse a str frequency", lambda: make_cluster_tasks(freqs=("1", 2.0)), TypeError, "freqs"),
+    row("experiments: cluster tasks refuse spread 2", lambda: make_cluster_tasks(spread=2.0), ValueError, "spread=2.0 is out of range"),
+    row("experiments: cluster tasks refuse 10**6 points", lambda: make_cluster_tasks(n_train=10**6), ValueError, "n_train=1000000 is out of range"),
+    row("experiments: affinity refuses lr=0", lambda: lookahead_affinity(stack(), torch.zeros(2, 3, 4, 1), torch.zeros(2, 3, 4, 1), lr=0.0), ValueError, "lr=0.0"),
+    row("experiments: affinity refuses a model", lambda: lookahead_affinity(net(), X, X, lr=0.1), TypeError, "stack must be a ModelStack"),
+    row("experiments: affinity refuses x without the model axis", lambda: lookahead_affinity(stack(), torch.zeros(3, 4, 1), torch.zeros(3, 4, 1), lr=0.1), ValueError, "x"),
+    row("experiments: affinity groups accept numpy", lambda: affinity_groups(np.eye(3), 2)),
+    row("experiments: affinity groups refuse a non-square matrix", lambda: affinity_groups(torch.ones(2, 3), 1), ValueError, "must be square"),
+    row("experiments: affinity groups refuse nan", lambda: affinity_groups(torch.tensor([[1.0, float("nan")], [0.0, 1.0]]), 1), ValueError, "non-finite"),
+    row("experiments: affinity groups refuse 4 groups of 3 tasks", lambda: affinity_groups(torch.eye(3), 4), ValueError, "n_groups=4 is out of range"),
+    row("experiments: random partition refuses too many tasks", lambda: random_partition([2, 2], 3, seed=0), ValueError, "sizes"),
+    row("experiments: grouping sweep refuses 10**6 seeds", lambda: grouping_sweep(range(10**6)), ValueError, "the number of seeds would be 1,000,000"),
+    row("experiments: grouping sweep refuses n_groups without 2", lambda: grouping_sweep([0], n_groups=(1, 3), progress=False), ValueError, "must include 2"),
+    row("experiments: grouping sweep refuses lookahead_lr=-1", lambda: grouping_sweep([0], lookahead_lr=-1.0), ValueError, "lookahead_lr=-1.0"),
+    row("experiments: grouping sweep refuses every=0", lambda: grouping_sweep([0], every=0), ValueError, "every=0 is out of range"),
+    row("experiments: grouping explorer, one seed", drawn(lambda: grouping_explorer(small("task_affinity")))),
+    row("experiments: grouping explorer refuses a lam sweep", drawn(lambda: grouping_explorer(small("task_weighting"))), ValueError, "needs the knob 'n_groups'"),
+    row("experiments: grouping explorer refuses 5 groups", drawn(lambda: grouping_explorer(small("task_affinity"), value={"n_groups": 5})), ValueError, "n_groups=5 is not on the grid"),
+    row("experiments: both ways refuse n_target > n_train", lambda: transfer_vs_multitask([0], n_target=20), ValueError, "n_target=20 is out of range"),
+    row("experiments: both ways refuse repeated seeds", lambda: transfer_vs_multitask([1, 1]), ValueError, "repeated"),
+    row("experiments: backward cost refuses a list", lambda: backward_cost([None]), TypeError, "must be a non-empty dict"),
+    row("experiments: backward cost refuses one task", lambda: backward_cost({"sum": None}, n_tasks=1), ValueError, "n_tasks=1 is out of range"),
+    row("train: fit_many refuses a callback that is not callable", lambda: fit_many(stack(), torch.zeros(2, 3, 4, 1), torch.zeros(2, 3, 4, 1), callback=1, **FIT), TypeError, "callback must be a function"),
     row("experiments: data size with 2 tasks, no 8 on the grid", drawn(lambda: data_size_explorer(small("data_size")))),
     row("experiments: data size explorer refuses task 2 of 2", drawn(lambda: data_size_explorer(small("data_size"), tasks=(2,))), ValueError, "tasks=2 is out of range (allowed: 0..1) (tasks[0])"),
     row("experiments: data size explorer refuses an off-grid value", drawn(lambda: data_size_explorer(small("data_size"), value=8)), ValueError, "n_per_task=8 is not on the grid"),
@@ -445,6 +513,21 @@ CASES = [
     row("experiments: transferability explorer refuses a lam sweep", drawn(lambda: transferability_explorer(small("task_weighting"))), ValueError, "needs the knob 'frozen_depth'"),
     row("experiments: transferability sweep refuses str seeds", lambda: transferability_sweep(seeds="abc"), TypeError, "seeds='abc'"),
     row("experiments: recovered fraction refuses 1-d", lambda: recovered_fraction([1.0], [0.5], [0.8]), ValueError, "(n_depths, n_seeds)"),
+    row("experiments: finetuning, no stage 20 and one label count", drawn(lambda: finetuning_explorer(small("finetuning")))),
+    row("experiments: finetuning explorer refuses a lam sweep", drawn(lambda: finetuning_explorer(small("task_weighting"))), ValueError, "needs the knob 'stage_steps'"),
+    row("experiments: finetuning explorer refuses a dict", lambda: finetuning_explorer({}), TypeError, "sweep must be a Sweep"),
+    row("experiments: finetuning sweep refuses a stage past the end", lambda: finetuning_sweep((0, 60)), ValueError, "after all 100 steps"),
+    row("experiments: finetuning sweep refuses n_target 5", lambda: finetuning_sweep(n_target=(5,)), ValueError, "n_target=5 is out of range"),
+    row("experiments: finetuning sweep refuses str seeds", lambda: finetuning_sweep(seeds="abc"), TypeError, "seeds='abc'"),
+    row("experiments: finetuning sweep refuses 10**6 steps", lambda: finetuning_sweep(steps=10**6), ValueError, "steps=1000000 is out of range"),
+    row("experiments: finetuning sweep refuses repeated stages", lambda: finetuning_sweep((0, 0)), ValueError, "stages"),
+    row("experiments: measured refuses a sweep without 100 labels", lambda: measured(small("finetuning")), ValueError, "n_target=100 on the grid"),
+    row("experiments: measured refuses a lam sweep", lambda: measured(small("task_weighting")), ValueError, "needs the knob 'stage_steps'"),
+    row("experiments: claims_hold refuses an unknown claim", lambda: claims_hold({"nope": 1.0}), AttributeError, "nope"),
+    row("experiments: early_stopped accepts lists", lambda: early_stopped([[0.5], [0.7]], [[0.1], [0.2]])),
+    row("experiments: early_stopped refuses shapes that differ", lambda: early_stopped([[0.5], [0.7]], [[0.1]]), ValueError, "must both be (n_records, ...)"),
+    row("experiments: practice schedules accept np.int64", lambda: practice_schedules(np.int64(10), np.int64(2), stage_steps=np.int64(3))),
+    row("experiments: practice schedules refuse trunk_scale 0", lambda: practice_schedules(100, 2, trunk_scale=0.0), ValueError, "trunk_scale=0.0"),
 
     # bench
     row("bench: speed-up refuses n_models=10**6", lambda: sweep_speedup(10**6), ValueError, "n_models=1000000 is out of range"),
@@ -473,6 +556,12 @@ CASES = [
     row("exercises: check refuses a non-str key", lambda: check(3, print), TypeError, "key=3 must be the exercise's name"),
     row("exercises: reveal refuses an unknown key", lambda: reveal("nope"), ValueError, "key='nope' is not an exercise"),
     row("exercises: predict refuses an unknown key", lambda: predict(["x"], 1, 1), ValueError, "is not a prediction exercise"),
+    row("exercises: numpy STLR accepted", fb("stlr-schedule", as_numpy("stlr-schedule"), "correct")),
+    row("exercises: a list of floats for STLR accepted", fb("stlr-schedule", lambda *a: solution("stlr-schedule")(*a).tolist(), "correct")),
+    row("exercises: STLR peak one step late", fb("stlr-schedule", lambda s, c, r: torch.roll(solution("stlr-schedule")(s, c, r), 1), "wrong", "must be at step cut")),
+    row("exercises: STLR that starts at 0", fb("stlr-schedule", lambda s, c, r: solution("stlr-schedule")(s, c, r) * r / (r - 1) - 1 / (r - 1), "wrong", "1/ratio")),
+    row("exercises: predict refuses an unknown stage answer", lambda: predict("long-unfreezing-stages", "worse", (0.4, 0.9)), None),
+    row("exercises: predict LP-FT accepts np.float64", lambda: predict("lp-ft-distortion", "farther", np.float64(2.0)), None),
 ]
 
 

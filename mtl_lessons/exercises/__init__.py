@@ -294,3 +294,5 @@ from mtl_lessons.exercises import weighting  # noqa: E402,F401
 from mtl_lessons.exercises import transferability  # noqa: E402,F401
 from mtl_lessons.exercises import learned_weights  # noqa: E402,F401
 from mtl_lessons.exercises import conflicting_gradients  # noqa: E402,F401
+from mtl_lessons.exercises import task_affinity  # noqa: E402,F401
+from mtl_lessons.exercises import finetuning  # noqa: E402,F401

@@ -6,7 +6,9 @@ notebook name -> (sweep function, explorer function), both called with defaults.
 
 from mtl_lessons.experiments.conflicting_gradients import angle_explorer, angle_sweep
 from mtl_lessons.experiments.data_size import data_size_explorer, data_size_sweep
+from mtl_lessons.experiments.finetuning import finetuning_explorer, finetuning_sweep
 from mtl_lessons.experiments.learned_weights import learned_weights_explorer, learned_weights_sweep
+from mtl_lessons.experiments.task_affinity import grouping_explorer, grouping_sweep
 from mtl_lessons.experiments.sharing_depth import sharing_depth_explorer, sharing_depth_sweep
 from mtl_lessons.experiments.task_weighting import task_weighting_explorer, task_weighting_sweep
 from mtl_lessons.experiments.transfer_lambda import transfer_lambda_explorer, transfer_lambda_sweep
@@ -20,4 +22,6 @@ SLIDERS = {
     "05_conflicting_gradients": (lambda progress=True: angle_sweep(), angle_explorer),
     "06_transfer_objective": (transfer_lambda_sweep, transfer_lambda_explorer),
     "07_transferability": (transferability_sweep, transferability_explorer),
+    "08_finetuning_well": (finetuning_sweep, finetuning_explorer),
+    "11_mtl_vs_transfer": (grouping_sweep, grouping_explorer),
 }

@@ -25,7 +25,8 @@ ALL_METHODS = ("equal", "uncertainty", "gradnorm", "dwa", "pcgrad", "mgda")
 
 @dataclass(frozen=True)
 class Claims:
-    """Chapter 5's thresholds, used by the notebook and by tests."""
+    """Chapter 5's thresholds, used by the notebook (its other-seed rerun in tests/test_notebooks.py checks them
+    on seeds 11-15; measured by hand on seeds 0-4 and 11-15: the largest gain over equal weighting 0.49 sd)."""
 
     equal_inner_rtol: float = 1e-5  # interior MGDA: g_1·d = g_2·d up to this relative difference
     max_gain_in_sd: float = 1.0  # no method beats tuned equal weighting by more than 1 seed sd (test loss)

@@ -1,0 +1,318 @@
+"""Fine-tuning practices on chapter 6's setting (clean digits -> re-wired digits, few target labels):
+a new head or the source head, a slower trunk, discriminative rates, the slanted triangular schedule,
+gradual unfreezing (Howard & Ruder 2018), linear probing then fine-tuning (Kumar et al. 2022) and
+early stopping on validation, beside the unadapted source model and training from scratch.
+
+Every practice is a schedule of rate scales per step and layer (mtl_lessons.schedules) on the same
+pretrained network, so one `fit_many` call trains all of them, for every number of target labels
+and seed, and a grid over the discriminative factor and the unfreezing stage length for the slider.
+A scale of 0 keeps a layer frozen for that step, so linear probing, gradual unfreezing and LP-FT
+need no second stack. Validation and test accuracy are recorded every `record_every` steps, for
+early stopping on validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mtl_lessons._checks import check_float, check_int, check_ints, check_keywords
+from mtl_lessons.data import load_transfer_digits
+from mtl_lessons.metrics import per_task_accuracy
+from mtl_lessons.models import MultiTaskNet, copy_layers
+from mtl_lessons.plots import PALETTE, plot_seed_band
+from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
+from mtl_lessons.sweep import Sweep
+from mtl_lessons.train import ModelStack, fit_many, pad_tasks
+from mtl_lessons.widgets import SweepExplorer, grid_value
+
+STAGES = (0, 10, 20, 30, 40)  # gradual unfreezing, steps per stage (0: everything trains from the start)
+N_TARGET = (10, 30, 100)
+PRACTICES = {  # result name (without acc_/val_) -> label; "source" is not trained
+    "source": "source model, no adaptation",
+    "target_only": "target only (from scratch)",
+    "linear_probe": "linear probe (frozen trunk, new head)",
+    "finetune": "fine-tune, new head",
+    "keep_head": "fine-tune, source head",
+    "slower_trunk": "fine-tune, trunk 10× slower",
+    "discriminative": "discriminative rates (÷2.6 per layer)",
+    "stlr": "slanted triangular schedule",
+    "gradual": "gradual unfreezing",
+    "lp_ft": "linear probe, then fine-tune (LP-FT)",
+    "ulmfit": "discriminative + STLR + gradual unfreezing",
+}
+FROM_PRETRAINED = tuple(p for p in PRACTICES if p not in ("source", "target_only"))  # a trunk distance exists
+
+
+LITERATURE = ("slower_trunk", "discriminative", "stlr", "gradual", "lp_ft", "ulmfit")  # the practices from papers
+
+
+@dataclass(frozen=True)
+class FinetuningClaims:
+    """Chapter 8's claims, one threshold each, used by the notebook and the tests (means over seeds)."""
+
+    few: int = 10  # "very few target labels"
+    many: int = 100  # "many target labels"
+    longest_stage: int = 40  # the unfreezing stage length the collapse claim is about
+    source_few: float = 0.0  # with `few` labels the unadapted source model is >= every trained practice (+ this)
+    pretrain_shrinks: float = 0.03  # fine-tuning's gain over target-only is this much larger with `few` than `many`
+    literature_gain: float = 0.015  # no LITERATURE practice beats plain fine-tuning by more than this, at any n
+    lp_ft_farther: float = 1.3  # with `many` labels LP-FT's trunk travels >= this many times fine-tuning's
+    keep_head_farther: float = 1.5  # the source head moves the trunk >= this many times a new head does, every n
+    unfreeze_collapse: float = 0.3  # with `many` labels, `longest_stage`-step stages end this far below all-at-once
+    unfreeze_few_level: float = 0.05  # ... and with `few` labels within this of all-at-once
+    early_stop_gain: float = 0.01  # early stopping on validation gains at most this over the last step (fine-tune)
+
+
+CLAIMS = FinetuningClaims()
+
+
+def practice_schedules(steps: int, n_layers: int, *, factor: float = 2.6, stage_steps: int | None = None,
+                       trunk_scale: float = 0.1) -> dict[str, torch.Tensor]:
+    """Each trained practice's rate scales, {name: (steps, n_layers + 1)} (the last column is the head's).
+
+    LP-FT probes (head only) for the first half of the steps, then trains everything; "gradual" adds a
+    layer every stage_steps steps (default steps // 5: with 100 steps and 2 hidden layers, the top one
+    joins at step 20, the other at 40); "ulmfit" multiplies discriminative rates, the slanted
+    triangular schedule and gradual unfreezing.
+    """
+    steps = check_int("steps", steps, low=10)
+    n_layers = check_int("n_layers", n_layers, low=1)
+    stage_steps = steps // 5 if stage_steps is None else stage_steps
+    trunk_scale = check_float("trunk_scale", trunk_scale, low=0.0, low_open=True)
+    ones = torch.ones(steps, n_layers + 1)
+    head_only = torch.zeros(n_layers + 1)
+    head_only[-1] = 1.0
+    slower = torch.full((n_layers + 1,), trunk_scale)
+    slower[-1] = 1.0
+    lp_ft = ones.clone()
+    lp_ft[: steps // 2] = head_only
+    disc = discriminative_scales(n_layers, factor)
+    stlr = slanted_triangular(steps)[:, None]
+    gradual = gradual_unfreezing(steps, n_layers, stage_steps)
+    return {"target_only": ones, "linear_probe": ones * head_only, "finetune": ones, "keep_head": ones,
+            "slower_trunk": ones * slower, "discriminative": ones * disc, "stlr": ones * stlr,
+            "gradual": gradual, "lp_ft": lp_ft, "ulmfit": disc * stlr * gradual}
+
+
+def early_stopped(val: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per model, the record with the best validation accuracy (the first, on ties) and its test accuracy.
+
+    val, test: (n_records, ...). Returns (chosen record index, test accuracy there), each of shape (...).
+    The test numbers play no part in the choice.
+    """
+    val, test = np.asarray(val), np.asarray(test)
+    if val.ndim < 1 or val.shape != test.shape or len(val) == 0:
+        raise ValueError(f"val {val.shape} and test {test.shape} must both be (n_records, ...), non-empty")
+    chosen = val.argmax(0)
+    return chosen, np.take_along_axis(test, chosen[None], 0)[0]
+
+
+def measured(sweep: Sweep) -> dict[str, float]:
+    """The numbers CLAIMS is about, each a mean over the sweep's seeds (see FinetuningClaims)."""
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from finetuning_sweep), got {type(sweep).__name__}")
+    c = CLAIMS
+    sweep.require(knobs=["stage_steps", "n_target"], results=[f"acc_{p}" for p in PRACTICES] + ["acc_unfreeze"],
+                  by="measured")
+    for knob, value in (("n_target", c.few), ("n_target", c.many), ("stage_steps", 0),
+                        ("stage_steps", c.longest_stage)):
+        if value not in sweep.knobs[knob]:
+            raise ValueError(f"the claims need {knob}={value} on the grid (it has {sweep.knobs[knob]})")
+    stage = sweep.knobs["stage_steps"][0]
+
+    def mean(result, n, **point):
+        return float(sweep.at(result, **{"stage_steps": stage, "n_target": n, **point}).mean())
+
+    def early(name, n):
+        at = {"stage_steps": stage, "n_target": n}
+        return float(early_stopped(np.moveaxis(sweep.at("curve_val_" + name, **at), -1, 0),
+                                   np.moveaxis(sweep.at("curve_test_" + name, **at), -1, 0))[1].mean())
+
+    few, many = c.few, c.many
+    trained = [p for p in PRACTICES if p != "source"]
+    gain = {n: mean("acc_finetune", n) - mean("acc_target_only", n) for n in (few, many)}
+    out = {"source_few": mean("acc_source", few) - max(mean("acc_" + p, few) for p in trained),
+           "pretrain_shrinks": gain[few] - gain[many],
+           "literature_gain": max(mean("acc_" + p, n) - mean("acc_finetune", n)
+                                  for p in LITERATURE for n in sweep.knobs["n_target"]),
+           "lp_ft_farther": mean("dist_lp_ft", many) / mean("dist_finetune", many),
+           "keep_head_farther": min(mean("dist_keep_head", n) / mean("dist_finetune", n)
+                                    for n in sweep.knobs["n_target"]),
+           "unfreeze_collapse": mean("acc_unfreeze", many, stage_steps=0)
+           - mean("acc_unfreeze", many, stage_steps=c.longest_stage),
+           "unfreeze_few_level": abs(mean("acc_unfreeze", few, stage_steps=0)
+                                     - mean("acc_unfreeze", few, stage_steps=c.longest_stage)),
+           "early_stop_gain": max(early("finetune", n) - mean("acc_finetune", n) for n in sweep.knobs["n_target"])}
+    return out
+
+
+def claims_hold(numbers: dict[str, float]) -> dict[str, bool]:
+    """For each claim, whether `numbers` (from `measured`) meets its threshold in CLAIMS."""
+    at_most = {"literature_gain", "unfreeze_few_level", "early_stop_gain"}  # thresholds that are upper bounds
+    return {name: (value <= getattr(CLAIMS, name)) if name in at_most else (value >= getattr(CLAIMS, name))
+            for name, value in numbers.items()}
+
+
+def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, n_source: int = 200,
+                     permuted: float = 0.25, n_val: int = 30, hidden: int = 32, n_layers: int = 2,
+                     steps: int = 100, lr: float = 1.0, factor: float = 2.6, record_every: int = 20,
+                     progress: bool = True) -> Sweep:
+    """Target accuracy of every practice, and of gradual unfreezing over a grid of stage lengths.
+
+    Knobs: stage_steps, n_target (then seeds). Results (acc_ test, val_ validation, each at the last
+    step; dist_ the trunk's relative distance from the pretrained one, ||θ - θ_src|| / ||θ_src||):
+    "unfreeze" (gradual unfreezing with the point's stage length, one rate otherwise), and every
+    practice of PRACTICES (they do not depend on stage_steps and are repeated along it); `factor`
+    is the practices' discriminative factor. curve_val_/curve_test_<name>: the accuracy every
+    record_every steps, (..., n_records), for early stopping (the steps are in meta["record_steps"]).
+    """
+    stages = check_ints("stages", stages, low=0, item_name="stage_steps", distinct=True)
+    n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0)
+    check_keywords(n_source=n_source, hidden=hidden, n_layers=n_layers, steps=steps, lr=lr, progress=progress)
+    record_every = check_int("record_every", record_every, low=1, high=steps)
+    for stage in stages:
+        gradual_unfreezing(steps, n_layers, stage)  # raises now, before any training, if a stage is too long
+    factor = check_float("factor", factor, low=1.0)
+    sweep = Sweep({"stage_steps": stages, "n_target": n_target}, seeds)
+    data = {(n, s): load_transfer_digits(n, n_source=n_source, permuted=permuted, n_val=n_val, seed=s)
+            for n in n_target for s in seeds}
+
+    def net():
+        return MultiTaskNet(64, hidden, n_layers, 1, 10, sharing_depth=n_layers)
+
+    # phase 1: one pretrained network per seed (the source does not depend on n_target)
+    pre = ModelStack.from_factory(net, seeds)
+    src = [data[n_target[0], s] for s in seeds]
+    fit_many(pre, torch.stack([d.x_source for d in src])[:, None], torch.stack([d.y_source for d in src])[:, None],
+             loss="ce", optimizer="sgd", lr=lr, steps=steps, desc="pretraining on the source", progress=progress)
+    pretrained = [pre.model(i) for i in range(len(seeds))]
+
+    # phase 2: every model starts from the pretrained trunk with a fresh head (seed 10_000 + s),
+    # except target_only (fresh everywhere) and keep_head (the source network as it is)
+    schedules = practice_schedules(steps, n_layers, factor=factor)
+    pairs = [(n, s) for n in n_target for s in seeds]
+    points = [(name, None, n, s) for name in schedules for n, s in pairs]
+    points += [("unfreeze", k, n, s) for k in stages for n, s in pairs]
+    unique, index, rows = {}, [], []  # a point whose start and schedule repeat another's is trained once
+    for name, k, n, s in points:
+        start = {"target_only": "fresh", "keep_head": "source"}.get(name, "trunk")
+        row = schedules[name] if name != "unfreeze" else gradual_unfreezing(steps, n_layers, k)
+        key = (start, row.numpy().tobytes(), n, s)
+        if key not in unique:
+            unique[key] = len(unique)
+            rows.append(row)
+        index.append(unique[key])
+    models = []
+    for start, _, n, s in unique:
+        torch.manual_seed(10_000 + s)
+        model = net()
+        if start == "source":
+            model.load_state_dict(pretrained[seeds.index(s)].state_dict())
+        elif start == "trunk":
+            copy_layers(pretrained[seeds.index(s)], model, n_layers)
+        models.append(model)
+    stack = ModelStack(models)
+    start = {name: p.detach().clone() for name, p in stack.params.items() if name.startswith("layers.")}
+    per_layer = torch.stack(rows, dim=1)  # (steps, M, n_layers + 1)
+    point_data = [data[n, s] for _, _, n, s in unique]
+    xt, yt, mask = pad_tasks([[d.x_target] for d in point_data], [[d.y_target] for d in point_data])
+    x_eval = {split: torch.stack([getattr(d, f"x_{split}") for d in point_data])[:, None] for split in ("val", "test")}
+    y_eval = {split: torch.stack([getattr(d, f"y_{split}") for d in point_data])[:, None] for split in ("val", "test")}
+
+    def accuracies(models):  # (M, 2): validation and test accuracy of every model
+        return torch.stack([per_task_accuracy(models(x_eval[split]), y_eval[split])[:, 0]
+                            for split in ("val", "test")], 1)
+
+    history = fit_many(stack, xt, yt, sample_weights=mask, loss="ce", optimizer="sgd", lr=lr, steps=steps,
+                       lr_schedule=layer_schedule(stack, per_layer), record=accuracies, record_every=record_every,
+                       desc=f"{len(schedules)} practices and the unfreezing grid, {len(stack)} models",
+                       progress=progress)
+    index = np.array(index)  # grid point -> its model
+    records = history.records[:, index]  # (n_records, n_points, 2)
+    with torch.no_grad():
+        moved = sum(((stack.params[k] - v) ** 2).flatten(1).sum(1) for k, v in start.items())
+        size = sum((v ** 2).flatten(1).sum(1) for v in start.values())
+        distance = (moved / size).sqrt().numpy()[index]  # (n_points,)
+
+    grid = sweep.grid_shape + (len(seeds),)
+    n_pairs = len(pairs)
+    for i, name in enumerate(schedules):
+        rows_i = slice(i * n_pairs, (i + 1) * n_pairs)
+        for prefix, values in (("acc_", records[-1, rows_i, 1]), ("val_", records[-1, rows_i, 0]),
+                               *((("dist_", distance[rows_i]),) if name in FROM_PRETRAINED else ())):
+            sweep.add(prefix + name, np.broadcast_to(values.reshape(grid[1:]), grid).copy())
+        for prefix, col in (("curve_val_", 0), ("curve_test_", 1)):
+            curve = records[:, rows_i, col].T.reshape(*grid[1:], -1)
+            sweep.add(prefix + name, np.broadcast_to(curve, grid + curve.shape[-1:]).copy())
+    rows_g = slice(len(schedules) * n_pairs, None)
+    sweep.add("acc_unfreeze", records[-1, rows_g, 1].reshape(grid))
+    sweep.add("val_unfreeze", records[-1, rows_g, 0].reshape(grid))
+    sweep.add("dist_unfreeze", distance[rows_g].reshape(grid))
+    source = ModelStack([pretrained[seeds.index(s)] for _, s in pairs])
+    with torch.no_grad():
+        for prefix, split in (("acc_", "test"), ("val_", "val")):
+            x = torch.stack([getattr(data[p], f"x_{split}") for p in pairs])[:, None]
+            y = torch.stack([getattr(data[p], f"y_{split}") for p in pairs])[:, None]
+            acc = per_task_accuracy(source(x), y)[:, 0].numpy()
+            sweep.add(prefix + "source", np.broadcast_to(acc.reshape(grid[1:]), grid).copy())
+    sweep.meta.update(n_source=n_source, permuted=permuted, n_val=n_val, hidden=hidden, n_layers=n_layers,
+                      steps=steps, lr=lr, factor=factor, record_steps=history.record_steps, schedules=schedules)
+    return sweep
+
+
+def finetuning_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplorer:
+    """Sliders over the unfreezing stage length and n_target: accuracy vs target labels, accuracy and
+    trunk distance vs stage length, beside plain fine-tuning, target-only and the source model."""
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from finetuning_sweep), got {type(sweep).__name__}")
+    sweep.require(knobs=["stage_steps", "n_target"], meta=["steps"],
+                  results=["acc_unfreeze", "dist_unfreeze", "acc_source", "acc_target_only", "acc_finetune"],
+                  by="finetuning_explorer")
+    value = {"stage_steps": grid_value(sweep, "stage_steps", 20), "n_target": grid_value(sweep, "n_target", 30),
+             **(value or {})}
+    n_seeds, steps = len(sweep.seeds), sweep.meta["steps"]
+    spans = [a.mean(-1) - a.std(-1) for a in (sweep.results[n] for n in ("acc_unfreeze", "acc_target_only"))]
+    ylim = (max(0.0, np.floor(min(lo.min() for lo in spans) * 10) / 10), 1.0)  # the same on every move
+    dmax = float(np.ceil((sweep.results["dist_unfreeze"].max()) * 10 + 0.5) / 10)
+    baselines = {"acc_source": ("source model, no adaptation", PALETTE[6], "--"),
+                 "acc_target_only": ("target only (from scratch)", PALETTE[3], ":")}
+
+    def draw(axes, point):
+        ax_n, ax_stage, ax_dist = axes
+        stage, n = point["stage_steps"], point["n_target"]
+        ns, acc = sweep.curve("acc_unfreeze", "n_target", stage_steps=stage)
+        plot_seed_band(ns, acc, ax=ax_n, color=PALETTE[0], highlight=n,
+                       label=f"gradual unfreezing, {stage}-step stages" if stage else "all layers at once")
+        _, ft = sweep.curve("acc_finetune", "n_target", stage_steps=stage)
+        plot_seed_band(ns, ft, ax=ax_n, color=PALETTE[2], marker="s", label="fine-tune, all layers at once")
+        for name, (label, color, ls) in baselines.items():
+            _, a = sweep.curve(name, "n_target", stage_steps=stage)
+            ax_n.plot(ns, a.mean(1), color=color, ls=ls, lw=1.3, label=label)
+        ax_n.set(xscale="log", xticks=ns, xticklabels=[str(v) for v in ns], ylim=ylim,
+                 xlabel="labelled target examples (log scale)", ylabel="target test accuracy",
+                 title=f"Accuracy vs target labels ({n_seeds} seeds, mean ± sd)")
+        ax_n.minorticks_off()
+        ax_n.legend(fontsize=6.5, loc="lower right")
+
+        stages, acc_s = sweep.curve("acc_unfreeze", "stage_steps", n_target=n)
+        plot_seed_band(stages, acc_s, ax=ax_stage, color=PALETTE[0], highlight=stage, label="gradual unfreezing")
+        for name, (label, color, ls) in baselines.items():
+            ax_stage.axhline(sweep.at(name, stage_steps=stage, n_target=n).mean(), color=color, ls=ls, lw=1.3,
+                             label=label)
+        ax_stage.set(ylim=ylim, xticks=stages, xlabel="steps per unfreezing stage (0 = all layers at once)",
+                     ylabel="target test accuracy", title=f"{n} target labels, {steps} steps in all")
+        ax_stage.legend(fontsize=6.5, loc="lower left")
+
+        for j, (m, color) in enumerate(zip(sweep.knobs["n_target"], (PALETTE[4], PALETTE[1], PALETTE[5], PALETTE[0]))):
+            _, dist = sweep.curve("dist_unfreeze", "stage_steps", n_target=m)
+            plot_seed_band(stages, dist, ax=ax_dist, color=color, marker="o^sv"[j % 4],
+                           highlight=stage if m == n else None, label=f"{m} target labels")
+        ax_dist.set(ylim=(0, dmax), xticks=stages, xlabel="steps per unfreezing stage",
+                    ylabel="‖θ_trunk − θ_src‖ / ‖θ_src‖", title="How far the pretrained trunk moves")
+        ax_dist.legend(fontsize=6.5, loc="upper left")
+
+    return SweepExplorer(sweep, draw, knobs=["stage_steps", "n_target"], value=value, ncols=3, figsize=(13, 4.0),
+                         descriptions={"stage_steps": "steps per stage", "n_target": "target labels"})

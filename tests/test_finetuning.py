@@ -1,0 +1,229 @@
+"""Chapter 8 helpers: per-step rates (lr_schedule) and records in fit / fit_many, the schedules
+against their formulas, early stopping, and the chapter's claims on other seeds.
+
+Measured by hand (finetuning_sweep defaults, ten groups of five seeds: 0-4, 5-9, 10-14, 11-15, 15-19,
+20-24, 25-29, 30-34, 35-39, 40-44), worst group per claim against CLAIMS: source model - best practice
+with 10 labels +0.010 (>= 0.0); pretraining gain shrinks by 0.041 (>= 0.03); best literature practice -
+fine-tuning +0.008 (<= 0.015); LP-FT / fine-tuning trunk distance with 100 labels 1.56x (>= 1.3); source
+head / new head trunk distance 1.78x (>= 1.5); 40-step stages with 100 labels -0.345 (>= 0.3), with 10
+labels |0.032| (<= 0.05); early stopping gain +0.004 (<= 0.01).
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mtl_lessons.data import make_sinusoid_tasks
+from mtl_lessons.experiments.finetuning import (CLAIMS, PRACTICES, claims_hold, early_stopped, finetuning_explorer,
+                                                finetuning_sweep, measured, practice_schedules)
+from mtl_lessons.models import MultiTaskNet
+from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
+from mtl_lessons.train import ModelStack, fit, fit_many
+
+SEEDS = [0, 1, 2]
+STEPS = 24
+
+
+def factory():
+    return MultiTaskNet(1, 8, 2, 3, sharing_depth=2)
+
+
+@pytest.fixture(scope="module")
+def data():
+    tasks = [make_sinusoid_tasks(3, 6, seed=s) for s in SEEDS]
+    return tasks, torch.stack([t.x_train for t in tasks]), torch.stack([t.y_train for t in tasks])
+
+
+# ---------------------------------------------------------------- lr_schedule and record in the training loops
+
+def test_lr_schedule_in_fit_many_equals_fit_model_by_model(data):
+    """A grid of schedules (one per model, per layer and step) trained at once equals each trained alone."""
+    tasks, x, y = data
+    per_layer = torch.stack([discriminative_scales(2, 2.6) * slanted_triangular(STEPS)[:, None],
+                             gradual_unfreezing(STEPS, 2, 8),
+                             torch.ones(STEPS, 3)], dim=1)  # (steps, M, 3)
+    stack = ModelStack.from_factory(factory, SEEDS)
+    history = fit_many(stack, x, y, optimizer="sgd", lr=0.1, steps=STEPS, progress=False,
+                       lr_schedule=layer_schedule(stack, per_layer),
+                       record=lambda s: s.params["heads.bias"].sum((1, 2, 3)), record_every=5)
+    assert history.records.shape == (6, 3) and history.record_steps.tolist() == [0, 5, 10, 15, 20, 24]
+    for i, seed in enumerate(SEEDS):
+        torch.manual_seed(seed)
+        alone = factory()
+        h = fit(alone, tasks[i].x_train, tasks[i].y_train, optimizer="sgd", lr=0.1, steps=STEPS, progress=False,
+                lr_schedule=layer_schedule(alone, per_layer[:, i]), record=lambda m: m.heads.bias.sum(), record_every=5)
+        assert np.allclose(history.task_losses[:, i], h.task_losses, atol=1e-5)
+        assert np.allclose(history.records[:, i], h.records, atol=1e-5)
+        for (name, p), q in zip(alone.named_parameters(), stack.model(i).parameters()):
+            assert torch.allclose(p, q, atol=1e-5), name
+
+
+def test_a_zero_scale_freezes_a_layer_for_those_steps(data):
+    """Gradual unfreezing: layer 0 does not move before its stage, and moves after it."""
+    tasks, _, _ = data
+    torch.manual_seed(0)
+    model = factory()
+    start = model.layers[0].weight.detach().clone()
+    schedule = layer_schedule(model, gradual_unfreezing(STEPS, 2, 10))  # layer 0 from step 20
+    h = fit(model, tasks[0].x_train, tasks[0].y_train, optimizer="sgd", lr=0.1, steps=STEPS, progress=False,
+            lr_schedule=schedule, record=lambda m: (m.layers[0].weight - start).abs().max(), record_every=4)
+    moved = dict(zip(h.record_steps.tolist(), h.records.tolist()))
+    assert moved[20] == 0.0 and moved[24] > 0.0
+
+
+def test_a_schedule_of_ones_changes_nothing(data):
+    tasks, _, _ = data
+    runs = []
+    for schedule in (None, "ones"):
+        torch.manual_seed(0)
+        model = factory()
+        lr_schedule = None if schedule is None else {n: np.ones(STEPS) for n, _ in model.named_parameters()}
+        runs.append(fit(model, tasks[0].x_train, tasks[0].y_train, optimizer="sgd", lr=0.1, steps=STEPS,
+                        progress=False, lr_schedule=lr_schedule).task_losses)
+    assert np.allclose(*runs, atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(lr_schedule={"heads.weight": torch.ones(STEPS)}, optimizer="adam"), ValueError,
+     "lr_schedule needs optimizer='sgd'"),
+    (dict(lr_schedule={"nope": torch.ones(STEPS)}), ValueError, "lr_schedule names 'nope'"),
+    (dict(lr_schedule={"heads.weight": torch.ones(STEPS - 1)}), ValueError, r"first axis must be the steps \(24\)"),
+    (dict(lr_schedule={"heads.weight": 1.0}), ValueError, "first axis must be the steps"),
+    (dict(lr_schedule={"heads.weight": -torch.ones(STEPS)}), ValueError, "negative entry"),
+    (dict(lr_schedule={"heads.weight": torch.full((STEPS,), math.nan)}), ValueError, "nan"),
+    (dict(lr_schedule={"heads.weight": torch.ones(STEPS, 5)}), ValueError, "has shape"),
+    (dict(lr_schedule=[1.0]), TypeError, "lr_schedule must be a dict"),
+    (dict(record=3), TypeError, "record must be a function"),
+    (dict(record=lambda m: 1.0, record_every=0), ValueError, "record_every=0"),
+    (dict(record=lambda m: 1.0, record_every=STEPS + 1), ValueError, "record_every=25"),
+    (dict(record=lambda m: math.nan), ValueError, "finite numbers"),
+])
+def test_fit_schedule_and_record_bad_input(data, kwargs, error, match):
+    tasks, _, _ = data
+    torch.manual_seed(0)
+    model = factory()
+    before = [p.detach().clone() for p in model.parameters()]
+    args = {**dict(optimizer="sgd", lr=0.1, steps=STEPS, progress=False), **kwargs}
+    with pytest.raises(error, match=match):
+        fit(model, tasks[0].x_train, tasks[0].y_train, **args)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before)), "refused before any step"
+
+
+def test_fit_many_schedule_per_model_bad_shape(data):
+    _, x, y = data
+    stack = ModelStack.from_factory(factory, SEEDS)
+    with pytest.raises(ValueError, match=r"lr_schedule\['heads.weight'\] has shape \(24, 2\)"):
+        fit_many(stack, x, y, optimizer="sgd", lr=0.1, steps=STEPS, progress=False,
+                 lr_schedule={"heads.weight": torch.ones(STEPS, 2)})
+    fit_many(stack, x, y, optimizer="sgd", lr=0.1, steps=STEPS, progress=False,  # (steps,): the same for all
+             lr_schedule={"heads.weight": np.linspace(1, 0, STEPS)})
+
+
+# ---------------------------------------------------------------- the schedules against their formulas
+
+def test_discriminative_scales_divide_by_the_factor_per_layer():
+    s = discriminative_scales(3, 2.6)
+    assert torch.allclose(s, torch.tensor([2.6 ** -3, 2.6 ** -2, 2.6 ** -1, 1.0]))
+    assert torch.equal(discriminative_scales(2, 1.0), torch.ones(3))
+
+
+def test_slanted_triangular_matches_ulmfit_eq_3():
+    s = slanted_triangular(100, cut_frac=0.1, ratio=32)
+    assert s.shape == (100,) and int(s.argmax()) == 10 and math.isclose(s.max().item(), 1.0, rel_tol=1e-6)
+    assert math.isclose(s[0].item(), 1 / 32, rel_tol=1e-6)
+    assert math.isclose(s[5].item(), (1 + 0.5 * 31) / 32, rel_tol=1e-6)          # halfway up
+    assert math.isclose(s[55].item(), (1 + 0.5 * 31) / 32, rel_tol=1e-6)         # halfway down: p = 1 - 45/90
+    assert (s[:11].diff() > 0).all() and (s[10:].diff() < 0).all()
+
+
+def test_gradual_unfreezing_last_layer_first():
+    g = gradual_unfreezing(10, 2, 3)
+    assert g[:, 2].tolist() == [1.0] * 10                      # the head from the start
+    assert g[:, 1].tolist() == [0.0] * 3 + [1.0] * 7            # the top hidden layer after one stage
+    assert g[:, 0].tolist() == [0.0] * 6 + [1.0] * 4            # the next one after two
+    assert torch.equal(gradual_unfreezing(5, 3, 0), torch.ones(5, 4))
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: discriminative_scales(2, 0.5), ValueError, "factor=0.5"),
+    (lambda: discriminative_scales(0, 2.6), ValueError, "n_layers=0"),
+    (lambda: slanted_triangular(100, cut_frac=0.0), ValueError, "cut_frac=0.0"),
+    (lambda: slanted_triangular(100, cut_frac=1.0), ValueError, "cut_frac=1.0"),
+    (lambda: slanted_triangular(5, cut_frac=0.1), ValueError, "no rising steps"),
+    (lambda: slanted_triangular(100, ratio=0.5), ValueError, "ratio=0.5"),
+    (lambda: slanted_triangular(10 ** 9), ValueError, "steps=1000000000"),
+    (lambda: gradual_unfreezing(10, 2, 5), ValueError, "after all 10 steps"),
+    (lambda: gradual_unfreezing(10, 2, -1), ValueError, "stage_steps=-1"),
+    (lambda: layer_schedule(torch.nn.Linear(2, 2), torch.ones(3)), TypeError, "MultiTaskNet"),
+    (lambda: layer_schedule(factory(), torch.ones(4)), ValueError, r"last axis must hold one scale per hidden layer"),
+    (lambda: layer_schedule(factory(), torch.ones(3, dtype=torch.long)), TypeError, "floating"),
+])
+def test_schedules_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_early_stopped_takes_the_best_validation_record():
+    val = np.array([[0.5, 0.9], [0.7, 0.9], [0.6, 0.8]])   # (n_records, models)
+    test = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
+    chosen, acc = early_stopped(val, test)
+    assert chosen.tolist() == [1, 0] and acc.tolist() == [0.3, 0.2]   # ties: the first
+    with pytest.raises(ValueError, match="must both be"):
+        early_stopped(val, test[:2])
+
+
+def test_practice_schedules_shapes_and_lp_ft():
+    s = practice_schedules(10, 2, stage_steps=3)
+    assert set(s) == set(PRACTICES) - {"source"} and all(v.shape == (10, 3) for v in s.values())
+    assert s["lp_ft"][:5, :2].sum() == 0 and s["lp_ft"][5:].min() == 1 and s["linear_probe"][:, :2].sum() == 0
+
+
+# ---------------------------------------------------------------- the chapter's claims, on other seeds
+
+@pytest.fixture(scope="module")
+def small_sweep():
+    return finetuning_sweep(stages=(0, 40), n_target=(10, 100), seeds=(0,), n_source=50, hidden=8, steps=100,
+                            progress=False)
+
+
+def test_sweep_shapes_and_explorer(small_sweep):
+    sweep = small_sweep
+    assert sweep.results["acc_unfreeze"].shape == (2, 2, 1)
+    assert sweep.results["curve_val_finetune"].shape == (2, 2, 1, 6)
+    # stage 0 is plain fine-tuning: the same model
+    assert np.array_equal(sweep.results["acc_unfreeze"][0], sweep.results["acc_finetune"][0])
+    assert np.all(sweep.results["dist_linear_probe"] == 0)
+    explorer = finetuning_explorer(sweep, value={"stage_steps": 40, "n_target": 100})
+    first = explorer.png
+    explorer.update(stage_steps=0)
+    assert explorer.png != first
+    with pytest.raises(ValueError, match="needs the knob 'stage_steps'"):
+        from mtl_lessons.sweep import Sweep
+        finetuning_explorer(Sweep({"lam": (1.0,)}, (0,)))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(stages=(0, 60)), "after all 100 steps"),
+    (dict(n_target=(5,)), "n_target=5"),
+    (dict(seeds=(-1,)), "seeds"),
+    (dict(factor=0.5), "factor=0.5"),
+    (dict(record_every=0), "record_every=0"),
+    (dict(stages=(0, 0)), "stages"),
+])
+def test_sweep_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        finetuning_sweep(**kwargs)
+
+
+@pytest.mark.parametrize("seeds", [range(20, 25), range(30, 35)])
+def test_claims_hold_on_other_seeds(seeds):
+    numbers = measured(finetuning_sweep(seeds=seeds, progress=False))
+    failed = {name: round(numbers[name], 3) for name, ok in claims_hold(numbers).items() if not ok}
+    assert not failed, f"claims that failed for seeds {list(seeds)}: {failed} (thresholds: {CLAIMS})"
+
+
+def test_the_slider_is_registered():
+    from mtl_lessons.experiments import SLIDERS
+    assert SLIDERS["08_finetuning_well"] == (finetuning_sweep, finetuning_explorer)

@@ -1,0 +1,151 @@
+"""Chapter 11 helpers: the two-cluster tasks, the lookahead affinity (against the first-order formula and
+a hand-made lookahead), groupings, fit_many's callback, counted backward passes, and the chapter's claims
+(CLAIMS, the notebook's thresholds) on seeds the notebook does not use."""
+
+import numpy as np
+import pytest
+import torch
+
+from mtl_lessons.experiments.task_affinity import (CLAIMS, _matched_hidden, affinity_groups, backward_cost,
+                                                   grouping_sweep, lookahead_affinity,
+                                                   make_cluster_tasks, random_partition, transfer_vs_multitask)
+from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
+from mtl_lessons.train import ModelStack, fit_many
+from mtl_lessons.weighting import MGDA, PCGrad, UncertaintyWeighting
+
+
+def test_cluster_tasks_shapes_and_clusters():
+    d = make_cluster_tasks(2, 5, n_val=7, n_test=9, seed=3)
+    assert d.x_train.shape == d.y_train.shape == (4, 5, 1)
+    assert d.x_val.shape == (4, 7, 1) and d.x_test.shape == (4, 9, 1) and d.cluster == (0, 0, 1, 1)
+    again = make_cluster_tasks(2, 5, n_val=7, n_test=9, seed=3)
+    assert torch.equal(d.y_train, again.y_train)  # seeded
+    clean = make_cluster_tasks(2, 5, noise=0.0, spread=0.0, seed=3)
+    # spread 0: the tasks of a cluster are one function A sin(nu x + phi), seen at different points
+    for a, b in ((0, 1), (2, 3)):
+        nu = (1.0, 1.5)[clean.cluster[a]]
+        basis = lambda xs: torch.cat([torch.sin(nu * xs), torch.cos(nu * xs)], 1)  # noqa: E731
+        ca = torch.linalg.lstsq(basis(clean.x_test[a]), clean.y_test[a]).solution
+        cb = torch.linalg.lstsq(basis(clean.x_test[b]), clean.y_test[b]).solution
+        assert torch.allclose(ca, cb, atol=1e-4)
+
+
+def _small_stack(seeds=(0, 1), n_tasks=3):
+    return ModelStack.from_factory(lambda: MultiTaskNet(1, 4, 2, n_tasks, sharing_depth=1), seeds)
+
+
+def test_lookahead_affinity_by_hand():
+    d = make_cluster_tasks(2, 6, seed=0)
+    stack = _small_stack((0,), n_tasks=4)
+    x, y = d.x_train[None], d.y_train[None]
+    z = lookahead_affinity(stack, x, y, lr=0.05)[0]
+    model = stack.model(0)
+    losses = lambda m: ((m(d.x_train) - d.y_train) ** 2).mean((1, 2))  # noqa: E731
+    base = losses(model).detach()
+    for i in range(4):
+        m = stack.model(0)
+        grads = torch.autograd.grad(losses(m)[i], list(m.layers[0].parameters()))
+        with torch.no_grad():
+            for p, g in zip(m.layers[0].parameters(), grads):  # only the shared layer steps
+                p -= 0.05 * g
+            assert torch.allclose(z[i], 1 - losses(m) / base, atol=1e-5)
+
+
+def test_lookahead_affinity_first_order_at_small_steps():
+    d = make_cluster_tasks(2, 6, seed=1)
+    stack = _small_stack((0,), n_tasks=4)
+    lr = 1e-2  # small enough for first order, large enough for float32's 1 - L'/L
+    z = lookahead_affinity(stack, d.x_train[None], d.y_train[None], lr=lr)[0].double()
+    m = stack.model(0)
+    losses = ((m(d.x_train) - d.y_train) ** 2).mean((1, 2))
+    g = torch.stack([torch.cat([p.reshape(-1) for p in torch.autograd.grad(losses[t], list(m.layers[0].parameters()),
+                                                                           retain_graph=True)]) for t in range(4)])
+    first = lr * (g @ g.T) / losses.detach()[None, :]
+    first = first.double()
+    assert (z - first).abs().max() <= CLAIMS.max_first_order_error * first.abs().max()
+
+
+def test_affinity_groups_recovers_blocks_and_edges():
+    z = torch.tensor([[1.0, 0.9, 0.1, 0.0], [0.8, 1.0, 0.0, 0.1], [0.0, 0.1, 1.0, 0.7], [0.1, 0.0, 0.9, 1.0]])
+    assert affinity_groups(z, 2) == (0, 0, 1, 1)
+    assert affinity_groups(z, 1) == (0, 0, 0, 0) and affinity_groups(z, 4) == (0, 1, 2, 3)
+    assert affinity_groups(z.numpy(), np.int64(2)) == (0, 0, 1, 1)
+
+
+def test_random_partition_keeps_sizes():
+    labels = random_partition([4, 2], 6, seed=3)
+    assert sorted(np.bincount(labels)) == [2, 4] and labels[0] == 0
+
+
+def test_matched_hidden_matches_two_trunks():
+    h = _matched_hidden(8, 2, 6, n_trunks=2)
+    two = 2 * sharing_parameter_count(1, 8, 2, 6, sharing_depth=2) - 6 * 9
+    counts = {w: sharing_parameter_count(1, w, 2, 6, sharing_depth=2) for w in (h - 1, h, h + 1)}
+    assert min(counts, key=lambda w: abs(counts[w] - two)) == h
+
+
+def test_fit_many_callback_runs_before_every_step():
+    stack = _small_stack()
+    d = make_cluster_tasks(2, 4, seed=0)
+    x, y = d.x_train[:3].expand(2, -1, -1, -1), d.y_train[:3].expand(2, -1, -1, -1)
+    seen, before = [], stack.params["heads.weight"].detach().clone()
+
+    def callback(step):
+        seen.append(step)
+        if step == 0:  # nothing has moved yet
+            assert torch.equal(stack.params["heads.weight"], before)
+
+    fit_many(stack, x, y, optimizer="sgd", lr=0.1, steps=3, callback=callback, progress=False)
+    assert seen == [0, 1, 2]
+    with pytest.raises(TypeError, match="callback must be a function"):
+        fit_many(stack, x, y, optimizer="sgd", lr=0.1, steps=1, callback=3, progress=False)
+
+
+def test_backward_passes_are_counted():
+    cost = backward_cost({"sum": None, "uw": UncertaintyWeighting(), "pcgrad": PCGrad(), "mgda": MGDA()},
+                         n_tasks=3, n_models=2, steps=2)
+    assert [cost[k]["passes"] for k in ("sum", "uw", "pcgrad", "mgda")] == [1, 1, 3, 3]
+    assert all(c["seconds"] > 0 for c in cost.values())
+
+
+# ---------------------------------------------------------------- the claims, on other seeds
+
+SEED_GROUPS = [list(range(5, 10)), list(range(20, 25))]
+
+
+@pytest.fixture(scope="module", params=SEED_GROUPS, ids=lambda s: f"seeds {s[0]}-{s[-1]}")
+def groups(request):
+    return grouping_sweep(request.param, progress=False)
+
+
+@pytest.fixture(scope="module", params=SEED_GROUPS, ids=lambda s: f"seeds {s[0]}-{s[-1]}")
+def both_ways(request):
+    return transfer_vs_multitask(request.param, n_target=6, steps=300, progress=False)
+
+
+def test_claim_affinity_sees_the_clusters(groups):
+    z, cluster = groups.meta["affinity"], np.array(groups.meta["cluster"])
+    same, off = cluster[:, None] == cluster[None, :], ~np.eye(len(cluster), dtype=bool)
+    gap = z[:, same & off].mean(1) - z[:, ~same].mean(1)
+    assert (gap > CLAIMS.min_affinity_gap).mean() >= CLAIMS.min_gap_fraction, gap
+    assert gap.mean() > CLAIMS.min_affinity_gap, gap
+
+
+def test_claim_grouping_does_not_beat_all_together(groups):
+    all_together, grouped = groups.at("test_mse", n_groups=1).mean(), groups.at("test_mse", n_groups=2).mean()
+    assert grouped / all_together >= CLAIMS.min_ratio_grouped
+
+
+def test_claim_affinity_split_is_no_better_than_random(groups):
+    random = groups.meta["controls"]["random"]["test"].mean()
+    assert random / groups.at("test_mse", n_groups=2).mean() < CLAIMS.max_ratio_random
+
+
+def test_claim_alone_is_worst(groups):
+    assert groups.at("test_mse", n_groups=6).mean() / groups.at("test_mse", n_groups=1).mean() >= CLAIMS.min_ratio_alone
+
+
+def test_claim_both_ways_beat_the_target_alone(both_ways):
+    alone = both_ways["target only"]["target"].mean()
+    assert alone / both_ways["multi-task"]["target"].mean() >= CLAIMS.min_ratio_multitask
+    assert alone / both_ways["frozen trunk + new head"]["target"].mean() >= CLAIMS.min_ratio_frozen

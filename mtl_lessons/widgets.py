@@ -12,8 +12,9 @@ points first, one figure at a time on the kernel's event loop once it has been
 idle for a moment, so a slider move or a queued cell waits for at most one
 figure. A point the slider reaches before its figure is drawn is drawn then.
 (JupyterLab runs the slider's callback in a kernel subshell, another thread: a
-lock keeps the explorer's one Figure to one drawing at a time.) Without a running event loop (a script, a test) every figure the
-sliders can reach is drawn up front, behind a progress bar.
+lock keeps the explorer's one Figure to one drawing at a time.) Without a
+running event loop (a script, a test) every figure the sliders can reach is
+drawn up front, behind a progress bar.
 
     >>> explorer = SweepExplorer(sweep, draw, knobs=["lam"], value={"lam": 1.0})
     >>> explorer            # in a notebook: the slider and the figure

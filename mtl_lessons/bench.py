@@ -1,13 +1,21 @@
 """Benchmarks behind the README's Performance section: `make bench` (python -m mtl_lessons.bench).
 
 Prints one figure per line as `name: value`:
+  load_1min_start, load_1min_end    the machine's 1-minute load average (2 cores: above 2 means
+                                    every figure below is slower than on an idle machine)
   sweep_speedup, sweep_vectorised_s, sweep_loop_s   32 tiny MLPs trained at once (fit_many) vs one
                                                     after another (fit), medians of several repeats
+  sweep_speedup_cpu          the same ratio in CPU time (both run on one thread): steadier under load
+Per slider (<slider> is its notebook), the explorer runs on an asyncio event loop, as in a kernel:
   precompute_s.<slider>      time to train the slider's grid (its sweep function, notebook defaults)
-  render_s.<slider>          time to draw every figure the slider can show (done once, up front)
+  first_figure_s.<slider>    time to build the explorer and draw its default figure
+  time_to_slider_s.<slider>  precompute_s + first_figure_s: from the cell's start to the slider on screen
+  render_s.<slider>          time until every other figure is drawn, while the kernel is idle
+  draw_p50_ms.<slider>, draw_max_ms.<slider>
+                             time to draw one figure: what a first visit costs before its figure is drawn
   callback_p50_ms.<slider>, callback_p95_ms.<slider>
-                             in-kernel time of the slider's callback (set the value, look up, show),
-                             over every grid value, several passes
+                             in-kernel time of the slider's callback once drawn (set the value, look up,
+                             show), over every grid value, several passes
   step_ms.fixed              one training step of fit_many with FixedWeights (the reference), ms
   gramian_ms_per_step, gramian_cost_ratio
                              the Gramian's cost per step: FixedWeights that also computes the Gramian
@@ -19,8 +27,10 @@ Prints one figure per line as `name: value`:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import io
+import os
 import statistics
 import time
 
@@ -38,6 +48,13 @@ def timed(fn) -> tuple[float, object]:
     start = time.perf_counter()
     out = fn()
     return time.perf_counter() - start, out
+
+
+def cpu_timed(fn) -> tuple[float, float]:
+    """Wall and CPU seconds of fn(); on a busy machine the CPU time moves much less than the wall time."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def sweep_speedup(n_models: int = 32, steps: int = 200, repeats: int = 3) -> dict[str, float]:
@@ -61,20 +78,43 @@ def sweep_speedup(n_models: int = 32, steps: int = 200, repeats: int = 3) -> dic
             torch.manual_seed(seed)
             fit(factory(), task.x_train, task.y_train, optimizer="adam", lr=1e-2, steps=steps, progress=False)
 
+    vectorised(), loop()  # warm-up: the first run pays one-off costs (allocator, kernels' first calls)
     vec, seq = [], []
     for _ in range(repeats):  # interleaved, so both see the same machine load
-        vec.append(timed(vectorised)[0])
-        seq.append(timed(loop)[0])
-    v, s = statistics.median(vec), statistics.median(seq)
-    return {"sweep_speedup": s / v, "sweep_vectorised_s": v, "sweep_loop_s": s, "sweep_models": n_models}
+        vec.append(cpu_timed(vectorised))
+        seq.append(cpu_timed(loop))
+    (v, v_cpu), (s, s_cpu) = (tuple(statistics.median(t[i] for t in runs) for i in (0, 1)) for runs in (vec, seq))
+    return {"sweep_speedup": s / v, "sweep_vectorised_s": v, "sweep_loop_s": s,
+            "sweep_speedup_cpu": s_cpu / v_cpu, "sweep_models": n_models}
 
 
 def slider_figures(name: str, sweep_fn, explorer_fn, passes: int = 5) -> dict[str, float]:
-    """Precompute, render and callback-latency figures for one registered slider."""
+    """Precompute, time-to-slider, drawing and callback-latency figures for one registered slider."""
     passes = check_int("passes", passes, low=1, high=100)
+    return asyncio.run(_slider_figures(name, sweep_fn, explorer_fn, passes))
+
+
+async def _slider_figures(name: str, sweep_fn, explorer_fn, passes: int) -> dict[str, float]:
+    # a running event loop, as in a Jupyter kernel: the explorer draws its default figure, then the
+    # others whenever the loop is idle (here: while this coroutine sleeps)
     precompute, sweep = timed(lambda: sweep_fn(progress=False))
-    with contextlib.redirect_stderr(io.StringIO()):  # the drawing progress bar would garble the figures
-        render, explorer = timed(lambda: explorer_fn(sweep))
+    with contextlib.redirect_stderr(io.StringIO()):  # a progress bar would garble the figures
+        first, explorer = timed(lambda: explorer_fn(sweep))
+    draws = []
+    render = explorer.render
+
+    def timed_render(point):
+        cached = explorer.sweep.index(**point) in explorer._pngs
+        seconds, png = timed(lambda: render(point))
+        if not cached:
+            draws.append(seconds)
+        return png
+
+    explorer.render = timed_render
+    start = time.perf_counter()
+    while not explorer.all_drawn:
+        await asyncio.sleep(0.005)
+    background = time.perf_counter() - start
     latencies = []
     for _ in range(passes):
         for knob, slider in explorer.sliders.items():
@@ -86,7 +126,10 @@ def slider_figures(name: str, sweep_fn, explorer_fn, passes: int = 5) -> dict[st
                 latencies.append(time.perf_counter() - start)
                 assert explorer.point[knob] == value
     ms = np.array(latencies) * 1e3
-    return {f"precompute_s.{name}": precompute, f"render_s.{name}": render,
+    draw_ms = np.array(draws or [np.nan]) * 1e3
+    return {f"precompute_s.{name}": precompute, f"first_figure_s.{name}": first,
+            f"time_to_slider_s.{name}": precompute + first, f"render_s.{name}": background,
+            f"draw_p50_ms.{name}": float(np.median(draw_ms)), f"draw_max_ms.{name}": float(draw_ms.max()),
             f"callback_p50_ms.{name}": float(np.percentile(ms, 50)),
             f"callback_p95_ms.{name}": float(np.percentile(ms, 95))}
 
@@ -143,7 +186,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     from mtl_lessons.experiments import SLIDERS
 
-    print(f"threads: {torch.get_num_threads()}", flush=True)
+    print(f"load_1min_start: {os.getloadavg()[0]:.3g}", flush=True)
     for name, value in sweep_speedup(repeats=args.repeats).items():
         print(f"{name}: {value:.3g}", flush=True)
     for name, value in strategy_step_times(repeats=max(args.repeats, 3)).items():
@@ -153,6 +196,7 @@ def main(argv=None) -> None:
             continue
         for key, value in slider_figures(name, sweep_fn, explorer_fn).items():
             print(f"{key}: {value:.3g}", flush=True)
+    print(f"load_1min_end: {os.getloadavg()[0]:.3g}", flush=True)
 
 
 if __name__ == "__main__":

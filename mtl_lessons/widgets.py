@@ -1,12 +1,20 @@
 """Slider explorers: a slider per knob of a precomputed Sweep and one figure.
 
 A move only looks the point up and shows its picture; nothing is trained. Each
-grid point's figure is drawn once to PNG (all of them up front by default,
-behind a progress bar) and kept, so a move swaps the bytes of one
-ipywidgets.Image: no flicker, no figures piling up, and the same speed for
-every move however slow matplotlib is. The explorer's display
-also carries that PNG as a plain image, so nbval and a static HTML export show
-the figure for the default value.
+grid point's figure is drawn once to PNG and kept, so a move swaps the bytes of
+one ipywidgets.Image: no flicker, no figures piling up, and the same speed for
+every move however slow matplotlib is. The explorer's display also carries the
+default point's PNG as a plain image, so nbval and a static HTML export show it.
+
+When the figures are drawn: in a notebook, only the default point's figure
+before the slider shows; the others while the kernel is idle, nearest grid
+points first, one figure at a time on the kernel's event loop once it has been
+idle for a moment, so a slider move or a queued cell waits for at most one
+figure. A point the slider reaches before its figure is drawn is drawn then.
+(JupyterLab runs the slider's callback in a kernel subshell, another thread: a
+lock keeps the explorer's one Figure to one drawing at a time.) Without a
+running event loop (a script, a test) every figure the sliders can reach is
+drawn up front, behind a progress bar.
 
     >>> explorer = SweepExplorer(sweep, draw, knobs=["lam"], value={"lam": 1.0})
     >>> explorer            # in a notebook: the slider and the figure
@@ -14,9 +22,12 @@ the figure for the default value.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gc
 import io
 import math
+import threading
 from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets
@@ -26,7 +37,9 @@ from tqdm.auto import tqdm
 from mtl_lessons._checks import check_bool, check_figsize, check_int, check_sequence, check_size
 from mtl_lessons.train import Sweep
 
-MAX_PRERENDER = 1_000  # figures drawn up front (about 50 kB each)
+MAX_PRERENDER = 1_000  # figures a slider can reach, all kept (about 50 kB each)
+IDLE_TICK_S = 0.05   # how often the background drawing checks that the kernel is idle
+IDLE_QUIET_S = 0.25  # idle this long (every check on time, no slider move) before a figure is drawn
 
 
 def grid_value(sweep: Sweep, knob: str, preferred):
@@ -52,7 +65,8 @@ class SweepExplorer:
 
     draw receives the list of Axes (already cleared) and the point, a {knob: value} dict.
     Knobs not given a slider stay at their value in `value` (default: each grid's first value).
-    prerender=True draws every point the sliders can reach now; otherwise each is drawn on first visit.
+    prerender=True draws every point the sliders can reach: while the kernel is idle in a notebook,
+    up front elsewhere (see the module docstring); prerender=False draws each point on first visit.
     """
 
     def __init__(self, sweep: Sweep, draw: Callable, *, knobs: Sequence[str] | None = None,
@@ -83,7 +97,8 @@ class SweepExplorer:
         sweep.index(**self.point)  # raises if a value is off the grid
         if prerender:
             n_reachable = math.prod(len(sweep.knobs[k]) for k in knobs)
-            check_size("the number of figures to draw up front", n_reachable, MAX_PRERENDER,
+            check_size("the number of figures the sliders can reach (each drawn once and kept)", n_reachable,
+                       MAX_PRERENDER,
                        advice="use fewer slider values, or prerender=False to draw each on first visit")
         with plt.ioff():
             self.fig, axes = plt.subplots(1, ncols, figsize=figsize, dpi=dpi, layout="constrained")
@@ -101,30 +116,86 @@ class SweepExplorer:
         self.image = widgets.Image(format="png")
         self.widget = widgets.VBox([*self.sliders.values(), self.image])
         self._pngs: dict[tuple, bytes] = {}  # grid index -> rendered figure
+        # JupyterLab runs widget callbacks in a kernel subshell (a thread of its own) while the background
+        # drawing runs on the main thread: the lock keeps the explorer's one Figure to one drawing at a time
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the kernel's loop, when drawing in the background
         self.update(**self.point)
+        # the points the sliders can reach: knobs without a slider stay where they are
+        self.reachable = [p for p in sweep.points() if all(p[k] == self.point[k] for k in sweep.knobs if k not in knobs)]
         if prerender:
-            reachable = [p for p in sweep.points() if all(p[k] == self.point[k] for k in sweep.knobs if k not in knobs)]
-            for p in tqdm(reachable, desc="drawing the slider's figures", delay=1.0, leave=False):
-                self.render(p)
+            try:
+                loop = asyncio.get_running_loop()  # a notebook kernel's loop
+            except RuntimeError:
+                self.render_all()
+            else:
+                self._loop, self._quiet_since = loop, loop.time()
+                self._schedule_tick()
 
     def _on_change(self, change) -> None:
         knob = next(k for k, s in self.sliders.items() if s is change["owner"])
         if change["new"] != self.point[knob]:  # not an echo of update() moving the slider
             self.update(**{knob: change["new"]})
+        if self._loop is not None:  # a learner at the slider: the background waits
+            self._quiet_since = self._loop.time()
 
     def render(self, point: dict) -> bytes:
         """The PNG of one grid point, drawn on first request and kept."""
         key = self.sweep.index(**point)  # raises a clear error for an unknown knob or an off-grid value
-        if key not in self._pngs:
+        with self._lock:  # one drawing at a time, whichever thread asks
+            if key not in self._pngs:
+                self._pngs[key] = self._draw_png(point)
+        return self._pngs[key]
+
+    def _draw_png(self, point: dict) -> bytes:
+        gc.disable()  # a full collection in the middle of a figure costs more than the figure's garbage
+        try:
             for ax in self.axes:
                 ax.clear()
             self.draw(self.axes, point)
             buffer = io.BytesIO()
             self.fig.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
-            self._pngs[key] = buffer.getvalue()
-            # the first figure fixes the layout for all: 15-20% less drawing time, and panels do not jump
-            self.fig.set_layout_engine("none")
-        return self._pngs[key]
+        finally:
+            gc.enable()
+        # the first figure fixes the layout for all: 15-20% less drawing time, and panels do not jump
+        self.fig.set_layout_engine("none")
+        return buffer.getvalue()
+
+    def render_all(self, progress: bool = True) -> None:
+        """Draw every figure the sliders can reach that is not drawn yet."""
+        todo = [p for p in self.reachable if self.sweep.index(**p) not in self._pngs]
+        for p in tqdm(todo, desc="drawing the slider's figures", delay=1.0, leave=False, disable=not progress):
+            self.render(p)
+
+    @property
+    def all_drawn(self) -> bool:
+        """Whether every figure the sliders can reach is drawn."""
+        return all(self.sweep.index(**p) in self._pngs for p in self.reachable)
+
+    def _next_to_draw(self) -> dict | None:
+        """The undrawn reachable point fewest grid steps from the current one (the likeliest next visit)."""
+        here = self.sweep.index(**self.point)
+        todo = [(sum(abs(a - b) for a, b in zip(key, here)), n, p) for n, p in enumerate(self.reachable)
+                if (key := self.sweep.index(**p)) not in self._pngs]
+        return min(todo, key=lambda t: t[:2])[2] if todo else None
+
+    def _schedule_tick(self) -> None:
+        due = self._loop.time() + IDLE_TICK_S
+        self._loop.call_at(due, self._tick, due)
+
+    def _tick(self, due: float) -> None:
+        # A check that runs late means the loop was busy (a cell, a message, a starved CPU): wait for
+        # quiet again. Only after IDLE_QUIET_S of on-time checks is one figure drawn, so a slider move
+        # or a queued cell waits for at most one figure, even on a busy machine.
+        now = self._loop.time()
+        if now - due > IDLE_TICK_S / 2:
+            self._quiet_since = now
+        elif now - self._quiet_since >= IDLE_QUIET_S:
+            point = self._next_to_draw()
+            if point is None:
+                return  # every figure drawn: the checks stop
+            self.render(point)
+        self._schedule_tick()
 
     def update(self, **values) -> None:
         """Move to new knob values (each must be on the grid) and show that point's figure."""

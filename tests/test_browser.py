@@ -312,6 +312,9 @@ def run_notebook_in_lab(notebook: Path, browser, screenshot: Path, phases: dict)
                 problems.append(problem)
             if first_slider_cell is None:
                 first_slider_cell = cell_index
+        # figures other than the default are drawn lazily: every grid point of the first slider must show one
+        if sliders.count():
+            problems.extend(walk_slider(page, sliders.nth(0), 0, sources))
         lap("sliders")
 
         # 5. a screenshot: the first slider's output after the move, else the last cell
@@ -403,6 +406,40 @@ def move_slider(page, slider, s: int, sources: list[str]) -> tuple[str | None, i
             return (f"{where}: after the move {describe(i, sources[i])} went from {n_before} outputs / "
                     f"{images_before} images to {n_after} / {images_after}: figures pile up"), cell_index
     return None, cell_index
+
+
+IMAGES_LOADED_JS = """el => [...el.closest('.jp-Cell').querySelectorAll('.jp-Cell-outputArea img')]
+                          .every(img => img.complete && img.naturalWidth > 0)"""
+
+
+def walk_slider(page, slider, s: int, sources: list[str]) -> list[str]:
+    """Step slider `s` to its last value, then back to its first: every grid point is visited, and each
+    step must show a new, loaded figure (the explorer draws a point on its first visit if needed)."""
+    cell_index = slider.evaluate(
+        "el => [...el.closest('.jp-Notebook').querySelectorAll('.jp-Cell')].indexOf(el.closest('.jp-Cell'))")
+    handle = slider.locator(".noUi-handle").first
+    readout = slider.locator(".widget-readout").first
+    problems = []
+    for key, end in (("ArrowRight", "aria-valuemax"), ("ArrowLeft", "aria-valuemin")):
+        while not problems and float(handle.get_attribute("aria-valuenow")) != float(handle.get_attribute(end)):
+            before = output_images(page_state(page), cell_index)
+            before_readout = readout.inner_text()
+            handle.focus()
+            page.keyboard.press(key)
+            deadline = time.monotonic() + 20
+            while output_images(page_state(page), cell_index) == before and time.monotonic() < deadline:
+                time.sleep(0.1)
+            where = (f"slider {s} in {describe(cell_index, sources[cell_index])}, {key} from "
+                     f"{before_readout!r} to {readout.inner_text()!r}")
+            if output_images(page_state(page), cell_index) == before:
+                problems.append(f"{where}: the figure did not change within 20 s")
+                continue
+            deadline = time.monotonic() + 5
+            while not slider.evaluate(IMAGES_LOADED_JS) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if not slider.evaluate(IMAGES_LOADED_JS):
+                problems.append(f"{where}: the new figure did not load within 5 s")
+    return problems
 
 
 def take_screenshot(page, path: Path, cell_index: int | None) -> None:

@@ -39,6 +39,48 @@ def test_vectorised_training_equals_training_each_model_alone(data, optimizer, s
             assert torch.allclose(p, q, atol=atol), name
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_vectorised_training_equals_alone_with_frozen_layers_and_sample_weights(data, optimizer):
+    tasks, x, y = data
+    mask = (torch.rand(x.shape[:3], generator=torch.Generator().manual_seed(0)) > 0.3).float()
+    mask[..., 0] = 1.0  # every task keeps at least one example
+
+    def frozen_factory():
+        return freeze_layers(MultiTaskNet(1, 8, 2, 3, sharing_depth=1), 1)
+
+    stack = ModelStack.from_factory(frozen_factory, SEEDS)
+    history = fit_many(stack, x, y, sample_weights=mask, optimizer=optimizer, lr=0.02, steps=30, progress=False)
+    for i, seed in enumerate(SEEDS):
+        torch.manual_seed(seed)
+        alone = frozen_factory()
+        h = fit(alone, tasks[i].x_train, tasks[i].y_train, sample_weights=mask[i], optimizer=optimizer, lr=0.02,
+                steps=30, progress=False)
+        assert np.allclose(history.task_losses[:, i], h.task_losses, atol=1e-4)
+        for (name, p), q in zip(alone.named_parameters(), stack.model(i).parameters()):
+            assert torch.allclose(p, q, atol=1e-4), name
+
+
+@pytest.mark.parametrize("sharing_depth, activation, out_features", [(0, "tanh", 1), (1, "relu", 2), (2, "tanh", 3)])
+@pytest.mark.parametrize("same_inputs", [False, True])
+def test_a_stack_computes_what_each_model_computes(sharing_depth, activation, out_features, same_inputs):
+    def net():
+        return MultiTaskNet(2, 5, 2, 3, out_features, sharing_depth=sharing_depth, activation=activation)
+
+    stack = ModelStack.from_factory(net, [0, 1, 2, 3])
+    x = torch.randn(4, 7, 2) if same_inputs else torch.randn(4, 3, 7, 2)  # (M, n, in) or (M, T, n, in)
+    out = stack(x)
+    assert out.shape == (4, 3, 7, out_features)
+    for m in range(4):
+        assert torch.allclose(out[m], stack.model(m)(x[m]), atol=1e-6)
+
+
+def test_a_stack_of_any_module_runs_with_vmap():
+    stack = ModelStack.from_factory(lambda: torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh()), [0, 1])
+    x = torch.randn(2, 5, 2)
+    for m in range(2):
+        assert torch.allclose(stack(x)[m], stack.model(m)(x[m]), atol=1e-6)
+
+
 def test_lr_scale_in_fit_many_equals_fit_model_by_model(data):
     """A rate of its own per parameter (and per model): fit_many equals fit model by model, and a scale of 0
     freezes, a scale of 1 changes nothing."""
@@ -111,6 +153,8 @@ def test_training_bad_input(data):
         fit(factory(), tasks[0].x_train * float("nan"), tasks[0].y_train, optimizer="sgd", lr=0.1, steps=1)
     with pytest.raises(ValueError, match="one row per model"):
         fit_many(ModelStack.from_factory(factory, [0, 1]), x, y, optimizer="sgd", lr=0.1, steps=1)
+    with pytest.raises(ValueError, match=r"x has shape \(3, 2, 6, 1\) but must be"):
+        ModelStack.from_factory(factory, SEEDS)(x[:, :2])
     with pytest.raises(ValueError, match="models is empty"):
         ModelStack([])
 

@@ -123,7 +123,11 @@ def resolve(python: str, platform: str, tmp: Path) -> dict[str, str]:
     torch_deps = [d for d in torch_item["metadata"].get("requires_dist", [])
                   if "extra ==" not in d and not Requirement(d).name.lower().startswith(CUDA_ONLY)]
     report = pip_dry_run(python, platform, rest + torch_deps, tmp)
-    resolved = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in report["install"]}
+    # A package that depends on torch (torchjd) makes this dry run resolve torch again, and with it PyPI's
+    # CUDA wheels; the real install never does, because the CPU torch is already in .venv by then (step 3
+    # of the Makefile) and satisfies the pin. So what only PyPI's CUDA torch would pull is left out here.
+    resolved = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in report["install"]
+                if not canonicalize_name(i["metadata"]["name"]).startswith(CUDA_ONLY)}
     resolved["torch"] = torch_item["metadata"]["version"]
     return resolved
 

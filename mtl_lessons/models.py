@@ -102,16 +102,19 @@ def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def copy_layers(source: MultiTaskNet, target: MultiTaskNet, n_layers: int) -> MultiTaskNet:
-    """Copy the first `n_layers` hidden layers of `source` into `target` by state dict; heads are never copied.
+def copy_layers(source: MultiTaskNet, target: MultiTaskNet, n_copied: int) -> MultiTaskNet:
+    """Copy the first `n_copied` hidden layers of `source` into `target` by state dict; heads are never copied.
+
+    (`n_layers` is always a network's depth; a count of layers copied is `n_copied`, and of layers
+    frozen `frozen_depth`.)
 
     Both networks must have the same kind of layer (shared or per-task) and shape at those depths.
     """
     for name, net in (("source", source), ("target", target)):
         if not isinstance(net, MultiTaskNet):
             raise TypeError(f"{name} must be a MultiTaskNet, got {type(net).__name__}")
-    n_layers = check_int("n_layers", n_layers, low=0, high=min(source.n_layers, target.n_layers))
-    for depth in range(n_layers):
+    n_copied = check_int("n_copied", n_copied, low=0, high=min(source.n_layers, target.n_layers))
+    for depth in range(n_copied):
         src, dst = source.layers[depth], target.layers[depth]
         if type(src) is not type(dst):
             raise ValueError(f"layer {depth} is {type(src).__name__} in source but {type(dst).__name__} in "
@@ -127,14 +130,14 @@ def copy_layers(source: MultiTaskNet, target: MultiTaskNet, n_layers: int) -> Mu
     return target
 
 
-def freeze_layers(model: MultiTaskNet, n_layers: int) -> MultiTaskNet:
-    """Freeze the first `n_layers` hidden layers (requires_grad=False) and unfreeze the rest."""
+def freeze_layers(model: MultiTaskNet, frozen_depth: int) -> MultiTaskNet:
+    """Freeze the first `frozen_depth` hidden layers (requires_grad=False) and unfreeze the rest."""
     if not isinstance(model, MultiTaskNet):
         raise TypeError(f"model must be a MultiTaskNet, got {type(model).__name__}")
-    n_layers = check_int("n_layers", n_layers, low=0, high=model.n_layers)
+    frozen_depth = check_int("frozen_depth", frozen_depth, low=0, high=model.n_layers)
     for depth, layer in enumerate(model.layers):
         for p in layer.parameters():
-            p.requires_grad_(depth >= n_layers)
+            p.requires_grad_(depth >= frozen_depth)
     return model
 
 

@@ -605,12 +605,12 @@ def pad_tasks(xs: Sequence[Sequence[torch.Tensor]], ys: Sequence[Sequence[torch.
     return x, y, mask
 
 
-def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_layers: int, *,
+def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_copied: int, *,
                    source_index: Sequence[int], seeds: Sequence[int], freeze: bool) -> ModelStack:
-    """A stack of new networks whose first `n_layers` hidden layers are copied from `source`.
+    """A stack of new networks whose first `n_copied` hidden layers are copied from `source`.
 
     Model j is factory() initialised after torch.manual_seed(seeds[j]), then receives the first
-    n_layers of source model source_index[j] by state dict (copy_layers); its head and upper
+    n_copied of source model source_index[j] by state dict (copy_layers); its head and upper
     layers keep their fresh initialisation. freeze=True freezes the copied layers
     (feature extraction, AnB), freeze=False lets them train (fine-tuning, AnB+): a stack has
     one set of frozen names, so frozen and fine-tuned networks go in separate stacks.
@@ -630,7 +630,7 @@ def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_layer
     for k, seed in zip(source_index, seeds):
         torch.manual_seed(seed)
         model = factory()
-        copy_layers(source.model(k), model, n_layers)
-        freeze_layers(model, n_layers if freeze else 0)
+        copy_layers(source.model(k), model, n_copied)
+        freeze_layers(model, n_copied if freeze else 0)
         models.append(model)
     return ModelStack(models)

@@ -65,7 +65,7 @@ def test_copy_and_freeze_layers():
     assert [p.requires_grad for p in target.layers.parameters()] == [False] * 4 + [True] * 2
     frozen = (4 * 8 + 8) + (8 * 8 + 8)  # the first two layers' weights and biases
     assert count_parameters(target, trainable_only=True) == count_parameters(target) - frozen
-    with pytest.raises(ValueError, match="n_layers=4 is out of range"):
+    with pytest.raises(ValueError, match="frozen_depth=4 is out of range"):
         freeze_layers(target, 4)
     with pytest.raises(ValueError, match="give both networks the same sharing_depth"):
         copy_layers(source, MultiTaskNet(4, 8, 3, 1, sharing_depth=0), 1)

@@ -155,7 +155,7 @@ def test_transfer_stack_bad_input():
         transfer_stack(source, net, 1, source_index=[0, 0], seeds=[1], freeze=True)
     with pytest.raises(ValueError, match="source_index=3"):
         transfer_stack(source, net, 1, source_index=[3], seeds=[1], freeze=True)
-    with pytest.raises(ValueError, match="n_layers=3"):
+    with pytest.raises(ValueError, match="n_copied=3"):
         transfer_stack(source, net, 3, source_index=[0], seeds=[1], freeze=True)
     with pytest.raises(TypeError, match="source must be a ModelStack"):
         transfer_stack(net(), net, 1, source_index=[0], seeds=[1], freeze=True)

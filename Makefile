@@ -22,7 +22,7 @@ PIP := $(BIN)/python -m pip
 # Jupyter refuses to run as root unless told; containers and CI often are root
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
-.PHONY: env lab test bench lock clean
+.PHONY: env lab test bench handout lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@# the Python that will build .venv is one the course supports, checked before anything is installed
@@ -61,6 +61,9 @@ test: env  ## package tests and every notebook under nbval, including the lock c
 
 bench: env  ## benchmark figures, one `name: value` per line
 	$(BIN)/python -m mtl_lessons.bench
+
+handout: env  ## build/handout: one self-contained HTML page per chapter, sliders without a kernel (npm fetches MathJax once)
+	$(BIN)/python -m mtl_lessons.handout --out build/handout
 
 lock:  ## re-pin constraints.txt from the current .venv
 	$(PIP) freeze --all --exclude pip --exclude-editable | sed 's/+cpu$$//' > constraints.txt.new

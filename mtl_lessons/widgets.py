@@ -45,7 +45,7 @@ from mtl_lessons.train import Sweep
 MAX_PRERENDER = 1_000  # figures a slider can reach, all kept (about 50 kB each)
 IDLE_TICK_S = 0.05   # how often the background drawing checks that the kernel is idle
 IDLE_QUIET_S = 0.25  # idle this long (every check on time, no slider move) before a figure is drawn
-STATIC_HTML_ENV = "MTL_STATIC_HTML"  # =1: the display carries the kernel-free slider (text/html) too
+STATIC_HTML_ENV = "MTL_STATIC_HTML"  # =1: the display is the kernel-free slider (text/html), for static exports
 
 
 def grid_value(sweep: Sweep, knob: str, preferred):
@@ -74,8 +74,9 @@ class SweepExplorer:
     prerender=True draws every point the sliders can reach: while the kernel is idle in a notebook,
     up front elsewhere (see the module docstring); prerender=False draws each point on first visit.
     With MTL_PRESENTER=1 set when the explorer is made, its figures use the presenter style (plots.py).
-    to_html() is a kernel-free copy (every figure embedded); the display carries it when
-    MTL_STATIC_HTML=1 or static_html=True, for static exports (nbconvert HTML, the handout).
+    to_html() is a kernel-free copy (every figure embedded). With MTL_STATIC_HTML=1 set (a static export:
+    nbconvert --execute, the handout) the display is that copy instead of the live widget; with
+    static_html=True it carries both (JupyterLab shows the live one); static_html=False: the widget only.
     """
 
     def __init__(self, sweep: Sweep, draw: Callable, *, knobs: Sequence[str] | None = None,
@@ -269,14 +270,17 @@ class SweepExplorer:
                 f'<div class="mtl-store" hidden style="display:none">{store}</div>'
                 f'<script>{script}</script></div>')
 
-    def _wants_static_html(self) -> bool:
-        if self.static_html is not None:
-            return self.static_html
-        return os.environ.get(STATIC_HTML_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-
     def _repr_mimebundle_(self, **kwargs):
+        png = base64.b64encode(self.png).decode()  # the static fallback
+        if self.static_html is None and os.environ.get(STATIC_HTML_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+            # a static export (nbconvert --execute, the handout): nbconvert would pick the live widget's view
+            # over text/html and show nothing without a kernel, so the export gets the kernel-free slider only
+            return {"text/html": self.to_html(), "image/png": png, "text/plain": repr(self)}
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["image/png"] = base64.b64encode(self.png).decode()  # the static fallback
-        if self._wants_static_html():  # JupyterLab still shows the live widget; static renderers this
+        bundle["image/png"] = png
+        if self.static_html:  # both: JupyterLab shows the live widget, a renderer without widgets the HTML
             bundle["text/html"] = self.to_html()
         return bundle
+
+    def __repr__(self) -> str:
+        return f"SweepExplorer(knobs={self.knobs}, point={self.point})"

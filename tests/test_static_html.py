@@ -54,9 +54,11 @@ def test_the_display_carries_html_only_when_asked(monkeypatch):
     monkeypatch.delenv("MTL_STATIC_HTML", raising=False)
     assert "text/html" not in make_explorer()._repr_mimebundle_()
     assert "text/html" in make_explorer(static_html=True)._repr_mimebundle_()
-    monkeypatch.setenv("MTL_STATIC_HTML", "1")
-    bundle = make_explorer()._repr_mimebundle_()
-    assert {"text/html", "image/png", "application/vnd.jupyter.widget-view+json"} <= set(bundle)
+    both = make_explorer(static_html=True)._repr_mimebundle_()
+    assert {"text/html", "image/png", "application/vnd.jupyter.widget-view+json"} <= set(both)
+    monkeypatch.setenv("MTL_STATIC_HTML", "1")  # a static export: nbconvert would pick the widget view over html
+    assert set(make_explorer()._repr_mimebundle_()) == {"text/html", "image/png", "text/plain"}
+    assert "application/vnd.jupyter.widget-view+json" in make_explorer(static_html=False)._repr_mimebundle_()
     with pytest.raises(TypeError, match="static_html"):
         make_explorer(static_html="yes")
 

@@ -89,3 +89,62 @@ def test_browser_handout_offline_math_rendered_and_slider_moves(built):
         finally:
             browser.close()
     print(f"screenshots in {shots}")
+
+
+@pytest.fixture(scope="module")
+def built_slides(tmp_path_factory):
+    cached = all((CACHE / (spec.replace("@", "-") + ".tgz")).exists() for spec in [handout.MATHJAX_NPM, *handout.SLIDES_NPM])
+    if not cached and shutil.which("npm") is None:
+        pytest.skip("no npm and no cached reveal.js/MathJax: make slides needs npm once")
+    out = tmp_path_factory.mktemp("slides")
+    pages = handout.build_slides([ROOT / "notebooks" / "00_welcome.ipynb"], out, cache=CACHE)
+    return out, pages[0]
+
+
+def test_browser_slides_offline_one_slide_per_heading_and_slider_moves(built_slides):
+    if CHROMIUM is None:
+        if IN_CI:
+            pytest.fail(f"no Chromium under CI: {HOW_TO_ENABLE}")
+        pytest.skip(f"no Chromium: {HOW_TO_ENABLE}")
+    from playwright.sync_api import sync_playwright
+    out, deck = built_slides
+    text = deck.read_text(encoding="utf-8")
+    assert not re.search(r'<(?:script|link|img)[^>]+(?:src|href)="(?:https?:)?//', text), "a resource from the network"
+    headings = [line for line in text.splitlines() if re.match(r"<h[12] id=", line.strip())]
+    shots = Path(os.environ.get("MTL_SCREENSHOTS") or out)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 720})
+            context.set_offline(True)
+            leaving, errors = [], []
+            context.route(re.compile(r"^(?!file:|data:)"), lambda route: (leaving.append(route.request.url), route.abort()))
+            page = context.new_page()
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
+            page.goto(deck.as_uri())
+            page.wait_for_function("document.querySelector('.reveal.ready') !== null", timeout=60_000)
+            n_slides = page.locator(".reveal .slides > section").count()
+            assert n_slides >= 4 and n_slides == len(headings), (n_slides, len(headings))
+            present = page.locator(".reveal .slides > section.present")
+            first_slide = present.inner_text()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_timeout(800)
+            assert present.inner_text() != first_slide, "the arrow key moves to the next slide"
+            for _ in range(n_slides):
+                if present.locator(".mtl-explorer").count():
+                    break
+                page.keyboard.press("ArrowRight")
+                page.wait_for_timeout(800)
+            explorer = page.locator("section.present .mtl-explorer")
+            view = explorer.locator(".mtl-view")
+            first = view.get_attribute("src")
+            explorer.locator('input[data-knob="0"]').focus()
+            page.keyboard.press("ArrowLeft")  # on a range input, the arrow moves the input, not the deck
+            assert view.get_attribute("src") != first
+            page.screenshot(path=str(shots / "slides_00_welcome_slider.png"))
+            assert not leaving, f"requests left the machine: {leaving}"
+            assert not errors, errors
+        finally:
+            browser.close()

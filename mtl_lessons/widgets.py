@@ -249,7 +249,8 @@ class SweepExplorer:
             labels.append(names)
             i = values.index(self.point[k])
             inputs.append(
-                f'<label style="display:block;margin:2px 0">{html.escape(self.descriptions.get(k, k))} '
+                f'<label style="display:block;margin:2px 0"><span style="display:inline-block;min-width:12em">'
+                f'{html.escape(self.descriptions.get(k, k))}</span> '
                 f'<input type="range" data-knob="{n}" min="0" max="{len(values) - 1}" step="1" value="{i}" '
                 f'style="width:300px;vertical-align:middle" aria-label="{html.escape(k)}"> '
                 f'<output>{html.escape(names[i])}</output></label>')

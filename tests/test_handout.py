@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,7 +32,10 @@ def built(tmp_path_factory):
     if not cached and shutil.which("npm") is None:
         pytest.skip("no npm and no cached MathJax: make handout needs npm once")
     out = tmp_path_factory.mktemp("handout")
-    pages = handout.build([ROOT / "notebooks" / "00_welcome.ipynb"], out, cache=CACHE)
+    try:
+        pages = handout.build([ROOT / "notebooks" / "00_welcome.ipynb"], out, cache=CACHE)
+    except subprocess.CalledProcessError as error:  # npm could not reach its registry
+        pytest.skip(f"npm could not fetch MathJax ({error}); make handout needs the npm registry once")
     return out, pages[0]
 
 
@@ -97,7 +101,10 @@ def built_slides(tmp_path_factory):
     if not cached and shutil.which("npm") is None:
         pytest.skip("no npm and no cached reveal.js/MathJax: make slides needs npm once")
     out = tmp_path_factory.mktemp("slides")
-    pages = handout.build_slides([ROOT / "notebooks" / "00_welcome.ipynb"], out, cache=CACHE)
+    try:
+        pages = handout.build_slides([ROOT / "notebooks" / "00_welcome.ipynb"], out, cache=CACHE)
+    except subprocess.CalledProcessError as error:
+        pytest.skip(f"npm could not fetch reveal.js/MathJax ({error}); make slides needs the npm registry once")
     return out, pages[0]
 
 

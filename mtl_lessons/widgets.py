@@ -4,7 +4,8 @@ A move only looks the point up and shows its picture; nothing is trained. Each
 grid point's figure is drawn once to PNG and kept, so a move swaps the bytes of
 one ipywidgets.Image: no flicker, no figures piling up, and the same speed for
 every move however slow matplotlib is. The explorer's display also carries the
-default point's PNG as a plain image, so nbval and a static HTML export show it.
+default point's PNG as a plain image, so nbval and a static HTML export show it;
+with MTL_STATIC_HTML=1 it is instead to_html(): a slider that moves without a kernel.
 
 When the figures are drawn: in a notebook, only the default point's figure
 before the slider shows; the others while the kernel is idle, nearest grid
@@ -263,7 +264,7 @@ class SweepExplorer:
                   "var img=root.querySelector('.mtl-store img[data-key=\"'+key+'\"]');if(img){view.src=img.src;}"
                   "Array.prototype.forEach.call(inputs,function(i,n){i.nextElementSibling.textContent=labels[n][i.value];});}"
                   "Array.prototype.forEach.call(inputs,function(i){i.addEventListener('input',show);});})();"
-                  % (json.dumps(uid), json.dumps(labels)))
+                  % (json.dumps(uid), json.dumps(labels).replace("</", "<\\/")))  # no "</script>" inside
         default = base64.b64encode(self.png).decode()
         return (f'<div class="mtl-explorer" id="{uid}">{"".join(inputs)}'
                 f'<img class="mtl-view" alt="the figure at the sliders\' values" style="max-width:100%;height:auto" '

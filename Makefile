@@ -75,4 +75,4 @@ lock:  ## re-pin constraints.txt from the current .venv
 		| cat - constraints.txt.new > constraints.txt && rm constraints.txt.new
 
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info build

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mtl_lessons.plots import PRESENTER_DPI, presenter_style
+from mtl_lessons.plots import PRESENTER_DPI, PRESENTER_WIDTH_IN, presenter_style
 from mtl_lessons.train import Sweep
 from mtl_lessons.widgets import SweepExplorer
 
@@ -75,11 +75,11 @@ def test_presenter_style_is_read_when_the_figure_is_made_and_learner_defaults_st
     monkeypatch.setenv("MTL_PRESENTER", "1")
     presenter = make_explorer()
     width, height = png_size(presenter.png)
-    assert width == round(12.8 * PRESENTER_DPI) and abs(height / width - 2 / 3) < 0.01
+    assert width == round(PRESENTER_WIDTH_IN * PRESENTER_DPI) == 1920 and abs(height / width - 2 / 3) < 0.01
     assert plt.rcParams["font.size"] == font, "the style must not leak out of the drawing"
     # the floor: the explicit 7 pt title and legend, 1 pt line and 3 pt markers are raised
     ax = presenter.axes[0]
-    assert ax.title.get_fontsize() >= 12 and ax.get_legend().get_texts()[0].get_fontsize() >= 12
+    assert ax.title.get_fontsize() >= 13 and ax.get_legend().get_texts()[0].get_fontsize() >= 13
     assert ax.get_lines()[0].get_linewidth() >= 2 and ax.get_lines()[0].get_markersize() >= 7
     assert learner.axes[0].title.get_fontsize() == 7
 

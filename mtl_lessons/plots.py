@@ -27,7 +27,7 @@ PRESENTER_RC = {
     "legend.fontsize": 14, "legend.title_fontsize": 14, "figure.titlesize": 18,
     "lines.linewidth": 2.8, "lines.markersize": 9, "axes.linewidth": 1.4, "grid.linewidth": 1.0,
     "xtick.major.width": 1.4, "ytick.major.width": 1.4, "xtick.major.size": 6, "ytick.major.size": 6,
-    "patch.linewidth": 1.4, "figure.dpi": PRESENTER_DPI, "savefig.dpi": PRESENTER_DPI,
+    "patch.linewidth": 1.4, "figure.dpi": PRESENTER_DPI,  # savefig.dpi stays "figure": the explorer sets its own
     "figure.figsize": (PRESENTER_WIDTH_IN, PRESENTER_WIDTH_IN * 9 / 16 * 0.75),
 }
 
@@ -54,7 +54,7 @@ def presenter_style(on: bool | None = None) -> Iterator[bool]:
         yield on
 
 
-PRESENTER_MIN_FONT = 13  # points: explicit small sizes (a legend's fontsize=7) are raised to this
+PRESENTER_MIN_FONT = 11  # points: explicit small sizes (a legend's fontsize=7) are raised to this
 PRESENTER_MIN_LW = 2.0
 PRESENTER_MIN_MS = 7.0
 

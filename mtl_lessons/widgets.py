@@ -104,9 +104,10 @@ class SweepExplorer:
         self.static_html = None if static_html is None else check_bool("static_html", static_html)
         # read when the explorer is made, never at import: a projector-ready style (plots.presenter_style)
         self.presenter = presenter_on()
-        if self.presenter:  # a 16:9 slide's width, the learner figure's aspect, crisp at 2x zoom
-            figsize = (PRESENTER_WIDTH_IN, PRESENTER_WIDTH_IN * figsize[1] / figsize[0])
-            dpi = max(dpi, PRESENTER_DPI)
+        if self.presenter:  # 1920 px wide (a 16:9 slide, crisp at 2x zoom), the learner figure's aspect;
+            # a figure wider than PRESENTER_WIDTH_IN keeps its width, so its panels and legends still fit
+            width = max(PRESENTER_WIDTH_IN, figsize[0])
+            figsize, dpi = (width, width * figsize[1] / figsize[0]), round(PRESENTER_WIDTH_IN * PRESENTER_DPI / width)
         if descriptions is not None and not isinstance(descriptions, dict):
             raise TypeError(f"descriptions must be a dict {{knob: label}}, got {type(descriptions).__name__}")
         self.sweep, self.draw, self.knobs = sweep, draw, knobs

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mtl_lessons.plots import PRESENTER_DPI, PRESENTER_WIDTH_IN, presenter_style
+from mtl_lessons.plots import PRESENTER_DPI, PRESENTER_MIN_FONT, PRESENTER_WIDTH_IN, presenter_style
 from mtl_lessons.train import Sweep
 from mtl_lessons.widgets import SweepExplorer
 
@@ -79,7 +79,7 @@ def test_presenter_style_is_read_when_the_figure_is_made_and_learner_defaults_st
     assert plt.rcParams["font.size"] == font, "the style must not leak out of the drawing"
     # the floor: the explicit 7 pt title and legend, 1 pt line and 3 pt markers are raised
     ax = presenter.axes[0]
-    assert ax.title.get_fontsize() >= 13 and ax.get_legend().get_texts()[0].get_fontsize() >= 13
+    assert ax.title.get_fontsize() >= PRESENTER_MIN_FONT and ax.get_legend().get_texts()[0].get_fontsize() >= PRESENTER_MIN_FONT
     assert ax.get_lines()[0].get_linewidth() >= 2 and ax.get_lines()[0].get_markersize() >= 7
     assert learner.axes[0].title.get_fontsize() == 7
 
@@ -87,7 +87,7 @@ def test_presenter_style_is_read_when_the_figure_is_made_and_learner_defaults_st
 def test_presenter_style_context():
     before = dict(plt.rcParams)
     with presenter_style(True) as on:
-        assert on and plt.rcParams["font.size"] > before["font.size"] and plt.rcParams["savefig.dpi"] == PRESENTER_DPI
+        assert on and plt.rcParams["font.size"] > before["font.size"] and plt.rcParams["figure.dpi"] == PRESENTER_DPI
     assert plt.rcParams["font.size"] == before["font.size"]
     with presenter_style(False) as on:
         assert not on and plt.rcParams["font.size"] == before["font.size"]

@@ -22,7 +22,7 @@ PIP := $(BIN)/python -m pip
 # Jupyter refuses to run as root unless told; containers and CI often are root
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
-.PHONY: env lab test bench lock clean
+.PHONY: env lab test bench handout slides lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@# the Python that will build .venv is one the course supports, checked before anything is installed
@@ -62,6 +62,12 @@ test: env  ## package tests and every notebook under nbval, including the lock c
 bench: env  ## benchmark figures, one `name: value` per line
 	$(BIN)/python -m mtl_lessons.bench
 
+handout: env  ## build/handout: one self-contained HTML page per chapter, sliders without a kernel (npm fetches MathJax once)
+	$(BIN)/python -m mtl_lessons.handout --out build/handout
+
+slides: env  ## build/slides: a reveal.js deck per chapter, offline, ## headings start slides, presenter style
+	MTL_PRESENTER=1 $(BIN)/python -m mtl_lessons.handout --slides --out build/slides
+
 lock:  ## re-pin constraints.txt from the current .venv
 	$(PIP) freeze --all --exclude pip --exclude-editable | sed 's/+cpu$$//' > constraints.txt.new
 	@printf '%s\n' "# Exact versions the course is tested with (pip install -c constraints.txt -e '.[lab,test]')." \
@@ -69,4 +75,4 @@ lock:  ## re-pin constraints.txt from the current .venv
 		| cat - constraints.txt.new > constraints.txt && rm constraints.txt.new
 
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info build

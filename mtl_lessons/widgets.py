@@ -4,7 +4,8 @@ A move only looks the point up and shows its picture; nothing is trained. Each
 grid point's figure is drawn once to PNG and kept, so a move swaps the bytes of
 one ipywidgets.Image: no flicker, no figures piling up, and the same speed for
 every move however slow matplotlib is. The explorer's display also carries the
-default point's PNG as a plain image, so nbval and a static HTML export show it.
+default point's PNG as a plain image, so nbval and a static HTML export show it;
+with MTL_STATIC_HTML=1 it is instead to_html(): a slider that moves without a kernel.
 
 When the figures are drawn: in a notebook, only the default point's figure
 before the slider shows; the others while the kernel is idle, nearest grid
@@ -25,9 +26,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import gc
+import html
 import io
+import json
 import math
+import os
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets
@@ -35,11 +40,13 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 from mtl_lessons._checks import check_bool, check_figsize, check_int, check_sequence, check_size
+from mtl_lessons.plots import PRESENTER_DPI, PRESENTER_WIDTH_IN, presenter_on, presenter_style, raise_to_presenter_floor
 from mtl_lessons.train import Sweep
 
 MAX_PRERENDER = 1_000  # figures a slider can reach, all kept (about 50 kB each)
 IDLE_TICK_S = 0.05   # how often the background drawing checks that the kernel is idle
 IDLE_QUIET_S = 0.25  # idle this long (every check on time, no slider move) before a figure is drawn
+STATIC_HTML_ENV = "MTL_STATIC_HTML"  # =1: the display is the kernel-free slider (text/html), for static exports
 
 
 def grid_value(sweep: Sweep, knob: str, preferred):
@@ -67,11 +74,16 @@ class SweepExplorer:
     Knobs not given a slider stay at their value in `value` (default: each grid's first value).
     prerender=True draws every point the sliders can reach: while the kernel is idle in a notebook,
     up front elsewhere (see the module docstring); prerender=False draws each point on first visit.
+    With MTL_PRESENTER=1 set when the explorer is made, its figures use the presenter style (plots.py).
+    to_html() is a kernel-free copy (every figure embedded). With MTL_STATIC_HTML=1 set (a static export:
+    nbconvert --execute, the handout) the display is that copy instead of the live widget; with
+    static_html=True it carries both (JupyterLab shows the live one); static_html=False: the widget only.
     """
 
     def __init__(self, sweep: Sweep, draw: Callable, *, knobs: Sequence[str] | None = None,
                  value: dict | None = None, ncols: int = 2, figsize=(10, 3.6), dpi: int = 80,
-                 descriptions: dict[str, str] | None = None, prerender: bool = True):
+                 descriptions: dict[str, str] | None = None, prerender: bool = True,
+                 static_html: bool | None = None):
         if not isinstance(sweep, Sweep):
             raise TypeError(f"sweep must be a Sweep, got {type(sweep).__name__}")
         if not callable(draw):
@@ -89,6 +101,13 @@ class SweepExplorer:
         ncols = check_int("ncols", ncols, low=1, high=8)
         figsize, dpi = check_figsize(figsize, dpi)
         prerender = check_bool("prerender", prerender)
+        self.static_html = None if static_html is None else check_bool("static_html", static_html)
+        # read when the explorer is made, never at import: a projector-ready style (plots.presenter_style)
+        self.presenter = presenter_on()
+        if self.presenter:  # 1920 px wide (a 16:9 slide, crisp at 2x zoom), the learner figure's aspect;
+            # a figure wider than PRESENTER_WIDTH_IN keeps its width, so its panels and legends still fit
+            width = max(PRESENTER_WIDTH_IN, figsize[0])
+            figsize, dpi = (width, width * figsize[1] / figsize[0]), round(PRESENTER_WIDTH_IN * PRESENTER_DPI / width)
         if descriptions is not None and not isinstance(descriptions, dict):
             raise TypeError(f"descriptions must be a dict {{knob: label}}, got {type(descriptions).__name__}")
         self.sweep, self.draw, self.knobs = sweep, draw, knobs
@@ -100,7 +119,8 @@ class SweepExplorer:
             check_size("the number of figures the sliders can reach (each drawn once and kept)", n_reachable,
                        MAX_PRERENDER,
                        advice="use fewer slider values, or prerender=False to draw each on first visit")
-        with plt.ioff():
+        self.descriptions = descriptions or {}
+        with plt.ioff(), presenter_style(self.presenter):
             self.fig, axes = plt.subplots(1, ncols, figsize=figsize, dpi=dpi, layout="constrained")
         plt.close(self.fig)  # drawn only into PNGs: a later plt.show() must not show it again
         self.axes = list(axes) if ncols > 1 else [axes]
@@ -114,6 +134,8 @@ class SweepExplorer:
             slider.observe(self._on_change, names="value")
             self.sliders[k] = slider
         self.image = widgets.Image(format="png")
+        if self.presenter:
+            self.image.layout = widgets.Layout(width="100%", max_width=f"{round(PRESENTER_WIDTH_IN * 100)}px")
         self.widget = widgets.VBox([*self.sliders.values(), self.image])
         self._pngs: dict[tuple, bytes] = {}  # grid index -> rendered figure
         # JupyterLab runs widget callbacks in a kernel subshell (a thread of its own) while the background
@@ -150,11 +172,14 @@ class SweepExplorer:
     def _draw_png(self, point: dict) -> bytes:
         gc.disable()  # a full collection in the middle of a figure costs more than the figure's garbage
         try:
-            for ax in self.axes:
-                ax.clear()
-            self.draw(self.axes, point)
-            buffer = io.BytesIO()
-            self.fig.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
+            with presenter_style(self.presenter):  # rcParams are read while drawing, so drawing is inside
+                for ax in self.axes:
+                    ax.clear()
+                self.draw(self.axes, point)
+                if self.presenter:
+                    raise_to_presenter_floor(self.fig)
+                buffer = io.BytesIO()
+                self.fig.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
         finally:
             gc.enable()
         # the first figure fixes the layout for all: 15-20% less drawing time, and panels do not jump
@@ -207,7 +232,58 @@ class SweepExplorer:
             if s.value != point[k]:
                 s.value = point[k]
 
+    def _key(self, point: dict) -> str:
+        """A reachable point as the static page names it: each slider's grid position, joined by commas."""
+        return ",".join(str(list(self.sweep.knobs[k]).index(point[k])) for k in self.knobs)
+
+    def to_html(self) -> str:
+        """The explorer as self-contained HTML: every figure embedded, a range input per slider, inline JavaScript.
+
+        Works without a kernel, a network or a widget manager (a static HTML export, the handout). Draws
+        every reachable figure first (render_all), so it costs what prerendering costs.
+        """
+        self.render_all(progress=False)
+        uid = "mtl-explorer-" + uuid.uuid4().hex[:12]
+        inputs, labels = [], []
+        for n, k in enumerate(self.knobs):
+            values = list(self.sweep.knobs[k])
+            names = [_label(v) for v in values]
+            labels.append(names)
+            i = values.index(self.point[k])
+            inputs.append(
+                f'<label style="display:block;margin:2px 0"><span style="display:inline-block;min-width:12em">'
+                f'{html.escape(self.descriptions.get(k, k))}</span> '
+                f'<input type="range" data-knob="{n}" min="0" max="{len(values) - 1}" step="1" value="{i}" '
+                f'style="width:300px;vertical-align:middle" aria-label="{html.escape(k)}"> '
+                f'<output>{html.escape(names[i])}</output></label>')
+        store = "".join(f'<img data-key="{self._key(p)}" alt="" '
+                        f'src="data:image/png;base64,{base64.b64encode(self.render(p)).decode()}">'
+                        for p in self.reachable)
+        script = ("(function(){var root=document.getElementById(%s);var labels=%s;"
+                  "var inputs=root.querySelectorAll('input[data-knob]');var view=root.querySelector('.mtl-view');"
+                  "function show(){var key=Array.prototype.map.call(inputs,function(i){return i.value}).join(',');"
+                  "var img=root.querySelector('.mtl-store img[data-key=\"'+key+'\"]');if(img){view.src=img.src;}"
+                  "Array.prototype.forEach.call(inputs,function(i,n){i.nextElementSibling.textContent=labels[n][i.value];});}"
+                  "Array.prototype.forEach.call(inputs,function(i){i.addEventListener('input',show);});})();"
+                  % (json.dumps(uid), json.dumps(labels).replace("</", "<\\/")))  # no "</script>" inside
+        default = base64.b64encode(self.png).decode()
+        return (f'<div class="mtl-explorer" id="{uid}">{"".join(inputs)}'
+                f'<img class="mtl-view" alt="the figure at the sliders\' values" style="max-width:100%;height:auto" '
+                f'src="data:image/png;base64,{default}">'
+                f'<div class="mtl-store" hidden style="display:none">{store}</div>'
+                f'<script>{script}</script></div>')
+
     def _repr_mimebundle_(self, **kwargs):
+        png = base64.b64encode(self.png).decode()  # the static fallback
+        if self.static_html is None and os.environ.get(STATIC_HTML_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+            # a static export (nbconvert --execute, the handout): nbconvert would pick the live widget's view
+            # over text/html and show nothing without a kernel, so the export gets the kernel-free slider only
+            return {"text/html": self.to_html(), "image/png": png, "text/plain": repr(self)}
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["image/png"] = base64.b64encode(self.png).decode()  # the static fallback
+        bundle["image/png"] = png
+        if self.static_html:  # both: JupyterLab shows the live widget, a renderer without widgets the HTML
+            bundle["text/html"] = self.to_html()
         return bundle
+
+    def __repr__(self) -> str:
+        return f"SweepExplorer(knobs={self.knobs}, point={self.point})"

@@ -56,7 +56,7 @@ from mtl_lessons.objectives import (joint_transfer_objective, l2_sp_penalty, mul
                                     soft_sharing_penalty, task_losses)
 from mtl_lessons.schedules import (discriminative_scales, gradual_unfreezing, layer_schedule,  # noqa: E402
                                    slanted_triangular)
-from mtl_lessons.plots import plot_front, plot_history, plot_seed_band, plot_task_fits  # noqa: E402
+from mtl_lessons.plots import plot_front, plot_history, plot_seed_band, plot_task_fits, presenter_style  # noqa: E402
 from mtl_lessons.train import ModelStack, Sweep, fit, fit_many, pad_tasks, transfer_stack  # noqa: E402
 from mtl_lessons.widgets import SweepExplorer, grid_value  # noqa: E402
 
@@ -485,6 +485,9 @@ CASES = [
     row("widgets: explorer refuses draw=None", drawn(lambda: SweepExplorer(sweep(), None)), TypeError, "draw must be a function"),
     row("widgets: explorer refuses ncols=0", drawn(lambda: explorer(ncols=0) if False else SweepExplorer(sweep(), print, ncols=0)), ValueError, "ncols=0"),
     row("widgets: explorer refuses 10**4 figures up front", drawn(lambda: SweepExplorer(Sweep({"a": range(100), "b": range(100)}, (0,)), print)), ValueError, "prerender=False"),
+    row("widgets: explorer refuses static_html='yes'", drawn(lambda: explorer(static_html="yes")), TypeError, "static_html='yes'"),
+    row("widgets: explorer accepts np.bool_ static_html", drawn(lambda: explorer(static_html=np.bool_(True)).to_html())),
+    row("plots: presenter_style refuses on='yes'", lambda: presenter_style("yes").__enter__(), TypeError, "on must be"),
     row("widgets: grid_value takes the nearest", lambda: grid_value(sweep(), "lam", 2.0) == 1.0 or pytest.fail("not nearest")),
 
     # experiments: natural forms, small grids, other sliders' sweeps

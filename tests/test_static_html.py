@@ -1,0 +1,144 @@
+"""Kernel-free sliders (SweepExplorer.to_html) and the presenter style (MTL_PRESENTER)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from PIL import Image
+
+from mtl_lessons.plots import PRESENTER_DPI, PRESENTER_MIN_FONT, PRESENTER_WIDTH_IN, presenter_style
+from mtl_lessons.train import Sweep
+from mtl_lessons.widgets import SweepExplorer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def make_explorer(**kwargs):
+    sweep = Sweep({"lam": (0.1, 1.0, 10.0), "depth": (0, 1)}, seeds=(0, 1),
+                  results={"err": np.arange(12.0).reshape(3, 2, 2)})
+
+    def draw(axes, point):
+        axes[0].plot([0, 1], [0, sweep.at("err", **point).mean()], lw=1, marker="o", ms=3, label="err")
+        axes[0].set_title(str(point), fontsize=7)
+        axes[0].legend(fontsize=7)
+
+    return SweepExplorer(sweep, draw, ncols=1, figsize=(3, 2), **kwargs)
+
+
+def test_to_html_embeds_every_figure_and_an_input_per_knob_and_no_url():
+    explorer = make_explorer(value={"lam": 1.0})
+    page = explorer.to_html()
+    store = re.search(r'<div class="mtl-store"[^>]*>(.*?)</div>', page, re.S).group(1)
+    keys = re.findall(r'<img data-key="(\d+,\d+)" alt="" src="data:image/png;base64,', store)
+    assert sorted(keys) == sorted(f"{i},{j}" for i in range(3) for j in range(2)), "one image per grid point"
+    assert len(set(re.findall(r'src="(data:[^"]+)"', store))) == 6, "the six figures differ"
+    assert len(re.findall(r'<input type="range" data-knob="\d"', page)) == 2
+    assert not re.search(r"https?://", page), "a kernel-free slider must fetch nothing"
+    assert 'data-knob="0" min="0" max="2" step="1" value="1"' in page  # starts at lam=1.0
+
+
+def test_one_knob_slider_reaches_only_its_points():
+    explorer = make_explorer(knobs=["lam"], value={"depth": 1})
+    page = explorer.to_html()
+    assert sorted(re.findall(r'data-key="(\d+)"', page)) == ["0", "1", "2"]
+
+
+def test_the_display_carries_html_only_when_asked(monkeypatch):
+    monkeypatch.delenv("MTL_STATIC_HTML", raising=False)
+    assert "text/html" not in make_explorer()._repr_mimebundle_()
+    assert "text/html" in make_explorer(static_html=True)._repr_mimebundle_()
+    both = make_explorer(static_html=True)._repr_mimebundle_()
+    assert {"text/html", "image/png", "application/vnd.jupyter.widget-view+json"} <= set(both)
+    monkeypatch.setenv("MTL_STATIC_HTML", "1")  # a static export: nbconvert would pick the widget view over html
+    assert set(make_explorer()._repr_mimebundle_()) == {"text/html", "image/png", "text/plain"}
+    assert "application/vnd.jupyter.widget-view+json" in make_explorer(static_html=False)._repr_mimebundle_()
+    with pytest.raises(TypeError, match="static_html"):
+        make_explorer(static_html="yes")
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    return Image.open(io.BytesIO(png)).size
+
+
+def test_presenter_style_is_read_when_the_figure_is_made_and_learner_defaults_stay(monkeypatch):
+    monkeypatch.delenv("MTL_PRESENTER", raising=False)
+    learner = make_explorer()
+    assert png_size(learner.png) == (240, 160)  # 3 x 2 in at 80 dpi, as before
+    font = plt.rcParams["font.size"]
+    monkeypatch.setenv("MTL_PRESENTER", "1")
+    presenter = make_explorer()
+    width, height = png_size(presenter.png)
+    assert width == round(PRESENTER_WIDTH_IN * PRESENTER_DPI) == 1920 and abs(height / width - 2 / 3) < 0.01
+    assert plt.rcParams["font.size"] == font, "the style must not leak out of the drawing"
+    # the floor: the explicit 7 pt title and legend, 1 pt line and 3 pt markers are raised
+    ax = presenter.axes[0]
+    assert ax.title.get_fontsize() >= PRESENTER_MIN_FONT and ax.get_legend().get_texts()[0].get_fontsize() >= PRESENTER_MIN_FONT
+    assert ax.get_lines()[0].get_linewidth() >= 2 and ax.get_lines()[0].get_markersize() >= 7
+    assert learner.axes[0].title.get_fontsize() == 7
+
+
+def test_presenter_style_context():
+    before = dict(plt.rcParams)
+    with presenter_style(True) as on:
+        assert on and plt.rcParams["font.size"] > before["font.size"] and plt.rcParams["figure.dpi"] == PRESENTER_DPI
+    assert plt.rcParams["font.size"] == before["font.size"]
+    with presenter_style(False) as on:
+        assert not on and plt.rcParams["font.size"] == before["font.size"]
+    with pytest.raises(TypeError, match="on must be"):
+        with presenter_style("yes"):
+            pass
+
+
+def test_importing_the_package_changes_no_rcparams():
+    import subprocess
+    code = ("import matplotlib as m; before = dict(m.rcParams); import mtl_lessons, mtl_lessons.widgets, "
+            "mtl_lessons.plots; after = dict(m.rcParams); print(before == after)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"MTL_PRESENTER": "1", "PATH": ""}, check=True)
+    assert out.stdout.strip() == "True"
+
+
+
+def test_browser_kernel_free_slider_moves_offline(tmp_path):
+    from test_browser import CHROMIUM, CHROMIUM_FLAGS, HOW_TO_ENABLE, IN_CI
+    if CHROMIUM is None:
+        if IN_CI:
+            pytest.fail(f"no Chromium under CI: {HOW_TO_ENABLE}")
+        pytest.skip(f"no Chromium: {HOW_TO_ENABLE}")
+    from playwright.sync_api import sync_playwright
+    page_file = tmp_path / "explorer.html"
+    page_file.write_text("<!doctype html><html><body>" + make_explorer(value={"lam": 0.1}).to_html() + "</body></html>")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            context = browser.new_context()
+            context.set_offline(True)
+            leaving = []
+            context.route(re.compile(r"^(?!file:|data:)"), lambda route: (leaving.append(route.request.url), route.abort()))
+            page = context.new_page()
+            errors = []
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(page_file.as_uri())
+            view = page.locator(".mtl-view")
+            first = view.get_attribute("src")
+            lam = page.locator('input[data-knob="0"]')
+            lam.focus()
+            page.keyboard.press("ArrowRight")
+            assert view.get_attribute("src") != first, "moving the input must change the figure"
+            assert page.locator("output").first.text_content() == "1"
+            page.keyboard.press("ArrowLeft")
+            assert view.get_attribute("src") == first
+            page.locator('input[data-knob="1"]').focus()
+            page.keyboard.press("ArrowRight")
+            assert view.get_attribute("src") != first, "the second knob moves the figure too"
+            assert not leaving and not errors, (leaving, errors)
+        finally:
+            browser.close()

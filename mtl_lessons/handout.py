@@ -116,9 +116,16 @@ def execute(path: Path, timeout: int = 1200):
     import nbformat
     from nbconvert.preprocessors import ExecutePreprocessor
 
-    os.environ["MTL_STATIC_HTML"] = "1"  # the kernels inherit it: sliders are their kernel-free HTML
     nb = nbformat.read(path, as_version=4)
-    ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(path.parent)}})
+    before = os.environ.get("MTL_STATIC_HTML")
+    os.environ["MTL_STATIC_HTML"] = "1"  # the kernel inherits it: sliders are their kernel-free HTML
+    try:
+        ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(path.parent)}})
+    finally:  # this process's own displays stay as they were (a live widget beside its PNG)
+        if before is None:
+            del os.environ["MTL_STATIC_HTML"]
+        else:
+            os.environ["MTL_STATIC_HTML"] = before
     clean(nb)
     return nb
 

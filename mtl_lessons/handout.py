@@ -148,19 +148,28 @@ def build(notebooks: list[Path], out: Path, *, cache: Path, timeout: int = 1200)
     vendor_mathjax(out, cache)
     exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATES)], template_file="handout.html.j2",
                             mathjax_url=f"mathjax/MathJax.js?config={MATHJAX_CONFIG}")
+    return export_all(notebooks, out, exporter, suffix=".html", what="handout", timeout=timeout)
+
+
+def export_all(notebooks: list[Path], out: Path, exporter, *, suffix: str, what: str, timeout: int,
+               prepare=None) -> list[Path]:
+    """Execute each notebook, `prepare(nb)` it if given, export it to out/<name><suffix>; write the index."""
     pages, entries = [], []
     for path in notebooks:
         start = time.perf_counter()
         nb = execute(path, timeout)
+        if prepare is not None:
+            prepare(nb)
         title = title_of(nb, path.stem)
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-        body = re.sub(r'href="(\d\d_\w+)\.ipynb', r'href="\1.html', body)  # links between chapters stay in the handout
-        page = out / f"{path.stem}.html"
+        # links between chapters stay inside the built folder
+        body = re.sub(r'href="(\d\d_\w+)\.ipynb', lambda m: f'href="{m.group(1)}{suffix}', body)
+        page = out / f"{path.stem}{suffix}"
         page.write_text(body, encoding="utf-8")
         pages.append(page)
         entries.append((page.name, title))
         print(f"    {page.name}: {page.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - start:.0f} s", flush=True)
-    write_index(out, entries, "handout")
+    write_index(out, entries, what)
     return pages
 
 
@@ -184,21 +193,8 @@ def build_slides(notebooks: list[Path], out: Path, *, cache: Path, timeout: int 
                               mathjax_url=f"mathjax/MathJax.js?config={MATHJAX_CONFIG}",
                               reveal_url_prefix="reveal.js", reveal_scroll=True, reveal_theme="white",  # white: local fonts only
                               jquery_url="jquery/dist/jquery.min.js", require_js_url="requirejs/require.js")
-    pages, entries = [], []
-    for path in notebooks:
-        start = time.perf_counter()
-        nb = execute(path, timeout)
-        mark_slides(nb)
-        title = title_of(nb, path.stem)
-        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-        body = re.sub(r'href="(\d\d_\w+)\.ipynb', r'href="\1.slides.html', body)
-        page = out / f"{path.stem}.slides.html"
-        page.write_text(body, encoding="utf-8")
-        pages.append(page)
-        entries.append((page.name, title))
-        print(f"    {page.name}: {page.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - start:.0f} s", flush=True)
-    write_index(out, entries, "slides")
-    return pages
+    return export_all(notebooks, out, exporter, suffix=".slides.html", what="slides", timeout=timeout,
+                      prepare=mark_slides)
 
 
 def main(argv: list[str] | None = None) -> None:

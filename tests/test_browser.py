@@ -14,6 +14,7 @@ tests skip, except under CI=true, where they must run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -58,6 +59,32 @@ def find_chromium() -> str | None:
 
 
 CHROMIUM = find_chromium()
+
+
+@contextlib.contextmanager
+def offline_page(**context_options):
+    """A headless Chromium page with the network off: yields (page, leaving, errors), where `leaving` collects
+    every request for anything but a file:// or data: URL (each is aborted) and `errors` the console errors,
+    page errors and failed requests. Skips without Chromium (fails under CI)."""
+    if CHROMIUM is None:
+        if IN_CI:
+            pytest.fail(f"no Chromium under CI: {HOW_TO_ENABLE}")
+        pytest.skip(f"no Chromium: {HOW_TO_ENABLE}")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            context = browser.new_context(**context_options)
+            context.set_offline(True)
+            leaving, errors = [], []
+            context.route(re.compile(r"^(?!file:|data:)"), lambda route: (leaving.append(route.request.url), route.abort()))
+            page = context.new_page()
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
+            yield page, leaving, errors
+        finally:
+            browser.close()
 BROWSER_OFF = CHROMIUM is None and not IN_CI  # on a learner's machine without Chromium: one skip, see the end
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import CHROMIUM, CHROMIUM_FLAGS, HOW_TO_ENABLE, IN_CI  # noqa: E402
+from test_browser import offline_page  # noqa: E402
 
 from mtl_lessons import handout  # noqa: E402
 
@@ -50,48 +50,31 @@ def test_handout_page_is_self_contained(built):
 
 
 def test_browser_handout_offline_math_rendered_and_slider_moves(built):
-    if CHROMIUM is None:
-        if IN_CI:
-            pytest.fail(f"no Chromium under CI: {HOW_TO_ENABLE}")
-        pytest.skip(f"no Chromium: {HOW_TO_ENABLE}")
-    from playwright.sync_api import sync_playwright
     out, page_file = built
     shots = Path(os.environ.get("MTL_SCREENSHOTS") or out)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            context = browser.new_context(viewport={"width": 1200, "height": 900})
-            context.set_offline(True)
-            leaving, errors = [], []
-            context.route(re.compile(r"^(?!file:|data:)"), lambda route: (leaving.append(route.request.url), route.abort()))
-            page = context.new_page()
-            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
-            page.goto(page_file.as_uri())
-            page.wait_for_function("window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0 "
-                                   "&& document.querySelectorAll('.mjx-chtml').length > 0", timeout=60_000)
-            assert page.locator(".MathJax_Error, .mjx-merror").count() == 0, "MathJax could not render a formula"
-            prose = page.locator(".jp-MarkdownOutput").all_inner_texts()
-            raw = [m for text in prose for m in RAW_MATH.findall(text)]
-            assert not raw, f"math left as raw TeX: {raw[:3]}"
-            explorer = page.locator(".mtl-explorer")
-            explorer.scroll_into_view_if_needed()
-            view = explorer.locator(".mtl-view")
-            first = view.get_attribute("src")
-            knob = explorer.locator('input[data-knob="0"]')
-            knob.focus()
-            page.keyboard.press("ArrowLeft")
-            assert view.get_attribute("src") != first, "moving the slider must change its figure"
-            page.screenshot(path=str(shots / "handout_00_welcome_slider.png"))
-            page.keyboard.press("ArrowRight")
-            assert view.get_attribute("src") == first
-            page.locator(".mjx-chtml").first.scroll_into_view_if_needed()
-            page.screenshot(path=str(shots / "handout_00_welcome_math.png"))
-            assert not leaving, f"requests left the machine: {leaving}"
-            assert not errors, errors
-        finally:
-            browser.close()
+    with offline_page(viewport={"width": 1200, "height": 900}) as (page, leaving, errors):
+        page.goto(page_file.as_uri())
+        page.wait_for_function("window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0 "
+                               "&& document.querySelectorAll('.mjx-chtml').length > 0", timeout=60_000)
+        assert page.locator(".MathJax_Error, .mjx-merror").count() == 0, "MathJax could not render a formula"
+        prose = page.locator(".jp-MarkdownOutput").all_inner_texts()
+        raw = [m for text in prose for m in RAW_MATH.findall(text)]
+        assert not raw, f"math left as raw TeX: {raw[:3]}"
+        explorer = page.locator(".mtl-explorer")
+        explorer.scroll_into_view_if_needed()
+        view = explorer.locator(".mtl-view")
+        first = view.get_attribute("src")
+        knob = explorer.locator('input[data-knob="0"]')
+        knob.focus()
+        page.keyboard.press("ArrowLeft")
+        assert view.get_attribute("src") != first, "moving the slider must change its figure"
+        page.screenshot(path=str(shots / "handout_00_welcome_slider.png"))
+        page.keyboard.press("ArrowRight")
+        assert view.get_attribute("src") == first
+        page.locator(".mjx-chtml").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "handout_00_welcome_math.png"))
+        assert not leaving, f"requests left the machine: {leaving}"
+        assert not errors, errors
     print(f"screenshots in {shots}")
 
 
@@ -109,49 +92,32 @@ def built_slides(tmp_path_factory):
 
 
 def test_browser_slides_offline_one_slide_per_heading_and_slider_moves(built_slides):
-    if CHROMIUM is None:
-        if IN_CI:
-            pytest.fail(f"no Chromium under CI: {HOW_TO_ENABLE}")
-        pytest.skip(f"no Chromium: {HOW_TO_ENABLE}")
-    from playwright.sync_api import sync_playwright
     out, deck = built_slides
     text = deck.read_text(encoding="utf-8")
     assert not re.search(r'<(?:script|link|img)[^>]+(?:src|href)="(?:https?:)?//', text), "a resource from the network"
     headings = [line for line in text.splitlines() if re.match(r"<h[12] id=", line.strip())]
     shots = Path(os.environ.get("MTL_SCREENSHOTS") or out)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 720})
-            context.set_offline(True)
-            leaving, errors = [], []
-            context.route(re.compile(r"^(?!file:|data:)"), lambda route: (leaving.append(route.request.url), route.abort()))
-            page = context.new_page()
-            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
-            page.goto(deck.as_uri())
-            page.wait_for_function("document.querySelector('.reveal.ready') !== null", timeout=60_000)
-            n_slides = page.locator(".reveal .slides > section").count()
-            assert n_slides >= 4 and n_slides == len(headings), (n_slides, len(headings))
-            present = page.locator(".reveal .slides > section.present")
-            first_slide = present.inner_text()
+    with offline_page(viewport={"width": 1280, "height": 720}) as (page, leaving, errors):
+        page.goto(deck.as_uri())
+        page.wait_for_function("document.querySelector('.reveal.ready') !== null", timeout=60_000)
+        n_slides = page.locator(".reveal .slides > section").count()
+        assert n_slides >= 4 and n_slides == len(headings), (n_slides, len(headings))
+        present = page.locator(".reveal .slides > section.present")
+        first_slide = present.inner_text()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(800)
+        assert present.inner_text() != first_slide, "the arrow key moves to the next slide"
+        for _ in range(n_slides):
+            if present.locator(".mtl-explorer").count():
+                break
             page.keyboard.press("ArrowRight")
             page.wait_for_timeout(800)
-            assert present.inner_text() != first_slide, "the arrow key moves to the next slide"
-            for _ in range(n_slides):
-                if present.locator(".mtl-explorer").count():
-                    break
-                page.keyboard.press("ArrowRight")
-                page.wait_for_timeout(800)
-            explorer = page.locator("section.present .mtl-explorer")
-            view = explorer.locator(".mtl-view")
-            first = view.get_attribute("src")
-            explorer.locator('input[data-knob="0"]').focus()
-            page.keyboard.press("ArrowLeft")  # on a range input, the arrow moves the input, not the deck
-            assert view.get_attribute("src") != first
-            page.screenshot(path=str(shots / "slides_00_welcome_slider.png"))
-            assert not leaving, f"requests left the machine: {leaving}"
-            assert not errors, errors
-        finally:
-            browser.close()
+        explorer = page.locator("section.present .mtl-explorer")
+        view = explorer.locator(".mtl-view")
+        first = view.get_attribute("src")
+        explorer.locator('input[data-knob="0"]').focus()
+        page.keyboard.press("ArrowLeft")  # on a range input, the arrow moves the input, not the deck
+        assert view.get_attribute("src") != first
+        page.screenshot(path=str(shots / "slides_00_welcome_slider.png"))
+        assert not leaving, f"requests left the machine: {leaving}"
+        assert not errors, errors

@@ -107,38 +107,21 @@ def test_importing_the_package_changes_no_rcparams():
 
 
 def test_browser_kernel_free_slider_moves_offline(tmp_path):
-    from test_browser import CHROMIUM, CHROMIUM_FLAGS, HOW_TO_ENABLE, IN_CI
-    if CHROMIUM is None:
-        if IN_CI:
-            pytest.fail(f"no Chromium under CI: {HOW_TO_ENABLE}")
-        pytest.skip(f"no Chromium: {HOW_TO_ENABLE}")
-    from playwright.sync_api import sync_playwright
+    from test_browser import offline_page
     page_file = tmp_path / "explorer.html"
     page_file.write_text("<!doctype html><html><body>" + make_explorer(value={"lam": 0.1}).to_html() + "</body></html>")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            context = browser.new_context()
-            context.set_offline(True)
-            leaving = []
-            context.route(re.compile(r"^(?!file:|data:)"), lambda route: (leaving.append(route.request.url), route.abort()))
-            page = context.new_page()
-            errors = []
-            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(page_file.as_uri())
-            view = page.locator(".mtl-view")
-            first = view.get_attribute("src")
-            lam = page.locator('input[data-knob="0"]')
-            lam.focus()
-            page.keyboard.press("ArrowRight")
-            assert view.get_attribute("src") != first, "moving the input must change the figure"
-            assert page.locator("output").first.text_content() == "1"
-            page.keyboard.press("ArrowLeft")
-            assert view.get_attribute("src") == first
-            page.locator('input[data-knob="1"]').focus()
-            page.keyboard.press("ArrowRight")
-            assert view.get_attribute("src") != first, "the second knob moves the figure too"
-            assert not leaving and not errors, (leaving, errors)
-        finally:
-            browser.close()
+    with offline_page() as (page, leaving, errors):
+        page.goto(page_file.as_uri())
+        view = page.locator(".mtl-view")
+        first = view.get_attribute("src")
+        lam = page.locator('input[data-knob="0"]')
+        lam.focus()
+        page.keyboard.press("ArrowRight")
+        assert view.get_attribute("src") != first, "moving the input must change the figure"
+        assert page.locator("output").first.text_content() == "1"
+        page.keyboard.press("ArrowLeft")
+        assert view.get_attribute("src") == first
+        page.locator('input[data-knob="1"]').focus()
+        page.keyboard.press("ArrowRight")
+        assert view.get_attribute("src") != first, "the second knob moves the figure too"
+        assert not leaving and not errors, (leaving, errors)

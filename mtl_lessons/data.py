@@ -9,8 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from mtl_lessons._checks import (MAX_ELEMENTS, check_float, check_int, check_ints, check_labels, check_size,
                                  check_tensor, check_unit_interval)
@@ -148,6 +146,8 @@ def load_digits_split(classes=tuple(range(10)), *, test_size: float = 0.3, val_s
                          f"(allowed: test_size + val_size < 0.9)")
     seed = check_int("seed", seed, low=0)
 
+    from sklearn.datasets import load_digits  # imported here: sklearn takes ~1 s to import
+    from sklearn.model_selection import train_test_split
     digits = load_digits()
     keep = np.isin(digits.target, classes)
     x = digits.data[keep].astype(np.float32) / 16.0
@@ -171,6 +171,7 @@ def take_labels(x: torch.Tensor, y: torch.Tensor, n_labels: int, *, seed: int = 
     seed = check_int("seed", seed, low=0)
     if n_labels == y.shape[0]:
         return x, y
+    from sklearn.model_selection import train_test_split
     idx, _ = train_test_split(np.arange(len(y)), train_size=n_labels, stratify=y.numpy(), random_state=seed)
     idx = torch.from_numpy(np.sort(idx))
     return x[idx], y[idx]
@@ -209,6 +210,8 @@ def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, n_val: int = 20
     shift = check_int("shift", shift, low=0, high=8)
     check_size("the canvases' pixel count", (n_train + n_val + n_test) * 8 * (8 + shift), MAX_ELEMENTS)
     seed = check_int("seed", seed, low=0)
+    from sklearn.datasets import load_digits  # imported here: sklearn takes ~1 s to import
+    from sklearn.model_selection import train_test_split
     digits = load_digits()
     images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)  # (1797, 8, 8)
     labels = torch.from_numpy(digits.target.astype(np.int64))
@@ -297,6 +300,7 @@ def load_transfer_digits(n_target: int = 30, *, n_source: int = 200, noise: floa
     permuted = check_float("permuted", permuted, low=0.0, high=1.0)
     seed = check_int("seed", seed, low=0)
     split = load_digits_split(seed=0)  # one fixed train/test split: the test set never moves
+    from sklearn.model_selection import train_test_split
     half = train_test_split(np.arange(len(split.y_train)), test_size=0.5, stratify=split.y_train.numpy(),
                             random_state=0)
     source_pool, target_pool = (torch.from_numpy(np.sort(h)) for h in half)
@@ -436,6 +440,7 @@ def load_penguin_tasks(*, test_size: float = 0.25, val_size: float = 0.2, seed: 
                   complete["sex"].map(sexes).to_numpy(np.float32),
                   complete["body_mass_g"].to_numpy(np.float32)], axis=1)
     strata = (2 * y[:, 0] + y[:, 1]).astype(np.int64)  # species x sex
+    from sklearn.model_selection import train_test_split
     x_tr, x_te, y_tr, y_te, s_tr, _ = train_test_split(x, y, strata, test_size=test_size, stratify=strata,
                                                        random_state=seed)
     x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=val_size / (1 - test_size), stratify=s_tr,

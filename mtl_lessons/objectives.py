@@ -9,7 +9,6 @@ one model and a vectorised stack of models.
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 
 from collections.abc import Mapping
 
@@ -43,8 +42,8 @@ def mixed_per_example_losses(pred: torch.Tensor, y: torch.Tensor, loss) -> torch
     ce_tasks = [t for t, name in enumerate(loss) if name == "ce"]
     mse_tasks = [t for t, name in enumerate(loss) if name != "ce"]
     y_ce = y[..., ce_tasks, :]
-    ce = F.cross_entropy(pred[..., ce_tasks, :, :].reshape(-1, pred.shape[-1]), y_ce.long().reshape(-1),
-                         reduction="none").reshape(y_ce.shape)
+    logits = pred[..., ce_tasks, :, :]
+    ce = logits.logsumexp(-1) - logits.gather(-1, y_ce.long()[..., None])[..., 0]  # as in per_example_losses
     se = (pred[..., mse_tasks, :, 0] - y[..., mse_tasks, :]) ** 2
     order = torch.argsort(torch.tensor(ce_tasks + mse_tasks))  # back to the tasks' own order
     return torch.cat([ce, se], dim=-2)[..., order, :]

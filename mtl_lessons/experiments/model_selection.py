@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score, root_mean_squared_error
-from sklearn.model_selection import StratifiedKFold
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import PenguinTasks, load_penguin_tasks
@@ -73,6 +71,8 @@ def macro_f1_many(y: np.ndarray, pred: np.ndarray, model: np.ndarray, n_classes:
     """
     n_models = int(model.max()) + 1
     labels = np.arange(n_models * n_classes)
+    from sklearn.metrics import f1_score  # sklearn is imported on first use: it takes ~1 s
+
     per_class = f1_score(model * n_classes + y, model * n_classes + pred, labels=labels, average=None,
                          zero_division=0.0)
     return per_class.reshape(n_models, n_classes).mean(1)
@@ -81,6 +81,8 @@ def macro_f1_many(y: np.ndarray, pred: np.ndarray, model: np.ndarray, n_classes:
 def penguin_metrics(out: torch.Tensor, y: list[torch.Tensor], mass_stats: list[tuple[float, float]]
                     ) -> dict[str, np.ndarray]:
     """sklearn's metrics of every model's outputs out[m] (3, n_m, 3) against y[m] (n_m, 3): (n_models,) each."""
+    from sklearn.metrics import accuracy_score, root_mean_squared_error
+
     if not all(torch.isfinite(o).all() for o in out):
         raise FloatingPointError("training diverged (non-finite outputs): the body-mass task's SGD step is lam * lr; "
                                  "use a smaller lam or lr")
@@ -111,6 +113,8 @@ def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_
     (trained on train + validation, scored on test), for <metric> in METRICS. The seed picks the
     data split, the folds and the initialisation.
     """
+    from sklearn.model_selection import StratifiedKFold
+
     lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
     depths = check_ints("depths", depths, low=0, high=n_layers)
     lrs = check_floats("lrs", lrs, low=0.0, low_open=True, item_name="lr")
@@ -305,6 +309,7 @@ def accuracy_vs_f1_case(seed: int = 0, *, feature: int = 1) -> dict[str, dict[st
     Returns {"majority rule": {"accuracy": ..., "macro_f1": ...}, "logistic regression": {...}}.
     """
     from sklearn.dummy import DummyClassifier
+    from sklearn.metrics import accuracy_score, f1_score
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

@@ -13,6 +13,7 @@ BIN    := $(VENV)/$(if $(filter Windows_NT,$(OS)),Scripts,bin)
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 LAB_EXTRA ?=
+BENCH_ARGS ?=
 # torch's CPU build, from PyTorch's CPU wheel index on Linux (PyPI's Linux torch is the ~2.7 GB CUDA
 # build; on macOS and Windows PyPI's torch is the CPU build already). Opt out with `make TORCH_INDEX=`
 # (a GPU, or torch installed another way). A matching wheel already on disk (pip's find-links) is used first.
@@ -59,8 +60,8 @@ lab: env  ## open the course in JupyterLab on 127.0.0.1 (token authentication on
 test: env  ## package tests and every notebook under nbval, including the lock check (tests/test_lock.py)
 	$(BIN)/python -m pytest -v --require-all-notebooks
 
-bench: env  ## benchmark figures, one `name: value` per line
-	$(BIN)/python -m mtl_lessons.bench
+bench: env  ## benchmark figures, one `name: value` per line (make bench BENCH_ARGS="--runs 3 --busy")
+	$(BIN)/python -m mtl_lessons.bench $(BENCH_ARGS)
 
 handout: env  ## build/handout: one self-contained HTML page per chapter, sliders without a kernel (npm fetches MathJax once)
 	$(BIN)/python -m mtl_lessons.handout --out build/handout

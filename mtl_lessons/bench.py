@@ -7,9 +7,13 @@ Prints one figure per line as `name: value`:
                                                     after another (fit), medians of several repeats
   sweep_speedup_cpu          the same ratio in CPU time (both run on one thread): steadier under load
 Per slider (<slider> is its notebook), the explorer runs on an asyncio event loop, as in a kernel:
-  precompute_s.<slider>      time to train the slider's grid (its sweep function, notebook defaults)
+  precompute_s.<slider>      the training cell: time to train the slider's grid (its sweep function,
+                             notebook defaults), under a progress bar
   first_figure_s.<slider>    time to build the explorer and draw its default figure
-  time_to_slider_s.<slider>  precompute_s + first_figure_s: from the cell's start to the slider on screen
+  time_to_slider_s.<slider>  the explorer cell, from its start to the slider on screen: first_figure_s
+                             (every notebook trains its grid in the cell before, except chapter 5,
+                             whose grid is 0.02 s of arithmetic)
+  train_and_slider_s.<slider>  precompute_s + first_figure_s: both cells, one after the other
   render_s.<slider>          time until every other figure is drawn, while the kernel is idle
   draw_p50_ms.<slider>, draw_max_ms.<slider>
                              time to draw one figure: what a first visit costs before its figure is drawn
@@ -32,6 +36,8 @@ import contextlib
 import io
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -128,7 +134,8 @@ async def _slider_figures(name: str, sweep_fn, explorer_fn, passes: int) -> dict
     ms = np.array(latencies) * 1e3
     draw_ms = np.array(draws or [np.nan]) * 1e3
     return {f"precompute_s.{name}": precompute, f"first_figure_s.{name}": first,
-            f"time_to_slider_s.{name}": precompute + first, f"render_s.{name}": background,
+            f"time_to_slider_s.{name}": first, f"train_and_slider_s.{name}": precompute + first,
+            f"render_s.{name}": background,
             f"draw_p50_ms.{name}": float(np.median(draw_ms)), f"draw_max_ms.{name}": float(draw_ms.max()),
             f"callback_p50_ms.{name}": float(np.percentile(ms, 50)),
             f"callback_p95_ms.{name}": float(np.percentile(ms, 95))}
@@ -183,20 +190,45 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the speed-up timing (median)")
     parser.add_argument("--only", default=None, help="only sliders whose name contains this")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="run everything this many times and print each figure's median (and its range)")
+    parser.add_argument("--busy", action="store_true",
+                        help="keep one core busy with a second process while measuring (a learner's laptop "
+                             "running something else)")
     args = parser.parse_args(argv)
+    runs = check_int("--runs", args.runs, low=1, high=20)
+    busy = (subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None)
+    try:
+        print(f"busy: {int(args.busy)}", flush=True)
+        print(f"load_1min_start: {os.getloadavg()[0]:.3g}", flush=True)
+        measured: dict[str, list[float]] = {}
+        for run in range(runs):
+            for name, value in one_run(args.repeats, args.only).items():
+                measured.setdefault(name, []).append(value)
+                if runs == 1:
+                    print(f"{name}: {value:.3g}", flush=True)
+            if runs > 1:
+                print(f"# run {run + 1} of {runs} done", flush=True)
+        if runs > 1:
+            print(f"runs: {runs}")
+            for name, values in measured.items():
+                print(f"{name}: {statistics.median(values):.3g}")
+                print(f"{name}.range: {min(values):.3g}-{max(values):.3g}")
+        print(f"load_1min_end: {os.getloadavg()[0]:.3g}", flush=True)
+    finally:
+        if busy is not None:
+            busy.kill()
+
+
+def one_run(repeats: int, only: str | None) -> dict[str, float]:
+    """Every figure once: the sweep speed-up, the strategies' step times, then each slider."""
     from mtl_lessons.experiments import SLIDERS
 
-    print(f"load_1min_start: {os.getloadavg()[0]:.3g}", flush=True)
-    for name, value in sweep_speedup(repeats=args.repeats).items():
-        print(f"{name}: {value:.3g}", flush=True)
-    for name, value in strategy_step_times(repeats=max(args.repeats, 3)).items():
-        print(f"{name}: {value:.3g}", flush=True)
+    figures = {**sweep_speedup(repeats=repeats), **strategy_step_times(repeats=max(repeats, 3))}
     for name, (sweep_fn, explorer_fn) in SLIDERS.items():
-        if args.only and args.only not in name:
-            continue
-        for key, value in slider_figures(name, sweep_fn, explorer_fn).items():
-            print(f"{key}: {value:.3g}", flush=True)
-    print(f"load_1min_end: {os.getloadavg()[0]:.3g}", flush=True)
+        if not only or only in name:
+            figures.update(slider_figures(name, sweep_fn, explorer_fn))
+    return figures
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import torch
 from mtl_lessons._checks import MAX_GRID, check_ints, check_sequence, check_size
 
 
-@dataclass
+@dataclass(repr=False)
 class Sweep:
     """Results over a grid of knob values × seeds, indexed by the knob values themselves.
 
@@ -57,6 +57,16 @@ class Sweep:
         self.results = {name: np.asarray(array) for name, array in self.results.items()}
         for name, array in self.results.items():
             self._check_result(name, array)
+
+    def __repr__(self) -> str:
+        """One line a learner can read after training: the grid, the seeds and the result names."""
+        def values(v):
+            return ", ".join(map(str, v)) if len(v) <= 6 else f"{v[0]}, {v[1]}, ..., {v[-1]}"
+
+        knobs = " × ".join(f"{k} ({values(v)})" for k, v in self.knobs.items())
+        names = ", ".join(list(self.results)[:8]) + (", ..." if len(self.results) > 8 else "")
+        return (f"Sweep: {math.prod(self.grid_shape)} grid points = {knobs}, each with {len(self.seeds)} "
+                f"seed{'s' * (len(self.seeds) != 1)}; results: {names or 'none yet'}")
 
     @property
     def grid_shape(self) -> tuple[int, ...]:

@@ -3,9 +3,15 @@ values themselves (what the sliders and plots read). It trains nothing; `fit_man
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import itertools
+import json
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -129,3 +135,120 @@ class Sweep:
         if name not in self.results:
             raise KeyError(f"result {name!r} not in sweep (has: {list(self.results)})")
         return self.results[name]
+
+
+# ---- an opt-in cache of trained grids on disk (restart-and-run-all in class: the second run is instant) ----
+
+CACHE_ENV = "MTL_CACHE"  # unset, "" or "0": off; "1": ~/.cache/mtl-lessons (or $XDG_CACHE_HOME); else a folder
+
+
+def cache_dir() -> Path | None:
+    """The folder trained grids are cached in, or None (the default: every grid is trained)."""
+    value = os.environ.get(CACHE_ENV, "").strip()
+    if value in ("", "0"):
+        return None
+    folder = (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mtl-lessons" if value == "1"
+              else Path(value).expanduser())
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{CACHE_ENV}={value!r} names a file, not a folder: set it to 1 (the default folder "
+                         f"~/.cache/mtl-lessons), to a folder, or to 0 (no cache)")
+    return folder
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """A digest of the package's own source and the versions it runs on: any change retrains."""
+    import mtl_lessons
+
+    digest = hashlib.sha256(f"{mtl_lessons.__version__} torch {torch.__version__} numpy {np.__version__}".encode())
+    root = Path(mtl_lessons.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _plain(value):
+    """Arguments as plain values for the cache key: range(3), (0, 1, 2), np.arange(3) all key the same."""
+    if isinstance(value, (np.generic, torch.Tensor)) and np.ndim(value) == 0:
+        return value.item()
+    if isinstance(value, (range, list, tuple, np.ndarray, torch.Tensor)):
+        return [_plain(v) for v in (value.tolist() if hasattr(value, "tolist") else value)]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"{type(value).__name__} cannot key the cache")
+
+
+def _encode(value):
+    """A Sweep's contents as what torch.load(weights_only=True) reads back: tensors, numbers, str, containers."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return {"__numpy__": torch.from_numpy(np.ascontiguousarray(value))}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {"__dict__": [(_encode(k), _encode(v)) for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return {"__tuple__" if isinstance(value, tuple) else "__list__": [_encode(v) for v in value]}
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+        return value
+    raise TypeError(f"{type(value).__name__} cannot be cached")
+
+
+def _decode(value):
+    if isinstance(value, dict):
+        (kind, inner), = value.items()
+        if kind == "__numpy__":
+            return inner.numpy()
+        if kind == "__dict__":
+            return {_decode(k): _decode(v) for k, v in inner}
+        return (tuple if kind == "__tuple__" else list)(_decode(v) for v in inner)
+    return value
+
+
+def cached(fn):
+    """Keep what a sweep function returns on disk when MTL_CACHE is set; the same call later loads it.
+
+    The key is the function, every argument but `progress`, and a digest of the package's source
+    and of the torch and numpy versions: a change to any of them trains again. Files are read with
+    torch.load(weights_only=True). Off by default: learners see every grid trained.
+    """
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        folder = cache_dir()
+        if folder is None:
+            return fn(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = {k: v for k, v in bound.arguments.items() if k != "progress"}
+        try:
+            key = json.dumps([fn.__module__, fn.__qualname__, _plain(arguments), _code_digest()], sort_keys=True)
+        except TypeError:
+            return fn(*args, **kwargs)  # an argument the key cannot hold: train, as without the cache
+        path = folder / f"{fn.__name__}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
+        if path.exists():
+            try:
+                saved = _decode(torch.load(path, weights_only=True))
+                sweep = Sweep(saved["knobs"], saved["seeds"], saved["results"], saved["meta"])
+            except Exception as error:  # a truncated or foreign file: train again and overwrite it
+                print(f"{CACHE_ENV}: could not read {path} ({type(error).__name__}); training again")
+            else:
+                print(f"{fn.__name__}: the trained grid is read from {path} ({CACHE_ENV} is set); "
+                      f"unset {CACHE_ENV} to train it again")
+                return sweep
+        sweep = fn(*args, **kwargs)
+        try:
+            payload = _encode({"knobs": sweep.knobs, "seeds": tuple(sweep.seeds), "results": sweep.results,
+                               "meta": sweep.meta})
+        except TypeError as error:
+            print(f"{CACHE_ENV}: {fn.__name__}'s grid is not cached ({error})")
+            return sweep
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(payload, partial)
+        os.replace(partial, path)  # whole or not at all, even if two kernels write at once
+        return sweep
+
+    return wrapper

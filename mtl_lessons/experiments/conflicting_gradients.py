@@ -15,7 +15,7 @@ from mtl_lessons.gradients import mgda, pcgrad
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
-from mtl_lessons.sweep import Sweep
+from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.train import ModelStack, fit_many
 from mtl_lessons.widgets import SweepExplorer
 
@@ -41,6 +41,7 @@ def two_gradients(angle_deg: float, ratio: float = 0.5) -> torch.Tensor:
     return torch.tensor([[1.0, 0.0], [ratio * np.cos(a), ratio * np.sin(a)]], dtype=torch.float64)
 
 
+@cached
 def angle_sweep(angles=DEFAULT_ANGLES, *, ratio: float = 0.5) -> Sweep:
     """The three directions for every angle (no training): sum, pcgrad, mgda, each (2,)."""
     sweep = Sweep({"angle": tuple(angles)}, (0,))

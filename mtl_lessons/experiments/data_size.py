@@ -15,6 +15,7 @@ from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
+from mtl_lessons.sweep import cached
 
 MODELS = {"independent": 0, "shared": None}  # name -> sharing depth (None: the whole trunk)
 
@@ -44,6 +45,7 @@ class DataSizeClaims:
 CLAIMS = DataSizeClaims()
 
 
+@cached
 def data_size_sweep(n_per_task=(4, 6, 8, 16, 32, 64), seeds=range(5), *, n_tasks: int = 8,
                     hidden: int = 16, n_layers: int = 2, steps: int = 600, lr: float = 1e-2,
                     noise: float = 0.1, relatedness: float = 1.0, n_grid: int = 120,

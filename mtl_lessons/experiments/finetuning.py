@@ -24,7 +24,7 @@ from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet, copy_layers
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
-from mtl_lessons.sweep import Sweep
+from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.train import ModelStack, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
@@ -156,6 +156,7 @@ def claims_hold(numbers: dict[str, float]) -> dict[str, bool]:
             for name, value in numbers.items()}
 
 
+@cached
 def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, n_source: int = 200,
                      permuted: float = 0.25, n_val: int = 30, hidden: int = 32, n_layers: int = 2,
                      steps: int = 100, lr: float = 1.0, factor: float = 2.6, record_every: int = 20,

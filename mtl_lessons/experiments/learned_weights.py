@@ -14,7 +14,7 @@ from mtl_lessons.data import make_competing_tasks
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
-from mtl_lessons.sweep import Sweep
+from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.train import ModelStack, fit_many
 from mtl_lessons.weighting import DynamicWeightAverage, FixedWeights, GradNorm, UncertaintyWeighting
 from mtl_lessons.widgets import SweepExplorer
@@ -57,6 +57,7 @@ def scaled_tasks(seed: int, scale: float, n_train: int = 16, noise: float = 0.1)
     return d, d.x_train, d.y_train * c, d.x_test, d.y_test * c
 
 
+@cached
 def learned_weights_sweep(ratios=DEFAULT_RATIOS, seeds=range(3), *, methods=METHODS, steps: int = 600,
                           lr: float = 0.05, hidden: int = 1, every: int = 10, progress: bool = True) -> Sweep:
     """Train the two-task net with every method, for every loss ratio and seed (one fit_many per method, Adam).
@@ -114,6 +115,7 @@ def noise_task_run(seeds=range(3), *, noise_sd: float = 1.0, steps: int = 600, l
 GRADNORM_ALPHAS = (0.0, 0.5, 1.5)
 
 
+@cached
 def gradnorm_alpha_sweep(alphas=GRADNORM_ALPHAS, ratios=(1.0, 100.0), seeds=range(3), *, steps: int = 600,
                          lr: float = 0.05, hidden: int = 1, every: int = 10, progress: bool = True) -> Sweep:
     """GradNorm with several alphas, every loss ratio and seed in ONE fit_many run (one alpha per model).

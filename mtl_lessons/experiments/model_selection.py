@@ -23,7 +23,7 @@ from mtl_lessons.data import PenguinTasks, load_penguin_tasks
 from mtl_lessons.metrics import delta_m
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
-from mtl_lessons.sweep import Sweep
+from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.train import ModelStack, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
@@ -104,6 +104,7 @@ def strata(y: torch.Tensor) -> np.ndarray:
     return (2 * y[:, 0] + y[:, 1]).long().numpy()
 
 
+@cached
 def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_folds: int = 5,
                      hidden: int = 8, n_layers: int = 2, steps: int = 200, progress: bool = True) -> Sweep:
     """Cross-validated, validation-split and test metrics of every (lam, depth, lr, seed).

@@ -27,6 +27,7 @@ from mtl_lessons.objectives import task_losses_unchecked
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.train import ModelStack, Sweep, fit_many, one_thread, pad_tasks, transfer_stack, _progress
 from mtl_lessons.widgets import SweepExplorer, grid_value
+from mtl_lessons.sweep import cached
 
 LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0)  # one per decade, as in chapter 6
 N_TARGET = (10, 30, 100)
@@ -121,6 +122,7 @@ def _fit_l2_sp(stack: ModelStack, x, y, mask, anchor: dict, alpha: torch.Tensor,
             opt.step()
 
 
+@cached
 def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, sources=tuple(SOURCES),
                             n_source: int = 100, permuted: float = 0.25, n_val: int = 30, hidden: int = 32,
                             n_layers: int = 2, steps: int = 100, lr: float = 1.0, l2sp_lr: float = 0.3,

@@ -17,6 +17,7 @@ from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
+from mtl_lessons.sweep import cached
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def _check_depths(depths, n_layers: int) -> tuple[int, ...]:
     return depths
 
 
+@cached
 def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=range(5), *,
                         n_tasks: int = 8, hidden: int = 8, n_layers: int = 2, steps: int = 600,
                         lr: float = 1e-2, noise: float = 0.1, n_grid: int = 120, depths=None,
@@ -188,6 +190,7 @@ def sharing_depth_explorer(sweep: Sweep, *, tasks=None, value: dict | None = Non
                          descriptions={"sharing_depth": "sharing depth k", "n_per_task": "points per task"})
 
 
+@cached
 def digit_overlay_sweep(hidden=(16, 64), seeds=range(5), *, n_train: int = 200, n_test: int = 500,
                         shift: int = 4, n_layers: int = 2, steps: int = 250, lr: float = 1e-2, depths=None,
                         progress: bool = True) -> Sweep:

@@ -35,6 +35,7 @@ from mtl_lessons.objectives import task_losses_unchecked
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks, shared_parameter_names, transfer_stack
 from mtl_lessons.widgets import SweepExplorer, grid_value
+from mtl_lessons.sweep import cached
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,7 @@ def random_partition(sizes, n_tasks: int, *, seed: int) -> tuple[int, ...]:
     return _canonical(labels)
 
 
+@cached
 def grouping_sweep(seeds=range(5), *, n_per_cluster: int = 3, n_train: int = 12, freqs=(1.0, 1.5),
                    hidden: int = 8, n_layers: int = 2, steps: int = 400, lr: float = 2e-2,
                    lookahead_lr: float = 0.002, every: int = 50, noise: float = 0.1, n_val: int = 50, n_groups=None,

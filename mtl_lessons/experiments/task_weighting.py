@@ -17,6 +17,7 @@ from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_front, plot_seed_band, plot_task_fits
 from mtl_lessons.train import ModelStack, Sweep, fit_many
 from mtl_lessons.widgets import SweepExplorer, grid_value
+from mtl_lessons.sweep import cached
 
 DEFAULT_LAMS = tuple(float(v) for v in np.round(np.geomspace(0.1, 10.0, 9), 3))  # includes 1.0
 
@@ -106,6 +107,7 @@ def head_only_runs(optimizer: str, lams=(0.1, 10.0), seeds=range(5), *, train_tr
     return history.task_losses[:, :, 1].T.reshape(len(lams), len(seeds), steps)  # task 2's loss
 
 
+@cached
 def task_weighting_sweep(lams=DEFAULT_LAMS, seeds=range(5), *, hidden: int = 1, n_train: int = 16,
                          noise: float = 0.1, steps: int = 1000, lr: float = 0.5, optimizer: str = "sgd",
                          n_grid: int = 120, progress: bool = True) -> Sweep:

@@ -26,6 +26,7 @@ from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks, transfer_stack
 from mtl_lessons.widgets import SweepExplorer, grid_value
+from mtl_lessons.sweep import cached
 
 LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0)  # one per decade: both limits and the middle
 N_TARGET = (10, 30, 100)
@@ -131,6 +132,7 @@ def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 3
     return out
 
 
+@cached
 def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_source: int = 200,
                           noise: float = 0.0, permuted: float = 0.25, n_val: int = 30, hidden: int = 32,
                           n_layers: int = 2, steps: int = 100, lr: float = 1.0, trunk_lr_scale: float = 0.1,

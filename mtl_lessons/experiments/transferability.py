@@ -22,6 +22,7 @@ from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks, transfer_stack
 from mtl_lessons.widgets import SweepExplorer, grid_value
+from mtl_lessons.sweep import cached
 
 CLASSES_A, CLASSES_B = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 VARIANTS = {  # result name -> (source network, frozen?, label, colour, line style)
@@ -75,6 +76,7 @@ def _accuracy(stack: ModelStack, x: torch.Tensor, y: torch.Tensor) -> np.ndarray
         return per_task_accuracy(logits, y.expand(len(stack), 1, -1))[:, 0].numpy()
 
 
+@cached
 def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4, steps: int = 100,
                           lr: float = 1e-2, n_labels_b: int | None = None, progress: bool = True) -> Sweep:
     """B accuracy of AnB, AnB+, BnB, BnB+ for every frozen depth n = 0..n_layers and seed.

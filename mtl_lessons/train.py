@@ -72,9 +72,13 @@ def one_thread():
     yield
 
 
+PROGRESS_DELAY_S = 0.3  # seconds before a progress bar appears
+
+
 def _progress(steps: int, progress: bool, desc: str):
-    # the bar shows only if training lasts more than a second
-    return tqdm(range(steps), desc=desc, disable=not progress, delay=1.0, leave=False)
+    # the bar shows once training has lasted PROGRESS_DELAY_S, and goes when it ends: a cell that trains
+    # several models one after another shows a bar for each, never a silent wait
+    return tqdm(range(steps), desc=desc, disable=not progress, delay=PROGRESS_DELAY_S, leave=False)
 
 
 @dataclass

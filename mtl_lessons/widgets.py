@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from mtl_lessons._checks import check_bool, check_figsize, check_int, check_sequence, check_size
 from mtl_lessons.plots import PRESENTER_DPI, PRESENTER_WIDTH_IN, presenter_on, presenter_style, raise_to_presenter_floor
-from mtl_lessons.train import Sweep
+from mtl_lessons.train import PROGRESS_DELAY_S, Sweep
 
 MAX_PRERENDER = 1_000  # figures a slider can reach, all kept (about 50 kB each)
 IDLE_TICK_S = 0.05   # how often the background drawing checks that the kernel is idle
@@ -190,7 +190,7 @@ class SweepExplorer:
     def render_all(self, progress: bool = True) -> None:
         """Draw every figure the sliders can reach that is not drawn yet."""
         todo = [p for p in self.reachable if self.sweep.index(**p) not in self._pngs]
-        for p in tqdm(todo, desc="drawing the slider's figures", delay=1.0, leave=False, disable=not progress):
+        for p in tqdm(todo, desc="drawing the slider's figures", delay=PROGRESS_DELAY_S, leave=False, disable=not progress):
             self.render(p)
 
     @property

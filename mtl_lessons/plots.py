@@ -11,11 +11,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from mtl_lessons._checks import check_int
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+
 
 # Presenter style: figures readable from the back of a room. MTL_PRESENTER=1 (read when a figure is made,
 # never at import) turns it on for the sliders; presenter_style() turns it on for a notebook's own figures.
@@ -30,6 +32,13 @@ PRESENTER_RC = {
     "patch.linewidth": 1.4, "figure.dpi": PRESENTER_DPI,  # savefig.dpi stays "figure": the explorer sets its own
     "figure.figsize": (PRESENTER_WIDTH_IN, PRESENTER_WIDTH_IN * 9 / 16 * 0.75),
 }
+
+
+def plain_ticks(axis) -> None:
+    """Tick labels of a log axis as plain numbers (0.01, 1, 100) instead of 10⁻²: text, not math text,
+    which matplotlib parses again on every figure (the slowest part of drawing a slider's figure)."""
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def presenter_on() -> bool:

@@ -14,7 +14,7 @@ from mtl_lessons._checks import MAX_ELEMENTS, check_choice, check_size, check_fl
 from mtl_lessons.data import make_competing_tasks
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
-from mtl_lessons.plots import PALETTE, plot_front, plot_seed_band, plot_task_fits
+from mtl_lessons.plots import PALETTE, plain_ticks, plot_front, plot_seed_band, plot_task_fits
 from mtl_lessons.train import ModelStack, Sweep, fit_many
 from mtl_lessons.widgets import SweepExplorer, grid_value
 from mtl_lessons.sweep import cached
@@ -163,7 +163,7 @@ def task_weighting_explorer(sweep: Sweep, *, value: float | None = None) -> Swee
         i = sweep.index(**point)[0]
         plot_front(losses.mean(1), samples=losses, highlight=i, ax=ax_front,
                    label=f"mean over {len(sweep.seeds)} seeds (dots: each seed)")
-        ax_front.set(xlabel="held-out MSE of task 1, $L_1$", ylabel="held-out MSE of task 2, $L_2$",
+        ax_front.set(xlabel="held-out MSE of task 1, L₁", ylabel="held-out MSE of task 2, L₂",
                      title=f"Front traced by λ ({sweep.meta['optimizer'].upper()}), λ = {point['lam']:g} circled")
         ax_front.legend(fontsize=7)
         plot_task_fits(sweep.at("x_train", **point)[0], sweep.at("y_train", **point)[0], sweep.meta["x_grid"],
@@ -176,9 +176,10 @@ def task_weighting_explorer(sweep: Sweep, *, value: float | None = None) -> Swee
                    title=f"Both tasks' fits, λ = {point['lam']:g} (seed {sweep.seeds[0]})")
         for t, (color, marker) in enumerate(((PALETTE[0], "o"), (PALETTE[1], "s"))):  # the fits' colours
             plot_seed_band(lams, losses[:, :, t], ax=ax_lam, color=color, marker=marker, highlight=point["lam"],
-                           label=f"task {t + 1}: $L_{t + 1}$")
+                           label=f"task {t + 1}: L{'₁₂'[t]}")
         ax_lam.set(xscale="log", xlabel="λ, the weight of task 2 (log scale)",
                    ylabel="held-out MSE", title="Each task's loss against λ (mean ± sd)")
+        plain_ticks(ax_lam.xaxis)  # 0.01, not 10⁻²; and L₁ rather than $L_1$ above: text draws faster than math
         ax_lam.legend(fontsize=8)
 
     return SweepExplorer(sweep, draw, knobs=["lam"], value={"lam": value}, ncols=3, figsize=(13, 3.8),

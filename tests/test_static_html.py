@@ -84,6 +84,38 @@ def test_presenter_style_is_read_when_the_figure_is_made_and_learner_defaults_st
     assert learner.axes[0].title.get_fontsize() == 7
 
 
+def test_presenter_floor_thickens_annotation_arrows_to_the_presenter_line_width():
+    from matplotlib.patches import FancyArrowPatch
+
+    from mtl_lessons.plots import PRESENTER_RC, raise_to_presenter_floor
+    fig, ax = plt.subplots()
+    thin = ax.annotate("", xy=(1, 1), xytext=(0, 0), arrowprops=dict(arrowstyle="->", lw=1))
+    patch = ax.add_patch(FancyArrowPatch((0, 0), (1, 0), arrowstyle="->", lw=0.5))
+    thick = ax.annotate("", xy=(0, 1), xytext=(0, 0), arrowprops=dict(arrowstyle="->", lw=5))
+    raise_to_presenter_floor(fig)
+    plt.close(fig)
+    assert thin.arrow_patch.get_linewidth() == patch.get_linewidth() == PRESENTER_RC["lines.linewidth"]
+    assert thick.arrow_patch.get_linewidth() == 5, "a thicker arrow keeps its width"
+
+
+def test_static_html_both_carries_a_presenter_copy(monkeypatch):
+    from mtl_lessons.widgets import PRESENTER_HTML_MIME
+    monkeypatch.delenv("MTL_PRESENTER", raising=False)
+    monkeypatch.setenv("MTL_STATIC_HTML", "both")  # handout.build_both: one execution, both styles
+    explorer = make_explorer(value={"lam": 1.0})
+    bundle = explorer._repr_mimebundle_()
+    assert {"text/html", PRESENTER_HTML_MIME, "image/png"} <= set(bundle) and not explorer.presenter
+
+    def widths(page):
+        return {png_size(base64.b64decode(b))[0] for b in re.findall(r'src="data:image/png;base64,([^"]+)"', page)}
+    assert widths(bundle["text/html"]) == {240} and widths(bundle[PRESENTER_HTML_MIME]) == {1920}
+    assert 'value="1"' in bundle[PRESENTER_HTML_MIME], "the copy starts at the same point"
+    monkeypatch.setenv("MTL_STATIC_HTML", "1")
+    assert PRESENTER_HTML_MIME not in make_explorer()._repr_mimebundle_()
+    with pytest.raises(TypeError, match="presenter"):
+        make_explorer(presenter="yes")
+
+
 def test_presenter_style_context():
     before = dict(plt.rcParams)
     with presenter_style(True) as on:

@@ -50,12 +50,16 @@ def shots() -> Path | None:
     return Path(folder) if folder else None
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def need_npm() -> None:
     specs = [handout.MATHJAX_NPM, *handout.SLIDES_NPM]
     cached = all((CACHE / (spec.replace("@", "-") + ".tgz")).exists() for spec in specs)
     if not cached and shutil.which("npm") is None:
         pytest.skip("no npm and no cached MathJax/reveal.js: make handout and make slides need npm once")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    need_npm()
     out = tmp_path_factory.mktemp("built")
     start, cpu = time.perf_counter(), time.process_time()
     try:
@@ -257,6 +261,22 @@ def test_browser_deck_offline(built, browser_page, name):
             page.screenshot(path=str(shots() / f"slides_{name}_slider.png"))
     assert not leaving, f"requests left the machine: {leaving}"
     assert not errors, errors
+
+
+def test_make_handout_and_make_slides_each_build_alone(tmp_path):
+    """`make handout` and `make slides` (one build each, as the Makefile runs them) for chapter 0."""
+    need_npm()
+    welcome = [str(ROOT / "notebooks" / "00_welcome.ipynb")]
+    handout.main(["--out", str(tmp_path / "handout"), "--cache", str(CACHE), *welcome])
+    handout.main(["--slides", "--out", str(tmp_path / "slides"), "--cache", str(CACHE), *welcome])
+    page = (tmp_path / "handout" / "00_welcome.html").read_text(encoding="utf-8")
+    deck = (tmp_path / "slides" / "00_welcome.slides.html").read_text(encoding="utf-8")
+    for text in (page, deck):
+        assert text.count(EXPLORER) == 1 and not NETWORK_RESOURCE.search(text)
+    assert png_width(re.search(r'class="mtl-view"[^>]*src="([^"]+)"', page).group(1)) < 1920
+    assert abs(png_width(re.search(r'class="mtl-view"[^>]*src="([^"]+)"', deck).group(1)) - 1920) <= 20
+    assert (tmp_path / "slides" / "reveal.js" / "dist" / "reveal.js").exists()
+    assert 'href="00_welcome.slides.html"' in (tmp_path / "slides" / "index.html").read_text(encoding="utf-8")
 
 
 # --- fast checks of the pieces, no execution -------------------------------------------------------------

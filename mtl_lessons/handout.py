@@ -1,14 +1,16 @@
 """`make handout`: one self-contained HTML page per chapter, and an index, for learners without Python.
 
-Each notebook is executed (nbclient, through nbconvert's ExecutePreprocessor) with MTL_STATIC_HTML=1,
-so every slider's display carries its kernel-free HTML (SweepExplorer.to_html); then widget state,
+Each notebook is executed (nbclient; two kernels at once by default) with MTL_STATIC_HTML=1, so every
+slider's display carries its kernel-free HTML (SweepExplorer.to_html); then widget state,
 live-widget views and progress bars (tqdm's widgets and stderr) are stripped, and nbconvert's lab
 page is written without require.js, the widget manager or mermaid. Math is rendered by MathJax 2
 (npm package `mathjax`, pinned below) vendored into the output folder at build time: nothing is
-fetched when a page is viewed.
+fetched when a page is viewed. Links between chapters (NN_name.ipynb#heading) go to the other page's
+heading, and in the decks to the slide that holds it (reveal.js's #/slide-id).
 
     python -m mtl_lessons.handout [--out build/handout] [notebooks/00_welcome.ipynb ...]
     python -m mtl_lessons.handout --slides --out build/slides   # `make slides`: reveal.js decks, offline
+    python -m mtl_lessons.handout --out build/handout --slides-out build/slides   # both, one execution each
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +36,7 @@ MATHJAX_KEEP = ("MathJax.js", "LICENSE", "config/TeX-AMS_CHTML-full.js", "config
                 "jax/output/CommonHTML/", "jax/element/", "fonts/HTML-CSS/TeX/woff/")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+PRESENTER_HTML_MIME = "application/vnd.mtl-lessons.presenter+html"  # = widgets.PRESENTER_HTML_MIME
 
 
 # the slides' reveal.js (the version nbconvert's template is written for), jQuery and require.js it loads
@@ -79,8 +83,11 @@ def vendor_mathjax(out: Path, cache: Path) -> Path:
     return vendor_npm(MATHJAX_NPM, MATHJAX_KEEP, out / "mathjax", cache)
 
 
-def clean(nb) -> None:
-    """Strip widget state, live-widget views (kept: their static fallbacks) and progress bars, in place."""
+def clean(nb, *, presenter: bool = False) -> None:
+    """Strip widget state, live-widget views (kept: their static fallbacks) and progress bars, in place.
+
+    A slider's presenter-style copy (MTL_STATIC_HTML=both) becomes its text/html if `presenter`, else is dropped.
+    """
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -90,6 +97,10 @@ def clean(nb) -> None:
             if output.output_type == "stream" and output.name == "stderr":
                 continue  # tqdm's text bars and warnings meant for a live session
             data = output.get("data")
+            if data is not None and PRESENTER_HTML_MIME in data:
+                twin = data.pop(PRESENTER_HTML_MIME)
+                if presenter:
+                    data["text/html"] = twin
             if data is not None and WIDGET_VIEW in data:
                 del data[WIDGET_VIEW]
                 data.pop(WIDGET_STATE, None)
@@ -111,21 +122,42 @@ def title_of(nb, fallback: str) -> str:
 TEMPLATES = Path(__file__).parent / "handout_templates"
 
 
+def execute_all(notebooks: list[Path], *, static_html: str = "1", presenter: bool | None = None, jobs: int = 2,
+                timeout: int = 1200) -> list:
+    """Each notebook executed on a fresh kernel (`jobs` kernels at once), not yet cleaned.
+
+    The kernels get MTL_STATIC_HTML=`static_html` (1: sliders are their kernel-free HTML; both: with a
+    presenter-style copy too) and, unless None, MTL_PRESENTER; this process's environment is left alone.
+    """
+    import asyncio
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    env = {**os.environ, "MTL_STATIC_HTML": static_html}
+    if presenter is not None:
+        env["MTL_PRESENTER"] = "1" if presenter else "0"
+
+    async def run(path: Path, slots: asyncio.Semaphore):
+        async with slots:
+            start = time.perf_counter()
+            nb = nbformat.read(path, as_version=4)
+            client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                    resources={"metadata": {"path": str(path.parent)}})
+            await client.async_execute(env=env)  # env: the kernel's whole environment
+            print(f"    {path.name} executed in {time.perf_counter() - start:.0f} s", flush=True)
+            return nb
+
+    async def run_all():
+        slots = asyncio.Semaphore(max(1, int(jobs)))
+        return await asyncio.gather(*(run(path, slots) for path in notebooks))
+
+    return asyncio.run(run_all())
+
+
 def execute(path: Path, timeout: int = 1200):
     """The notebook at `path`, executed on a fresh kernel with kernel-free sliders, then cleaned."""
-    import nbformat
-    from nbconvert.preprocessors import ExecutePreprocessor
-
-    nb = nbformat.read(path, as_version=4)
-    before = os.environ.get("MTL_STATIC_HTML")
-    os.environ["MTL_STATIC_HTML"] = "1"  # the kernel inherits it: sliders are their kernel-free HTML
-    try:
-        ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(path.parent)}})
-    finally:  # this process's own displays stay as they were (a live widget beside its PNG)
-        if before is None:
-            del os.environ["MTL_STATIC_HTML"]
-        else:
-            os.environ["MTL_STATIC_HTML"] = before
+    (nb,) = execute_all([path], timeout=timeout, jobs=1)
     clean(nb)
     return nb
 
@@ -140,35 +172,149 @@ def write_index(out: Path, entries: list[tuple[str, str]], what: str) -> None:
         f"<ol start=\"0\">\n{items}\n</ol></body></html>\n", encoding="utf-8")
 
 
-def build(notebooks: list[Path], out: Path, *, cache: Path, timeout: int = 1200) -> list[Path]:
-    """Execute, clean and export each notebook to out/<name>.html; write out/index.html. Returns the pages."""
+def handout_exporter():
     from nbconvert import HTMLExporter
 
+    return HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATES)], template_file="handout.html.j2",
+                        mathjax_url=f"mathjax/MathJax.js?config={MATHJAX_CONFIG}")
+
+
+def slides_exporter():
+    from nbconvert import SlidesExporter
+
+    return SlidesExporter(extra_template_paths=[str(TEMPLATES)], template_file="slides.html.j2",
+                          mathjax_url=f"mathjax/MathJax.js?config={MATHJAX_CONFIG}",
+                          reveal_url_prefix="reveal.js", reveal_scroll=True, reveal_theme="white",  # white: local fonts only
+                          jquery_url="jquery/dist/jquery.min.js", require_js_url="requirejs/require.js")
+
+
+def vendor_slides(out: Path, cache: Path) -> None:
+    """reveal.js, jQuery, require.js and MathJax, vendored from npm into out/."""
+    vendor_mathjax(out, cache)
+    for spec, keep in SLIDES_NPM.items():
+        vendor_npm(spec, keep, out / spec.split("@")[0], cache)
+
+
+def build(notebooks: list[Path], out: Path, *, cache: Path, timeout: int = 1200, jobs: int = 2) -> list[Path]:
+    """Execute, clean and export each notebook to out/<name>.html; write out/index.html. Returns the pages."""
     out.mkdir(parents=True, exist_ok=True)
     vendor_mathjax(out, cache)
-    exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATES)], template_file="handout.html.j2",
-                            mathjax_url=f"mathjax/MathJax.js?config={MATHJAX_CONFIG}")
-    return export_all(notebooks, out, exporter, suffix=".html", what="handout", timeout=timeout)
+    executed = execute_all(notebooks, timeout=timeout, jobs=jobs)
+    return export_all(notebooks, executed, out, handout_exporter(), slides=False)
 
 
-def export_all(notebooks: list[Path], out: Path, exporter, *, suffix: str, what: str, timeout: int,
-               prepare=None) -> list[Path]:
-    """Execute each notebook, `prepare(nb)` it if given, export it to out/<name><suffix>; write the index."""
-    pages, entries = [], []
-    for path in notebooks:
-        start = time.perf_counter()
-        nb = execute(path, timeout)
-        if prepare is not None:
-            prepare(nb)
+def build_slides(notebooks: list[Path], out: Path, *, cache: Path, timeout: int = 1200, jobs: int = 2) -> list[Path]:
+    """reveal.js decks, one per notebook, in out/ (presenter style; reveal.js, jQuery, require.js, MathJax from npm)."""
+    out.mkdir(parents=True, exist_ok=True)
+    vendor_slides(out, cache)
+    executed = execute_all(notebooks, timeout=timeout, jobs=jobs, presenter=True)
+    return export_all(notebooks, executed, out, slides_exporter(), slides=True)
+
+
+def build_both(notebooks: list[Path], out: Path, slides_out: Path, *, cache: Path, timeout: int = 1200,
+               jobs: int = 2) -> tuple[list[Path], list[Path]]:
+    """The handout and the decks from ONE execution per notebook: each slider also draws a presenter-style copy."""
+    import copy
+
+    for folder in (out, slides_out):
+        folder.mkdir(parents=True, exist_ok=True)
+    vendor_mathjax(out, cache)
+    vendor_slides(slides_out, cache)
+    executed = execute_all(notebooks, static_html="both", presenter=False, timeout=timeout, jobs=jobs)
+    for_slides = [copy.deepcopy(nb) for nb in executed]
+    pages = export_all(notebooks, executed, out, handout_exporter(), slides=False)
+    decks = export_all(notebooks, for_slides, slides_out, slides_exporter(), slides=True)
+    return pages, decks
+
+
+CHAPTER_LINK = re.compile(r'href="(\d\d_\w+)\.ipynb(?:#([^"]*))?"')
+SAME_PAGE_LINK = re.compile(r'href="#([^/"][^"]*)"')
+SECTION_TAG = re.compile(r"<section\b[^>]*>|</section>")
+HEADING_ID = re.compile(r'<h[1-6] id="([^"]*)"')
+
+
+def _anchor(text: str) -> str:
+    """A heading id or link fragment as the text it names: nbconvert writes both HTML-escaped and %-encoded."""
+    return urllib.parse.unquote(html.unescape(text))
+
+
+def slide_ids(body: str) -> tuple[str, dict[str, str]]:
+    """Give each slide's <section> the id of its first heading (reveal.js's #/id goes to that slide).
+
+    The id moves from the heading to the slide (the innermost <section>: the one reveal.js calls current),
+    decoded. Returns the deck and, for every heading in it, heading id -> the id of the slide that holds it.
+    """
+    slides, depth, start = [], 0, 0
+    for tag in SECTION_TAG.finditer(body):
+        if tag.group().startswith("</"):
+            depth -= 1
+            if depth == 0:
+                slides.append((start, tag.end()))
+        else:
+            if depth == 0:
+                start = tag.start()
+            depth += 1
+    parts, slide_of, done = [], {}, 0
+    for start, end in slides:
+        slide = body[start:end]
+        ids = HEADING_ID.findall(slide)
+        if ids:
+            slide = slide.replace(f' id="{ids[0]}"', "", 1)
+            inner = [m.start() for m in re.finditer(r"<section\b", slide)][:2][-1]  # nbconvert nests a subslide
+            slide = slide[:inner] + f'<section id="{html.escape(_anchor(ids[0]))}"' + slide[inner + len("<section"):]
+            slide_of.update((_anchor(i), _anchor(ids[0])) for i in ids)
+        parts += [body[done:start], slide]
+        done = end
+    return "".join(parts) + body[done:], slide_of
+
+
+def rewrite_links(body: str, slides: bool, anchors: dict[str, dict[str, str]], own: str) -> str:
+    """Links between chapters (NN_name.ipynb#heading) stay inside the built folder.
+
+    In the handout they go to the page's heading; in a deck, to the slide that holds it (reveal.js #/slide-id);
+    `anchors` maps each deck's name to its heading -> slide ids (from slide_ids).
+    """
+    suffix = ".slides.html" if slides else ".html"
+
+    def to_slide(name: str, fragment: str) -> str:
+        target = anchors.get(name, {}).get(_anchor(fragment))
+        if target is None:
+            print(f"    warning: {own}: no heading {fragment!r} in {name}", flush=True)
+            return ""
+        return "#/" + urllib.parse.quote(target, safe="")
+
+    def chapter(m: re.Match) -> str:
+        name, fragment = m.group(1), m.group(2)
+        if not fragment:
+            return f'href="{name}{suffix}"'
+        return f'href="{name}{suffix}{to_slide(name, fragment) if slides else "#" + fragment}"'
+
+    body = CHAPTER_LINK.sub(chapter, body)
+    if slides:  # a link to a heading of the same deck (the headings' own anchor links included)
+        body = SAME_PAGE_LINK.sub(lambda m: f'href="{to_slide(own, m.group(1)) or "#"}"', body)
+    return body
+
+
+def export_all(notebooks: list[Path], executed: list, out: Path, exporter, *, slides: bool) -> list[Path]:
+    """Clean each executed notebook (and mark its slides), export it to out/; link the chapters; write the index."""
+    suffix, what = (".slides.html", "slides") if slides else (".html", "handout")
+    bodies, anchors, entries = {}, {}, []
+    for path, nb in zip(notebooks, executed):
+        clean(nb, presenter=slides)
+        if slides:
+            mark_slides(nb)
         title = title_of(nb, path.stem)
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-        # links between chapters stay inside the built folder
-        body = re.sub(r'href="(\d\d_\w+)\.ipynb', lambda m: f'href="{m.group(1)}{suffix}', body)
-        page = out / f"{path.stem}{suffix}"
-        page.write_text(body, encoding="utf-8")
+        if slides:
+            body, anchors[path.stem] = slide_ids(body)
+        bodies[path.stem] = body
+        entries.append((f"{path.stem}{suffix}", title))
+    pages = []
+    for name, body in bodies.items():
+        page = out / f"{name}{suffix}"
+        page.write_text(rewrite_links(body, slides, anchors, name), encoding="utf-8")
         pages.append(page)
-        entries.append((page.name, title))
-        print(f"    {page.name}: {page.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - start:.0f} s", flush=True)
+        print(f"    {page.name}: {page.stat().st_size / 1e6:.1f} MB", flush=True)
     write_index(out, entries, what)
     return pages
 
@@ -181,32 +327,23 @@ def mark_slides(nb) -> None:
             cell.metadata["slideshow"] = {"slide_type": "slide"}
 
 
-def build_slides(notebooks: list[Path], out: Path, *, cache: Path, timeout: int = 1200) -> list[Path]:
-    """reveal.js decks, one per notebook, in out/ (reveal.js, jQuery, require.js, MathJax vendored from npm)."""
-    from nbconvert import SlidesExporter
-
-    out.mkdir(parents=True, exist_ok=True)
-    vendor_mathjax(out, cache)
-    for spec, keep in SLIDES_NPM.items():
-        vendor_npm(spec, keep, out / spec.split("@")[0], cache)
-    exporter = SlidesExporter(extra_template_paths=[str(TEMPLATES)], template_file="slides.html.j2",
-                              mathjax_url=f"mathjax/MathJax.js?config={MATHJAX_CONFIG}",
-                              reveal_url_prefix="reveal.js", reveal_scroll=True, reveal_theme="white",  # white: local fonts only
-                              jquery_url="jquery/dist/jquery.min.js", require_js_url="requirejs/require.js")
-    return export_all(notebooks, out, exporter, suffix=".slides.html", what="slides", timeout=timeout,
-                      prepare=mark_slides)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in notebooks/")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "handout")
     parser.add_argument("--cache", type=Path, default=ROOT / "build" / ".cache")
     parser.add_argument("--slides", action="store_true", help="reveal.js decks (## headings start slides)")
+    parser.add_argument("--slides-out", type=Path, help="the handout in --out AND the decks here, from one execution")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
     args = parser.parse_args(argv)
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    print(f"==> the {'slides' if args.slides else 'handout'}: {len(notebooks)} notebooks into {args.out}", flush=True)
-    (build_slides if args.slides else build)(notebooks, args.out, cache=args.cache)
+    what = "handout and slides" if args.slides_out else "slides" if args.slides else "handout"
+    print(f"==> the {what}: {len(notebooks)} notebooks into {args.out}, {args.jobs} at once", flush=True)
+    if args.slides_out:
+        build_both(notebooks, args.out, args.slides_out, cache=args.cache, jobs=args.jobs)
+        print(f"==> open {args.out / 'index.html'} and {args.slides_out / 'index.html'}", flush=True)
+        return
+    (build_slides if args.slides else build)(notebooks, args.out, cache=args.cache, jobs=args.jobs)
     print(f"==> open {args.out / 'index.html'}", flush=True)
 
 

@@ -69,8 +69,10 @@ PRESENTER_MIN_MS = 7.0
 
 
 def raise_to_presenter_floor(fig) -> None:
-    """Raise every text, data line and marker of `fig` drawn with an explicit small size to the presenter floor."""
-    from matplotlib.text import Text
+    """Raise every text, data line and marker of `fig` drawn with an explicit small size to the presenter floor;
+    arrows (ax.annotate's arrowprops, FancyArrowPatch) to the presenter line width."""
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.text import Annotation, Text
 
     for text in fig.findobj(Text):
         if text.get_text() and text.get_fontsize() < PRESENTER_MIN_FONT:
@@ -81,6 +83,11 @@ def raise_to_presenter_floor(fig) -> None:
                 line.set_linewidth(PRESENTER_MIN_LW)
             if line.get_marker() not in (None, "None", "", " ") and line.get_markersize() < PRESENTER_MIN_MS:
                 line.set_markersize(PRESENTER_MIN_MS)
+    # an annotation's arrow is not among the figure's children: findobj reaches it through the annotation
+    arrows = fig.findobj(FancyArrowPatch) + [a.arrow_patch for a in fig.findobj(Annotation) if a.arrow_patch]
+    for arrow in arrows:
+        if arrow.get_linewidth() < PRESENTER_RC["lines.linewidth"]:
+            arrow.set_linewidth(PRESENTER_RC["lines.linewidth"])
 
 
 def _axes(ax):

@@ -47,6 +47,9 @@ MAX_PRERENDER = 1_000  # figures a slider can reach, all kept (about 50 kB each)
 IDLE_TICK_S = 0.05   # how often the background drawing checks that the kernel is idle
 IDLE_QUIET_S = 0.25  # idle this long (every check on time, no slider move) before a figure is drawn
 STATIC_HTML_ENV = "MTL_STATIC_HTML"  # =1: the display is the kernel-free slider (text/html), for static exports
+# MTL_STATIC_HTML=both: the display also carries a presenter-style twin's kernel-free slider under this type,
+# so one execution of a notebook serves the handout (text/html) and the slides (this) alike
+PRESENTER_HTML_MIME = "application/vnd.mtl-lessons.presenter+html"
 
 
 def grid_value(sweep: Sweep, knob: str, preferred):
@@ -83,7 +86,7 @@ class SweepExplorer:
     def __init__(self, sweep: Sweep, draw: Callable, *, knobs: Sequence[str] | None = None,
                  value: dict | None = None, ncols: int = 2, figsize=(10, 3.6), dpi: int = 80,
                  descriptions: dict[str, str] | None = None, prerender: bool = True,
-                 static_html: bool | None = None):
+                 static_html: bool | None = None, presenter: bool | None = None):
         if not isinstance(sweep, Sweep):
             raise TypeError(f"sweep must be a Sweep, got {type(sweep).__name__}")
         if not callable(draw):
@@ -100,10 +103,11 @@ class SweepExplorer:
                 raise ValueError(f"value names {k!r}, which is not a knob of the sweep (allowed: {list(sweep.knobs)})")
         ncols = check_int("ncols", ncols, low=1, high=8)
         figsize, dpi = check_figsize(figsize, dpi)
+        self._layout = {"ncols": ncols, "figsize": figsize, "dpi": dpi}  # as asked, for twin()
         prerender = check_bool("prerender", prerender)
         self.static_html = None if static_html is None else check_bool("static_html", static_html)
         # read when the explorer is made, never at import: a projector-ready style (plots.presenter_style)
-        self.presenter = presenter_on()
+        self.presenter = presenter_on() if presenter is None else check_bool("presenter", presenter)
         if self.presenter:  # 1920 px wide (a 16:9 slide, crisp at 2x zoom), the learner figure's aspect;
             # a figure wider than PRESENTER_WIDTH_IN keeps its width, so its panels and legends still fit
             width = max(PRESENTER_WIDTH_IN, figsize[0])
@@ -274,12 +278,21 @@ class SweepExplorer:
                 f'<div class="mtl-store" hidden style="display:none">{store}</div>'
                 f'<script>{script}</script></div>')
 
+    def twin(self, *, presenter: bool) -> SweepExplorer:
+        """A copy at the same point in the given style (figures drawn when asked, e.g. by to_html)."""
+        return SweepExplorer(self.sweep, self.draw, knobs=self.knobs, value=self.point, descriptions=self.descriptions,
+                             prerender=False, static_html=False, presenter=presenter, **self._layout)
+
     def _repr_mimebundle_(self, **kwargs):
         png = base64.b64encode(self.png).decode()  # the static fallback
-        if self.static_html is None and os.environ.get(STATIC_HTML_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+        mode = os.environ.get(STATIC_HTML_ENV, "").strip().lower()
+        if self.static_html is None and mode in {"1", "true", "yes", "on", "both"}:
             # a static export (nbconvert --execute, the handout): nbconvert would pick the live widget's view
             # over text/html and show nothing without a kernel, so the export gets the kernel-free slider only
-            return {"text/html": self.to_html(), "image/png": png, "text/plain": repr(self)}
+            bundle = {"text/html": self.to_html(), "image/png": png, "text/plain": repr(self)}
+            if mode == "both":  # the slides' copy, from the same execution (handout.build_both)
+                bundle[PRESENTER_HTML_MIME] = self.twin(presenter=True).to_html()
+            return bundle
         bundle = self.widget._repr_mimebundle_(**kwargs)
         bundle["image/png"] = png
         if self.static_html:  # both: JupyterLab shows the live widget, a renderer without widgets the HTML

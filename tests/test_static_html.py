@@ -84,6 +84,38 @@ def test_presenter_style_is_read_when_the_figure_is_made_and_learner_defaults_st
     assert learner.axes[0].title.get_fontsize() == 7
 
 
+def test_presenter_floor_thickens_annotation_arrows_to_the_presenter_line_width():
+    from matplotlib.patches import FancyArrowPatch
+
+    from mtl_lessons.plots import PRESENTER_RC, raise_to_presenter_floor
+    fig, ax = plt.subplots()
+    thin = ax.annotate("", xy=(1, 1), xytext=(0, 0), arrowprops=dict(arrowstyle="->", lw=1))
+    patch = ax.add_patch(FancyArrowPatch((0, 0), (1, 0), arrowstyle="->", lw=0.5))
+    thick = ax.annotate("", xy=(0, 1), xytext=(0, 0), arrowprops=dict(arrowstyle="->", lw=5))
+    raise_to_presenter_floor(fig)
+    plt.close(fig)
+    assert thin.arrow_patch.get_linewidth() == patch.get_linewidth() == PRESENTER_RC["lines.linewidth"]
+    assert thick.arrow_patch.get_linewidth() == 5, "a thicker arrow keeps its width"
+
+
+def test_static_html_both_carries_a_presenter_copy(monkeypatch):
+    from mtl_lessons.widgets import PRESENTER_HTML_MIME
+    monkeypatch.delenv("MTL_PRESENTER", raising=False)
+    monkeypatch.setenv("MTL_STATIC_HTML", "both")  # handout.build_both: one execution, both styles
+    explorer = make_explorer(value={"lam": 1.0})
+    bundle = explorer._repr_mimebundle_()
+    assert {"text/html", PRESENTER_HTML_MIME, "image/png"} <= set(bundle) and not explorer.presenter
+
+    def widths(page):
+        return {png_size(base64.b64decode(b))[0] for b in re.findall(r'src="data:image/png;base64,([^"]+)"', page)}
+    assert widths(bundle["text/html"]) == {240} and widths(bundle[PRESENTER_HTML_MIME]) == {1920}
+    assert 'value="1"' in bundle[PRESENTER_HTML_MIME], "the copy starts at the same point"
+    monkeypatch.setenv("MTL_STATIC_HTML", "1")
+    assert PRESENTER_HTML_MIME not in make_explorer()._repr_mimebundle_()
+    with pytest.raises(TypeError, match="presenter"):
+        make_explorer(presenter="yes")
+
+
 def test_presenter_style_context():
     before = dict(plt.rcParams)
     with presenter_style(True) as on:
@@ -125,3 +157,36 @@ def test_browser_kernel_free_slider_moves_offline(tmp_path):
         page.keyboard.press("ArrowRight")
         assert view.get_attribute("src") != first, "the second knob moves the figure too"
         assert not leaving and not errors, (leaving, errors)
+
+
+@pytest.mark.parametrize("presenter", [False, True], ids=["learner", "presenter"])
+@pytest.mark.parametrize("name", ["transfer_lambda", "finetuning", "negative_transfer"])
+def test_dense_explorers_keep_legends_off_the_data_and_labels_apart(name, presenter, monkeypatch):
+    """Chapters 6, 8, 9: no legend on an axes, no title or axis label overlapping another or cut off."""
+    from test_inputs import small
+
+    from mtl_lessons.experiments import finetuning, negative_transfer, transfer_lambda
+    monkeypatch.setenv("MTL_PRESENTER", "1" if presenter else "0")
+    make = {"transfer_lambda": transfer_lambda.transfer_lambda_explorer, "finetuning": finetuning.finetuning_explorer,
+            "negative_transfer": negative_transfer.negative_transfer_explorer}[name]
+    explorer = make(small(name))
+    fig = explorer.fig
+    for point in explorer.reachable:
+        explorer.render(point)
+        with presenter_style(explorer.presenter):  # as the explorer draws
+            fig.draw_without_rendering()  # every artist in its place
+        renderer = fig._get_renderer()
+        panels = [ax.get_window_extent(renderer) for ax in explorer.axes]
+        legends = [*fig.legends, *(ax.get_legend() for ax in explorer.axes if ax.get_legend())]
+        assert legends
+        for legend in legends:
+            box = legend.get_window_extent(renderer)
+            assert not any(box.overlaps(panel) for panel in panels), f"a legend covers a panel at {point}"
+            assert fig.bbox.contains(box.x0 + 1, box.y0 + 1) and fig.bbox.contains(box.x1 - 1, box.y1 - 1)
+        labels = [(i, text.get_window_extent(renderer)) for i, ax in enumerate(explorer.axes)
+                  for text in (ax.title, ax.xaxis.label, ax.yaxis.label) if text.get_text()]
+        for i, box in labels:
+            assert fig.bbox.x0 <= box.x0 + 1 and box.x1 - 1 <= fig.bbox.x1 and box.y1 - 1 <= fig.bbox.y1, \
+                f"a label is cut off at {point}"
+            for j, other in labels:
+                assert i == j or not box.overlaps(other), f"labels of panels {i} and {j} overlap at {point}"

@@ -285,35 +285,38 @@ def finetuning_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
         ax_n, ax_stage, ax_dist = axes
         stage, n = point["stage_steps"], point["n_target"]
         ns, acc = sweep.curve("acc_unfreeze", "n_target", stage_steps=stage)
-        plot_seed_band(ns, acc, ax=ax_n, color=PALETTE[0], highlight=n,
-                       label=f"gradual unfreezing, {stage}-step stages" if stage else "all layers at once")
+        plot_seed_band(ns, acc, ax=ax_n, color=PALETTE[0], highlight=n, label="gradual unfreezing")
         _, ft = sweep.curve("acc_finetune", "n_target", stage_steps=stage)
         plot_seed_band(ns, ft, ax=ax_n, color=PALETTE[2], marker="s", label="fine-tune, all layers at once")
         for name, (label, color, ls) in baselines.items():
             _, a = sweep.curve(name, "n_target", stage_steps=stage)
             ax_n.plot(ns, a.mean(1), color=color, ls=ls, lw=1.3, label=label)
-        ax_n.set(xscale="log", xticks=ns, xticklabels=[str(v) for v in ns], ylim=ylim,
-                 xlabel="labelled target examples (log scale)", ylabel="target test accuracy",
-                 title=f"Accuracy vs target labels ({n_seeds} seeds, mean ± sd)")
+        ax_n.set(xscale="log", ylim=ylim, xlabel="target labels (log scale)", ylabel="target test accuracy",
+                 title=f"Unfreezing in {stage}-step stages" if stage else "All layers at once")
+        ax_n.set_xticks(ns, [str(v) for v in ns])  # plain labels: no mathtext
         ax_n.minorticks_off()
-        ax_n.legend(fontsize=6.5, loc="lower right")
 
         stages, acc_s = sweep.curve("acc_unfreeze", "stage_steps", n_target=n)
-        plot_seed_band(stages, acc_s, ax=ax_stage, color=PALETTE[0], highlight=stage, label="gradual unfreezing")
+        plot_seed_band(stages, acc_s, ax=ax_stage, color=PALETTE[0], highlight=stage)
         for name, (label, color, ls) in baselines.items():
-            ax_stage.axhline(sweep.at(name, stage_steps=stage, n_target=n).mean(), color=color, ls=ls, lw=1.3,
-                             label=label)
-        ax_stage.set(ylim=ylim, xticks=stages, xlabel="steps per unfreezing stage (0 = all layers at once)",
-                     ylabel="target test accuracy", title=f"{n} target labels, {steps} steps in all")
-        ax_stage.legend(fontsize=6.5, loc="lower left")
+            ax_stage.axhline(sweep.at(name, stage_steps=stage, n_target=n).mean(), color=color, ls=ls, lw=1.3)
+        ax_stage.set(ylim=ylim, xticks=stages, xlabel="steps per stage (0 = all at once)",
+                     title=f"{n} target labels, {steps} steps")
 
         for j, (m, color) in enumerate(zip(sweep.knobs["n_target"], (PALETTE[4], PALETTE[1], PALETTE[5], PALETTE[0]))):
             _, dist = sweep.curve("dist_unfreeze", "stage_steps", n_target=m)
             plot_seed_band(stages, dist, ax=ax_dist, color=color, marker="o^sv"[j % 4],
-                           highlight=stage if m == n else None, label=f"{m} target labels")
-        ax_dist.set(ylim=(0, dmax), xticks=stages, xlabel="steps per unfreezing stage",
-                    ylabel="‖θ_trunk − θ_src‖ / ‖θ_src‖", title="How far the pretrained trunk moves")
-        ax_dist.legend(fontsize=6.5, loc="upper left")
+                           highlight=stage if m == n else None, label=str(m))
+        ax_dist.set(ylim=(0, dmax), xticks=stages, xlabel="steps per stage",
+                    ylabel="‖θ_trunk − θ_src‖ / ‖θ_src‖", title="How far the trunk moves")
+        # the legends below the panels, where they cover no data: the left two panels share one
+        fig = ax_n.figure
+        for old in fig.legends[:]:
+            old.remove()
+        fig.legend(*ax_n.get_legend_handles_labels(), loc="outside lower left", ncols=2,
+                   title=f"left and middle: mean ± sd over {n_seeds} seeds")
+        fig.legend(*ax_dist.get_legend_handles_labels(), loc="outside lower right", ncols=len(sweep.knobs["n_target"]),
+                   title="right: target labels")
 
-    return SweepExplorer(sweep, draw, knobs=["stage_steps", "n_target"], value=value, ncols=3, figsize=(13, 4.0),
+    return SweepExplorer(sweep, draw, knobs=["stage_steps", "n_target"], value=value, ncols=3, figsize=(13, 4.8),
                          descriptions={"stage_steps": "steps per stage", "n_target": "target labels"})

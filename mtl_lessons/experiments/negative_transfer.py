@@ -252,7 +252,7 @@ def negative_transfer_explorer(sweep: Sweep, *, value: dict | None = None) -> Sw
     ntg = {"joint_heads": negative_transfer_gap(sweep.results["acc_joint_heads"],
                                                 sweep.results["acc_target_only"])}  # (n_src, n_lam, n_n, n_seeds)
     mean, sd = ntg["joint_heads"].mean(-1), ntg["joint_heads"].std(-1)
-    ylim = (min(0.0, (mean - sd).min()) - 0.05, max(0.0, (mean + sd).max()) + 0.05)  # the same on every move
+    ylim = (min(0.0, (mean - sd).min()) - 0.08, max(0.0, (mean + sd).max()) + 0.08)  # fixed; room for the texts
     n_seeds = len(sweep.seeds)
 
     def draw(axes, point):
@@ -263,20 +263,23 @@ def negative_transfer_explorer(sweep: Sweep, *, value: dict | None = None) -> Sw
             plot_seed_band(sweep.knobs["lam"], ntg["joint_heads"][s, :, n_i], ax=ax_lam, color=color,
                            highlight=point["lam"], label=f"{src} source")
             plot_seed_band(sweep.knobs["n_target"], ntg["joint_heads"][s, lam_i], ax=ax_n, color=color,
-                           highlight=point["n_target"], label=f"{src} source")
-        for ax in axes:
+                           highlight=point["n_target"])
+        for ax, values in ((ax_lam, sweep.knobs["lam"]), (ax_n, sweep.knobs["n_target"])):
             ax.axhline(0, color="0.3", lw=1)
             ax.text(0.01, 0.98, "negative transfer ↑", transform=ax.transAxes, va="top", fontsize=7, color="0.3")
             ax.text(0.01, 0.02, "positive transfer ↓", transform=ax.transAxes, va="bottom", fontsize=7, color="0.3")
-            ax.set(xscale="log", ylim=ylim, ylabel="NTG = target error with source − without")
+            ax.set(xscale="log", ylim=ylim)
+            ax.set_xticks(values, [f"{v:g}" for v in values])  # plain labels: no mathtext 10^-2
             ax.minorticks_off()
-        ax_lam.set(xlabel="λ, the target's weight (log scale)",
-                   title=f"{point['n_target']} target labels, heads at their own rate: mean ± sd, {n_seeds} seeds")
-        ns = sweep.knobs["n_target"]
-        ax_n.set(xticks=ns, xticklabels=[str(n) for n in ns], xlabel="labelled target examples (log scale)",
-                 title=f"λ = {point['lam']:g}, heads at their own rate")
-        ax_lam.legend(fontsize=6, loc="upper right", ncols=1)
-        ax_n.legend(fontsize=6.5, loc="upper right")
+        ax_lam.set(xlabel="λ, the target's weight (log scale)", ylabel="NTG (target error gap)",
+                   title=f"{point['n_target']} target labels")
+        ax_n.set(xlabel="labelled target examples (log scale)", title=f"λ = {point['lam']:g}")
+        # one legend for both panels, below them: it covers no data at any slider position
+        fig = ax_lam.figure
+        for old in fig.legends[:]:
+            old.remove()
+        fig.legend(loc="outside lower center", ncols=len(sweep.knobs["source"]),
+                   title=f"joint objective, heads at their own rate: mean ± sd over {n_seeds} seeds")
 
     return SweepExplorer(sweep, draw, knobs=["lam", "n_target"], value={"source": sweep.knobs["source"][0], **value},
-                         figsize=(11, 4.2), descriptions={"lam": "λ (target weight)", "n_target": "target labels"})
+                         figsize=(11, 4.8), descriptions={"lam": "λ (target weight)", "n_target": "target labels"})

@@ -23,7 +23,7 @@ PIP := $(BIN)/python -m pip
 # Jupyter refuses to run as root unless told; containers and CI often are root
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
-.PHONY: env lab test bench handout slides lock clean
+.PHONY: env lab test bench handout slides materials lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@# the Python that will build .venv is one the course supports, checked before anything is installed
@@ -68,6 +68,9 @@ handout: env  ## build/handout: one self-contained HTML page per chapter, slider
 
 slides: env  ## build/slides: a reveal.js deck per chapter, offline, ## headings start slides, presenter style
 	MTL_PRESENTER=1 $(BIN)/python -m mtl_lessons.handout --slides --out build/slides
+
+materials: env  ## build/handout and build/slides together, from one run of each notebook (two at a time)
+	$(BIN)/python -m mtl_lessons.handout --out build/handout --slides-out build/slides
 
 lock:  ## re-pin constraints.txt from the current .venv
 	$(PIP) freeze --all --exclude pip --exclude-editable | sed 's/+cpu$$//' > constraints.txt.new

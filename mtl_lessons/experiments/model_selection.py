@@ -142,6 +142,9 @@ def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_
         scored.append((x_score, y_score))
         mass_stats.append((y_fit[:, 2].mean().item(), y_fit[:, 2].std().item()))
     x, y, mask = pad_tasks(xs, ys)  # (J, 3, n_max, 3), (J, 3, n_max), (J, 3, n_max)
+    x = x[:, :1]  # every task sees the same rows: (J, 1, n_max, 3), so the shared layers run once
+    xe, _, _ = pad_tasks([[x_score] for x_score, _ in scored], [[y_score[:, 0]] for _, y_score in scored])
+    xe = xe[:, 0]  # the scored rows, (J, n_max, 3): the same for every task
 
     grid = [(lam, lr) for lam in lams for lr in lrs]
     n_jobs = len(jobs)
@@ -158,9 +161,8 @@ def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_
                  sample_weights=mask.repeat(len(grid), 1, 1), optimizer="sgd",
                  lr=[lr for _, lr in grid for _ in jobs], steps=steps, progress=progress,
                  desc=f"depth {depth}: {len(stack)} models")
-        xe, _, _ = pad_tasks([[xs_] * 3 for xs_, _ in scored], [[ys_[:, 0]] * 3 for _, ys_ in scored])
         with torch.no_grad():
-            out = stack(xe.repeat(len(grid), 1, 1, 1))  # (len(grid) * J, 3, n_max, 3)
+            out = stack(xe.repeat(len(grid), 1, 1))  # (len(grid) * J, 3, n_max, 3)
         n_grid = len(grid)
         values = penguin_metrics([out[g * n_jobs + j][:, :len(scored[j][1])] for g in range(n_grid) for j in range(n_jobs)],
                                  [scored[j][1] for _ in grid for j in range(n_jobs)], mass_stats * n_grid)

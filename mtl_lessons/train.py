@@ -31,7 +31,7 @@ from mtl_lessons._checks import (MAX_ELEMENTS, MAX_GRID, MAX_STEPS, as_tensor, c
                                   check_factory, check_float, check_int, check_ints, check_labels, check_sequence,
                                   check_size, check_tensor, check_weights)
 from mtl_lessons.models import MultiTaskNet, TaskLinear, copy_layers, freeze_layers
-from mtl_lessons.objectives import LOSSES, task_losses_unchecked
+from mtl_lessons.objectives import LOSSES, task_losses_fn
 from mtl_lessons.sweep import Sweep  # noqa: F401  (re-exported: `from mtl_lessons.train import Sweep` keeps working)
 from mtl_lessons.weighting import Strategy
 
@@ -360,6 +360,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
     scales = _check_lr_scale(lr_scale, named, optimizer, 0)
     schedule = _check_lr_schedule(lr_schedule, named, optimizer, 0, steps)
     record, record_at = _recorder(record, record_every, steps)
+    task_losses = task_losses_fn(y, loss, sample_weights)  # pred -> (..., n_tasks)
     history = np.empty((steps, n_tasks), dtype=np.float32)
     chosen = np.empty((steps, n_tasks), dtype=np.float32) if strategy is not None else None
     records = []
@@ -367,7 +368,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
         for step in _progress(steps, progress, desc):
             if record is not None and step in record_at:
                 records.append(_take_record(record, model))
-            losses = task_losses_unchecked(model(inputs), y, loss, sample_weights)  # (n_tasks,)
+            losses = task_losses(model(inputs))  # (n_tasks,)
             opt.zero_grad()
             if strategy is None:
                 (losses * w).sum().backward()
@@ -552,6 +553,7 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
     scales = _check_lr_scale(lr_scale, named, optimizer, 1)
     schedule = _check_lr_schedule(lr_schedule, named, optimizer, 1, steps)
     record, record_at = _recorder(record, record_every, steps)
+    task_losses = task_losses_fn(y, loss, sample_weights)  # pred -> (..., n_tasks)
     history = np.empty((steps, n_models, n_tasks), dtype=np.float32)
     chosen = np.empty((steps, n_models, n_tasks), dtype=np.float32) if strategy is not None else None
     records = []
@@ -561,7 +563,7 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
                 callback(step)
             if record is not None and step in record_at:
                 records.append(_take_record(record, stack))
-            losses = task_losses_unchecked(stack(inputs), y, loss, sample_weights)  # (M, n_tasks)
+            losses = task_losses(stack(inputs))  # (M, n_tasks)
             opt.zero_grad()
             if strategy is None:
                 # the models share no parameters, so the gradient of the sum is each model's own gradient

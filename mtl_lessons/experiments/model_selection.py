@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import PenguinTasks, load_penguin_tasks
@@ -152,42 +153,49 @@ def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_
         ys.append([y_fit[:, 0], y_fit[:, 1], mass[:, 0]])
         scored.append((x_score, y_score))
         mass_stats.append((y_fit[:, 2].mean().item(), y_fit[:, 2].std().item()))
-    x, y, mask = pad_tasks(xs, ys)  # (J, 3, n_max, 3), (J, 3, n_max), (J, 3, n_max)
-    x = x[:, :1]  # every task sees the same rows: (J, 1, n_max, 3), so the shared layers run once
-    xe, _, _ = pad_tasks([[x_score] for x_score, _ in scored], [[y_score[:, 0]] for _, y_score in scored])
-    xe = xe[:, 0]  # the scored rows, (J, n_max, 3): the same for every task
-
     grid = [(lam, lr) for lam in lams for lr in lrs]
-    n_jobs = len(jobs)
     shape = (len(lams), len(depths), len(lrs), len(seeds))
     found = {f"{kind}_{m}": np.zeros(shape + ((n_folds,) if kind == "cv" else ())) for kind in ("cv", "val", "test")
              for m in METRICS}
-    for d, depth in enumerate(depths):
-        # one stack per depth (the architecture changes with it): every (lam, lr) x every job
-        stack = ModelStack.from_factory(
-            lambda: MultiTaskNet(3, hidden, n_layers, 3, 3, sharing_depth=depth),
-            [seeds[job[0]] for _ in grid for job in jobs])
-        weights = torch.tensor([[1.0, 1.0, lam] for lam, _ in grid for _ in jobs])
-        fit_many(stack, x.repeat(len(grid), 1, 1, 1), y.repeat(len(grid), 1, 1), loss=TASK_LOSSES, weights=weights,
-                 sample_weights=mask.repeat(len(grid), 1, 1), optimizer="sgd",
-                 lr=[lr for _, lr in grid for _ in jobs], steps=steps, progress=progress,
-                 desc=f"depth {depth}: {len(stack)} models")
+
+    def train_and_score(d: int, group: list[int], bar) -> None:
+        """One stack: depth depths[d], every (lam, lr) x the jobs in group; its metrics go into found."""
+        x, y, mask = pad_tasks([xs[j] for j in group], [ys[j] for j in group])  # (J, 3, n_max, ...)
+        x = x[:, :1]  # every task sees the same rows: (J, 1, n_max, 3), so the shared layers run once
+        xe, _, _ = pad_tasks([[scored[j][0]] for j in group], [[scored[j][1][:, 0]] for j in group])
+        n_grid, n_jobs = len(grid), len(group)
+        stack = ModelStack.from_factory(lambda: MultiTaskNet(3, hidden, n_layers, 3, 3, sharing_depth=depths[d]),
+                                        [seeds[jobs[j][0]] for _ in grid for j in group])
+        weights = torch.tensor([[1.0, 1.0, lam] for lam, _ in grid for _ in group])
+        fit_many(stack, x.repeat(n_grid, 1, 1, 1), y.repeat(n_grid, 1, 1), loss=TASK_LOSSES, weights=weights,
+                 sample_weights=mask.repeat(n_grid, 1, 1), optimizer="sgd", lr=[lr for _, lr in grid for _ in group],
+                 steps=steps, progress=False, callback=lambda step: bar.update())
         with torch.no_grad():
-            out = stack(xe.repeat(len(grid), 1, 1))  # (len(grid) * J, 3, n_max, 3)
-        n_grid = len(grid)
-        values = penguin_metrics([out[g * n_jobs + j][:, :len(scored[j][1])] for g in range(n_grid) for j in range(n_jobs)],
-                                 [scored[j][1] for _ in grid for j in range(n_jobs)], mass_stats * n_grid)
+            out = stack(xe[:, 0].repeat(n_grid, 1, 1))  # the scored rows, the same for every task: (n_grid * J, 3, n, 3)
+        n_scored = [len(scored[j][1]) for j in group]
+        values = penguin_metrics([out[g * n_jobs + k][:, :n_scored[k]] for g in range(n_grid) for k in range(n_jobs)],
+                                 [scored[j][1] for _ in grid for j in group], [mass_stats[j] for j in group] * n_grid)
         for m, v in values.items():
             v = v.reshape(n_grid, n_jobs)
             for g, (lam, lr) in enumerate(grid):
                 fold = 0
-                for j, (i, kind, *_) in enumerate(jobs):
+                for k, j in enumerate(group):
+                    i, kind = jobs[j][:2]
                     at = (lams.index(lam), d, lrs.index(lr), i)
                     if kind == "cv":
-                        found[f"cv_{m}"][at + (fold % n_folds,)] = v[g, j]
+                        found[f"cv_{m}"][at + (fold % n_folds,)] = v[g, k]
                         fold += 1
                     else:
-                        found[f"{kind}_{m}"][at] = v[g, j]
+                        found[f"{kind}_{m}"][at] = v[g, k]
+
+    # one stack per depth (the architecture changes with it) and row count: the folds and the training
+    # split have ~200 rows, the development set 249, padded apart so that no model computes 50 rows of padding
+    groups = [[j for j, job in enumerate(jobs) if job[1] != "test"], [j for j, job in enumerate(jobs) if job[1] == "test"]]
+    with tqdm(total=len(depths) * len(groups) * steps, desc=f"training {len(grid) * len(jobs) * len(depths)} models",
+              disable=not progress, delay=1.0, leave=False) as bar:
+        for d in range(len(depths)):
+            for group in groups:
+                train_and_score(d, group, bar)
     for name, array in found.items():
         sweep.add(name, array)
     sweep.meta.update(n_folds=n_folds, hidden=hidden, n_layers=n_layers, steps=steps,

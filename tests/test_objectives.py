@@ -80,8 +80,8 @@ def test_task_losses_fn_gives_task_losses_bit_for_bit(loss, weighted):
     elif loss == "ce":
         y = torch.randint(0, 3, (4, n_tasks, 9), generator=g)
     else:
-        y = torch.stack([torch.randint(0, 3, (4, 9), generator=g).float() if name == "ce" else torch.randn(4, 9, generator=g)
-                         for name in loss], 1)
+        y = torch.stack([torch.randint(0, 3, (4, 9), generator=g).float() if name == "ce"
+                         else torch.randn(4, 9, generator=g) for name in loss], 1)
     sw = (torch.rand(4, n_tasks, 9, generator=g) > 0.3).float() if weighted else None
     if weighted:
         sw[..., 0] = 1.0

@@ -33,7 +33,7 @@ class TaskLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(n_tasks, 1, out_features).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n_tasks, batch, in) -> (n_tasks, batch, out)
-        return torch.baddbmm(self.bias, x, self.weight)
+        return torch.bmm(x, self.weight) + self.bias  # baddbmm's numbers, faster (see train._multitask_forward)
 
 
 class MultiTaskNet(nn.Module):
@@ -41,8 +41,8 @@ class MultiTaskNet(nn.Module):
 
     sharing_depth=0 gives T independent networks; sharing_depth=n_layers gives one
     network with T outputs. forward takes x of shape (n_tasks, batch, in_features)
-    (each task its own inputs) or (batch, in_features) (the same inputs for all)
-    and returns (n_tasks, batch, out_features).
+    (each task its own inputs) or (batch, in_features) or (1, batch, in_features) (the
+    same inputs for all: the shared layers then run once) and returns (n_tasks, batch, out_features).
     """
 
     def __init__(self, in_features: int, hidden: int, n_layers: int, n_tasks: int,
@@ -74,7 +74,8 @@ class MultiTaskNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer's output for every task, (n_tasks, batch, hidden).
 
-        A numpy array is converted, and x is cast to the network's dtype (float64 -> float32).
+        A numpy array is converted, and x is cast to the network's dtype (float64 -> float32). With the
+        same inputs for every task, x (batch, in) or (1, batch, in), the shared layers run once.
         """
         x = as_tensor("x", x)
         dtype = self.heads.weight.dtype
@@ -82,14 +83,16 @@ class MultiTaskNet(nn.Module):
             if x.is_complex() or x.dtype == torch.bool:
                 raise TypeError(f"x has dtype {x.dtype}; the network needs real numbers ({dtype})")
             x = x.to(dtype)
-        if x.dim() == 2:  # (batch, in) -> the same batch for every task
-            x = x.expand(self.n_tasks, *x.shape)
-        if x.dim() != 3 or x.shape[0] != self.n_tasks or x.shape[-1] != self.in_features:
+        if x.dim() == 2:  # (batch, in) -> (1, batch, in): the same batch for every task
+            x = x[None]
+        if x.dim() != 3 or x.shape[0] not in (1, self.n_tasks) or x.shape[-1] != self.in_features:
             raise ValueError(f"x has shape {tuple(x.shape)} but must be (batch, {self.in_features}) "
                              f"or ({self.n_tasks}, batch, {self.in_features})")
-        for layer in self.layers:  # a shared nn.Linear acts on every task's inputs alike
+        for layer in self.layers:  # a shared nn.Linear acts on every task's inputs alike (once if they are one)
+            if isinstance(layer, TaskLinear):  # the first per-task layer: one copy of the batch per task
+                x = x.expand(self.n_tasks, *x.shape[1:])
             x = self.activation(layer(x))
-        return x
+        return x.expand(self.n_tasks, *x.shape[1:]).contiguous()  # a tensor of its own, as before
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.heads(self.features(x))

@@ -57,6 +57,40 @@ def task_losses_unchecked(pred, y, loss, sample_weights=None):
     return (per_example * sample_weights).sum(-1) / sample_weights.sum(-1)
 
 
+def task_losses_fn(y: torch.Tensor, loss, sample_weights: torch.Tensor | None = None):
+    """pred -> task_losses_unchecked(pred, y, loss, sample_weights), for a training loop whose y and
+    sample_weights never change: the labels, the tasks' split by loss and the weights' sums are computed
+    once, not at every step. The same numbers, bit for bit (a test checks it)."""
+    if not isinstance(loss, (tuple, list)) or sample_weights is None:
+        return lambda pred: task_losses_unchecked(pred, y, loss, sample_weights)
+    kinds = {"ce": [t for t, name in enumerate(loss) if name == "ce"],
+             "mse": [t for t, name in enumerate(loss) if name != "ce"]}
+
+    def tasks(ts):  # a slice (a view) when the tasks are adjacent, else an index
+        return slice(ts[0], ts[-1] + 1) if ts == list(range(ts[0], ts[-1] + 1)) else torch.tensor(ts)
+
+    parts = {kind: tasks(ts) for kind, ts in kinds.items() if ts}
+    at = {kind: (Ellipsis, part, slice(None)) for kind, part in parts.items()}  # [..., tasks, n]
+    labels = y[at["ce"]].long()[..., None] if "ce" in parts else None
+    target = y[at["mse"]] if "mse" in parts else None
+    weights = {kind: sample_weights[at[kind]] for kind in parts}
+    totals = {kind: w.sum(-1) for kind, w in weights.items()}
+    order = torch.argsort(torch.tensor(kinds["ce"] + kinds["mse"]))  # back to the tasks' own order
+
+    def losses(pred):
+        found = []
+        if "ce" in parts:
+            logits = pred[at["ce"] + (slice(None),)]
+            ce = logits.logsumexp(-1) - logits.gather(-1, labels)[..., 0]  # as in mixed_per_example_losses
+            found.append((ce * weights["ce"]).sum(-1) / totals["ce"])
+        if "mse" in parts:
+            se = (pred[at["mse"] + (0,)] - target) ** 2
+            found.append((se * weights["mse"]).sum(-1) / totals["mse"])
+        return torch.cat(found, -1)[..., order]
+
+    return losses
+
+
 def task_losses(pred: torch.Tensor, y: torch.Tensor, *, loss: str = "mse",
                 sample_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Per-task mean loss L_t = (1/n_t) sum_i l(y_ti, f_t(x_ti)), shape (..., n_tasks).

@@ -5,7 +5,7 @@ mtl_lessons.sweep and is re-exported here.
 Both loops are full-batch and deterministic for a given seed. `fit_many` trains M
 models of one architecture as one batched model: their parameters are stacked
 on a leading axis (torch.func.stack_module_state). A MultiTaskNet stack runs as
-batched matrix products over that axis (one `baddbmm` per layer for all M models);
+batched matrix products over that axis (one `bmm` per layer for all M models);
 any other module runs with vmap. SGD and Adam act element by element, so one
 optimizer over the stacked tensors updates every model exactly as its own
 optimizer would; a test checks this.
@@ -31,7 +31,7 @@ from mtl_lessons._checks import (MAX_ELEMENTS, MAX_GRID, MAX_STEPS, as_tensor, c
                                   check_factory, check_float, check_int, check_ints, check_labels, check_sequence,
                                   check_size, check_tensor, check_weights)
 from mtl_lessons.models import MultiTaskNet, TaskLinear, copy_layers, freeze_layers
-from mtl_lessons.objectives import LOSSES, task_losses_unchecked
+from mtl_lessons.objectives import LOSSES, task_losses_fn
 from mtl_lessons.sweep import Sweep  # noqa: F401  (re-exported: `from mtl_lessons.train import Sweep` keeps working)
 from mtl_lessons.weighting import Strategy
 
@@ -167,6 +167,19 @@ def _check_training_args(x, y, loss, steps, n_tasks_dim, *, dtype=torch.float32,
             raise ValueError(f"y must hold integer labels of shape {tuple(x.shape[:-1])} for loss='ce', "
                              f"got {y.dtype} {tuple(y.shape)}")
     return x, y, steps
+
+
+def _shared_inputs(x, y, n_tasks_dim: int):
+    """x with a task dimension of 1 (the same inputs for every task) as a view repeated to y's tasks.
+
+    Returns (x, shared): shared is True when x was repeated, so a MultiTaskNet may run its shared layers once.
+    """
+    if (isinstance(x, (torch.Tensor, np.ndarray)) and isinstance(y, (torch.Tensor, np.ndarray))
+            and x.ndim == n_tasks_dim + 3 and y.ndim > n_tasks_dim and x.shape[n_tasks_dim] == 1
+            and y.shape[n_tasks_dim] > 1):
+        x = torch.as_tensor(x)
+        return x.expand(*x.shape[:n_tasks_dim], y.shape[n_tasks_dim], *x.shape[n_tasks_dim + 1:]), True
+    return x, False
 
 
 def _check_mixed_args(x, y, loss, steps, n_tasks_dim, *, dtype, n_classes):
@@ -313,7 +326,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
         record: Callable | None = None, record_every: int = 1) -> History:
     """Minimise sum_t w_t L_t(model) by full-batch steps; return the per-task training losses.
 
-    x: (n_tasks, n, in), y: (n_tasks, n, out) for mse or (n_tasks, n) labels for ce. One loss per
+    x: (n_tasks, n, in), or (1, n, in) for the same inputs in every task (a MultiTaskNet then runs its
+    shared layers once); y: (n_tasks, n, out) for mse or (n_tasks, n) labels for ce. One loss per
     task, e.g. loss=("ce", "mse"): y is floats (n_tasks, n), a label or a target (the head's first output).
     Parameters with requires_grad=False stay frozen. `weights` are fixed; a `strategy`
     (mtl_lessons.weighting) chooses them at every step instead (give one or neither).
@@ -328,7 +342,9 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
         raise TypeError(f"model must be a torch.nn.Module (a built network, e.g. MultiTaskNet(...)), "
                         f"got {getattr(model, '__name__', type(model).__name__)}")
     dtype = next(model.parameters()).dtype if any(True for _ in model.parameters()) else torch.float32
+    x, shared_x = _shared_inputs(x, y, 0)
     x, y, steps = _check_training_args(x, y, loss, steps, 0, dtype=dtype, n_classes=_n_classes(model))
+    inputs = x[:1] if shared_x and isinstance(model, MultiTaskNet) else x  # the shared layers run once
     _check_strategy(weights, strategy)
     n_tasks = x.shape[0]
     w = _check_task_weights(weights, n_tasks).to(dtype)
@@ -348,6 +364,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
     scales = _check_lr_scale(lr_scale, named, optimizer, 0)
     schedule = _check_lr_schedule(lr_schedule, named, optimizer, 0, steps)
     record, record_at = _recorder(record, record_every, steps)
+    task_losses = task_losses_fn(y, loss, sample_weights)  # pred -> (..., n_tasks)
     history = np.empty((steps, n_tasks), dtype=np.float32)
     chosen = np.empty((steps, n_tasks), dtype=np.float32) if strategy is not None else None
     records = []
@@ -355,7 +372,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
         for step in _progress(steps, progress, desc):
             if record is not None and step in record_at:
                 records.append(_take_record(record, model))
-            losses = task_losses_unchecked(model(x), y, loss, sample_weights)  # (n_tasks,)
+            losses = task_losses(model(inputs))  # (n_tasks,)
             opt.zero_grad()
             if strategy is None:
                 (losses * w).sum().backward()
@@ -448,25 +465,32 @@ class ModelStack:
 def _multitask_forward(net: MultiTaskNet, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """MultiTaskNet.forward for M stacked parameter sets at once: what vmap computes, with less overhead.
 
-    x: (M, n_tasks, n, in) or (M, n, in) (the same inputs for every task); returns (M, n_tasks, n, out).
-    At the course's sizes a step is mostly per-operation overhead, so each layer is one batched
-    matrix product for all M models and all tasks: a shared layer multiplies model m's rows of every
-    task by its weight, (M, T*n, k) @ (M, k, k'); a per-task layer, (M*T, n, k) @ (M*T, k, k').
+    x: (M, n_tasks, n, in), or (M, n, in) or (M, 1, n, in) (the same inputs for every task); returns
+    (M, n_tasks, n, out). At the course's sizes a step is mostly per-operation overhead, so each layer
+    is one batched matrix product for all M models and all tasks: a shared layer multiplies model m's
+    rows of every task by its weight, (M, T*n, k) @ (M, k, k'); a per-task layer, (M*T, n, k) @ (M*T, k, k').
+    With the same inputs for every task, the shared layers run once on those inputs, (M, n, k) @ (M, k, k'),
+    and their output is repeated for the tasks at the first per-task layer: the same numbers, T times fewer
+    operations in the trunk. (bmm then adding the bias gives baddbmm's numbers bit for bit, and
+    faster at these sizes: baddbmm first copies the broadcast bias into every row of its output.)
     """
     n_models, n_tasks = x.shape[0], net.n_tasks
     if x.dim() == 3:  # (M, n, in) -> the same batch for every task
-        x = x[:, None].expand(n_models, n_tasks, *x.shape[1:])
-    if x.dim() != 4 or x.shape[1] != n_tasks or x.shape[-1] != net.in_features:
+        x = x[:, None]
+    if x.dim() != 4 or x.shape[1] not in (1, n_tasks) or x.shape[-1] != net.in_features:
         raise ValueError(f"x has shape {tuple(x.shape)} but must be ({n_models}, batch, {net.in_features}) "
                          f"or ({n_models}, {n_tasks}, batch, {net.in_features})")
     n = x.shape[2]
-    h = x
+    h = x.reshape(n_models, x.shape[1] * n, -1)  # (M, T*n, in) or, for the same inputs, (M, n, in)
     for name, layer in [*((f"layers.{d}", layer) for d, layer in enumerate(net.layers)), ("heads", net.heads)]:
         weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
         if isinstance(layer, TaskLinear):  # weight (M, T, k, k'), bias (M, T, 1, k')
-            h = torch.baddbmm(bias.flatten(0, 1), h.reshape(n_models * n_tasks, n, -1), weight.flatten(0, 1))
+            if h.shape[1] != n_tasks * n:  # the trunk ran once on the shared inputs: one copy per task
+                h = h[:, None].expand(n_models, n_tasks, n, h.shape[-1])
+            h = torch.bmm(h.reshape(n_models * n_tasks, n, -1), weight.flatten(0, 1)).add_(bias.flatten(0, 1))
+            h = h.reshape(n_models, n_tasks * n, -1)
         else:  # nn.Linear: weight (M, k', k), bias (M, k')
-            h = torch.baddbmm(bias.unsqueeze(1), h.reshape(n_models, n_tasks * n, -1), weight.mT)
+            h = torch.bmm(h, weight.mT).add_(bias.unsqueeze(1))
         if name != "heads":
             h = net.activation(h)
     return h.reshape(n_models, n_tasks, n, -1)  # (reshape is free when the layout already matches)
@@ -480,7 +504,8 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
              callback: Callable[[int], None] | None = None) -> History:
     """Train every model of the stack on its own data and task weights, all at once.
 
-    x: (M, n_tasks, n, in); y: (M, n_tasks, n, out) or labels (M, n_tasks, n); for one loss per task
+    x: (M, n_tasks, n, in), or (M, 1, n, in) for the same inputs in every task (a MultiTaskNet stack then
+    runs its shared layers once); y: (M, n_tasks, n, out) or labels (M, n_tasks, n); for one loss per task
     (loss=("ce", "ce", "mse"), as in fit) floats (M, n_tasks, n);
     weights: (M, n_tasks) or (n_tasks,); sample_weights: (M, n_tasks, n).
     strategy (instead of weights): a weighting strategy, batched over the M models.
@@ -499,8 +524,10 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
         raise TypeError(f"stack must be a ModelStack, got {type(stack).__name__}{hint}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be a function callback(step), got {type(callback).__name__}")
+    x, shared_x = _shared_inputs(x, y, 1)
     x, y, steps = _check_training_args(x, y, loss, steps, 1, dtype=next(iter(stack.params.values())).dtype,
                                        n_classes=_n_classes(stack.base))
+    inputs = x[:, :1] if shared_x and isinstance(stack.base, MultiTaskNet) else x  # the shared layers run once
     _check_strategy(weights, strategy)
     n_models, n_tasks = len(stack), x.shape[1]
     if x.shape[0] != n_models:
@@ -530,6 +557,7 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
     scales = _check_lr_scale(lr_scale, named, optimizer, 1)
     schedule = _check_lr_schedule(lr_schedule, named, optimizer, 1, steps)
     record, record_at = _recorder(record, record_every, steps)
+    task_losses = task_losses_fn(y, loss, sample_weights)  # pred -> (..., n_tasks)
     history = np.empty((steps, n_models, n_tasks), dtype=np.float32)
     chosen = np.empty((steps, n_models, n_tasks), dtype=np.float32) if strategy is not None else None
     records = []
@@ -539,7 +567,7 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
                 callback(step)
             if record is not None and step in record_at:
                 records.append(_take_record(record, stack))
-            losses = task_losses_unchecked(stack(x), y, loss, sample_weights)  # (M, n_tasks)
+            losses = task_losses(stack(inputs))  # (M, n_tasks)
             opt.zero_grad()
             if strategy is None:
                 # the models share no parameters, so the gradient of the sum is each model's own gradient

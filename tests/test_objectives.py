@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from mtl_lessons.metrics import delta_m, per_task_accuracy, per_task_mse
-from mtl_lessons.objectives import joint_transfer_objective, multitask_objective, task_losses
+from mtl_lessons.objectives import (joint_transfer_objective, multitask_objective, task_losses, task_losses_fn,
+                                    task_losses_unchecked)
 
 
 def test_equal_weighting_is_the_plain_sum():
@@ -65,3 +66,30 @@ def test_metrics():
     assert torch.allclose(delta_m(torch.tensor([0.9, 0.72]), torch.tensor([1.0, 0.8]), [True, False]), torch.tensor(0.0), atol=1e-5)
     with pytest.raises(ValueError, match="baseline contains a zero"):
         delta_m(torch.tensor([1.0]), torch.tensor([0.0]), [True])
+
+
+@pytest.mark.parametrize("loss", [("ce", "ce", "mse"), ("mse", "ce"), ("ce", "mse", "ce"), ("mse", "mse"), "ce", "mse"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_task_losses_fn_gives_task_losses_bit_for_bit(loss, weighted):
+    """The training loops' loss with its labels and weights prepared once: the same losses and gradients."""
+    g = torch.Generator().manual_seed(3)
+    n_tasks = len(loss) if isinstance(loss, tuple) else 2
+    pred = torch.randn(4, n_tasks, 9, 3, generator=g)
+    if loss == "mse":
+        y = torch.randn(4, n_tasks, 9, 3, generator=g)
+    elif loss == "ce":
+        y = torch.randint(0, 3, (4, n_tasks, 9), generator=g)
+    else:
+        y = torch.stack([torch.randint(0, 3, (4, 9), generator=g).float() if name == "ce"
+                         else torch.randn(4, 9, generator=g) for name in loss], 1)
+    sw = (torch.rand(4, n_tasks, 9, generator=g) > 0.3).float() if weighted else None
+    if weighted:
+        sw[..., 0] = 1.0
+    w = torch.rand(4, n_tasks, generator=g)
+    grads = []
+    for losses in (lambda p: task_losses_unchecked(p, y, loss, sw), task_losses_fn(y, loss, sw)):
+        p = pred.clone().requires_grad_()
+        out = losses(p)
+        (out * w).sum().backward()
+        grads.append((out.detach(), p.grad))
+    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])

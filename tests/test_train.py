@@ -238,3 +238,50 @@ def test_training_leaves_torch_on_one_thread_and_never_raises_the_count_again():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == "1", out
     assert out[1:] == ["[1]"], f"set_num_threads was called with {out[1:]}: only one switch to 1 thread is allowed"
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("sharing_depth", [0, 1, 2])
+def test_shared_inputs_run_the_trunk_once_with_the_same_numbers(optimizer, sharing_depth):
+    """x with a task dimension of 1 (every task sees the same inputs) gives the outputs and the trained
+    parameters of x repeated for every task, in fit_many and in fit, with one loss per task and padding."""
+    def net():
+        return MultiTaskNet(3, 8, 2, 3, 3, sharing_depth=sharing_depth)
+
+    g = torch.Generator().manual_seed(sharing_depth)
+    x = torch.randn(4, 1, 11, 3, generator=g)
+    y = torch.stack([torch.randint(0, 3, (4, 11), generator=g).float(),
+                     torch.randint(0, 2, (4, 11), generator=g).float(), torch.randn(4, 11, generator=g)], 1)
+    mask = torch.ones(4, 3, 11)
+    mask[1, :, 7:] = 0.0  # a model with fewer examples (padding), as pad_tasks gives
+    kw = dict(loss=("ce", "ce", "mse"), optimizer=optimizer, steps=40, progress=False, sample_weights=mask,
+              lr=[0.1, 0.3, 0.1, 0.05] if optimizer == "sgd" else 0.01, weights=[[1, 1, 0.3]] * 2 + [[1, 1, 1]] * 2)
+    repeated, shared = (ModelStack.from_factory(net, [0, 1, 2, 3]) for _ in range(2))
+    assert torch.allclose(shared(x), repeated(x.expand(-1, 3, -1, -1)), atol=1e-6)
+    assert torch.allclose(shared(x[:, 0]), repeated(x.expand(-1, 3, -1, -1)), atol=1e-6)
+    h_rep = fit_many(repeated, x.expand(-1, 3, -1, -1).clone(), y, **kw)
+    h_shared = fit_many(shared, x, y, **kw)
+    assert np.allclose(h_shared.task_losses, h_rep.task_losses, atol=1e-6)
+    for name, p in repeated.params.items():
+        assert torch.allclose(shared.params[name], p, atol=1e-6), name
+    # fit: one model, x (1, n, in) against x repeated; and the model's own forward on (n, in) and (1, n, in)
+    torch.manual_seed(0)
+    a = net()
+    b = net()
+    b.load_state_dict(a.state_dict())
+    one = dict(kw, sample_weights=mask[1], lr=0.1 if optimizer == "sgd" else 0.01, weights=[1, 1, 0.3])
+    fa = fit(a, x[1].expand(3, -1, -1).clone(), y[1], **one)
+    fb = fit(b, x[1], y[1], **one)
+    assert np.allclose(fa.task_losses, fb.task_losses, atol=1e-6)
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.allclose(p, q, atol=1e-6), name
+    assert torch.allclose(a(x[1, 0]), a(x[1].expand(3, -1, -1)), atol=1e-6)
+    assert torch.allclose(a(x[1]), a(x[1].expand(3, -1, -1)), atol=1e-6)
+
+
+def test_shared_inputs_need_a_task_dimension_of_one_or_n_tasks():
+    stack = ModelStack.from_factory(lambda: MultiTaskNet(3, 4, 2, 3, sharing_depth=1), [0])
+    with pytest.raises(ValueError, match="must be"):
+        stack(torch.randn(1, 2, 5, 3))
+    with pytest.raises(ValueError, match="must be"):
+        MultiTaskNet(3, 4, 2, 3, sharing_depth=1)(torch.randn(2, 5, 3))

@@ -6,7 +6,8 @@ Every (λ, depth, learning rate, seed) is trained n_folds + 2 times, all at once
 once per fold (scored on that fold's held-out part), once on the training split alone (scored on
 the validation split: the single-split alternative to cross-validation), and once on the whole
 development set (train + validation, scored on the test set). The folds come from scikit-learn's
-StratifiedKFold, the metrics from sklearn.metrics; features and body mass are standardised with
+StratifiedKFold, macro-F1 from sklearn.metrics (accuracy and RMSE as means per model, which a test
+checks against sklearn's); features and body mass are standardised with
 statistics of the rows each model trains on. The task weights are (1, 1, λ): λ weighs the
 body-mass regression (a squared error) against the two cross-entropies.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import PenguinTasks, load_penguin_tasks
@@ -78,25 +80,35 @@ def macro_f1_many(y: np.ndarray, pred: np.ndarray, model: np.ndarray, n_classes:
     return per_class.reshape(n_models, n_classes).mean(1)
 
 
+def mean_per_model(values: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """The mean of values[i] over each model's entries (model[i] = which model entry i belongs to): (n_models,).
+
+    One np.bincount for all models: accuracy_score and mean_squared_error model by model give the same
+    numbers (a test checks it) but cost ~0.3 ms of argument checks per call, 0.4 s for chapter 10's grid.
+    """
+    return np.bincount(model, weights=values) / np.bincount(model)
+
+
 def penguin_metrics(out: torch.Tensor, y: list[torch.Tensor], mass_stats: list[tuple[float, float]]
                     ) -> dict[str, np.ndarray]:
-    """sklearn's metrics of every model's outputs out[m] (3, n_m, 3) against y[m] (n_m, 3): (n_models,) each."""
-    from sklearn.metrics import accuracy_score, root_mean_squared_error
+    """The metrics of every model's outputs out[m] (3, n_m, 3) against y[m] (n_m, 3): (n_models,) each.
 
+    Macro-F1 by sklearn's f1_score; accuracy and RMSE (in grams) as means per model (mean_per_model).
+    """
     if not all(torch.isfinite(o).all() for o in out):
         raise FloatingPointError("training diverged (non-finite outputs): the body-mass task's SGD step is lam * lr; "
                                  "use a smaller lam or lr")
-    species = [o[0].argmax(-1).numpy() for o in out]
-    sex = [o[1, :, :2].argmax(-1).numpy() for o in out]  # sex is trained on its head's first two logits
-    mass = [o[2, :, 0].numpy() * sd + mean for o, (mean, sd) in zip(out, mass_stats)]  # back to grams
-    y = [t.numpy() for t in y]
+    species = np.concatenate([o[0].argmax(-1).numpy() for o in out])
+    sex = np.concatenate([o[1, :, :2].argmax(-1).numpy() for o in out])  # sex is trained on its head's first two logits
+    mass = np.concatenate([o[2, :, 0].double().numpy() * sd + mean for o, (mean, sd) in zip(out, mass_stats)])  # grams
     model = np.concatenate([np.full(len(t), m) for m, t in enumerate(y)])
-    flat = np.concatenate(y).astype(np.int64)
-    return {"f1_species": macro_f1_many(flat[:, 0], np.concatenate(species), model, 3),
-            "acc_species": np.array([accuracy_score(t[:, 0], p) for t, p in zip(y, species)]),
-            "f1_sex": macro_f1_many(flat[:, 1], np.concatenate(sex), model, 2),
-            "acc_sex": np.array([accuracy_score(t[:, 1], p) for t, p in zip(y, sex)]),
-            "rmse_mass": np.array([root_mean_squared_error(t[:, 2], p) for t, p in zip(y, mass)])}
+    flat = torch.cat(y).double().numpy()
+    labels = flat[:, :2].astype(np.int64)
+    return {"f1_species": macro_f1_many(labels[:, 0], species, model, 3),
+            "acc_species": mean_per_model(labels[:, 0] == species, model),
+            "f1_sex": macro_f1_many(labels[:, 1], sex, model, 2),
+            "acc_sex": mean_per_model(labels[:, 1] == sex, model),
+            "rmse_mass": np.sqrt(mean_per_model((flat[:, 2] - mass) ** 2, model))}
 
 
 def strata(y: torch.Tensor) -> np.ndarray:
@@ -142,40 +154,53 @@ def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_
         ys.append([y_fit[:, 0], y_fit[:, 1], mass[:, 0]])
         scored.append((x_score, y_score))
         mass_stats.append((y_fit[:, 2].mean().item(), y_fit[:, 2].std().item()))
-    x, y, mask = pad_tasks(xs, ys)  # (J, 3, n_max, 3), (J, 3, n_max), (J, 3, n_max)
-
     grid = [(lam, lr) for lam in lams for lr in lrs]
-    n_jobs = len(jobs)
     shape = (len(lams), len(depths), len(lrs), len(seeds))
     found = {f"{kind}_{m}": np.zeros(shape + ((n_folds,) if kind == "cv" else ())) for kind in ("cv", "val", "test")
              for m in METRICS}
-    for d, depth in enumerate(depths):
-        # one stack per depth (the architecture changes with it): every (lam, lr) x every job
-        stack = ModelStack.from_factory(
-            lambda: MultiTaskNet(3, hidden, n_layers, 3, 3, sharing_depth=depth),
-            [seeds[job[0]] for _ in grid for job in jobs])
-        weights = torch.tensor([[1.0, 1.0, lam] for lam, _ in grid for _ in jobs])
-        fit_many(stack, x.repeat(len(grid), 1, 1, 1), y.repeat(len(grid), 1, 1), loss=TASK_LOSSES, weights=weights,
-                 sample_weights=mask.repeat(len(grid), 1, 1), optimizer="sgd",
-                 lr=[lr for _, lr in grid for _ in jobs], steps=steps, progress=progress,
-                 desc=f"depth {depth}: {len(stack)} models")
-        xe, _, _ = pad_tasks([[xs_] * 3 for xs_, _ in scored], [[ys_[:, 0]] * 3 for _, ys_ in scored])
+
+    def train_and_score(d: int, group: list[int], bar) -> None:
+        """One stack: depth depths[d], every (lam, lr) x the jobs in group; its metrics go into found."""
+        x, y, mask = pad_tasks([xs[j] for j in group], [ys[j] for j in group])  # (J, 3, n_max, ...)
+        x = x[:, :1]  # every task sees the same rows: (J, 1, n_max, 3), so the shared layers run once
+        xe, _, _ = pad_tasks([[scored[j][0]] for j in group], [[scored[j][1][:, 0]] for j in group])
+        n_grid, n_jobs = len(grid), len(group)
+        nets = {}  # one network per seed, initialised after torch.manual_seed(seed); its models start from it
+        for seed in seeds:
+            torch.manual_seed(seed)
+            nets[seed] = MultiTaskNet(3, hidden, n_layers, 3, 3, sharing_depth=depths[d])
+        stack = ModelStack([nets[seeds[jobs[j][0]]] for _ in grid for j in group])  # what from_factory gives
+        weights = torch.tensor([[1.0, 1.0, lam] for lam, _ in grid for _ in group])
+        fit_many(stack, x.repeat(n_grid, 1, 1, 1), y.repeat(n_grid, 1, 1), loss=TASK_LOSSES, weights=weights,
+                 sample_weights=mask.repeat(n_grid, 1, 1), optimizer="sgd", lr=[lr for _, lr in grid for _ in group],
+                 steps=steps, progress=False, callback=lambda step: bar.update())
         with torch.no_grad():
-            out = stack(xe.repeat(len(grid), 1, 1, 1))  # (len(grid) * J, 3, n_max, 3)
-        n_grid = len(grid)
-        values = penguin_metrics([out[g * n_jobs + j][:, :len(scored[j][1])] for g in range(n_grid) for j in range(n_jobs)],
-                                 [scored[j][1] for _ in grid for j in range(n_jobs)], mass_stats * n_grid)
+            out = stack(xe[:, 0].repeat(n_grid, 1, 1))  # the scored rows, one copy for all tasks: (n_grid * J, 3, n, 3)
+        n_scored = [len(scored[j][1]) for j in group]
+        values = penguin_metrics([out[g * n_jobs + k][:, :n_scored[k]] for g in range(n_grid) for k in range(n_jobs)],
+                                 [scored[j][1] for _ in grid for j in group], [mass_stats[j] for j in group] * n_grid)
         for m, v in values.items():
             v = v.reshape(n_grid, n_jobs)
             for g, (lam, lr) in enumerate(grid):
                 fold = 0
-                for j, (i, kind, *_) in enumerate(jobs):
+                for k, j in enumerate(group):
+                    i, kind = jobs[j][:2]
                     at = (lams.index(lam), d, lrs.index(lr), i)
                     if kind == "cv":
-                        found[f"cv_{m}"][at + (fold % n_folds,)] = v[g, j]
+                        found[f"cv_{m}"][at + (fold % n_folds,)] = v[g, k]
                         fold += 1
                     else:
-                        found[f"{kind}_{m}"][at] = v[g, j]
+                        found[f"{kind}_{m}"][at] = v[g, k]
+
+    # one stack per depth (the architecture changes with it) and row count: the folds and the training
+    # split have ~200 rows, the development set 249, padded apart so that no model computes 50 rows of padding
+    groups = [[j for j, job in enumerate(jobs) if job[1] != "test"],
+              [j for j, job in enumerate(jobs) if job[1] == "test"]]
+    with tqdm(total=len(depths) * len(groups) * steps, desc=f"training {len(grid) * len(jobs) * len(depths)} models",
+              disable=not progress, delay=1.0, leave=False) as bar:
+        for d in range(len(depths)):
+            for group in groups:
+                train_and_score(d, group, bar)
     for name, array in found.items():
         sweep.add(name, array)
     sweep.meta.update(n_folds=n_folds, hidden=hidden, n_layers=n_layers, steps=steps,
@@ -236,66 +261,72 @@ def sparse_vs_tuned(sweep: Sweep) -> dict[str, np.ndarray]:
 
 
 def penguin_cv_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplorer:
-    """Sliders over λ and depth: left, CV Δm (mean ± sd over folds) and test Δm along λ; right, the point's tasks."""
+    """Sliders over λ and depth, at the learning rate CV chose most often: left, CV and test Δm along λ
+    (mean ± sd over seeds) and each seed's CV choice; right, the point's three tasks (mean over seeds;
+    CV with its sd over folds, test with its sd over seeds)."""
     if not isinstance(sweep, Sweep):
         raise TypeError(f"sweep must be a Sweep (from penguin_cv_sweep), got {type(sweep).__name__}")
     sweep.require(knobs=["lam", "depth", "lr"], results=[f"{k}_{m}" for k in ("cv", "test") for m in METRICS],
                   by="penguin_cv_explorer")
     choice = cv_choice(sweep)
-    lr = choice["chosen"][0]["lr"]  # the rate CV chose for the first seed: the explorer's third knob
+    chosen_lrs = [c["lr"] for c in choice["chosen"]]
+    lr = max(sweep.knobs["lr"], key=chosen_lrs.count)  # the rate CV chose most often (ties: the grid's first)
     value = {"lam": grid_value(sweep, "lam", 1.0), "depth": grid_value(sweep, "depth", 1), "lr": lr, **(value or {})}
-    cv = delta_m_table(sweep, "cv")
-    test = delta_m_table(sweep, "test")
-    # Δm of each fold on its own, to show the spread over folds (baseline scored on the same fold)
-    fold_metrics = torch.from_numpy(np.stack([sweep.results[f"cv_{m}"] for m in DELTA_M_METRICS], -1))
-    base = fold_metrics[sweep.index(**BASELINE)]  # (n_seeds, n_folds, 3)
-    fold_dm = np.stack([np.stack([delta_m(fold_metrics[..., s, f, :], base[s, f], LOWER_IS_BETTER).numpy()
-                                  for f in range(base.shape[1])], -1)
-                        for s in range(base.shape[0])], -2)  # (n_lam, n_depth, n_lr, n_seeds, n_folds)
+    cv, test = delta_m_table(sweep, "cv"), delta_m_table(sweep, "test")  # (n_lam, n_depth, n_lr, n_seeds)
+    n_seeds = len(sweep.seeds)
     lams = np.asarray(sweep.knobs["lam"])
     colors = dict(zip(sweep.knobs["depth"], (PALETTE[0], PALETTE[1], PALETTE[2], PALETTE[3])))
-    first = fold_dm[..., 0, :]  # the first seed's folds: what the left panel draws
-    lo = min((first.mean(-1) - first.std(-1)).min(), test[..., 0].min())
-    hi = max((first.mean(-1) + first.std(-1)).max(), test[..., 0].max())
-    ylim = (np.floor(lo - 1), np.ceil(hi + 1))
-    pick = choice["chosen"][0]
-    pl, pd, pr = sweep.index(**pick)
+    r = sweep.knobs["lr"].index(value["lr"])
+    # each seed's choice, drawn where it lies on this panel's rate: its λ and its test Δm
+    picks = [(c, sweep.index(**c)) for c in choice["chosen"]]
+    here = [(s, c, at) for s, (c, at) in enumerate(picks) if at[2] == r]
+    drawn = [cv[:, :, r].mean(-1) - cv[:, :, r].std(-1), cv[:, :, r].mean(-1) + cv[:, :, r].std(-1),
+             test[:, :, r].mean(-1), np.array([test[at + (s,)] for s, _, at in here] + [0.0])]
+    lo, hi = min(a.min() for a in drawn), max(a.max() for a in drawn)
+    ylim = (lo - 0.08 * (hi - lo) - 0.5, hi + 0.08 * (hi - lo) + 0.5)  # what this panel draws, and a margin
+    seeds_text = f"{n_seeds} seeds" if n_seeds > 1 else f"seed {sweep.seeds[0]}"
+    regret = choice["best_test"] - choice["test_of_chosen"]
 
     def draw(axes, point):
-        ax, ax_tasks = axes
-        l, d, r = sweep.index(**point)
+        ax, ax_r = axes
+        l, d, _ = sweep.index(**point)
         for k, depth in enumerate(sweep.knobs["depth"]):
-            folds = fold_dm[:, k, r, 0]  # (n_lam, n_folds), first seed
-            mean, sd = folds.mean(-1), folds.std(-1)
-            ax.plot(lams, cv[:, k, r, 0], marker="o", ms=4, color=colors[depth], label=f"depth {depth}: CV")
-            ax.fill_between(lams, mean - sd, mean + sd, color=colors[depth], alpha=0.08, lw=0)
-            ax.plot(lams, test[:, k, r, 0], ls="--", marker="x", color=colors[depth], lw=1, label=f"depth {depth}: test")
-        ax.plot(lams[l], cv[l, d, r, 0], marker="o", ms=13, mfc="none", mew=2, color="k")
-        if r == pr:  # the CV choice is on this panel: a star on its CV and its test value
-            ax.plot([lams[pl]] * 2, [cv[pl, pd, pr, 0], test[pl, pd, pr, 0]], marker="*", ms=12, ls=":",
-                    color="k", label="CV's choice: CV → test")
+            mean, sd = cv[:, k, r].mean(-1), cv[:, k, r].std(-1)
+            ax.plot(lams, mean, marker="o", ms=4, color=colors[depth], label=f"depth {depth}: CV")
+            ax.fill_between(lams, mean - sd, mean + sd, color=colors[depth], alpha=0.12, lw=0)
+            ax.plot(lams, test[:, k, r].mean(-1), ls="--", marker="x", color=colors[depth], lw=1,
+                    label=f"depth {depth}: test")
+        ax.plot(lams[l], cv[l, d, r].mean(), marker="o", ms=13, mfc="none", mew=2, color="k")
+        for n, (s, c, at) in enumerate(here):  # a star per seed whose choice has this rate: its test Δm
+            ax.plot(lams[at[0]], test[at + (s,)], marker="*", ms=12, ls="none", mec="k", mew=0.6,
+                    color=colors[c["depth"]], label="a seed's CV choice: its test Δm" if n == 0 else None)
+            same_lam = sum(a[0] == at[0] for _, _, a in here[:n])  # stars drawn before at this λ: labels stack down
+            ax.annotate(f"seed {sweep.seeds[s]}", (lams[at[0]], test[at + (s,)]), xytext=(7, -3 - 8 * same_lam),
+                        textcoords="offset points", fontsize=7)
         ax.set(xscale="log", ylim=ylim, xlabel="λ, the body-mass weight (log scale)",
                ylabel="Δm vs independent nets (%)",
-               title=f"seed {sweep.seeds[0]}, lr = {point['lr']:g}: CV (band ± sd over folds), test dashed\n"
-                     f"CV chose λ={pick['lam']:g}, depth {pick['depth']}, lr={pick['lr']:g}: "
-                     f"CV Δm {cv[pl, pd, pr, 0]:+.1f}, test Δm {test[pl, pd, pr, 0]:+.1f}", )
+               title=f"lr = {point['lr']:g}: CV Δm (band ± sd over {seeds_text}), test Δm dashed\n"
+                     f"★ CV's choice ({len(here)} of {n_seeds} seeds chose this lr); its gap to the grid's "
+                     f"best test Δm: {regret.mean():.1f} ± {regret.std():.1f}")
         ax.title.set_fontsize(9)
         ax.axhline(0, color="grey", lw=0.8)
         ax.legend(fontsize=6.5, loc="lower right", ncols=2)
         names = ("f1_species", "f1_sex", "rmse_mass")
-        cv_vals = [sweep.at(f"cv_{m}", **point)[0] for m in names]  # (n_folds,) each
-        test_vals = [sweep.at(f"test_{m}", **point)[0] for m in names]
-        ax_r = ax_tasks
-        pos = np.arange(2)
-        ax_r.bar(pos - 0.18, [v.mean() for v in cv_vals[:2]], 0.34, yerr=[v.std() for v in cv_vals[:2]],
-                 color=PALETTE[0], label="CV (mean ± sd over folds)")
-        ax_r.bar(pos + 0.18, test_vals[:2], 0.34, color=PALETTE[3], label="test (trained on all dev rows)")
+        cv_vals = [sweep.at(f"cv_{m}", **point) for m in names]  # (n_seeds, n_folds)
+        test_vals = [sweep.at(f"test_{m}", **point) for m in names]  # (n_seeds,)
+        scale = [1, 1, 1000]  # RMSE in kg
+        pos = np.arange(3)
+        ax_r.bar(pos - 0.18, [v.mean() / c for v, c in zip(cv_vals, scale)], 0.34,
+                 yerr=[v.std(-1).mean() / c for v, c in zip(cv_vals, scale)], color=PALETTE[0],
+                 label="CV (bar: sd over folds)")
+        ax_r.bar(pos + 0.18, [v.mean() / c for v, c in zip(test_vals, scale)], 0.34,
+                 yerr=[v.std() / c for v, c in zip(test_vals, scale)], color=PALETTE[3],
+                 label="test, trained on all dev rows (bar: sd over seeds)")
         ax_r.set(xticks=[0, 1, 2], xticklabels=["species\nmacro-F1", "sex\nmacro-F1", "body mass\nRMSE (kg)"],
-                 ylabel="macro-F1; RMSE in kg", title=f"λ = {point['lam']:g}, depth {point['depth']}, "
-                                                      f"lr = {point['lr']:g}: the three tasks (seed {sweep.seeds[0]})")
-        ax_r.bar(2 - 0.18, cv_vals[2].mean() / 1000, 0.34, yerr=cv_vals[2].std() / 1000, color=PALETTE[0])
-        ax_r.bar(2 + 0.18, test_vals[2] / 1000, 0.34, color=PALETTE[3])
-        ax_r.set_ylim(0, 1.05)
+                 ylabel="macro-F1; RMSE in kg", ylim=(0, 1.05),
+                 title=f"λ = {point['lam']:g}, depth {point['depth']}, lr = {point['lr']:g}: the three tasks, "
+                       f"mean over {seeds_text}")
+        ax_r.title.set_fontsize(9)
         ax_r.legend(fontsize=7, loc="lower left")
 
     return SweepExplorer(sweep, draw, knobs=["lam", "depth"], value=value, figsize=(11, 4.2),

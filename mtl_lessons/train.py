@@ -641,7 +641,8 @@ def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_copie
                    source_index: Sequence[int], seeds: Sequence[int], freeze: bool) -> ModelStack:
     """A stack of new networks whose first `n_copied` hidden layers are copied from `source`.
 
-    Model j is factory() initialised after torch.manual_seed(seeds[j]), then receives the first
+    Model j is factory() initialised after torch.manual_seed(seeds[j]) (once per distinct seed: the
+    factory must depend on torch's seed only), then receives the first
     n_copied of source model source_index[j] by state dict (copy_layers); its head and upper
     layers keep their fresh initialisation. freeze=True freezes the copied layers
     (feature extraction, AnB), freeze=False lets them train (fine-tuning, AnB+): a stack has
@@ -658,7 +659,8 @@ def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_copie
                          "they must match and be non-empty (one per new network)")
     for k in source_index:
         check_int("source_index", k, low=0, high=len(source) - 1)
-    fresh = ModelStack.from_factory(factory, seeds)
+    distinct = sorted(set(seeds))  # factory() depends only on torch's seed: build each seed's network once
+    fresh = ModelStack.from_factory(factory, distinct).take([distinct.index(seed) for seed in seeds])
     # the copy, for all models at once: the copied layers' rows of the fresh stack become the source's
     # rows (copy_layers on one real pair checks that the layers match and raises its errors)
     copy_layers(source.model(source_index[0]), fresh.model(0), n_copied)

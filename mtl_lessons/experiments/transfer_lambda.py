@@ -134,12 +134,13 @@ def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 3
     # the k M models in groups of at most `size`, one progress bar for all of them
     size = max(1, JOINT_GROUP_FLOATS // (x.shape[1] * x.shape[2] * hidden))  # models per group
     groups = np.array_split(np.arange(len(all_seeds)), math.ceil(len(all_seeds) / size))
+    distinct = sorted(set(all_seeds))  # models of one seed start alike: build each seed's network once
+    start = ModelStack.from_factory(lambda: MultiTaskNet(64, hidden, n_layers, 2, 10, sharing_depth=n_layers), distinct)
     acc = {"test": [], "val": []}
     with tqdm(total=len(groups) * steps, desc=f"joint objective, {len(all_seeds)} models", disable=not progress,
               delay=1.0, leave=False) as bar:
         for rows in groups:
-            joint = ModelStack.from_factory(lambda: MultiTaskNet(64, hidden, n_layers, 2, 10, sharing_depth=n_layers),
-                                            [all_seeds[i] for i in rows])
+            joint = start.take([distinct.index(all_seeds[i]) for i in rows])
             rows = torch.from_numpy(rows)
             fit_many(joint, x[rows], y[rows], weights=weights[rows], sample_weights=mask[rows],
                      lr_scale={"heads.weight": head_scale[rows], "heads.bias": head_scale[rows]},

@@ -401,7 +401,7 @@ class ModelStack:
         return stack
 
     def take(self, index: Sequence[int]) -> "ModelStack":
-        """A new stack of models index[0], index[1], ... (copies; an index may repeat): stack.model(i) for each, stacked."""
+        """A new stack of models index[0], index[1], ... (copies; an index may repeat), as stacking model(i)."""
         index = check_ints("index", index, low=0, high=len(self) - 1)
         rows = torch.tensor(index)
         return ModelStack._assemble(self.base, {k: v.detach()[rows] for k, v in self.params.items()},
@@ -411,18 +411,21 @@ class ModelStack:
     def concat(cls, stacks: Sequence["ModelStack"]) -> "ModelStack":
         """One stack of every model of `stacks`, in order (copies); they need one architecture and one frozen set."""
         stacks = check_sequence("stacks", stacks)
+        first = stacks[0] if isinstance(stacks[0], ModelStack) else None
         for i, stack in enumerate(stacks):
             if not isinstance(stack, ModelStack):
                 raise TypeError(f"stacks[{i}] must be a ModelStack, got {type(stack).__name__}")
-            same = ({k: v.shape[1:] for k, v in stack.params.items()} == {k: v.shape[1:] for k, v in stacks[0].params.items()}
-                    and type(stack.base) is type(stacks[0].base) and stack.buffers.keys() == stacks[0].buffers.keys())
-            if not same:
-                raise ValueError(f"stacks[{i}] has another architecture than stacks[0] (parameter names or shapes differ)")
-            if stack.frozen != stacks[0].frozen:
-                raise ValueError(f"stacks[{i}] freezes {sorted(stack.frozen)} but stacks[0] {sorted(stacks[0].frozen)}; "
+            shapes = {k: v.shape[1:] for k, v in stack.params.items()}
+            if (shapes != {k: v.shape[1:] for k, v in first.params.items()} or type(stack.base) is not type(first.base)
+                    or stack.buffers.keys() != first.buffers.keys()):
+                raise ValueError(f"stacks[{i}] has another architecture than stacks[0] "
+                                 "(parameter names or shapes differ)")
+            if stack.frozen != first.frozen:
+                raise ValueError(f"stacks[{i}] freezes {sorted(stack.frozen)} but stacks[0] {sorted(first.frozen)}; "
                                  "a stack has one set of frozen parameters")
-        return cls._assemble(stacks[0].base, {k: torch.cat([s.params[k].detach() for s in stacks]) for k in stacks[0].params},
-                             {k: torch.cat([s.buffers[k] for s in stacks]) for k in stacks[0].buffers}, stacks[0].frozen)
+        params = {k: torch.cat([s.params[k].detach() for s in stacks]) for k in first.params}
+        buffers = {k: torch.cat([s.buffers[k] for s in stacks]) for k in first.buffers}
+        return cls._assemble(first.base, params, buffers, first.frozen)
 
     @classmethod
     def from_factory(cls, factory: Callable[[], nn.Module], seeds: Sequence[int]) -> "ModelStack":

@@ -25,7 +25,8 @@ from mtl_lessons.experiments.transfer_lambda import _accuracies, joint_accuracie
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import task_losses_unchecked
 from mtl_lessons.plots import PALETTE, plot_seed_band
-from mtl_lessons.train import ModelStack, Sweep, fit_many, one_thread, pad_tasks, transfer_stack, use_one_thread, _progress
+from mtl_lessons.train import (ModelStack, Sweep, fit_many, one_thread, pad_tasks, transfer_stack, use_one_thread,
+                               _progress)
 from mtl_lessons.widgets import SweepExplorer, grid_value
 from mtl_lessons.sweep import cached
 

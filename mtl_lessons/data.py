@@ -4,6 +4,8 @@ scikit-learn's bundled 8x8 digits (no download)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -16,6 +18,43 @@ from mtl_lessons._checks import (MAX_ELEMENTS, check_float, check_int, check_int
 # Validation data comes from a random stream of its own (seeded with this offset + seed), so that adding
 # it changed no training or test example the course had measured before.
 _VAL_STREAM = 1_000_003
+
+
+@functools.lru_cache(maxsize=1)
+def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """sklearn's bundled digits (data, target, images), read once per process; read-only: copy before changing."""
+    from sklearn.datasets import load_digits  # imported here: sklearn takes ~1 s to import
+    digits = load_digits()
+    arrays = (digits.data, digits.target, digits.images)
+    for a in arrays:
+        a.setflags(write=False)
+    return arrays
+
+
+_SPLITS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # _stratified_split's memo (at most _MAX_SPLITS)
+_MAX_SPLITS = 1024
+
+
+def _stratified_split(labels: np.ndarray, *, seed: int, test_size=None,
+                      train_size=None) -> tuple[np.ndarray, np.ndarray]:
+    """The (train, test) indices that sklearn's train_test_split(..., stratify=labels) picks; read-only.
+
+    The indices depend only on the labels, the sizes and the seed, so a sweep that loads the same
+    split for many grid points runs sklearn's (input-checking) split once per seed and size.
+    """
+    labels = np.ascontiguousarray(labels)
+    key = (hashlib.blake2b(labels.tobytes(), digest_size=16).digest(), labels.dtype.str, labels.shape,
+           test_size, train_size, seed)
+    if key not in _SPLITS:
+        from sklearn.model_selection import train_test_split
+        parts = train_test_split(np.arange(len(labels)), test_size=test_size, train_size=train_size,
+                                 stratify=labels, random_state=seed)
+        for a in parts:
+            a.setflags(write=False)
+        if len(_SPLITS) >= _MAX_SPLITS:
+            _SPLITS.pop(next(iter(_SPLITS)))  # the oldest
+        _SPLITS[key] = tuple(parts)
+    return _SPLITS[key]
 
 
 @dataclass
@@ -146,18 +185,18 @@ def load_digits_split(classes=tuple(range(10)), *, test_size: float = 0.3, val_s
                          f"(allowed: test_size + val_size < 0.9)")
     seed = check_int("seed", seed, low=0)
 
-    from sklearn.datasets import load_digits  # imported here: sklearn takes ~1 s to import
-    from sklearn.model_selection import train_test_split
-    digits = load_digits()
-    keep = np.isin(digits.target, classes)
-    x = digits.data[keep].astype(np.float32) / 16.0
-    relabel = {c: i for i, c in enumerate(classes)}
-    y = np.array([relabel[c] for c in digits.target[keep]], dtype=np.int64)
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
-    x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=val_size / (1 - test_size), stratify=y_tr,
-                                              random_state=seed)
+    data, target, _ = _digits()
+    keep = np.isin(target, classes)
+    x = data[keep].astype(np.float32) / 16.0
+    relabel = np.full(10, -1, dtype=np.int64)
+    relabel[list(classes)] = np.arange(len(classes))
+    y = relabel[target[keep]]
+    # sklearn's train_test_split, twice (test first, then validation from the rest), as index arrays
+    tr, te = _stratified_split(y, test_size=test_size, seed=seed)
+    tr_tr, tr_va = _stratified_split(y[tr], test_size=val_size / (1 - test_size), seed=seed)
     t = torch.from_numpy
-    return DigitsSplit(t(x_tr), t(y_tr), t(x_te), t(y_te), classes, t(x_va), t(y_va))
+    return DigitsSplit(t(x[tr[tr_tr]]), t(y[tr[tr_tr]]), t(x[te]), t(y[te]), classes, t(x[tr[tr_va]]),
+                       t(y[tr[tr_va]]))
 
 
 def take_labels(x: torch.Tensor, y: torch.Tensor, n_labels: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,8 +210,7 @@ def take_labels(x: torch.Tensor, y: torch.Tensor, n_labels: int, *, seed: int = 
     seed = check_int("seed", seed, low=0)
     if n_labels == y.shape[0]:
         return x, y
-    from sklearn.model_selection import train_test_split
-    idx, _ = train_test_split(np.arange(len(y)), train_size=n_labels, stratify=y.numpy(), random_state=seed)
+    idx, _ = _stratified_split(y.numpy(), train_size=n_labels, seed=seed)  # sklearn's train_test_split
     idx = torch.from_numpy(np.sort(idx))
     return x[idx], y[idx]
 
@@ -300,9 +338,7 @@ def load_transfer_digits(n_target: int = 30, *, n_source: int = 200, noise: floa
     permuted = check_float("permuted", permuted, low=0.0, high=1.0)
     seed = check_int("seed", seed, low=0)
     split = load_digits_split(seed=0)  # one fixed train/test split: the test set never moves
-    from sklearn.model_selection import train_test_split
-    half = train_test_split(np.arange(len(split.y_train)), test_size=0.5, stratify=split.y_train.numpy(),
-                            random_state=0)
+    half = _stratified_split(split.y_train.numpy(), test_size=0.5, seed=0)
     source_pool, target_pool = (torch.from_numpy(np.sort(h)) for h in half)
     n_source = check_int("n_source", n_source, low=10, high=len(source_pool))
     n_target = check_int("n_target", n_target, low=10, high=len(target_pool))

@@ -414,6 +414,41 @@ class ModelStack:
         self.base = copy.deepcopy(models[0]).to("meta")  # architecture only; weights live in self.params
 
     @classmethod
+    def _assemble(cls, base: nn.Module, params: dict, buffers: dict, frozen: set) -> "ModelStack":
+        # a stack from stacked tensors that it then owns (base: architecture only, on "meta")
+        stack = cls.__new__(cls)
+        stack.params = {name: p.detach().requires_grad_(name not in frozen) for name, p in params.items()}
+        stack.buffers, stack.frozen, stack.base = dict(buffers), set(frozen), base
+        return stack
+
+    def take(self, index: Sequence[int]) -> "ModelStack":
+        """A new stack of models index[0], index[1], ... (copies; an index may repeat), as stacking model(i)."""
+        index = check_ints("index", index, low=0, high=len(self) - 1)
+        rows = torch.tensor(index)
+        return ModelStack._assemble(self.base, {k: v.detach()[rows] for k, v in self.params.items()},
+                                    {k: v[rows] for k, v in self.buffers.items()}, self.frozen)
+
+    @classmethod
+    def concat(cls, stacks: Sequence["ModelStack"]) -> "ModelStack":
+        """One stack of every model of `stacks`, in order (copies); they need one architecture and one frozen set."""
+        stacks = check_sequence("stacks", stacks)
+        first = stacks[0] if isinstance(stacks[0], ModelStack) else None
+        for i, stack in enumerate(stacks):
+            if not isinstance(stack, ModelStack):
+                raise TypeError(f"stacks[{i}] must be a ModelStack, got {type(stack).__name__}")
+            shapes = {k: v.shape[1:] for k, v in stack.params.items()}
+            if (shapes != {k: v.shape[1:] for k, v in first.params.items()} or type(stack.base) is not type(first.base)
+                    or stack.buffers.keys() != first.buffers.keys()):
+                raise ValueError(f"stacks[{i}] has another architecture than stacks[0] "
+                                 "(parameter names or shapes differ)")
+            if stack.frozen != first.frozen:
+                raise ValueError(f"stacks[{i}] freezes {sorted(stack.frozen)} but stacks[0] {sorted(first.frozen)}; "
+                                 "a stack has one set of frozen parameters")
+        params = {k: torch.cat([s.params[k].detach() for s in stacks]) for k in first.params}
+        buffers = {k: torch.cat([s.buffers[k] for s in stacks]) for k in first.buffers}
+        return cls._assemble(first.base, params, buffers, first.frozen)
+
+    @classmethod
     def from_factory(cls, factory: Callable[[], nn.Module], seeds: Sequence[int]) -> "ModelStack":
         """One model per seed, each initialised right after torch.manual_seed(seed)."""
         check_factory("factory", factory)
@@ -641,7 +676,8 @@ def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_copie
                    source_index: Sequence[int], seeds: Sequence[int], freeze: bool) -> ModelStack:
     """A stack of new networks whose first `n_copied` hidden layers are copied from `source`.
 
-    Model j is factory() initialised after torch.manual_seed(seeds[j]), then receives the first
+    Model j is factory() initialised after torch.manual_seed(seeds[j]) (once per distinct seed: the
+    factory must depend on torch's seed only), then receives the first
     n_copied of source model source_index[j] by state dict (copy_layers); its head and upper
     layers keep their fresh initialisation. freeze=True freezes the copied layers
     (feature extraction, AnB), freeze=False lets them train (fine-tuning, AnB+): a stack has
@@ -658,11 +694,19 @@ def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_copie
                          "they must match and be non-empty (one per new network)")
     for k in source_index:
         check_int("source_index", k, low=0, high=len(source) - 1)
-    models = []
-    for k, seed in zip(source_index, seeds):
-        torch.manual_seed(seed)
-        model = factory()
-        copy_layers(source.model(k), model, n_copied)
-        freeze_layers(model, n_copied if freeze else 0)
-        models.append(model)
-    return ModelStack(models)
+    distinct = sorted(set(seeds))  # factory() depends only on torch's seed: build each seed's network once
+    fresh = ModelStack.from_factory(factory, distinct).take([distinct.index(seed) for seed in seeds])
+    # the copy, for all models at once: the copied layers' rows of the fresh stack become the source's
+    # rows (copy_layers on one real pair checks that the layers match and raises its errors)
+    copy_layers(source.model(source_index[0]), fresh.model(0), n_copied)
+    copied = tuple(f"layers.{d}." for d in range(n_copied))
+    rows = torch.tensor(source_index)
+    params = {name: source.params[name].detach()[rows].to(p.dtype) if name.startswith(copied) else p
+              for name, p in fresh.params.items()}
+    buffers = {name: source.buffers[name][rows].to(b.dtype) if name.startswith(copied) else b
+               for name, b in fresh.buffers.items()}
+    # as freeze_layers(model, n_copied if freeze else 0): hidden layers frozen below that depth, trainable above
+    frozen = {name for name in fresh.frozen if not name.startswith("layers.")}
+    if freeze:
+        frozen |= {name for name in params if name.startswith(copied)}
+    return ModelStack._assemble(fresh.base, params, buffers, frozen)

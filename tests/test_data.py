@@ -1,5 +1,6 @@
 """Task families: shapes, seeding, the relatedness knob, digits offline."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -106,3 +107,23 @@ def test_every_container_has_a_validation_split_apart_from_train_and_test():
 def test_digits_bad_val_size(kwargs, message):
     with pytest.raises(ValueError, match=message):
         load_digits_split(**kwargs)
+
+
+def test_splits_are_sklearns_computed_once_and_callers_get_their_own_copies():
+    from sklearn.model_selection import train_test_split
+
+    from mtl_lessons.data import _stratified_split, load_transfer_digits
+    y = np.arange(60) % 4
+    for kw in (dict(test_size=0.25), dict(train_size=12)):
+        want = train_test_split(np.arange(60), stratify=y, random_state=3, **kw)
+        got = _stratified_split(y, seed=3, **kw)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))
+        assert _stratified_split(y, seed=3, **kw)[0] is got[0] and not got[0].flags.writeable
+    a = load_transfer_digits(10, seed=1)
+    x_test, y_test, y_val = a.x_test.clone(), a.y_test.clone(), a.y_val.clone()
+    a.x_test.add_(1.0), a.y_test.zero_(), a.y_val.zero_()  # a learner changes what a loader returned ...
+    b = load_transfer_digits(10, seed=1)  # ... the next call is not affected
+    assert torch.equal(b.x_test, x_test) and torch.equal(b.y_test, y_test) and torch.equal(b.y_val, y_val)
+    split = load_digits_split(seed=0)
+    split.x_train.zero_()
+    assert load_digits_split(seed=0).x_train.max() > 0

@@ -285,3 +285,22 @@ def test_shared_inputs_need_a_task_dimension_of_one_or_n_tasks():
         stack(torch.randn(1, 2, 5, 3))
     with pytest.raises(ValueError, match="must be"):
         MultiTaskNet(3, 4, 2, 3, sharing_depth=1)(torch.randn(2, 5, 3))
+
+def test_take_and_concat_equal_stacking_the_models_and_own_their_tensors():
+    stack = ModelStack.from_factory(lambda: freeze_layers(factory(), 1), SEEDS)
+    other = ModelStack.from_factory(lambda: freeze_layers(factory(), 1), [7])
+    for got, models in ((stack.take([2, 0, 2]), [stack.model(i) for i in (2, 0, 2)]),
+                        (ModelStack.concat([stack, other]), [*(stack.model(i) for i in range(3)), other.model(0)])):
+        want = ModelStack(models)
+        assert got.frozen == want.frozen == {"layers.0.weight", "layers.0.bias"}
+        for name, p in want.params.items():
+            assert torch.equal(got.params[name], p) and got.params[name].requires_grad == p.requires_grad
+            assert got.params[name].is_leaf
+        got.params["heads.weight"].data.add_(1.0)
+    assert torch.equal(stack.params["heads.weight"], ModelStack([stack.model(i) for i in range(3)]).params["heads.weight"])
+    with pytest.raises(ValueError, match="index=3 is out of range"):
+        stack.take([3])
+    with pytest.raises(ValueError, match="one set of frozen parameters"):
+        ModelStack.concat([stack, ModelStack.from_factory(factory, [0])])
+    with pytest.raises(ValueError, match="another architecture"):
+        ModelStack.concat([stack, ModelStack.from_factory(lambda: MultiTaskNet(1, 4, 2, 3, sharing_depth=1), [0])])

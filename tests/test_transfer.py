@@ -16,7 +16,7 @@ import torch
 from mtl_lessons.data import add_pixel_noise, load_transfer_digits, permute_pixels
 from mtl_lessons.experiments.transfer_lambda import (CLAIMS, chosen_by_validation, joint_weights,
                                                      transfer_lambda_sweep)
-from mtl_lessons.models import MultiTaskNet, copy_layers
+from mtl_lessons.models import MultiTaskNet, copy_layers, freeze_layers
 from mtl_lessons.objectives import l2_sp_penalty
 from mtl_lessons.train import ModelStack, fit_many, transfer_stack
 
@@ -263,3 +263,22 @@ def test_head_step_factor_hints():
     assert "before dividing" in feedback("head-step-factor", lambda lam: lam)[1]
     assert "source head's factor" in feedback("head-step-factor", lambda lam: 1 / (1 + lam))[1]
     assert "autograd gives" in feedback("head-step-factor", lambda lam: 0.5)[1]
+
+
+@pytest.mark.parametrize("n_copied, freeze", [(0, True), (1, True), (2, True), (1, False), (2, False)])
+def test_transfer_stack_equals_copying_model_by_model(n_copied, freeze):
+    # transfer_stack stacks the copied rows directly; the recipe it stands for, one model at a time
+    source = ModelStack.from_factory(lambda: MultiTaskNet(6, 5, 2, 1, 3, sharing_depth=1), [0, 1])
+    factory = lambda: MultiTaskNet(6, 5, 2, 1, 3, sharing_depth=1)  # noqa: E731
+    stack = transfer_stack(source, factory, n_copied, source_index=[1, 0, 1], seeds=[5, 6, 7], freeze=freeze)
+    models = []
+    for k, seed in zip([1, 0, 1], [5, 6, 7]):
+        torch.manual_seed(seed)
+        models.append(freeze_layers(copy_layers(source.model(k), factory(), n_copied), n_copied if freeze else 0))
+    by_hand = ModelStack(models)
+    assert stack.frozen == by_hand.frozen
+    for name, p in by_hand.params.items():
+        assert torch.equal(stack.params[name], p) and stack.params[name].requires_grad == p.requires_grad, name
+    stack.params["layers.0.weight"].data.add_(1.0)  # the stack owns its tensors: the source does not move
+    assert torch.equal(source.params["layers.0.weight"], ModelStack([source.model(0), source.model(1)]).params["layers.0.weight"])
+    assert not torch.equal(source.params["layers.0.weight"][1], stack.params["layers.0.weight"][0])

@@ -22,10 +22,11 @@ import torch
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence, check_tensor
 from mtl_lessons.data import TransferDigits, load_transfer_digits
 from mtl_lessons.experiments.transfer_lambda import _accuracies, joint_accuracies
-from mtl_lessons.models import MultiTaskNet, freeze_layers
+from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import task_losses_unchecked
 from mtl_lessons.plots import PALETTE, plot_seed_band
-from mtl_lessons.train import ModelStack, Sweep, fit_many, one_thread, pad_tasks, transfer_stack, _progress
+from mtl_lessons.train import (ModelStack, Sweep, fit_many, one_thread, pad_tasks, transfer_stack, use_one_thread,
+                               _progress)
 from mtl_lessons.widgets import SweepExplorer, grid_value
 from mtl_lessons.sweep import cached
 
@@ -105,20 +106,21 @@ def _fit_l2_sp(stack: ModelStack, x, y, mask, anchor: dict, alpha: torch.Tensor,
 
     anchor: {name: (M, ...)} pretrained values of the non-head parameters; alpha, beta: (M,).
     The models share no parameters, so the sum over models gives each its own gradient.
+    Autograd gives L_tgt's gradient; the penalty's, alpha_m (w_S - w_S^0) and beta_m w_head, is
+    added by hand: the same floats autograd computes for the penalty, with fewer operations.
     """
     params = list(stack.params.values())
     opt = torch.optim.SGD(params, lr=lr)
+    pull = {name: (beta if name.startswith("heads.") else alpha).reshape(-1, *[1] * (p.dim() - 1))
+            for name, p in stack.params.items()}  # (M, 1, ...): each model's coefficient
     with one_thread():
         for _ in _progress(steps, progress, desc):
-            penalty = 0.0
-            for name, p in stack.params.items():
-                if name.startswith("heads."):
-                    penalty = penalty + beta / 2 * (p ** 2).flatten(1).sum(1)
-                else:
-                    penalty = penalty + alpha / 2 * ((p - anchor[name]) ** 2).flatten(1).sum(1)
-            loss = task_losses_unchecked(stack(x), y, "ce", mask).sum() + penalty.sum()
+            loss = task_losses_unchecked(stack(x), y, "ce", mask).sum()
             opt.zero_grad()
             loss.backward()
+            with torch.no_grad():
+                for name, p in stack.params.items():
+                    p.grad.add_(pull[name] * (p if name.startswith("heads.") else p - anchor[name]))
             opt.step()
 
 
@@ -151,6 +153,7 @@ def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, 
     alpha, beta = check_float("alpha", alpha, low=0.0), check_float("beta", beta, low=0.0)
     sweep = Sweep({"source": tuple(sources), "lam": lams, "n_target": n_target}, seeds)
     grid = sweep.grid_shape + (len(seeds),)
+    use_one_thread()  # before the data too: torch on two busy cores is slow even for small tensors (see train.py)
     base = {(n, s): load_transfer_digits(n, n_source=n_source, permuted=permuted, n_val=n_val, seed=s)
             for n in n_target for s in seeds}
     data = {(src, n, s): dataclasses.replace(d, y_source=shuffle_labels(d.y_source, SOURCES[src], seed=s))
@@ -181,7 +184,7 @@ def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, 
     xt, yt, mt = pad_tasks([[d.x_target] for d in key_data], [[d.y_target] for d in key_data])
     index = [pre_keys.index((src, s)) for src, _, s in keys]
     heads = [10_000 + s for *_, s in keys]
-    stacks = {"source": ModelStack([pre.model(i) for i in index])}
+    stacks = {"source": pre.take(index)}
     for name, frozen in (("frozen", n_layers), ("frozen_1", 1), ("finetune", 0)):
         stacks[name] = transfer_stack(pre, net, n_layers, source_index=index, seeds=heads, freeze=frozen > 0)
         if 0 < frozen < n_layers:  # transfer_stack freezes every copied layer: thaw the upper ones
@@ -218,13 +221,10 @@ def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, 
 
 
 def _thawed(stack: ModelStack, n_frozen: int) -> ModelStack:
-    """The same networks with only the first n_frozen hidden layers frozen."""
-    models = [stack.model(i) for i in range(len(stack))]
-    for model in models:
-        for p in model.parameters():
-            p.requires_grad_(True)
-        freeze_layers(model, n_frozen)
-    return ModelStack(models)
+    """The same networks with only the first n_frozen hidden layers frozen (as freeze_layers(model, n_frozen))."""
+    frozen = {name for name in stack.params if name.startswith(tuple(f"layers.{d}." for d in range(n_frozen)))}
+    return ModelStack._assemble(stack.base, {name: p.detach().clone() for name, p in stack.params.items()},
+                                {name: b.clone() for name, b in stack.buffers.items()}, frozen)
 
 
 def ntg_table(sweep: Sweep, name: str, **point) -> np.ndarray:

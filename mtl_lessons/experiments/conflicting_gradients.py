@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from mtl_lessons.data import make_competing_tasks
 from mtl_lessons.experiments.learned_weights import LABELS, make_strategy
@@ -16,7 +17,7 @@ from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import ModelStack, fit_many
+from mtl_lessons.train import PROGRESS_DELAY_S, ModelStack, fit_many
 from mtl_lessons.widgets import SweepExplorer
 
 DEFAULT_ANGLES = tuple(range(0, 181, 15))
@@ -104,10 +105,12 @@ def method_comparison(methods=ALL_METHODS, lrs=(0.03, 0.1, 0.3), seeds=range(5),
     x, y = stacked("x_train"), stacked("y_train")
     per_model_lr = [lr for lr in lrs for _ in seeds]
     out = {}
-    for method in methods:
+    # one bar over the methods: each method's training alone is too short for a bar of its own
+    for method in tqdm(methods, desc=f"{len(methods)} methods x {len(lrs)} rates x {len(seeds)} seeds",
+                       delay=PROGRESS_DELAY_S, leave=False, disable=not progress):
         stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), seeds * len(lrs))
         fit_many(stack, x, y, optimizer="adam", lr=per_model_lr, steps=steps, strategy=make_strategy(method),
-                 progress=progress, desc=f"{LABELS[method]}: {len(lrs)} rates x {len(seeds)} seeds")
+                 progress=False)
         with torch.no_grad():
             val = per_task_mse(stack(stacked("x_val")), stacked("y_val")).sum(-1).reshape(len(lrs), len(seeds))
             test = per_task_mse(stack(stacked("x_test")), stacked("y_test")).reshape(len(lrs), len(seeds), 2)

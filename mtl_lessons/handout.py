@@ -152,7 +152,16 @@ def execute_all(notebooks: list[Path], *, static_html: str = "1", presenter: boo
         slots = asyncio.Semaphore(max(1, int(jobs)))
         return await asyncio.gather(*(run(path, slots) for path in notebooks))
 
-    return asyncio.run(run_all())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: no event loop here (a script, make handout)
+        return asyncio.run(run_all())
+    # called where an event loop already runs (a notebook, or Playwright's sync API in the tests):
+    # asyncio.run refuses to nest, so the kernels are driven from a thread with a loop of its own
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run_all()).result()
 
 
 def execute(path: Path, timeout: int = 1200):

@@ -308,3 +308,15 @@ def test_slide_ids_and_links_point_at_the_slide_that_holds_a_heading():
     assert 'href="01_x.slides.html#/C0"' in linked and 'href="01_x.slides.html"' in linked
     page = handout.rewrite_links('<a href="01_x.ipynb#C-%CE%BB">', False, {}, "00_x")
     assert page == '<a href="01_x.html#C-%CE%BB">'
+
+
+def test_notebooks_execute_where_an_event_loop_already_runs():
+    """Playwright's sync API (the browser tests) and a notebook keep an event loop running: execute_all
+    must still run the kernels there (asyncio.run cannot nest), not fail."""
+    import asyncio
+
+    async def inside_a_loop():
+        return handout.execute_all([ROOT / "notebooks" / "00_welcome.ipynb"], jobs=1)
+
+    (nb,) = asyncio.run(inside_a_loop())
+    assert any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")

@@ -75,14 +75,14 @@ def angle_explorer(sweep: Sweep, *, value: int = 120) -> SweepExplorer:
                 ax.plot([0], [0], "o", color=color, ms=6, label=f"{label} = 0")
         ax.plot(*g.T, color="0.8", lw=1, label="convex hull of $g_1, g_2$")
         ax.set(xlim=(-1, 1.6), ylim=(-0.3, 1.3), aspect="equal", title=f"angle {point['angle']}°, |g₂| = ½|g₁|")
-        ax.legend(fontsize=7, loc="upper left")
+        ax.figure.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="outside lower left", ncols=3)  # never on an arrow
         ax2 = axes[1]
         for name, color, label, ls in (("sum", PALETTE[0], "sum $g_1+g_2$", "-"), ("pcgrad", PALETTE[1], "PCGrad", "--"),
                                        ("mgda", PALETTE[2], "MGDA", "-")):
             d = sweep.results[name][:, 0]
             ax2.plot(sweep.knobs["angle"], np.linalg.norm(d, axis=1), color=color, ls=ls, marker=".", label=label)
         ax2.axvline(point["angle"], color="0.5", lw=1)
-        ax2.set(xlabel="angle between $g_1$ and $g_2$ (degrees)", ylabel="length of the step direction",
+        ax2.set(xlabel="angle between $g_1$ and $g_2$ (degrees)", ylabel="length of the step",
                 title="Step length against the angle")
         ax2.legend(fontsize=7, loc="upper right")
 

@@ -318,5 +318,9 @@ def test_notebooks_execute_where_an_event_loop_already_runs():
     async def inside_a_loop():
         return handout.execute_all([ROOT / "notebooks" / "00_welcome.ipynb"], jobs=1)
 
-    (nb,) = asyncio.run(inside_a_loop())
+    from concurrent.futures import ThreadPoolExecutor
+
+    # a thread of its own for this test's loop: in the full suite Playwright's loop already runs here
+    with ThreadPoolExecutor(1) as pool:
+        (nb,) = pool.submit(asyncio.run, inside_a_loop()).result()
     assert any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")

@@ -248,20 +248,18 @@ def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, n_val: int = 20
     shift = check_int("shift", shift, low=0, high=8)
     check_size("the canvases' pixel count", (n_train + n_val + n_test) * 8 * (8 + shift), MAX_ELEMENTS)
     seed = check_int("seed", seed, low=0)
-    from sklearn.datasets import load_digits  # imported here: sklearn takes ~1 s to import
-    from sklearn.model_selection import train_test_split
-    digits = load_digits()
-    images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)  # (1797, 8, 8)
-    labels = torch.from_numpy(digits.target.astype(np.int64))
-    pool_train, pool_test = train_test_split(np.arange(len(labels)), test_size=0.4, stratify=labels.numpy(),
-                                             random_state=seed)
-    pool_train, pool_val = train_test_split(pool_train, test_size=0.25, stratify=labels.numpy()[pool_train],
-                                            random_state=seed)
+    _, target, images = _digits()
+    images = torch.from_numpy(images.astype(np.float32) / 16.0)  # (1797, 8, 8)
+    labels = torch.from_numpy(target.astype(np.int64))
+    # sklearn's train_test_split, twice (test first, then validation from the rest), as index arrays
+    pool_train, pool_test = _stratified_split(target, test_size=0.4, seed=seed)
+    tr, va = _stratified_split(target[pool_train], test_size=0.25, seed=seed)
+    pool_train, pool_val = pool_train[tr], pool_train[va]
     g = torch.Generator().manual_seed(seed)
     width = 8 + shift
 
     def canvases(pool, n):
-        pool = torch.from_numpy(pool)
+        pool = torch.from_numpy(np.array(pool))  # a writable copy of the (read-only) split indices
         pick = pool[torch.randint(len(pool), (n, 2), generator=g)]  # (n, 2) image indices
         left = torch.zeros(n, 8, width)
         right = torch.zeros(n, 8, width)

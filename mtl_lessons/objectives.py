@@ -28,9 +28,21 @@ def per_example_losses(pred: torch.Tensor, y: torch.Tensor, loss: str) -> torch.
         return mixed_per_example_losses(pred, y, loss)
     if loss == "mse":
         return ((pred - y) ** 2).mean(-1)
-    # cross-entropy -log softmax(z)_y = logsumexp(z) - z_y, written out: the same numbers as
-    # F.cross_entropy(reduction="none"), about 3x faster on CPU for the course's 10-class heads
-    return pred.logsumexp(-1) - pred.gather(-1, y[..., None])[..., 0]
+    return _cross_entropy(pred, y)
+
+
+def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-log softmax(z)_y = logsumexp(z) - z_y per example, labels int64 of logits' shape without the last
+    dim: the same numbers as F.cross_entropy(reduction="none"), about 3x faster on CPU at the course's sizes."""
+    return logits.logsumexp(-1) - logits.gather(-1, labels[..., None])[..., 0]
+
+
+def _tasks_by_loss(loss) -> tuple[list[int], list[int], torch.Tensor]:
+    """One loss per task, e.g. ("ce", "ce", "mse"): the "ce" tasks, the others, and the order that puts
+    [ce tasks..., other tasks...] back into the tasks' own order."""
+    ce_tasks = [t for t, name in enumerate(loss) if name == "ce"]
+    mse_tasks = [t for t, name in enumerate(loss) if name != "ce"]
+    return ce_tasks, mse_tasks, torch.argsort(torch.tensor(ce_tasks + mse_tasks))
 
 
 def mixed_per_example_losses(pred: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:
@@ -39,13 +51,9 @@ def mixed_per_example_losses(pred: torch.Tensor, y: torch.Tensor, loss) -> torch
     pred: (..., n_tasks, n, out); y: floats (..., n_tasks, n), a class label (0., 1., ...) for a
     "ce" task and the target for an "mse" task, which is compared with the head's first output.
     """
-    ce_tasks = [t for t, name in enumerate(loss) if name == "ce"]
-    mse_tasks = [t for t, name in enumerate(loss) if name != "ce"]
-    y_ce = y[..., ce_tasks, :]
-    logits = pred[..., ce_tasks, :, :]
-    ce = logits.logsumexp(-1) - logits.gather(-1, y_ce.long()[..., None])[..., 0]  # as in per_example_losses
+    ce_tasks, mse_tasks, order = _tasks_by_loss(loss)
+    ce = _cross_entropy(pred[..., ce_tasks, :, :], y[..., ce_tasks, :].long())
     se = (pred[..., mse_tasks, :, 0] - y[..., mse_tasks, :]) ** 2
-    order = torch.argsort(torch.tensor(ce_tasks + mse_tasks))  # back to the tasks' own order
     return torch.cat([ce, se], dim=-2)[..., order, :]
 
 
@@ -63,25 +71,23 @@ def task_losses_fn(y: torch.Tensor, loss, sample_weights: torch.Tensor | None = 
     once, not at every step. The same numbers, bit for bit (a test checks it)."""
     if not isinstance(loss, (tuple, list)) or sample_weights is None:
         return lambda pred: task_losses_unchecked(pred, y, loss, sample_weights)
-    kinds = {"ce": [t for t, name in enumerate(loss) if name == "ce"],
-             "mse": [t for t, name in enumerate(loss) if name != "ce"]}
+    ce_tasks, mse_tasks, order = _tasks_by_loss(loss)
+    kinds = {"ce": ce_tasks, "mse": mse_tasks}
 
     def tasks(ts):  # a slice (a view) when the tasks are adjacent, else an index
         return slice(ts[0], ts[-1] + 1) if ts == list(range(ts[0], ts[-1] + 1)) else torch.tensor(ts)
 
     parts = {kind: tasks(ts) for kind, ts in kinds.items() if ts}
     at = {kind: (Ellipsis, part, slice(None)) for kind, part in parts.items()}  # [..., tasks, n]
-    labels = y[at["ce"]].long()[..., None] if "ce" in parts else None
+    labels = y[at["ce"]].long() if "ce" in parts else None
     target = y[at["mse"]] if "mse" in parts else None
     weights = {kind: sample_weights[at[kind]] for kind in parts}
     totals = {kind: w.sum(-1) for kind, w in weights.items()}
-    order = torch.argsort(torch.tensor(kinds["ce"] + kinds["mse"]))  # back to the tasks' own order
 
     def losses(pred):
         found = []
         if "ce" in parts:
-            logits = pred[at["ce"] + (slice(None),)]
-            ce = logits.logsumexp(-1) - logits.gather(-1, labels)[..., 0]  # as in mixed_per_example_losses
+            ce = _cross_entropy(pred[at["ce"] + (slice(None),)], labels)
             found.append((ce * weights["ce"]).sum(-1) / totals["ce"])
         if "mse" in parts:
             se = (pred[at["mse"] + (0,)] - target) ** 2

@@ -28,6 +28,9 @@ import time
 import urllib.parse
 from pathlib import Path
 
+from mtl_lessons.plots import PRESENTER_ENV
+from mtl_lessons.widgets import PRESENTER_HTML_MIME, STATIC_HTML_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 MATHJAX_NPM = "mathjax@2.7.9"  # MathJax 2: the API nbconvert's page configures (MathJax.Hub.Config)
 MATHJAX_CONFIG = "TeX-AMS_CHTML-full,Safe"
@@ -36,7 +39,6 @@ MATHJAX_KEEP = ("MathJax.js", "LICENSE", "config/TeX-AMS_CHTML-full.js", "config
                 "jax/output/CommonHTML/", "jax/element/", "fonts/HTML-CSS/TeX/woff/")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-PRESENTER_HTML_MIME = "application/vnd.mtl-lessons.presenter+html"  # = widgets.PRESENTER_HTML_MIME
 
 
 # the slides' reveal.js (the version nbconvert's template is written for), jQuery and require.js it loads
@@ -134,9 +136,9 @@ def execute_all(notebooks: list[Path], *, static_html: str = "1", presenter: boo
     import nbformat
     from nbclient import NotebookClient
 
-    env = {**os.environ, "MTL_STATIC_HTML": static_html}
+    env = {**os.environ, STATIC_HTML_ENV: static_html}
     if presenter is not None:
-        env["MTL_PRESENTER"] = "1" if presenter else "0"
+        env[PRESENTER_ENV] = "1" if presenter else "0"
 
     async def run(path: Path, slots: asyncio.Semaphore):
         async with slots:
@@ -162,13 +164,6 @@ def execute_all(notebooks: list[Path], *, static_html: str = "1", presenter: boo
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, run_all()).result()
-
-
-def execute(path: Path, timeout: int = 1200):
-    """The notebook at `path`, executed on a fresh kernel with kernel-free sliders, then cleaned."""
-    (nb,) = execute_all([path], timeout=timeout, jobs=1)
-    clean(nb)
-    return nb
 
 
 def write_index(out: Path, entries: list[tuple[str, str]], what: str) -> None:

@@ -26,7 +26,7 @@ from mtl_lessons.metrics import delta_m
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import ModelStack, fit_many, pad_tasks
+from mtl_lessons.train import PROGRESS_DELAY_S, ModelStack, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 LAMBDAS = (0.1, 0.3, 1.0)  # the body-mass task's weight (SGD diverges at lam * lr = 0.9)
@@ -197,7 +197,7 @@ def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_
     groups = [[j for j, job in enumerate(jobs) if job[1] != "test"],
               [j for j, job in enumerate(jobs) if job[1] == "test"]]
     with tqdm(total=len(depths) * len(groups) * steps, desc=f"training {len(grid) * len(jobs) * len(depths)} models",
-              disable=not progress, delay=1.0, leave=False) as bar:
+              disable=not progress, delay=PROGRESS_DELAY_S, leave=False) as bar:
         for d in range(len(depths)):
             for group in groups:
                 train_and_score(d, group, bar)

@@ -27,7 +27,7 @@ from mtl_lessons.data import TransferDigits, load_transfer_digits
 from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
-from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks, transfer_stack, use_one_thread
+from mtl_lessons.train import PROGRESS_DELAY_S, ModelStack, Sweep, fit_many, pad_tasks, transfer_stack, use_one_thread
 from mtl_lessons.widgets import SweepExplorer, grid_value
 from mtl_lessons.sweep import cached
 
@@ -140,7 +140,7 @@ def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 3
     start = ModelStack.from_factory(lambda: MultiTaskNet(64, hidden, n_layers, 2, 10, sharing_depth=n_layers), distinct)
     acc = {"test": [], "val": []}
     with tqdm(total=len(groups) * steps, desc=f"joint objective, {len(all_seeds)} models", disable=not progress,
-              delay=1.0, leave=False) as bar:
+              delay=PROGRESS_DELAY_S, leave=False) as bar:
         for rows in groups:
             joint = start.take([distinct.index(all_seeds[i]) for i in rows])
             rows = torch.from_numpy(rows)

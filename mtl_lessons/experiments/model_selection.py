@@ -165,11 +165,9 @@ def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_
         x = x[:, :1]  # every task sees the same rows: (J, 1, n_max, 3), so the shared layers run once
         xe, _, _ = pad_tasks([[scored[j][0]] for j in group], [[scored[j][1][:, 0]] for j in group])
         n_grid, n_jobs = len(grid), len(group)
-        nets = {}  # one network per seed, initialised after torch.manual_seed(seed); its models start from it
-        for seed in seeds:
-            torch.manual_seed(seed)
-            nets[seed] = MultiTaskNet(3, hidden, n_layers, 3, 3, sharing_depth=depths[d])
-        stack = ModelStack([nets[seeds[jobs[j][0]]] for _ in grid for j in group])  # what from_factory gives
+        # one network per seed (initialised after torch.manual_seed(seed)); each of its models starts from it
+        nets = ModelStack.from_factory(lambda: MultiTaskNet(3, hidden, n_layers, 3, 3, sharing_depth=depths[d]), seeds)
+        stack = nets.take([jobs[j][0] for _ in grid for j in group])
         weights = torch.tensor([[1.0, 1.0, lam] for lam, _ in grid for _ in group])
         fit_many(stack, x.repeat(n_grid, 1, 1, 1), y.repeat(n_grid, 1, 1), loss=TASK_LOSSES, weights=weights,
                  sample_weights=mask.repeat(n_grid, 1, 1), optimizer="sgd", lr=[lr for _, lr in grid for _ in group],

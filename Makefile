@@ -23,7 +23,7 @@ PIP := $(BIN)/python -m pip
 # Jupyter refuses to run as root unless told; containers and CI often are root
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
-.PHONY: env lab test bench handout slides materials lock clean
+.PHONY: env lab test bench claims handout slides materials lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@# the Python that will build .venv is one the course supports, checked before anything is installed
@@ -62,6 +62,10 @@ test: env  ## package tests and every notebook under nbval, including the lock c
 
 bench: env  ## benchmark figures, one `name: value` per line (make bench BENCH_ARGS="--runs 3 --busy")
 	$(BIN)/python -m mtl_lessons.bench $(BENCH_ARGS)
+
+CLAIMS_ARGS ?=
+claims: env  ## every notebook over SEED = 0..19: each claim's mean, sd and worst against its threshold (~30 min)
+	$(BIN)/python tools/claims_report.py $(CLAIMS_ARGS)
 
 handout: env  ## build/handout: one self-contained HTML page per chapter, sliders without a kernel (npm fetches MathJax once)
 	$(BIN)/python -m mtl_lessons.handout --out build/handout

@@ -1,0 +1,79 @@
+"""A chapter's finding, checked on the number it was measured as, with the threshold shown.
+
+Every experiment module keeps its thresholds in one frozen dataclass, CLAIMS; the notebook and the
+tests read them from there. `check_claim` is how a notebook checks one:
+
+    >>> from mtl_lessons.claims import check_claim
+    >>> check_claim(CLAIMS, "adapt_gain", 0.067, ">=", "fine-tuning − source model")   # doctest: +SKIP
+    ✓ fine-tuning − source model = 0.067, claimed ≥ 0.04 (margin +0.027)
+
+It prints the measured value beside the threshold, and raises AssertionError naming the claim when
+the value falls on the wrong side. When the environment variable MTL_CLAIMS_LOG names a file, each
+check also appends one JSON line there (chapter, claim, value, threshold, direction): the claims report
+(`make claims`, tools/claims_report.py) runs every notebook over many seeds this way and prints each
+claim's mean, sd and worst value against its threshold. With MTL_CLAIMS_SOFT=1 a failed check is
+recorded and printed but does not stop the notebook (the report sees every claim of a run).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import fields, is_dataclass
+
+AT_LEAST = (">=", "≥")
+AT_MOST = ("<=", "≤")
+
+
+def _number(value) -> float:
+    """A float from a Python, numpy or 0-d torch number (a tensor's .item(), a numpy scalar's float)."""
+    try:
+        return float(value.item() if hasattr(value, "item") else value)
+    except (TypeError, ValueError):
+        raise TypeError(f"value must be a single number, got {type(value).__name__}: {value!r}") from None
+
+
+def check_claim(claims, name: str, value, direction: str = ">=", what: str = "") -> bool:
+    """Check that `value` is on the claimed side of `getattr(claims, name)`; print both; return True.
+
+    claims: an experiment module's CLAIMS (a dataclass instance); name: one of its fields.
+    direction: ">=" (or "≥", the value must be at least the threshold) or "<=" ("≤", at most).
+    what: how the notebook names the measured quantity (defaults to the claim's name).
+    Raises AssertionError if the claim does not hold (unless MTL_CLAIMS_SOFT=1; then returns False),
+    ValueError / TypeError for an unknown claim, direction or a value that is not one finite number.
+    """
+    if not is_dataclass(claims) or isinstance(claims, type):
+        raise TypeError(f"claims must be an experiment module's CLAIMS (a dataclass instance), "
+                        f"got {type(claims).__name__}")
+    known = [f.name for f in fields(claims)]
+    if name not in known:
+        raise ValueError(f"name={name!r} is not a claim of {type(claims).__name__}; its claims are {known}")
+    if direction not in AT_LEAST + AT_MOST:
+        raise ValueError(f"direction={direction!r}: use '>=' (or '≥') or '<=' (or '≤')")
+    threshold = _number(getattr(claims, name))
+    value = _number(value)
+    if not math.isfinite(value):
+        raise ValueError(f"the measured value of claim {name!r} is {value}: not a number a claim can rest on")
+    at_most = direction in AT_MOST
+    margin = threshold - value if at_most else value - threshold
+    holds = margin >= 0
+    sign = "≤" if at_most else "≥"
+    label = what or name
+    print(f"{'✓' if holds else '✗'} {label} = {value:.3f}, claimed {sign} {threshold:g} (margin {margin:+.3f})")
+    _log(claims, name, value, threshold, at_most, label)
+    if not holds and os.environ.get("MTL_CLAIMS_SOFT") != "1":
+        raise AssertionError(f"claim {type(claims).__name__}.{name} does not hold here: {label} = {value:.4f}, "
+                             f"claimed {sign} {threshold:g}")
+    return holds
+
+
+def _log(claims, name, value, threshold, at_most, label) -> None:
+    path = os.environ.get("MTL_CLAIMS_LOG")
+    if not path:
+        return
+    record = {"module": type(claims).__module__, "claims": type(claims).__name__, "claim": name, "what": label,
+              "value": value, "threshold": threshold, "direction": "<=" if at_most else ">=",
+              "seed": os.environ.get("MTL_CLAIMS_SEED")}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")

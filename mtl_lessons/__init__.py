@@ -20,6 +20,7 @@ The package map, in dependency order (each module imports only those above it):
                  slanted triangular, gradual unfreezing (for fit's lr_scale / lr_schedule)
     plots        matplotlib figures; every plot_* takes ax=None and returns the Axes
     widgets      SweepExplorer: sliders over a precomputed Sweep
+    claims       check_claim: a finding checked on its measured number, threshold shown
     experiments  the grids behind the course's sliders, one module per slider
     exercises    checkers with hints (check), predict-then-run judges (predict), solutions (reveal)
 

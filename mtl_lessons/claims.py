@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from dataclasses import fields, is_dataclass
 
@@ -27,11 +28,12 @@ AT_MOST = ("<=", "≤")
 
 
 def _number(value) -> float:
-    """A float from a Python, numpy or 0-d torch number (a tensor's .item(), a numpy scalar's float)."""
-    try:
-        return float(value.item() if hasattr(value, "item") else value)
-    except (TypeError, ValueError):
-        raise TypeError(f"value must be a single number, got {type(value).__name__}: {value!r}") from None
+    """A float from a Python or numpy number, or a one-element numpy array or torch tensor."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if hasattr(value, "shape") and hasattr(value, "item") and math.prod(value.shape) == 1:
+        return float(value.item())
+    raise TypeError(f"value must be a single number, got {type(value).__name__}: {value!r}")
 
 
 def check_claim(claims, name: str, value, direction: str = ">=", what: str = "") -> bool:

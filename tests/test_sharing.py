@@ -195,12 +195,14 @@ def test_sharing_slider_is_registered():
 # ---------------------------------------------------------------- the chapter's claims, other seeds
 
 def test_sharing_helps_related_tasks_and_hurts_unrelated_ones_at_equal_width():
-    """Chapter 2's claims on seeds 30..34 (the notebook uses 0..4 and 11..15), the notebook's CLAIMS."""
+    """Chapter 2's claims on seeds 30..34 (nbval uses 0..4, the other-seed notebook test 11..15), the notebook's CLAIMS."""
     sweep = sharing_depth_sweep((0.0, 1.0), (CLAIMS.few_points, CLAIMS.many_points), seeds=range(30, 35),
                                 progress=False)
-    _, related = sweep.curve("test_mse", "sharing_depth", relatedness=1.0, n_per_task=CLAIMS.few_points)
-    related = related.mean(1)
-    assert related.argmin() == 2 and related[0] / related[2] >= CLAIMS.min_ratio_related, related
+    _, related_seeds = sweep.curve("test_mse", "sharing_depth", relatedness=1.0, n_per_task=CLAIMS.few_points)
+    geo = np.exp(np.log(related_seeds[0] / related_seeds[2]).mean())  # per-seed ratios, geometric mean
+    assert geo >= CLAIMS.min_geo_ratio_related, related_seeds
+    rise = np.diff(related_seeds.mean(1)) / related_seeds[1:].std(1)
+    assert rise.max() <= CLAIMS.max_rise_in_sds, rise
     _, unrelated = sweep.curve("test_mse", "sharing_depth", relatedness=0.0, n_per_task=CLAIMS.many_points)
     unrelated = unrelated.mean(1)
     assert unrelated[2] / unrelated[0] >= CLAIMS.min_ratio_unrelated, unrelated
@@ -212,11 +214,11 @@ def test_sharing_helps_related_tasks_and_hurts_unrelated_ones_at_equal_width():
     assert unrelated[0] / matched >= CLAIMS.min_ratio_matched, (unrelated[0], matched)
     hard = sharing_depth_sweep((1.0,), (CLAIMS.many_points,), seeds, depths=(0, 2), shared_freq=CLAIMS.hard_freq,
                                progress=False).results["test_mse"][:, 0, 0].mean(-1)
-    assert hard[0] / hard[1] >= CLAIMS.min_ratio_hard_related, hard
+    assert unrelated[2] / unrelated[0] - hard[1] / hard[0] >= CLAIMS.min_penalty_gap, (unrelated, hard)
 
 
 def test_overlay_cost_of_sharing_is_mostly_capacity():
-    """Chapter 2's overlay claims on seeds 30..34: equal width costs >= 3 points, matched parameters most of it back."""
+    """Chapter 2's overlay claims on seeds 30..34: equal width costs >= 1.5 points, matched parameters most of it back."""
     h = CLAIMS.digit_hidden
     equal = digit_overlay_sweep(hidden=(h,), seeds=range(30, 35), depths=(0, 2), progress=False)
     wide = digit_overlay_sweep(hidden=(matched_width(96, h, 2, 2, 10),), seeds=range(30, 35), depths=(2,),
@@ -224,4 +226,25 @@ def test_overlay_cost_of_sharing_is_mostly_capacity():
     acc = equal.results["test_accuracy"].mean(axis=(2, 3))[:, 0]  # (k=0, k=2)
     gap, gap_matched = acc[0] - acc[1], acc[0] - wide.results["test_accuracy"].mean()
     assert gap >= CLAIMS.min_digit_gap, gap
-    assert CLAIMS.min_digit_matched_gap <= gap_matched < CLAIMS.max_digit_matched_share * gap, (gap, gap_matched)
+    assert gap_matched / gap <= CLAIMS.max_digit_matched_share, (gap, gap_matched)
+
+
+def test_depth_k_net_exercise_hints():
+    """Exercise 2.2: a network with every layer per task, or with no nonlinearity, is told what is off."""
+    from torch import nn
+
+    from mtl_lessons.exercises import feedback
+    from mtl_lessons.exercises.sharing import _DepthK
+
+    assert feedback("depth-k-net", lambda d, h, n, t, k: MultiTaskNet(d, h, n, t, sharing_depth=k))[0] == "correct"
+    assert "count of k = 0" in feedback("depth-k-net", lambda d, h, n, t, k: _DepthK(d, h, n, t, 0))[1]
+
+    def linear(*args):
+        net = _DepthK(*args)
+        for block in net.modules():
+            if isinstance(block, nn.Sequential):
+                for i, m in enumerate(block):
+                    if isinstance(m, nn.Tanh):
+                        block[i] = nn.Identity()
+        return net
+    assert "linear in x" in feedback("depth-k-net", linear)[1]

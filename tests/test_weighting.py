@@ -190,3 +190,13 @@ def test_exercise_hints():
     assert "gradient of L_2 alone" in feedback("head-gradient", without_lam)[1]
     assert "mean over the n" in feedback("head-gradient", summed)[1]
     assert "sign is flipped" in feedback("head-gradient", lambda *a: tuple(-v for v in solution_head_gradient(*a)))[1]
+
+
+def test_convex_minimiser_exercise_hints():
+    """Exercise 3.2: the sign error and right x* with wrong losses get their own hints."""
+    from mtl_lessons.exercises import feedback
+    from mtl_lessons.exercises.weighting import solution_convex_minimiser
+
+    assert feedback("convex-minimiser", solution_convex_minimiser)[0] == "correct"
+    assert "wrong sign" in feedback("convex-minimiser", lambda a: (2 * a - 1, a ** 2, (1 - a) ** 2))[1]
+    assert "not the losses" in feedback("convex-minimiser", lambda a: (1 - 2 * a, a, 1 - a))[1]

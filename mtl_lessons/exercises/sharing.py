@@ -1,6 +1,6 @@
 """Exercises of sharing depth: the parameter count as a function of k (derive, checked against
-count_parameters), the soft-sharing penalty (transcribe), and the best depth for unrelated tasks
-(predict, then run)."""
+count_parameters), a depth-k network built from nn.Linear (build), the soft-sharing penalty
+(transcribe), and the best depth for unrelated tasks (predict, then run)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import numpy as np
 import torch
 
 from mtl_lessons.exercises import register, register_prediction
-from mtl_lessons.models import MultiTaskNet, count_parameters
+from torch import nn
+
+from mtl_lessons.models import MultiTaskNet, count_parameters, sharing_parameter_count
 from mtl_lessons.objectives import soft_sharing_penalty
 
 # (in_features, hidden, n_layers, n_tasks, out_features): small, and different enough to tell formulas apart
@@ -51,6 +53,79 @@ def check_parameter_count(answer) -> str | None:
             return (f"Off for {where}: got {int(got)}, the network has {want}. Count the first sharing_depth "
                     "layers once, the other layers and the head n_tasks times; the first layer maps "
                     "in_features to hidden, the others hidden to hidden.")
+    return None
+
+
+# ---------------------------------------------------------------- build a depth-k network
+
+class _DepthK(nn.Module):
+    """The first k tanh layers once (shared); the other layers and a linear head once per task."""
+
+    def __init__(self, in_features, hidden, n_layers, n_tasks, sharing_depth):
+        super().__init__()
+        sizes = [in_features] + [hidden] * n_layers
+
+        def layers(lo, hi):  # hidden layers lo..hi-1, each Linear then tanh
+            return nn.Sequential(*[m for i in range(lo, hi) for m in (nn.Linear(sizes[i], sizes[i + 1]), nn.Tanh())])
+
+        self.shared = layers(0, sharing_depth)
+        self.own = nn.ModuleList([nn.Sequential(layers(sharing_depth, n_layers), nn.Linear(hidden, 1))
+                                  for _ in range(n_tasks)])
+
+    def forward(self, x):  # x: (n, in_features) -> (n_tasks, n, 1)
+        z = self.shared(x)  # computed once, used by every task
+        return torch.stack([own(z) for own in self.own])
+
+
+def solution_depth_k_net(in_features, hidden, n_layers, n_tasks, sharing_depth):
+    return _DepthK(in_features, hidden, n_layers, n_tasks, sharing_depth)
+
+
+@register("depth-k-net", "Build a network that shares its first k layers", solution_depth_k_net)
+def check_depth_k_net(answer) -> str | None:
+    for d_in, h, n_layers, n_tasks in ((1, 8, 2, 8), (3, 5, 3, 2)):
+        for k in range(n_layers + 1):
+            where = f"in_features={d_in}, hidden={h}, n_layers={n_layers}, n_tasks={n_tasks}, sharing_depth={k}"
+            torch.manual_seed(0)
+            net = answer(d_in, h, n_layers, n_tasks, k)
+            if not isinstance(net, nn.Module):
+                return f"Return an nn.Module (the network itself), got {type(net).__name__} for {where}."
+            x = torch.randn(7, d_in)
+            out = net(x)
+            if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n_tasks, 7, 1):
+                shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                return (f"For {where} and x of shape (7, {d_in}) the output has shape {shape}; it must be "
+                        f"(n_tasks, n, 1) = ({n_tasks}, 7, 1): stack the tasks' outputs on a new axis 0.")
+            got = sum(p.numel() for p in net.parameters())
+            want = sharing_parameter_count(d_in, h, n_layers, n_tasks, sharing_depth=k)
+            if got != want:
+                hint = ""
+                if k > 0 and got == sharing_parameter_count(d_in, h, n_layers, n_tasks, sharing_depth=0):
+                    hint = " That is the count of k = 0: the first k layers must exist once, not once per task."
+                elif got == want - (n_tasks - 1) * (h + 1):
+                    hint = " One head is missing, or the heads are shared: every task needs its own nn.Linear(hidden, 1)."
+                return f"For {where} the network has {got} parameters; a depth-k network has {want}.{hint}"
+            net.zero_grad()
+            out[0].sum().backward()  # which parameters does task 0's output depend on?
+            used = sum(int((p.grad != 0).sum()) for p in net.parameters() if p.grad is not None)
+            one_net = sharing_parameter_count(d_in, h, n_layers, 1, sharing_depth=0)
+            if used != one_net:
+                return (f"For {where}, task 0's output depends on {used} parameters; it should depend on one "
+                        f"network's worth, {one_net}: the shared layers plus task 0's own layers and head, "
+                        "and nothing of the other tasks.")
+            if k == 0:
+                continue
+            with torch.no_grad():  # a shared first layer: nudging it moves every task's output
+                first = next(m for m in net.modules() if isinstance(m, nn.Linear) and m.in_features == d_in)
+                before = net(x)
+                first.bias += 1.0
+                moved = (net(x) - before).abs().amax(dim=(1, 2)) > 0
+            if not moved.all():
+                return (f"For {where}: changing the first layer moved only tasks {moved.nonzero()[:, 0].tolist()}; "
+                        "the first k layers must be one copy, used by every task.")
+            lin = net(torch.zeros(1, d_in)), net(x[:1]), net(2 * x[:1])
+            if torch.allclose(lin[2] - lin[0], 2 * (lin[1] - lin[0]), atol=1e-5):
+                return f"For {where} the network is linear in x: put a tanh after every hidden layer."
     return None
 
 
@@ -113,8 +188,12 @@ def judge_unrelated_best_depth(answer, measured):
         raise ValueError(f"answer with a sharing depth in {depths} (an int), got {answer!r}")
     best = int(np.argmin(measured))
     values = ", ".join(f"k={k}: {m:.3f}" for k, m in zip(depths, measured))
+    top = depths[-1]
+    reading = {0: "Here no sharing won: each task's own units outweighed what the others' data could add.",
+               top: "Here full sharing won: the shared trunk's pooled data outweighed the competition for its units.",
+               }.get(best, f"Here the middle depth k={best} won: sharing the first layer(s) pooled data for the "
+                           "simple low-level features, while the own upper layers gave each task units for its own "
+                           "frequency (a reading of the numbers, not a mechanism the chapter checks).")
     why = (f"Validation MSE (mean over seeds) {values}, so k={best} is lowest. Full sharing leaves the trunk's "
-           "8 units to make 8 different frequencies; no sharing gives each task only its own few points of data "
-           "per unit; sharing the first layer and keeping the second per task sits between the two (a reading "
-           "of the numbers, not a mechanism the chapter checks).")
+           f"units to make every task's own frequency; no sharing gives each task only its own points. {reading}")
     return int(answer) == best, why

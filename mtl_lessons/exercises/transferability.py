@@ -122,18 +122,31 @@ def check_frozen_and_trained(answer) -> str | None:
 # ---------------------------------------------------------------- predict: where does frozen transfer drop most?
 
 @register_prediction("anb-steepest-drop", "At which frozen depth n does AnB drop most?",
-                     examples=[(4, 4, True), (1, 4, False), ("3", 3, True), (0, 3, False)])
+                     examples=[(4, [0.98, 0.95, 0.90, 0.80, 0.55], True), (1, [0.98, 0.95, 0.90, 0.80, 0.55], False),
+                               ("3", [0.98, 0.97, 0.93, 0.70, 0.60], True), (2, [0.98, 0.80, 0.70, 0.65, 0.60], False)])
 def judge_anb_steepest_drop(answer, measured) -> tuple[bool, str]:
-    """answer: a depth n in 1..L, the step n - 1 -> n where AnB's mean accuracy falls most; measured: that n."""
+    """answer: a depth n in 1..L, the step n - 1 -> n where AnB's mean accuracy falls most;
+    measured: AnB's mean accuracy at n = 0..L (n = 0 is the baseline)."""
+    acc = np.asarray(measured, dtype=float).reshape(-1)
+    if acc.size < 2:
+        raise ValueError(f"measured must hold AnB's accuracy at n = 0..L (at least two values), got {measured!r}")
     if isinstance(answer, bool) or not isinstance(answer, (int, np.integer, str)) or not str(answer).isdigit():
         raise ValueError(f"my_prediction={answer!r}: give one depth n as an int, e.g. 3 (the step from n - 1 to n)")
-    answer = int(answer)
-    if answer == 0:
-        raise ValueError("my_prediction=0: at n = 0 nothing is copied; give the n at the *end* of the steepest step (1..L)")
-    if answer == measured:
-        return True, (f"The largest single drop is the step to n = {measured}: the deeper a layer, the more of it is "
-                      "specific to digits 0-4, and a frozen specific layer is lost capacity for B.")
-    return False, (f"The largest drop came at the step to n = {measured}. Low layers detect strokes any digit has "
-                   "(general); high layers separate 0-4 from each other (specific), so freezing them costs most.")
-
-
+    answer, top = int(answer), acc.size - 1
+    if not 1 <= answer <= top:
+        raise ValueError(f"my_prediction={answer}: give the n at the *end* of the steepest step, from 1 to {top}")
+    drops = acc[:-1] - acc[1:]  # drops[n - 1]: the fall from n - 1 to n
+    steepest = int(drops.argmax()) + 1
+    listed = ", ".join(f"to n = {n}: {100 * d:+.1f}" for n, d in enumerate(-drops, start=1))
+    why = (f"AnB's mean accuracy changed, step by step (in points), {listed}; the largest drop is the step to "
+           f"n = {steepest} ({100 * drops.max():.1f} points). ")
+    if (np.diff(drops) > 0).all():
+        why += ("Every step cost more than the one before: each deeper frozen layer is more specific to digits 0-4, "
+                "so freezing it costs B more.")
+    elif steepest == top:
+        why += ("The deepest layer cost most, though the steps did not grow one by one: the top layer is the most "
+                "specific to digits 0-4, and at n = L only the head is left to learn B.")
+    else:
+        why += (f"Here the drop did not grow all the way to the top: freezing layer {steepest} cost most, "
+                "so this run's specificity was not strictly ordered by depth.")
+    return answer == steepest, why

@@ -1,5 +1,8 @@
-"""Exercises of task weighting: which points are Pareto-optimal, the gradient of L_1 + lam L_2 that a
-task's own head feels (against autograd), and a prediction of how far L_2 falls as lam grows."""
+"""Exercises of task weighting: which points are Pareto-optimal (build), where the weighted sum lands
+on the convex toy front (derive, checked against a brute-force minimisation), and a prediction of how
+far L_2 falls as lam grows. The gradient of L_1 + lam L_2 that a task's own head feels (against
+autograd) is kept for instructors; the notebook no longer asks it (chapter 1's exercise 1.2 is the same
+derivation)."""
 
 from __future__ import annotations
 
@@ -113,6 +116,41 @@ def check_head_gradient(answer) -> str | None:
 
 # ---------------------------------------------------------------- predict: how far does L_2 fall?
 
+# ---------------------------------------------------------------- the convex toy's weighted-sum minimiser (derivation)
+
+def solution_convex_minimiser(alpha):
+    """argmin_x (1 - a) (x - 1)^2 / 4 + a (x + 1)^2 / 4: the derivative (x - 1 + 2a) / 2 is zero at x = 1 - 2a,
+    where f_1 = (x - 1)^2 / 4 = a^2 and f_2 = (x + 1)^2 / 4 = (1 - a)^2."""
+    alpha = torch.as_tensor(alpha, dtype=torch.float64)
+    return 1 - 2 * alpha, alpha ** 2, (1 - alpha) ** 2
+
+
+@register("convex-minimiser", "Where the weighted sum lands on the convex front", solution_convex_minimiser)
+def check_convex_minimiser(answer) -> str | None:
+    alpha = torch.tensor([0.0, 0.1, 0.25, 0.5, 0.7, 0.9, 1.0], dtype=torch.float64)
+    got = answer(alpha.clone())
+    if not isinstance(got, (tuple, list)) or len(got) != 3:
+        return "Return three things, each with one value per alpha: (x*, f_1(x*), f_2(x*))."
+    x, f1, f2 = (torch.as_tensor(g, dtype=torch.float64).detach().reshape(-1) for g in got)
+    if not x.shape == f1.shape == f2.shape == alpha.shape:
+        return f"Each of the three must have one value per alpha ({len(alpha)} here); got shapes {x.shape}, {f1.shape}, {f2.shape}."
+    # the reference: brute force over a fine grid of x, as the chapter's toy does
+    grid = torch.linspace(-1.5, 1.5, 30001, dtype=torch.float64)
+    objective = (1 - alpha[:, None]) * (grid - 1) ** 2 / 4 + alpha[:, None] * (grid + 1) ** 2 / 4
+    want = grid[objective.argmin(1)]
+    if not torch.allclose(x, want, atol=1e-3):
+        if torch.allclose(x, -want, atol=1e-3):
+            return "x* has the wrong sign: alpha weighs f_2 = (x + 1)^2 / 4, which pulls x toward -1 as alpha grows."
+        if torch.allclose(x, 1 - alpha, atol=1e-3):
+            return "Close: set the derivative (1 - a)(x - 1)/2 + a(x + 1)/2 to zero and solve for x again (x = 1 - 2a)."
+        i = int((x - want).abs().argmax())
+        return (f"At alpha = {alpha[i]:g} your x* is {x[i]:.4f}; a brute-force minimisation over x gives {want[i]:.4f}. "
+                "Differentiate (1 - a) (x - 1)^2 / 4 + a (x + 1)^2 / 4 in x and set it to zero.")
+    if not (torch.allclose(f1, (x - 1) ** 2 / 4, atol=1e-6) and torch.allclose(f2, (x + 1) ** 2 / 4, atol=1e-6)):
+        return "x* is right; f_1 and f_2 are not the losses at it: f_1 = (x* - 1)^2 / 4, f_2 = (x* + 1)^2 / 4 (simplify them in alpha)."
+    return None
+
+
 @register_prediction("l2-fall-factor", "As λ grows tenfold (1 → 10), by what factor does L_2 fall?",
                      examples=[(10, 2.0, False), (2, 2.0, True), (1.5, 2.0, True), (1, 2.0, False), (3, 2.2, True)])
 def judge_l2_fall_factor(answer, measured) -> tuple[bool, str]:
@@ -124,8 +162,18 @@ def judge_l2_fall_factor(answer, measured) -> tuple[bool, str]:
         raise ValueError(f"my_prediction={answer}: a factor must be a positive number (1 means 'does not fall')")
     cut = 1 - 1 / measured
     right = 1 / 1.5 <= answer / measured <= 1.5
-    why = (f"L_2 fell {measured:.1f}-fold, a cut of {cut:.0%}. λ multiplies task 2's *weight*, not its loss: how far "
-           "the loss falls depends on how far the one shared unit moves from task 1's step toward task 2's.")
+    why = f"L_2 fell {measured:.1f}-fold (a cut of {cut:.0%}); you said {answer:g}-fold. "
+    if measured <= 1:
+        why += "Here it did not fall at all: the shared unit did not move toward task 2's step between λ = 1 and 10."
+    elif answer > 1.5 * measured:
+        why += (f"It fell less than you expected: λ multiplies task 2's *weight* tenfold, not its loss, and L_2 falls "
+                f"only as far as the one shared unit moves from task 1's step toward task 2's; {measured:.1f}-fold is "
+                "how far it moved here.")
+    elif answer < measured / 1.5:
+        why += ("It fell more than you expected: between λ = 1 and 10 the one shared unit moved further from task 1's "
+                "step toward task 2's than you assumed (the slider's middle panel shows the fits at both λ).")
+    else:
+        why += "Within a factor 1.5 of the measured fall: the shared unit moved about as far toward task 2 as you expected."
     return right, why
 
 

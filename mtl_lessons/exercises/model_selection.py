@@ -1,6 +1,7 @@
-"""Exercises of choosing and measuring: Δm by hand (checked against metrics.delta_m), a k-fold CV loop that
-chooses a setting (checked against a reference on a tiny ridge regression), and a prediction
-of whether the chosen point's cross-validated score over- or under-states its test score."""
+"""Exercises of choosing and measuring: the majority rule's macro-F1 derived (checked against counted F1s),
+Δm by hand (checked against metrics.delta_m), a k-fold CV loop that chooses a setting (checked against a
+reference on a tiny ridge regression), and a prediction of whether the chosen point's cross-validated score
+over- or under-states its test score (judged with a control: the same difference for unselected settings)."""
 
 from __future__ import annotations
 
@@ -141,4 +142,41 @@ def check_cv_choose(answer) -> str | None:
         if float(best) != want_best:
             return (f"With mean scores {np.round(means, 4).tolist()} the choice is {want_best:g}, not {best}: "
                     "the scores are higher-is-better; pick the setting with the highest mean.")
+    return None
+
+
+def solution_majority_macro_f1(p):
+    """Macro-F1 of "always the common class" on a binary task with a share p of the rare class: the rare class
+    has no true positive (F1 = 0); the common class has precision 1 - p and recall 1, so
+    F1 = 2 (1 - p) / (2 - p); the mean of the two is (1 - p) / (2 - p)."""
+    return (1 - p) / (2 - p)
+
+
+def _macro_f1_of_majority(n_rare: int, n: int) -> float:
+    """Macro-F1 (zero_division=0) of predicting the common class for all n rows, n_rare of them rare: counted."""
+    y = np.r_[np.ones(n_rare, dtype=int), np.zeros(n - n_rare, dtype=int)]
+    pred = np.zeros(n, dtype=int)
+    f1 = []
+    for c in (0, 1):
+        tp, fp, fn = np.sum((pred == c) & (y == c)), np.sum((pred == c) & (y != c)), np.sum((pred != c) & (y == c))
+        f1.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(f1))
+
+
+@register("majority-macro-f1", "The majority rule's macro-F1, derived", solution_majority_macro_f1)
+def check_majority_macro_f1(answer) -> str | None:
+    for n_rare, n in ((17, 84), (1, 10), (30, 60), (5, 100)):
+        p = n_rare / n
+        want = _macro_f1_of_majority(n_rare, n)
+        got = float(answer(p))
+        if abs(got - want) <= 1e-6:
+            continue
+        if abs(got - 2 * want) <= 1e-6:
+            return ("That is the common class's F1 alone. Macro-F1 averages over *both* classes, and the rare one, "
+                    "never predicted, has F1 = 0.")
+        if abs(got - (1 - p)) <= 1e-6:
+            return "That is the accuracy (1 − p). Macro-F1 averages each class's F1 = 2·precision·recall / (precision + recall)."
+        return (f"For a rare-class share p = {p:.3f} ({n_rare} of {n} rows) the majority rule's macro-F1, counted, is "
+                f"{want:.4f}; yours gives {got:.4f}. The common class: precision = 1 − p (every row is predicted "
+                "common), recall = 1.")
     return None

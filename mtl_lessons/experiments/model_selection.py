@@ -343,7 +343,7 @@ def penguin_cv_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
             ax.annotate(f"seed {sweep.seeds[s]}", (lams[at[0]], test[at + (s,)]), xytext=(7, -3 - 8 * same_lam),
                         textcoords="offset points", fontsize=7)
         ax.set(xscale="log", ylim=ylim, xlabel="λ, the body-mass weight (log scale)",
-               ylabel="Δm vs independent nets (%)",
+               ylabel="Δm vs tuned single-task nets (%)",
                title=f"lr = {point['lr']:g}: CV Δm (band ± sd over {seeds_text}), test Δm dashed\n"
                      f"★ CV's choice ({len(here)} of {n_seeds} seeds chose this lr); its gap to the grid's "
                      f"best test Δm: {regret.mean():.1f} ± {regret.std():.1f}")

@@ -2,13 +2,15 @@
 fit / fit_many, macro-F1 of many models against sklearn, standardisation on the fit rows, Δm's
 baseline, and the chapter's claims on other seeds.
 
-Measured by hand (defaults: λ in (0.1, 0.3, 1), depth 0-2, lr in (0.1, 0.3), 5 folds, 200 steps, hidden 8),
-seeds 0-2 and 11-16, against CLAIMS: gap between the CV choice's test Δm and the grid's best 1.55 ± 0.72
-points (0.24 to 2.44; <= 3 on average, <= 4 each); gap / grid range 0.14 (0-2: 0.15, 11-13: 0.22; <= 0.35);
-CV choice minus the grid's mean test Δm 1.07 to 3.97 on every seed (>= 0.5); depth 2 - depth 0 at λ = 1, lr = 0.1:
-mean 3.62 (seeds 0-2), 2.38 (11-13), 1.32 (11-16), but 0.26 for seeds 14-16 alone (>= 1 on average);
-tuned by CV: -0.65 (0-2), -0.16 (11-16) (<= 0.5). "Is it a Chinstrap?", seeds 0-11, bill depth only:
-majority rule 0.786 accuracy vs the model's 0.61-0.68; macro-F1 0.44 vs 0.56-0.64.
+Measured (defaults: λ in (0.1, 0.3, 1), depth 0-2, lr in (0.1, 0.3), 5 folds, 200 steps, hidden 8) on
+seeds 0-21, per seed, against CLAIMS (whose comments give the worst group of three seeds, as the notebook
+runs them): gap between the CV choice's test Δm and the grid's best 1.37 ± 1.07 points (0 to 4.81); gap /
+grid range 0.10 ± 0.08; CV choice minus the grid's mean test Δm 0.59 to 6.66; body-mass test RMSE at
+λ = 1, lr = 0.1, depth 0 minus depth 2: 12.8 ± 10.0 g (−2.2 to 41.4). Observations, not claims: depth 2 −
+depth 0 at λ = 1, lr = 0.1 +2.01 ± 1.83 points (19 of 22 seeds positive), tuned +0.16 ± 2.04; what
+selection adds to CV − test Δm beyond the control +0.48 ± 1.33 (13 of 22). "Is it a Chinstrap?", seeds
+0-23, bill depth only: the rule's accuracy − the model's 0.095 to 0.202; the model's macro-F1 − the rule's
+0.103 to 0.205.
 """
 
 import numpy as np
@@ -17,9 +19,9 @@ import torch
 from sklearn.metrics import f1_score
 
 from mtl_lessons.data import load_penguin_tasks
-from mtl_lessons.experiments.model_selection import (BASELINE, CLAIMS, accuracy_vs_f1_case, cv_choice, delta_m_table,
-                                                     macro_f1_many, mean_per_model, penguin_cv_sweep, sparse_vs_tuned,
-                                                     standardise)
+from mtl_lessons.experiments.model_selection import (CLAIMS, LOWER_IS_BETTER, accuracy_vs_f1_case, baseline_metrics,
+                                                     baseline_settings, cv_choice, cv_optimism, delta_m_table,
+                                                     macro_f1_many, mean_per_model, penguin_cv_sweep, standardise)
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import task_losses
 from mtl_lessons.train import ModelStack, fit, fit_many
@@ -131,8 +133,16 @@ def sweep():
 def test_sweep_shapes_and_the_baseline(sweep):
     assert sweep.results["cv_f1_sex"].shape == (3, 3, 2, len(CLAIM_SEEDS), 5)
     assert sweep.results["test_rmse_mass"].shape == (3, 3, 2, len(CLAIM_SEEDS))
-    for kind in ("cv", "val", "test"):
-        assert np.allclose(delta_m_table(sweep, kind)[sweep.index(**BASELINE)], 0.0)
+    # Δm's baseline: per task, the depth-0 (single-task) network with the best CV score of that task
+    cv_base = baseline_metrics(sweep, "cv")
+    for t, name in enumerate(("f1_species", "f1_sex", "rmse_mass")):
+        depth0 = sweep.results[f"cv_{name}"].mean(-1)[:, 0].reshape(-1, len(CLAIM_SEEDS))  # (lam * lr, seeds)
+        best = depth0.min(0) if LOWER_IS_BETTER[t] else depth0.max(0)
+        assert np.allclose(cv_base[:, t], best)
+    assert all(p["depth"] == 0 for row in baseline_settings(sweep) for p in row)
+    optimism = cv_optimism(sweep)
+    assert np.allclose(optimism["grid"], (delta_m_table(sweep, "cv") - delta_m_table(sweep, "test")).reshape(
+        -1, len(CLAIM_SEEDS)).mean(0))
     f1 = sweep.results["test_f1_species"]
     assert (0.5 < f1).all() and (f1 <= 1).all()  # every setting learned species
     assert (sweep.results["test_rmse_mass"] < 700).all()  # below the constant predictor's ~760 g
@@ -145,15 +155,12 @@ def test_cv_choice_lands_near_the_test_optimum(sweep):
     assert (gap >= 0).all()
     assert gap.mean() <= CLAIMS.cv_regret_mean and gap.max() <= CLAIMS.cv_regret_max, gap
     assert (gap / (choice["best_test"] - test.min(0))).mean() <= CLAIMS.cv_regret_share
-    assert (choice["test_of_chosen"] - test.mean(0) >= CLAIMS.cv_over_mean).all()
+    assert (choice["test_of_chosen"] - test.mean(0)).mean() >= CLAIMS.cv_over_mean
 
 
-def test_a_sparse_grid_favours_sharing_that_tuning_removes(sweep):
-    methods = sparse_vs_tuned(sweep)
-    sparse_gain = methods["sparse"][-1] - methods["sparse"][0]
-    tuned_gain = methods["tuned"][-1] - methods["tuned"][0]
-    assert sparse_gain.mean() >= CLAIMS.sparse_gain, sparse_gain
-    assert tuned_gain.mean() <= CLAIMS.tuned_gain, tuned_gain
+def test_at_one_setting_the_independent_mass_network_is_undertrained(sweep):
+    rmse = [sweep.at("test_rmse_mass", lam=1.0, depth=k, lr=0.1) for k in (0, 2)]
+    assert (rmse[0] - rmse[1]).mean() >= CLAIMS.mass_undertrained, rmse
 
 
 def test_the_choice_never_looks_at_test(sweep):
@@ -164,3 +171,35 @@ def test_the_choice_never_looks_at_test(sweep):
     for name in [n for n in scrambled.results if n.startswith("test_")]:
         scrambled.results[name] = rng.permutation(scrambled.results[name].ravel()).reshape(sweep.results[name].shape)
     assert cv_choice(scrambled)["chosen"] == cv_choice(sweep)["chosen"]
+
+
+def test_cv_choose_exercise_hints():
+    from mtl_lessons.exercises import EXERCISES, feedback
+    solution = EXERCISES["cv-choose"].solution
+
+    def leaky(settings, fit_and_score, n_rows, n_folds, seed):  # fits and scores on every row
+        means = [fit_and_score(s, np.arange(n_rows), np.arange(n_rows)) for s in settings]
+        return settings[int(np.argmax(means))], means
+
+    def lowest(settings, fit_and_score, n_rows, n_folds, seed):  # picks the lowest score
+        _, means = solution(settings, fit_and_score, n_rows, n_folds, seed)
+        return settings[int(np.argmin(means))], means
+
+    assert "fitted on" in feedback("cv-choose", leaky)[1]
+    assert "highest mean" in feedback("cv-choose", lowest)[1]
+    assert feedback("cv-choose", solution)[0] == "correct"
+
+
+def test_cv_optimism_judge_explains_the_measured_numbers():
+    from mtl_lessons.exercises import PREDICTIONS
+    right, text = PREDICTIONS["cv-optimism"].judge("over", (1.2, 1.0))
+    assert right and "+1.20" in text and "+1.00" in text and "only +0.20" in text
+    right, text = PREDICTIONS["cv-optimism"].judge("over", (1.2, -0.5))
+    assert "adds +1.70" in text and "winner's curse" in text
+
+
+def test_majority_macro_f1_exercise():
+    from mtl_lessons.exercises import EXERCISES, feedback
+    assert abs(EXERCISES["majority-macro-f1"].solution(0.2) - 0.8 / 1.8) < 1e-12
+    assert "accuracy" in feedback("majority-macro-f1", lambda p: 1 - p)[1]
+    assert "both" in feedback("majority-macro-f1", lambda p: 2 * (1 - p) / (2 - p))[1]

@@ -1,8 +1,11 @@
-"""Exercises of choosing and measuring: Δm by hand (checked against metrics.delta_m), and a prediction
-of whether the chosen point's cross-validated score over- or under-states its test score."""
+"""Exercises of choosing and measuring: the majority rule's macro-F1 derived (checked against counted F1s),
+Δm by hand (checked against metrics.delta_m), a k-fold CV loop that chooses a setting (checked against a
+reference on a tiny ridge regression), and a prediction of whether the chosen point's cross-validated score
+over- or under-states its test score (judged with a control: the same difference for unselected settings)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from mtl_lessons.exercises import register, register_prediction
@@ -45,19 +48,135 @@ def check_delta_m(answer) -> str | None:
 
 
 @register_prediction("cv-optimism", "Does the chosen point's CV score over- or under-state its test score?",
-                     examples=[("over", 1.5, True), ("higher", 1.5, True), ("under", 1.5, False),
-                               ("same", 1.5, False), ("under", -1.5, True), ("same", 0.1, True)])
+                     examples=[("over", (1.5, 0.2), True), ("higher", (1.5, 1.4), True), ("under", (1.5, 0.2), False),
+                               ("same", (1.5, -0.3), False), ("under", (-1.5, -2.0), True), ("same", (0.1, -0.8), True)])
 def judge_cv_optimism(answer, measured):
-    """measured: CV Δm of the chosen point minus its test Δm, mean over seeds (points of Δm)."""
+    """measured: (CV Δm − test Δm of the chosen point, the same difference averaged over every setting of the
+    grid: the control where nothing was selected), each a mean over seeds, in points of Δm."""
     words = {"over": 1, "higher": 1, "optimistic": 1, "under": -1, "lower": -1, "pessimistic": -1,
              "same": 0, "equal": 0}
     key = str(answer).lower().strip()
     if key not in words:
         raise ValueError(f"answer {answer!r}: say 'over', 'under' or 'same'")
-    outcome = 0 if abs(measured) < 0.5 else (1 if measured > 0 else -1)
-    return words[key] == outcome, (
-        f"The chosen point's CV Δm was {measured:+.2f} points above its test Δm (mean over seeds). The choice "
-        "picks the *largest* of many noisy CV scores, so part of what made it win is luck on these folds, and "
-        "that luck does not come back on new data: the winner's score is biased upward (the 'winner's curse'). "
-        "That is why the test set is scored once, after the choice, and why nested CV wraps the whole choice "
-        "in an outer loop when no test set can be spared.")
+    chosen, control = (float(v) for v in measured)
+    outcome = 0 if abs(chosen) < 0.5 else (1 if chosen > 0 else -1)
+    said = {1: "above", -1: "below", 0: "about equal to"}[outcome]
+    selection = chosen - control
+    text = (f"The chosen point's CV Δm was {chosen:+.2f} points from its test Δm ({said} it, mean over seeds). "
+            f"The control, the same CV − test difference averaged over all settings (nothing selected), was "
+            f"{control:+.2f}: that part is not selection (the CV models train on 4/5 of the rows and are scored "
+            f"on other rows than the test set). ")
+    if selection >= 0.5:
+        text += (f"The choice adds {selection:+.2f} on top: picking the largest of many noisy CV scores picks "
+                 "luck on these folds too, which does not come back on the test set (the winner's curse). ")
+    elif selection <= -0.5:
+        text += (f"The choice moved it by {selection:+.2f}, the other way from the winner's curse: with this "
+                 "few seeds the noise of the test set is larger than the selection's bias. ")
+    else:
+        text += (f"The choice adds only {selection:+.2f}: within half a point of the control, no winner's curse "
+                 "is visible at this number of seeds. ")
+    return words[key] == outcome, text + ("Either way the test set is scored once, after the choice, so that no "
+                                          "choice rests on it.")
+
+
+def solution_cv_choose(settings, fit_and_score, n_rows, n_folds, seed):
+    """k-fold CV: every setting scored on each fold's held-out rows by a model fitted on the other rows;
+    returns (the setting with the highest mean held-out score, the mean scores in the order of settings)."""
+    held_out_folds = np.array_split(np.random.default_rng(seed).permutation(n_rows), n_folds)
+    means = []
+    for setting in settings:
+        scores = [fit_and_score(setting, np.setdiff1d(np.arange(n_rows), held_out), held_out)
+                  for held_out in held_out_folds]
+        means.append(sum(scores) / len(scores))
+    best = max(range(len(settings)), key=lambda k: means[k])  # the first of equal scores
+    return settings[best], means
+
+
+def _ridge_problem(seed: int):
+    """A tiny regression (30 rows, polynomial features of degree 8) and fit_and_score for ridge's alpha:
+    fits on fit_rows, returns minus the MSE on the scored rows (higher is better). It records every call."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, 30)
+    y = np.sin(3 * x) + 0.3 * rng.normal(size=30)
+    features = np.stack([x ** p for p in range(9)], 1)
+    calls = []
+
+    def fit_and_score(alpha, fit_rows, scored_rows):
+        fit_rows, scored_rows = np.asarray(fit_rows), np.asarray(scored_rows)
+        calls.append((alpha, fit_rows.copy(), scored_rows.copy()))
+        a = features[fit_rows]
+        w = np.linalg.solve(a.T @ a + alpha * np.eye(a.shape[1]), a.T @ y[fit_rows])
+        return -float(np.mean((features[scored_rows] @ w - y[scored_rows]) ** 2))
+
+    return fit_and_score, calls
+
+
+@register("cv-choose", "Choosing a setting by k-fold cross-validation", solution_cv_choose)
+def check_cv_choose(answer) -> str | None:
+    settings = [1e-6, 1e-3, 1e-1, 1.0, 10.0]
+    for seed, n_folds in ((0, 5), (1, 3), (2, 10)):
+        reference, _ = _ridge_problem(seed)
+        want_best, want_means = solution_cv_choose(settings, reference, 30, n_folds, seed)
+        fit_and_score, calls = _ridge_problem(seed)
+        result = answer(list(settings), fit_and_score, 30, n_folds, seed)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            return "Return two things: (the chosen setting, the list of mean held-out scores, one per setting)."
+        best, means = result
+        for alpha, fit_rows, scored_rows in calls:
+            if np.intersect1d(fit_rows, scored_rows).size:
+                return ("A model was scored on rows it was fitted on: the held-out fold must not be among the "
+                        "rows you pass as fit_rows.")
+        per_setting = {a: [c for c in calls if c[0] == a] for a in settings}
+        for alpha, made in per_setting.items():
+            if len(made) != n_folds:
+                return (f"Setting {alpha:g} was fitted {len(made)} times with n_folds = {n_folds}: one fit per "
+                        "fold, each scored on that fold's held-out rows.")
+            held = np.sort(np.concatenate([c[2] for c in made]))
+            if not np.array_equal(held, np.arange(30)):
+                return "Across the folds, every row must be held out exactly once (use the folds' own index arrays)."
+        means = [float(m) for m in means]
+        if not np.allclose(means, want_means, rtol=1e-6, atol=1e-9):
+            return (f"The mean held-out scores differ from the reference's {np.round(want_means, 4).tolist()}: "
+                    "cut np.random.default_rng(seed).permutation(n_rows) into n_folds parts with np.array_split, "
+                    "and average each setting's held-out scores over the folds.")
+        if float(best) != want_best:
+            return (f"With mean scores {np.round(means, 4).tolist()} the choice is {want_best:g}, not {best}: "
+                    "the scores are higher-is-better; pick the setting with the highest mean.")
+    return None
+
+
+def solution_majority_macro_f1(p):
+    """Macro-F1 of "always the common class" on a binary task with a share p of the rare class: the rare class
+    has no true positive (F1 = 0); the common class has precision 1 - p and recall 1, so
+    F1 = 2 (1 - p) / (2 - p); the mean of the two is (1 - p) / (2 - p)."""
+    return (1 - p) / (2 - p)
+
+
+def _macro_f1_of_majority(n_rare: int, n: int) -> float:
+    """Macro-F1 (zero_division=0) of predicting the common class for all n rows, n_rare of them rare: counted."""
+    y = np.r_[np.ones(n_rare, dtype=int), np.zeros(n - n_rare, dtype=int)]
+    pred = np.zeros(n, dtype=int)
+    f1 = []
+    for c in (0, 1):
+        tp, fp, fn = np.sum((pred == c) & (y == c)), np.sum((pred == c) & (y != c)), np.sum((pred != c) & (y == c))
+        f1.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(f1))
+
+
+@register("majority-macro-f1", "The majority rule's macro-F1, derived", solution_majority_macro_f1)
+def check_majority_macro_f1(answer) -> str | None:
+    for n_rare, n in ((17, 84), (1, 10), (30, 60), (5, 100)):
+        p = n_rare / n
+        want = _macro_f1_of_majority(n_rare, n)
+        got = float(answer(p))
+        if abs(got - want) <= 1e-6:
+            continue
+        if abs(got - 2 * want) <= 1e-6:
+            return ("That is the common class's F1 alone. Macro-F1 averages over *both* classes, and the rare one, "
+                    "never predicted, has F1 = 0.")
+        if abs(got - (1 - p)) <= 1e-6:
+            return "That is the accuracy (1 − p). Macro-F1 averages each class's F1 = 2·precision·recall / (precision + recall)."
+        return (f"For a rare-class share p = {p:.3f} ({n_rare} of {n} rows) the majority rule's macro-F1, counted, is "
+                f"{want:.4f}; yours gives {got:.4f}. The common class: precision = 1 − p (every row is predicted "
+                "common), recall = 1.")
+    return None

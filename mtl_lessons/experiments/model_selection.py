@@ -36,22 +36,25 @@ TASK_LOSSES = ("ce", "ce", "mse")  # species, sex, body mass
 METRICS = ("f1_species", "acc_species", "f1_sex", "acc_sex", "rmse_mass")
 DELTA_M_METRICS = ("f1_species", "f1_sex", "rmse_mass")  # one metric per task for Δm
 LOWER_IS_BETTER = [False, False, True]
-BASELINE = {"lam": 1.0, "depth": 0, "lr": 0.1}  # Δm's reference: independent networks, equal weights
+BASELINE_DEPTH = 0  # Δm's reference: single-task networks (depth 0), each task's rate tuned by CV (baseline_settings)
 SPARSE = {"lam": 1.0, "lr": 0.1}  # a sparse grid: one λ and one rate per method (depth)
 
 
 @dataclass(frozen=True)
 class ModelSelectionClaims:
-    """Chapter 10's claims, one threshold each, used by the notebook and the tests (over seeds)."""
+    """Chapter 10's claims, one threshold each, used by the notebook and the tests (over seeds).
 
-    cv_regret_mean: float = 3.0  # test Δm of the CV choice: on average within this many points of the grid's best
-    cv_regret_max: float = 4.0  # ... and for every seed within this many
-    cv_regret_share: float = 0.35  # ... a gap of at most this share of the grid's range (best - worst test Δm), on average
-    cv_over_mean: float = 0.5  # every seed: the CV choice's test Δm beats the grid's mean test Δm by this many points
-    chinstrap_acc_gap: float = 0.05  # "is it a Chinstrap?": the majority rule's test accuracy beats the model's by this, every seed ...
-    chinstrap_f1_gap: float = 0.1  # ... while its macro-F1 is below the model's by at least this, every seed
-    sparse_gain: float = 1.0  # at one setting (SPARSE), depth 2 beats depth 0 by at least this (test Δm points, mean) ...
-    tuned_gain: float = 0.5  # ... but with (λ, lr) tuned by CV per depth, by at most this (mean over seeds)
+    Measured over SEED = 0..19 (three seeds per run, seeds 0..21 in all): each claim's worst group of three
+    is in the comment beside it. Not claims, printed as observations (they fail on some group of three seeds):
+    the winner's curse beyond its control, depth 2 - depth 0 at one setting and tuned."""
+
+    cv_regret_mean: float = 3.5  # test Δm of the CV choice: on average within this many points of the grid's best (worst 2.64)
+    cv_regret_max: float = 6.0  # ... and for every seed within this many (worst 4.81)
+    cv_regret_share: float = 0.35  # ... a gap of at most this share of the grid's range (best - worst test Δm), on average (worst 0.22)
+    cv_over_mean: float = 1.0  # the CV choice's test Δm beats the grid's mean test Δm by this many points, mean over seeds (worst 1.82)
+    chinstrap_acc_gap: float = 0.05  # "is it a Chinstrap?": the majority rule's test accuracy beats the model's by this, every seed (worst 0.095) ...
+    chinstrap_f1_gap: float = 0.07  # ... while its macro-F1 is below the model's by at least this, every seed (worst 0.103)
+    mass_undertrained: float = 0.0  # at λ = 1, lr = 0.1: the independent body-mass network's test RMSE minus the shared one's, g, mean over seeds (worst 5.6)
 
 
 CLAIMS = ModelSelectionClaims()
@@ -206,23 +209,50 @@ def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_
     return sweep
 
 
-def delta_m_table(sweep: Sweep, kind: str) -> np.ndarray:
-    """Δm (%) of every grid point vs BASELINE, per seed: (n_lam, n_depth, n_lr, n_seeds).
-
-    kind "cv": each task's metric is first averaged over the folds, then Δm averages the tasks
-    (metrics.delta_m, one metric per task: DELTA_M_METRICS); the baseline is scored the same way.
-    """
+def _task_metrics(sweep: Sweep, kind: str) -> np.ndarray:
+    """Each task's Δm metric (DELTA_M_METRICS) at every grid point: (n_lam, n_depth, n_lr, n_seeds, 3);
+    for kind "cv" averaged over the folds."""
     if kind not in ("cv", "val", "test"):
         raise ValueError(f"kind={kind!r} (allowed: 'cv', 'val', 'test')")
-    sweep.require(knobs=["lam", "depth", "lr"], results=[f"{kind}_{m}" for m in DELTA_M_METRICS],
-                  by="delta_m_table")
-    if any(value not in sweep.knobs[knob] for knob, value in BASELINE.items()):
-        raise ValueError(f"Δm's baseline {BASELINE} is not on the sweep's grid {sweep.knobs}; include it")
+    sweep.require(knobs=["lam", "depth", "lr"], results=[f"{kind}_{m}" for m in DELTA_M_METRICS], by="Δm")
     per_task = [sweep.results[f"{kind}_{m}"] for m in DELTA_M_METRICS]
     if kind == "cv":
         per_task = [a.mean(-1) for a in per_task]  # average over folds first
-    metrics = torch.from_numpy(np.stack(per_task, -1))  # (..., n_seeds, 3)
-    base = metrics[sweep.index(**BASELINE)]  # (n_seeds, 3)
+    return np.stack(per_task, -1)
+
+
+def baseline_settings(sweep: Sweep) -> list[list[dict]]:
+    """Δm's baseline: per seed, per task, the (lam, lr) of the single-task network (depth BASELINE_DEPTH) with
+    the best CV score of that task: the same folds and the same rate grid as every other setting.
+
+    At depth 0 the three networks share nothing, so each task's network is a single-task network; its step
+    is lr for species and sex and lam * lr for body mass. The test set plays no part in the choice.
+    """
+    if BASELINE_DEPTH not in sweep.knobs["depth"]:
+        raise ValueError(f"Δm's baseline needs depth {BASELINE_DEPTH} on the sweep's grid {sweep.knobs}; include it")
+    cv = _task_metrics(sweep, "cv")[:, sweep.knobs["depth"].index(BASELINE_DEPTH)]  # (n_lam, n_lr, n_seeds, 3)
+    sign = np.where(LOWER_IS_BETTER, -1.0, 1.0)
+    best = (sign * cv).reshape(-1, *cv.shape[2:]).argmax(0)  # (n_seeds, 3) flat index over (lam, lr)
+    n_lr = len(sweep.knobs["lr"])
+    return [[{"lam": sweep.knobs["lam"][b // n_lr], "depth": BASELINE_DEPTH, "lr": sweep.knobs["lr"][b % n_lr]}
+             for b in row] for row in best]
+
+
+def baseline_metrics(sweep: Sweep, kind: str) -> np.ndarray:
+    """The baseline's `kind` metric of every task, per seed: (n_seeds, 3), at baseline_settings."""
+    metrics = _task_metrics(sweep, kind)
+    return np.array([[metrics[sweep.index(**point) + (s, t)] for t, point in enumerate(row)]
+                     for s, row in enumerate(baseline_settings(sweep))])
+
+
+def delta_m_table(sweep: Sweep, kind: str) -> np.ndarray:
+    """Δm (%) of every grid point vs the CV-tuned single-task networks, per seed: (n_lam, n_depth, n_lr, n_seeds).
+
+    kind "cv": each task's metric is first averaged over the folds, then Δm averages the tasks
+    (metrics.delta_m, one metric per task: DELTA_M_METRICS); the baseline is scored the same way (on the same
+    folds, the validation split or the test set), at the settings CV chose for it (baseline_settings).
+    """
+    metrics, base = torch.from_numpy(_task_metrics(sweep, kind)), torch.from_numpy(baseline_metrics(sweep, kind))
     return np.stack([delta_m(metrics[..., s, :], base[s], LOWER_IS_BETTER).numpy()
                      for s in range(len(sweep.seeds))], -1)
 
@@ -242,6 +272,17 @@ def cv_choice(sweep: Sweep, kind: str = "cv") -> dict[str, np.ndarray]:
             "best_test": flat_test.max(0),
             "mean_test": flat_test.mean(0),
             "test_optimum": [points[c] for c in flat_test.argmax(0)]}
+
+
+def cv_optimism(sweep: Sweep) -> dict[str, np.ndarray]:
+    """Per seed, CV Δm minus test Δm: of the CV choice ("chosen"), and of every setting, averaged over the grid
+    ("grid": the control, the same difference where nothing was selected). Both differences also contain
+    what is not selection: the CV models train on 4/5 of the development rows and are scored on other rows."""
+    cv, test = delta_m_table(sweep, "cv"), delta_m_table(sweep, "test")
+    n_seeds = len(sweep.seeds)
+    diff = (cv - test).reshape(-1, n_seeds)
+    chosen = cv.reshape(-1, n_seeds).argmax(0)
+    return {"chosen": diff[chosen, np.arange(n_seeds)], "grid": diff.mean(0)}
 
 
 def sparse_vs_tuned(sweep: Sweep) -> dict[str, np.ndarray]:
@@ -302,7 +343,7 @@ def penguin_cv_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
             ax.annotate(f"seed {sweep.seeds[s]}", (lams[at[0]], test[at + (s,)]), xytext=(7, -3 - 8 * same_lam),
                         textcoords="offset points", fontsize=7)
         ax.set(xscale="log", ylim=ylim, xlabel="λ, the body-mass weight (log scale)",
-               ylabel="Δm vs independent nets (%)",
+               ylabel="Δm vs tuned single-task nets (%)",
                title=f"lr = {point['lr']:g}: CV Δm (band ± sd over {seeds_text}), test Δm dashed\n"
                      f"★ CV's choice ({len(here)} of {n_seeds} seeds chose this lr); its gap to the grid's "
                      f"best test Δm: {regret.mean():.1f} ± {regret.std():.1f}")

@@ -18,7 +18,7 @@ def test_the_tasks_conflict_and_equal_weighting_ends_at_cosine_minus_one(results
     front = results["front"]["test"]
     alone = np.stack([front[-1, :, 0], front[0, :, 1]], -1)
     conflict = (results["equal"]["test"] / alone).max(-1)
-    assert conflict.min() >= CLAIMS.conflict_factor_min, conflict
+    assert np.log10(conflict.min()) >= CLAIMS.conflict_log10_min, conflict
     cosine = results["equal"]["cosine"]
     assert cosine[len(cosine) // 2:].mean(0).max() <= CLAIMS.cosine_max, cosine[-1]
 

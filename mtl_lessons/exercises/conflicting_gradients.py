@@ -37,7 +37,7 @@ def check_mgda_gamma(answer) -> str | None:
 
 @register_prediction("mgda-favours", "Which task does MGDA weight more when |g₂| = ½|g₁|?",
                      examples=[("task 2", 2, True), ("the shorter", 2, True), ("task 1", 2, False),
-                               ("the longer", 2, False), (2, 2, True)])
+                               ("the longer", 2, False), (2, 2, True), ("task 1", 1, True)])
 def judge_mgda_favours(answer, measured):
     """measured: the task (1 or 2) with the larger MGDA weight."""
     words = {"task 1": 1, "1": 1, "the longer": 1, "longer": 1, "task 2": 2, "2": 2, "the shorter": 2, "shorter": 2}
@@ -45,9 +45,15 @@ def judge_mgda_favours(answer, measured):
     if key not in words:
         raise ValueError(f"answer {answer!r}: say 'task 1' or 'task 2' (or 'the longer' / 'the shorter')")
     right = words[key] == measured
-    return right, ("MGDA gives the larger weight to the task with the *smaller* gradient: the min-norm point "
-                   "of the segment lies nearer the shorter vector (a short gradient often, not always, means "
-                   "a task near its optimum).")
+    if measured == 2:
+        why = ("MGDA gave task 2, the *shorter* gradient, the larger weight: the min-norm point of the segment "
+               "from g1 to g2 lies nearer the shorter vector. For two tasks this always holds: γ* > ½ exactly when "
+               "|g1| < |g2| (expand |g1 - g2|² in γ*'s formula). A short gradient often, not always, means a task "
+               "near its optimum.")
+    else:
+        why = ("MGDA gave task 1 the larger weight here, so g1 was the shorter gradient: for two tasks γ* > ½ "
+               "exactly when |g1| < |g2|; the min-norm point lies nearer the shorter vector.")
+    return right, why
 
 
 def solution_pcgrad_two(g1, g2):

@@ -23,8 +23,8 @@ def uw_sweep():
 
 def test_claims_are_consistent():
     assert CLAIMS.uw_scale_ratio not in CLAIMS.uw_optimum_ratios  # the budget reaches the optimum only at small ratios
-    assert CLAIMS.uw_weight_ratio_low >= 1 and 0 < CLAIMS.noise_weight_max < 0.5
-    assert CLAIMS.uw_starves_task2 > 1  # "starves": worse than equal weighting, not merely different
+    assert CLAIMS.uw_weight_factor > 1 and 0 < CLAIMS.noise_weight_max < 0.5
+    assert 0.5 < CLAIMS.uw_weight_majority <= 1 and 0.5 < CLAIMS.uw_starves_majority <= 1  # majorities
 
 
 def test_uncertainty_weighting_reaches_its_optimum_at_small_ratios(uw_sweep):
@@ -37,18 +37,19 @@ def test_uncertainty_weighting_reaches_its_optimum_at_small_ratios(uw_sweep):
 
 def test_uncertainty_weighting_favours_the_small_loss_task_under_a_loss_scale(uw_sweep):
     w = uw_sweep.at("weights", method="uncertainty", loss_ratio=CLAIMS.uw_scale_ratio)[:, -1]  # (seeds, 2)
-    ratio = w[:, 0] / w[:, 1]
-    assert (ratio > CLAIMS.uw_weight_ratio_low).all(), f"w1/w2 per seed: {ratio.round(2)}"
+    ratio = (w[:, 0] / w[:, 1]).reshape(len(SEED_GROUPS), -1)  # one row per group of 3 seeds, as in the notebook
+    share = (ratio >= CLAIMS.uw_weight_factor).mean(1)
+    assert (share >= CLAIMS.uw_weight_majority).all(), f"w1/w2 per seed: {ratio.round(2)}"
 
 
 @pytest.mark.parametrize("first", [30, 40])
 def test_uncertainty_weighting_starves_the_large_loss_task(first):
-    """At r = 100, each method at its own rate chosen on validation: UW's task-2 held-out error is at
-    least CLAIMS.uw_starves_task2 times equal weighting's (geometric mean over 3 seeds), as in the notebook."""
+    """At r = 100, each method at its own rate chosen on validation: UW's task-2 held-out error is above
+    equal weighting's in a majority of 3 seeds, as in the notebook."""
     seeds = range(first, first + 3)
     result = loss_scale_comparison(CLAIMS.uw_scale_ratio, seeds, methods=("equal", "uncertainty"), progress=False)
     ratio = result["uncertainty"]["test"][:, 1] / result["equal"]["test"][:, 1]
-    assert np.exp(np.log(ratio).mean()) >= CLAIMS.uw_starves_task2, f"seeds {list(seeds)}: ratios {ratio.round(2)}"
+    assert (ratio > 1).mean() >= CLAIMS.uw_starves_majority, f"seeds {list(seeds)}: ratios {ratio.round(2)}"
 
 
 def test_static_weights_start_from_the_inverse_initial_losses():

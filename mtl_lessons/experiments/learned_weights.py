@@ -34,10 +34,11 @@ class Claims:
     uw_optimum_ratios: tuple = (1.0, 10.0)  # loss ratios at which trained UW has reached its optimum ...
     uw_optimum_rtol: float = 0.1  # ... e^{s_t} within 10% of the final training loss L_t: max |2 w_t L_t - 1| <= 0.1
     uw_scale_ratio: float = 100.0  # the loss-scale experiment: task 2's loss is 100x task 1's
-    uw_weight_ratio_low: float = 1.0  # ... and UW gives task 1 more weight than task 2 in every seed, w_1/w_2 > 1
-    #                                   (equal: = 1); how much more varies by seed (w_1/w_2 = L_2/L_1 at the optimum)
-    uw_starves_task2: float = 2.0  # at that ratio, each at its rate chosen on validation, UW's held-out task-2 MSE is
-    #                                at least 2x equal weighting's (geometric mean over seeds of the per-seed ratio)
+    uw_weight_factor: float = 5.0  # ... and UW gives task 1 at least 5x task 2's weight (equal weighting: 1x) ...
+    uw_weight_majority: float = 0.6  # ... in at least 60% of the seeds (2 of 3): a paired majority, not every seed
+    #                                  (w_1/w_2 = L_2/L_1 at the optimum: over seeds 0-21 from 1.4 to 6600, bimodal)
+    uw_starves_majority: float = 0.6  # at that ratio, each method at its rate chosen on validation, UW's held-out
+    #                                   task-2 MSE is above equal weighting's in at least 60% of the seeds (2 of 3)
     noise_weight_max: float = 0.05  # a pure-noise task ends with < 5% of the total UW weight
 
 

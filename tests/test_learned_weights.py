@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 matplotlib.use("Agg")
 
+from mtl_lessons.exercises import EXERCISES, PREDICTIONS, feedback  # noqa: E402
 from mtl_lessons.experiments.learned_weights import (CLAIMS, gradnorm_alpha_sweep, learned_weights_sweep,  # noqa: E402
-                                                     noise_task_run, plot_gradnorm_alpha)
+                                                     loss_scale_comparison, noise_task_run, plot_gradnorm_alpha)
 from mtl_lessons.weighting import GradNorm  # noqa: E402
 
 SEED_GROUPS = [range(30, 33), range(40, 43), range(50, 53)]  # the notebook uses 0-2 (and 11-13 in the rerun)
@@ -22,7 +23,8 @@ def uw_sweep():
 
 def test_claims_are_consistent():
     assert CLAIMS.uw_scale_ratio not in CLAIMS.uw_optimum_ratios  # the budget reaches the optimum only at small ratios
-    assert CLAIMS.uw_weight_ratio_low >= 1 and 0 < CLAIMS.noise_weight_max < 0.5
+    assert CLAIMS.uw_weight_factor > 1 and 0 < CLAIMS.noise_weight_max < 0.5
+    assert 0.5 < CLAIMS.uw_weight_majority <= 1 and 0.5 < CLAIMS.uw_starves_majority <= 1  # majorities
 
 
 def test_uncertainty_weighting_reaches_its_optimum_at_small_ratios(uw_sweep):
@@ -30,13 +32,53 @@ def test_uncertainty_weighting_reaches_its_optimum_at_small_ratios(uw_sweep):
         w = uw_sweep.at("weights", method="uncertainty", loss_ratio=r)[:, -1]  # (seeds, 2)
         train = uw_sweep.at("train_losses", method="uncertainty", loss_ratio=r)
         product = 2 * w * train
-        assert np.allclose(product, 1.0, rtol=CLAIMS.uw_optimum_rtol), f"ratio {r}: 2 w L = {product.round(3)}"
+        assert np.abs(product - 1).max() <= CLAIMS.uw_optimum_rtol, f"ratio {r}: 2 w L = {product.round(3)}"
 
 
 def test_uncertainty_weighting_favours_the_small_loss_task_under_a_loss_scale(uw_sweep):
     w = uw_sweep.at("weights", method="uncertainty", loss_ratio=CLAIMS.uw_scale_ratio)[:, -1]  # (seeds, 2)
-    ratio = w[:, 0] / w[:, 1]
-    assert (ratio > CLAIMS.uw_weight_ratio_low).all(), f"w1/w2 per seed: {ratio.round(2)}"
+    ratio = (w[:, 0] / w[:, 1]).reshape(len(SEED_GROUPS), -1)  # one row per group of 3 seeds, as in the notebook
+    share = (ratio >= CLAIMS.uw_weight_factor).mean(1)
+    assert (share >= CLAIMS.uw_weight_majority).all(), f"w1/w2 per seed: {ratio.round(2)}"
+
+
+@pytest.mark.parametrize("first", [30, 40])
+def test_uncertainty_weighting_starves_the_large_loss_task(first):
+    """At r = 100, each method at its own rate chosen on validation: UW's task-2 held-out error is above
+    equal weighting's in a majority of 3 seeds, as in the notebook."""
+    seeds = range(first, first + 3)
+    result = loss_scale_comparison(CLAIMS.uw_scale_ratio, seeds, methods=("equal", "uncertainty"), progress=False)
+    ratio = result["uncertainty"]["test"][:, 1] / result["equal"]["test"][:, 1]
+    assert (ratio > 1).mean() >= CLAIMS.uw_starves_majority, f"seeds {list(seeds)}: ratios {ratio.round(2)}"
+
+
+def test_static_weights_start_from_the_inverse_initial_losses():
+    result = loss_scale_comparison(100.0, (3,), methods=("static",), lrs=(0.03,), steps=2, progress=False)
+    w = result["static"]["weights"]
+    assert np.allclose(w.sum(-1), 2.0, atol=1e-5) and (w[:, 0] > w[:, 1]).all()  # the 100x larger loss: smaller weight
+
+
+def test_learned_weights_exercise_hints():
+    import torch
+    hint = feedback("uw-equilibrium", lambda losses: losses.log())[1]
+    assert "log-variance" in hint
+    assert "½" in feedback("uw-equilibrium", lambda losses: 1 / losses)[1]
+    from mtl_lessons.weighting import Strategy
+    assert "Not attempted" in feedback("static-weights", lambda: Strategy())[1]  # the template's weights() raises
+
+    class Moving(EXERCISES["static-weights"].solution().__class__):
+        def weights(self, losses, gramian=None):
+            return 2 * (1 / losses) / (1 / losses).sum(-1, keepdim=True)
+    assert "changed at the second step" in feedback("static-weights", lambda: Moving())[1]
+    assert torch.is_tensor(EXERCISES["uw-equilibrium"].solution(torch.tensor([1.0])))
+
+
+def test_noise_task_judge_explains_the_measured_weights():
+    judge = PREDICTIONS["uw-noise-task"].judge
+    right, why = judge("small", {"share": 0.01, "w_noise": 0.52, "w_task": 60.0, "loss_noise": 0.96})
+    assert right and "0.52" in why and "60.0" in why and "share" in why
+    right, why = judge("small", {"share": 0.45, "w_noise": 0.5, "w_task": 0.6, "loss_noise": 1.0})
+    assert not right and "stayed comparable" in why
 
 
 def test_a_pure_noise_task_loses_its_weight():

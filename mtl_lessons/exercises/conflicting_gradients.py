@@ -37,7 +37,7 @@ def check_mgda_gamma(answer) -> str | None:
 
 @register_prediction("mgda-favours", "Which task does MGDA weight more when |g₂| = ½|g₁|?",
                      examples=[("task 2", 2, True), ("the shorter", 2, True), ("task 1", 2, False),
-                               ("the longer", 2, False), (2, 2, True)])
+                               ("the longer", 2, False), (2, 2, True), ("task 1", 1, True)])
 def judge_mgda_favours(answer, measured):
     """measured: the task (1 or 2) with the larger MGDA weight."""
     words = {"task 1": 1, "1": 1, "the longer": 1, "longer": 1, "task 2": 2, "2": 2, "the shorter": 2, "shorter": 2}
@@ -45,6 +45,44 @@ def judge_mgda_favours(answer, measured):
     if key not in words:
         raise ValueError(f"answer {answer!r}: say 'task 1' or 'task 2' (or 'the longer' / 'the shorter')")
     right = words[key] == measured
-    return right, ("MGDA gives the larger weight to the task with the *smaller* gradient: the min-norm point "
-                   "of the segment lies nearer the shorter vector (a short gradient often, not always, means "
-                   "a task near its optimum).")
+    if measured == 2:
+        why = ("MGDA gave task 2, the *shorter* gradient, the larger weight: the min-norm point of the segment "
+               "from g1 to g2 lies nearer the shorter vector. For two tasks this always holds: γ* > ½ exactly when "
+               "|g1| < |g2| (expand |g1 - g2|² in γ*'s formula). A short gradient often, not always, means a task "
+               "near its optimum.")
+    else:
+        why = ("MGDA gave task 1 the larger weight here, so g1 was the shorter gradient: for two tasks γ* > ½ "
+               "exactly when |g1| < |g2|; the min-norm point lies nearer the shorter vector.")
+    return right, why
+
+
+def solution_pcgrad_two(g1, g2):
+    """PCGrad for two tasks: project each gradient off the other if they conflict (g1·g2 < 0), then sum."""
+    inner = g1 @ g2
+    if inner >= 0:
+        return g1 + g2
+    return (g1 - inner / (g2 @ g2) * g2) + (g2 - inner / (g1 @ g1) * g1)
+
+
+@register("pcgrad-two", "Build PCGrad's step for two gradients", solution_pcgrad_two)
+def check_pcgrad_two(answer) -> str | None:
+    from mtl_lessons.gradients import pcgrad
+    cases = [(torch.tensor([1.0, 0.0]), torch.tensor([-0.25, 0.433])),   # 120°, conflict
+             (torch.tensor([1.0, 0.0]), torch.tensor([0.3, 0.4])),       # no conflict: the plain sum
+             (torch.tensor([2.0, 1.0, -1.0]), torch.tensor([-1.0, 0.5, 2.0])),
+             (torch.tensor([1.0, 0.0]), torch.tensor([-0.5, 0.0]))]      # opposite: PCGrad gives 0
+    for g1, g2 in cases:
+        want = pcgrad(torch.stack([g1, g2]).double()).float()
+        got = torch.as_tensor(answer(g1.clone(), g2.clone()), dtype=torch.float32)
+        if got.shape != g1.shape:
+            return f"Return one direction of the gradients' shape {tuple(g1.shape)}, got shape {tuple(got.shape)}."
+        if not torch.allclose(got, want, atol=1e-5):
+            if torch.allclose(got, g1 + g2, atol=1e-5):
+                return (f"For g1 = {g1.tolist()}, g2 = {g2.tolist()} (g1·g2 = {float(g1 @ g2):.3f}) you returned the "
+                        "plain sum: when the gradients conflict, project first.")
+            one_sided = g1 - (g1 @ g2) / (g2 @ g2) * g2 + g2
+            if (g1 @ g2) < 0 and torch.allclose(got, one_sided, atol=1e-5):
+                return "You projected g1 off g2 only: PCGrad projects *each* conflicting gradient off the other."
+            return (f"For g1 = {g1.tolist()}, g2 = {g2.tolist()}: expected {want.numpy().round(4).tolist()}, got "
+                    f"{got.numpy().round(4).tolist()}. Project g_i onto the normal plane of g_j, with the original g_j.")
+    return None

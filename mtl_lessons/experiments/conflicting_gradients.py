@@ -11,6 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mtl_lessons.data import make_competing_tasks
+from mtl_lessons._checks import MAX_STEPS, check_choice, check_floats, check_int, check_ints
 from mtl_lessons.experiments.learned_weights import LABELS, make_strategy
 from mtl_lessons.gradients import mgda, pcgrad
 from mtl_lessons.metrics import per_task_mse
@@ -18,19 +19,26 @@ from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.train import PROGRESS_DELAY_S, ModelStack, fit_many
+from mtl_lessons.weighting import FixedWeights, Strategy
 from mtl_lessons.widgets import SweepExplorer
 
 DEFAULT_ANGLES = tuple(range(0, 181, 15))
 ALL_METHODS = ("equal", "uncertainty", "gradnorm", "dwa", "pcgrad", "mgda")
+ON_FRONT = ("gradnorm", "dwa", "pcgrad", "mgda")  # the methods the claim beyond_front_max is about
 
 
 @dataclass(frozen=True)
 class Claims:
     """Chapter 5's thresholds, used by the notebook and by tests/test_conflicting_gradients.py."""
 
-    equal_inner_rtol: float = 1e-5  # interior MGDA: g_1·d = g_2·d up to this relative difference
-    max_gain_in_sd: float = 1.0  # no method beats tuned equal weighting by more than 1 seed sd (test loss)
-    mgda_gain_below: float = 0.0  # MGDA's mean test loss is above tuned equal weighting's (its gain is < 0 sd)
+    equal_inner_rtol: float = 1e-5  # interior MGDA: g_1·d = g_2·d up to this relative difference (an identity)
+    conflict_log10_min: float = 0.7  # equal weighting's worse task: held-out MSE >= 10^0.7 = 5x single-task
+    #                                  training's, in every seed (the tasks conflict on one shared unit); in log10
+    #                                  because the factor spreads multiplicatively (seeds 0-19: 13x to 150x)
+    cosine_max: float = -0.5  # equal weighting's gradient cosine, mean over the second half of training, <= -0.5 in
+    #                           every seed (at a stationary point of L_1 + L_2, g_1 = -g_2 on the shared parameters)
+    beyond_front_max: float = 0.05  # no method but UW lies beyond the front fixed weights trace by more than
+    #                                 0.05 log10 units (a factor 1.12 on both tasks) in any seed (beyond_front)
 
 
 CLAIMS = Claims()
@@ -90,36 +98,138 @@ def angle_explorer(sweep: Sweep, *, value: int = 120) -> SweepExplorer:
                          descriptions={"angle": "angle (degrees)"})
 
 
-def method_comparison(methods=ALL_METHODS, lrs=(0.03, 0.1, 0.3), seeds=range(5), *, hidden: int = 2,
-                      steps: int = 400, progress: bool = True) -> dict:
-    """Train every method at every learning rate and seed on the competing tasks (Adam), one fit_many per
-    method with a learning rate per model; choose each method's rate on validation (mean over seeds of
-    L_1 + L_2), and report test MSE per task at that rate only.
+# task 1's weight λ (task 2's: 1 - λ); 0.02 and 0.98: one task served, the other's head still trains (Adam)
+FRONT_LAMBDAS = (0.0, 0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.98, 1.0)
 
-    Returns {method: {"lr": chosen, "val": (lrs, seeds), "test": (seeds, 2)}}.
+
+class _RecordCosine(Strategy):
+    """Wraps a strategy and records, every `every` steps, the cosine of the two tasks' gradients on the
+    shared parameters (from the Gramian the loop then computes: one backward pass per task)."""
+
+    uses_gramian = True
+
+    def __init__(self, inner: Strategy, every: int):
+        self.inner, self.every = inner, every
+        self.combines_gradients = inner.combines_gradients
+
+    def start(self, n_models, n_tasks):
+        super().start(n_models, n_tasks)
+        self.inner.start(n_models, n_tasks)
+        self.cosines, self._step = [], 0
+
+    def parameters(self):
+        return self.inner.parameters()
+
+    def penalty(self):
+        return self.inner.penalty()
+
+    def weights(self, losses, gramian):
+        if self._step % self.every == 0:
+            norms = gramian.diagonal(dim1=-2, dim2=-1).clamp_min(1e-30).sqrt()  # (M, T)
+            self.cosines.append((gramian[:, 0, 1] / (norms[:, 0] * norms[:, 1])).numpy())
+        self._step += 1
+        return self.inner.weights(losses, gramian if self.inner.uses_gramian else None)
+
+
+def method_comparison(methods=ALL_METHODS, lrs=(0.03, 0.1, 0.3), seeds=range(5), *, lambdas=FRONT_LAMBDAS,
+                      hidden: int = 1, steps: int = 400, every: int = 10, progress: bool = True) -> dict:
+    """Every method, and fixed weights (λ, 1 - λ) for every λ (the front scalarisation traces; λ = 1
+    and λ = 0 are single-task training), at every learning rate and seed on the competing tasks (Adam,
+    one shared tanh unit: the tasks conflict). One fit_many per method with a rate per model (all the
+    front's λs in one). Each method's rate is chosen on validation (mean over seeds of L_1 + L_2), each
+    λ's on its own objective λ L_1 + (1 - λ) L_2; test MSE is reported at the chosen rate only.
+
+    Returns {"front": {"lambdas", "lr": (λs,), "test": (λs, seeds, 2)},
+             method: {"lr": chosen, "val": (lrs, seeds), "test": (seeds, 2), "cosine": (checkpoints, seeds)},
+             "steps": (checkpoints,)}; cosine: the two tasks' gradient cosine on the shared parameters during
+    training, at the chosen rate.
     """
-    seeds, lrs = tuple(seeds), tuple(float(v) for v in lrs)
+    seeds, lrs = check_ints("seeds", seeds, low=0, distinct=True), check_floats("lrs", lrs, low=0.0, low_open=True)
+    lambdas = check_floats("lambdas", lambdas, low=0.0, high=1.0, distinct=True)
+    for m in methods:
+        check_choice("methods", m, ALL_METHODS)
+    steps, every = check_int("steps", steps, low=1, high=MAX_STEPS), check_int("every", every, low=1)
     data = [make_competing_tasks(seed=s) for s in seeds]
-    def stacked(name):
-        return torch.stack([getattr(d, name) for d in data] * len(lrs))
-    x, y = stacked("x_train"), stacked("y_train")
-    per_model_lr = [lr for lr in lrs for _ in seeds]
-    out = {}
-    # one bar over the methods: each method's training alone is too short for a bar of its own
-    for method in tqdm(methods, desc=f"{len(methods)} methods x {len(lrs)} rates x {len(seeds)} seeds",
-                       delay=PROGRESS_DELAY_S, leave=False, disable=not progress):
-        stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), seeds * len(lrs))
-        fit_many(stack, x, y, optimizer="adam", lr=per_model_lr, steps=steps, strategy=make_strategy(method),
-                 progress=False)
+
+    def train(strategy, per_model_lr, repeats):
+        """One fit_many over `repeats` copies of the seeds; val and test MSE (models, 2)."""
+        def stacked(name):
+            return torch.stack([getattr(d, name) for d in data] * repeats)
+        stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), seeds * repeats)
+        fit_many(stack, stacked("x_train"), stacked("y_train"), optimizer="adam", lr=per_model_lr, steps=steps,
+                 strategy=strategy, progress=False)
         with torch.no_grad():
-            val = per_task_mse(stack(stacked("x_val")), stacked("y_val")).sum(-1).reshape(len(lrs), len(seeds))
-            test = per_task_mse(stack(stacked("x_test")), stacked("y_test")).reshape(len(lrs), len(seeds), 2)
-        best = int(val.mean(1).argmin())
-        out[method] = {"lr": lrs[best], "val": val.numpy(), "test": test[best].numpy()}  # test: the chosen rate only
+            return (per_task_mse(stack(stacked("x_val")), stacked("y_val")).numpy(),
+                    per_task_mse(stack(stacked("x_test")), stacked("y_test")).numpy())
+
+    out = {"steps": np.arange(0, steps, every)}
+    n, k = len(seeds), len(lrs)
+    # one bar over the runs: each run alone is too short for a bar of its own
+    with tqdm(total=1 + len(methods), desc=f"front ({len(lambdas)} λs) + {len(methods)} methods x {k} rates x "
+              f"{n} seeds", delay=PROGRESS_DELAY_S, leave=False, disable=not progress) as bar:
+        w = torch.tensor([[lam, 1 - lam] for lam in lambdas for _ in lrs for _ in seeds])
+        val, test = train(FixedWeights(w), [lr for _ in lambdas for lr in lrs for _ in seeds], len(lambdas) * k)
+        val, test = val.reshape(len(lambdas), k, n, 2), test.reshape(len(lambdas), k, n, 2)
+        mix = np.array([[lam, 1 - lam] for lam in lambdas])[:, None, None, :]
+        best = (val * mix).sum(-1).mean(-1).argmin(1)  # each λ's rate, on its own objective
+        out["front"] = {"lambdas": lambdas, "lr": np.array([lrs[b] for b in best]),
+                        "test": np.stack([test[i, b] for i, b in enumerate(best)])}
+        bar.update()
+        for method in methods:
+            strategy = _RecordCosine(make_strategy(method), every)
+            val, test = train(strategy, [lr for lr in lrs for _ in seeds], k)
+            val, test = val.sum(-1).reshape(k, n), test.reshape(k, n, 2)
+            b = int(val.mean(1).argmin())
+            out[method] = {"lr": lrs[b], "val": val, "test": test[b],  # test: the chosen rate only
+                           "cosine": np.stack(strategy.cosines)[:, b * n:(b + 1) * n]}
+            bar.update()
     return out
 
 
-def gains_in_sd(results: dict, baseline: str = "equal") -> dict:
-    """Each method's gain over the baseline: (baseline's mean test L_1+L_2 - the method's) / baseline's seed sd."""
-    base = results[baseline]["test"].sum(-1)
-    return {m: float((base.mean() - r["test"].sum(-1).mean()) / base.std()) for m, r in results.items()}
+def beyond_front(point, front) -> float:
+    """How far a point (L_1, L_2) lies beyond the front, in log10 units (0.1: a factor 10^0.1 = 1.26).
+
+    front: (λs, 2), the points fixed weights reached (one seed). The front is the piecewise log-linear
+    curve through its non-dominated points. d = min over points f of that curve of
+    max_t (log10 f_t - log10 L_t): d < 0 when a point of the front is better on *both* tasks (by at least
+    the factor 10^-d), d > 0 when every point of the front is worse than `point` on some task (it lies
+    beyond the front, Xin et al. 2022's test of a method).
+    """
+    p = np.log10(np.asarray(point, dtype=float))
+    f = np.log10(np.asarray(front, dtype=float))
+    keep = [i for i in range(len(f)) if not any((f[j] <= f[i]).all() and (f[j] < f[i]).any() for j in range(len(f)))]
+    f = f[keep][np.argsort(f[keep][:, 0])]
+    t = np.linspace(0, 1, 101)[:, None, None]
+    curve = (f[:-1] + t * (f[1:] - f[:-1])).reshape(-1, 2) if len(f) > 1 else f
+    return float((curve - p).max(-1).min())
+
+
+def plot_front(results: dict, n_shown: int = 3):
+    """Left: one panel per seed (the first n_shown): held-out L_1 against L_2 (log-log) of fixed weights
+    (λ, 1 - λ), the front, with single-task training at its ends, and each method's point.
+    Right: each method's gradient cosine during training (mean over seeds, band: lowest to highest seed)."""
+    import matplotlib.pyplot as plt
+
+    methods = [m for m in ALL_METHODS if m in results]
+    front = results["front"]["test"]  # (λs, seeds, 2)
+    n_shown = min(n_shown, front.shape[1])
+    fig, axes = plt.subplots(1, n_shown + 1, figsize=(3.6 * (n_shown + 1), 3.5), layout="constrained")
+    markers = "osD^vP"
+    for k, ax in enumerate(axes[:n_shown]):
+        ax.plot(front[:, k, 0], front[:, k, 1], "-", color="0.6", lw=1, marker=".", label="fixed weights (λ, 1-λ)")
+        ax.plot(*front[-1, k], "*", color="0.2", ms=10, label="task 1 alone (λ = 1)")
+        ax.plot(*front[0, k], "X", color="0.2", ms=8, label="task 2 alone (λ = 0)")
+        for j, m in enumerate(methods):
+            ax.plot(*results[m]["test"][k], markers[j], color=PALETTE[j], ms=7, mfc="none", mew=1.5, label=LABELS[m])
+        ax.set(xscale="log", yscale="log", xlabel="held-out MSE, task 1", title=f"seed {k + 1} of the comparison")
+    axes[0].set_ylabel("held-out MSE, task 2")
+    ax = axes[-1]
+    for j, m in enumerate(methods):
+        c = results[m]["cosine"]
+        ax.plot(results["steps"], c.mean(1), color=PALETTE[j], label=LABELS[m])
+        ax.fill_between(results["steps"], c.min(1), c.max(1), color=PALETTE[j], alpha=0.12, lw=0)
+    ax.axhline(0, color="0.5", ls=":", lw=1)
+    ax.set(xlabel="step", ylabel="cos(g_1, g_2), shared parameters", ylim=(-1.05, 1.05),
+           title="Gradient cosine during training")
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="outside lower center", ncols=5)
+    return fig

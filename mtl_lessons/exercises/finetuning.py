@@ -42,7 +42,8 @@ def check_gradual(answer) -> str | None:
             return f"With {where}: the head (the last column) trains at every step, a scale of 1 from step 0."
         if torch.equal(got[:, :-1], want[:, :-1].flip(1)):
             return (f"With {where}: your layers join in the wrong order. ULMFiT unfreezes from the top: the "
-                    "hidden layer nearest the head (the last hidden column) joins first, the one nearest the input last.")
+                    "hidden layer nearest the head (the last hidden column) joins first, the one nearest the "
+                    "input last.")
         for d in range(n_layers):
             if not torch.equal(got[:, d], want[:, d]):
                 first = int(want[:, d].argmax()) if want[:, d].any() else steps

@@ -4,11 +4,13 @@ gradual unfreezing (Howard & Ruder 2018), linear probing then fine-tuning (Kumar
 early stopping on validation, beside the unadapted source model and training from scratch.
 
 Every practice is a schedule of rate scales per step and layer (mtl_lessons.schedules) on the same
-pretrained network, so one `fit_many` call trains all of them, for every number of target labels
-and seed, and a grid over the discriminative factor and the unfreezing stage length for the slider.
-A scale of 0 keeps a layer frozen for that step, so linear probing, gradual unfreezing and LP-FT
-need no second stack. Validation and test accuracy are recorded every `record_every` steps, for
-early stopping on validation.
+pretrained network, so one `fit_many` call trains all of them, each at every peak rate of a small
+grid (validation then chooses one per practice, `choose_rates`), for every number of target labels
+and seed, and a grid over the unfreezing stage length for the slider (with a control at a smaller
+rate once the trunk joins). A scale of 0 keeps a layer frozen for that step, so linear probing,
+gradual unfreezing and LP-FT need no second stack. Validation and test accuracy are recorded every
+`record_every` steps, for early stopping on validation; every network is also scored on the clean
+source digits' test set (out of distribution for the target).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class FinetuningClaims:
     pretrain_shrinks: float = 0.015  # fine-tuning's gain over target-only (both tuned) is >= this larger at few
     literature_gain: float = 0.025  # no LITERATURE practice (tuned) beats plain fine-tuning (tuned) by more, any n
     unfreeze_collapse: float = 0.2  # `many` labels, rate 1: `longest_stage`-step stages end >= this below all at once
-    step_size_control: float = 0.15  # ... the same stages with the rate x join_scale once the trunk joins: >= this higher
+    step_size_control: float = 0.15  # ... the same stages at rate x join_scale once the trunk joins: >= this higher
     slow_stages_level: float = 0.04  # ... and within this of all at once at that small rate
     unfreeze_few_level: float = 0.05  # `few` labels, rate 1: the longest stages within this of all at once
     lp_ft_closer: float = 0.7  # `many` labels, both at slow_rate after the probe: LP-FT's trunk moves <= this x FT's
@@ -244,7 +246,7 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, n_sour
 
     points = [(name, r, n, s) for name in schedules for r in range(len(rates)) for n, s in pairs]
     points += [(kind, k, n, s) for kind in ("unfreeze", "unfreeze_slow") for k in stages for n, s in pairs]
-    unique, index, rows, model_lr = {}, [], [], []  # a point whose start, schedule and rate repeat another's is trained once
+    unique, index, rows, model_lr = {}, [], [], []  # a point repeating another's start, schedule and rate trains once
     for name, r, n, s in points:
         start = {"target_only": "fresh", "keep_head": "source"}.get(name, "trunk")
         if name == "lp_ft":

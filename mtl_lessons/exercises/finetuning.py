@@ -1,5 +1,6 @@
-"""Exercises of fine-tuning well: the slanted triangular schedule (a derivation checked against the
-package's schedule), and two predictions: long unfreezing stages with many labels, and LP-FT's
+"""Exercises of fine-tuning well: gradual unfreezing written as rate scales per step and layer (built,
+checked against the package's schedule), the slanted triangular schedule (a derivation checked against
+the package's schedule), and two predictions: long unfreezing stages with many labels, and LP-FT's
 feature distortion with many labels."""
 
 from __future__ import annotations
@@ -9,7 +10,50 @@ import math
 import torch
 
 from mtl_lessons.exercises import register, register_prediction
-from mtl_lessons.schedules import slanted_triangular
+from mtl_lessons.schedules import gradual_unfreezing, slanted_triangular
+
+# ---------------------------------------------------------------- gradual unfreezing, built
+
+def solution_gradual(steps, n_layers, stage_steps):
+    """A 0/1 scale per step and layer, (steps, n_layers + 1), the heads in the last column: the heads train
+    from step 0; hidden layer d (0 nearest the input) joins when n_layers - d stages have passed."""
+    scales = torch.zeros(steps, n_layers + 1)
+    scales[:, -1] = 1.0
+    for d in range(n_layers):
+        scales[(n_layers - d) * stage_steps:, d] = 1.0
+    return scales
+
+
+@register("gradual-unfreezing", "Gradual unfreezing as a rate scale per step and layer (ULMFiT, section 3.2)",
+          solution_gradual)
+def check_gradual(answer) -> str | None:
+    for steps, n_layers, stage in ((10, 2, 3), (100, 2, 40), (12, 3, 0), (30, 4, 7)):
+        want = gradual_unfreezing(steps, n_layers, stage)
+        got = answer(steps, n_layers, stage)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            return (f"With steps={steps}, n_layers={n_layers}: return a tensor of shape ({steps}, {n_layers + 1}), "
+                    f"one row per step, one column per hidden layer and a last one for the head; got {shape}.")
+        got = got.float()
+        if torch.equal(got, want):
+            continue
+        where = f"steps={steps}, n_layers={n_layers}, stage_steps={stage}"
+        if not torch.equal(got[:, -1], want[:, -1]):
+            return f"With {where}: the head (the last column) trains at every step, a scale of 1 from step 0."
+        if torch.equal(got[:, :-1], want[:, :-1].flip(1)):
+            return (f"With {where}: your layers join in the wrong order. ULMFiT unfreezes from the top: the "
+                    "hidden layer nearest the head (the last hidden column) joins first, the one nearest the "
+                    "input last.")
+        for d in range(n_layers):
+            if not torch.equal(got[:, d], want[:, d]):
+                first = int(want[:, d].argmax()) if want[:, d].any() else steps
+                mine = int(got[:, d].argmax()) if got[:, d].any() else None
+                return (f"With {where}: hidden layer {d} should be frozen (scale 0) for steps 0..{first - 1} and "
+                        f"train (scale 1) from step {first} = ({n_layers} − {d}) · {stage}; yours "
+                        + (f"starts at step {mine}." if mine is not None else "never trains.")
+                        + (" Use only the values 0 and 1." if not set(got.unique().tolist()) <= {0.0, 1.0} else ""))
+    return None
+
 
 # ---------------------------------------------------------------- the slanted triangular schedule
 
@@ -62,40 +106,69 @@ def unfreeze_outcome(longest: float, all_at_once: float, *, margin: float = 0.03
 
 
 @register_prediction(
-    "long-unfreezing-stages", "Gradual unfreezing with long stages and 100 target labels",
-    examples=[("below", (0.45, 0.90), True), ("about the same", (0.45, 0.90), False),
-              ("about the same", (0.89, 0.90), True), ("above", (0.89, 0.90), False)])
+    "long-unfreezing-stages", "Gradual unfreezing with long stages and 100 target labels, at rate 1.0",
+    examples=[("below", (0.45, 0.90, 0.85), True), ("about the same", (0.45, 0.90, 0.85), False),
+              ("below", (0.45, 0.90, 0.47), True), ("about the same", (0.89, 0.90, 0.88), True),
+              ("above", (0.89, 0.90, 0.88), False), ("above", (0.95, 0.90, 0.90), True)])
 def judge_long_stages(answer, measured):
     allowed = ("above", "about the same", "below")
     if answer not in allowed:
         raise ValueError(f"my_prediction={answer!r}: answer one of {', '.join(map(repr, allowed))}")
-    longest, all_at_once = measured
+    if not (isinstance(measured, tuple) and len(measured) == 3):
+        raise ValueError(f"measured={measured!r} must be (longest stages, all at once, longest stages with the "
+                         "smaller rate once the trunk joins), three accuracies")
+    longest, all_at_once, slow = measured
     outcome = unfreeze_outcome(longest, all_at_once)
     why = (f"Measured: {longest:.3f} with the longest stages, {all_at_once:.3f} with all layers at once, so "
-           f"'{outcome}'. While the trunk is frozen the head alone fits the target at rate 1.0 and its weights "
-           "grow several times larger; every change of the trunk then moves the logits several times more, so "
-           "when the last layer joins (step 80), rate 1.0 is far too large a step: the training loss jumps and "
-           "the trunk is thrown off its features with no steps left to recover. With 10 labels the head fits "
-           "its few examples first, almost no gradient is left, and the stage length hardly matters.")
+           f"'{outcome}'. The control, the same stages with the rate ×0.1 once the trunk joins, ends at {slow:.3f}. ")
+    if outcome == "below" and slow - longest > 0.1:
+        why += ("So the loss is the step size, not the schedule: while the trunk is frozen the head alone fits the "
+                "target at rate 1.0 and its weights grow several times larger; every change of the trunk then moves "
+                "the logits several times more, and rate 1.0 is far too large a step when the trunk joins: the "
+                "training loss jumps and the trunk is thrown off its features. A tenth of the rate avoids it.")
+    elif outcome == "below":
+        why += ("The smaller rate does not recover it either, so here it is the schedule itself: the lower layers "
+                "train for fewer steps than with all layers at once.")
+    elif outcome == "about the same":
+        why += ("Here the stage length costs nothing measurable: the head fits first and the trunk's later steps, "
+                "at this rate, neither help nor harm much.")
+    else:
+        why += "Here the long stages helped: keeping the trunk frozen while the head fits protected its features."
     return answer == outcome, why
 
 
 # ---------------------------------------------------------------- LP-FT's feature distortion with many labels
 
 @register_prediction(
-    "lp-ft-distortion", "How far LP-FT moves the trunk with 100 target labels, against plain fine-tuning",
-    examples=[("farther", 2.0, True), ("less", 2.0, False), ("less", 0.4, True), ("about the same", 1.05, True),
-              ("farther", 1.05, False)])
-def judge_lp_ft(answer, ratio):
+    "lp-ft-distortion", "How far LP-FT moves the trunk with 100 target labels, against plain fine-tuning, "
+                        "both at rate 1.0",
+    examples=[("farther", (2.0, 0.5), True), ("less", (2.0, 0.5), False), ("less", (0.4, 0.5), True),
+              ("about the same", (1.05, 0.5), True), ("farther", (1.05, 0.5), False)])
+def judge_lp_ft(answer, measured):
     allowed = ("less", "about the same", "farther")
     if answer not in allowed:
         raise ValueError(f"my_prediction={answer!r}: answer one of {', '.join(map(repr, allowed))}")
-    if not isinstance(ratio, (int, float)) or not ratio > 0:
-        raise ValueError(f"measured={ratio!r} must be the ratio of the two trunk distances, a number > 0")
-    outcome = "farther" if ratio > 1.2 else "less" if ratio < 1 / 1.2 else "about the same"
-    why = (f"Measured: LP-FT's trunk travelled {ratio:.2f}× as far as plain fine-tuning's, so '{outcome}'. "
-           "Kumar et al.'s argument: a fitted head leaves little loss, so fine-tuning barely moves the features. "
-           "Here the probe cannot fit 100 re-wired digits that well with fixed features, and its head grows "
-           "several times larger; when the trunk joins at the same rate 1.0, each step moves the logits several "
-           "times more, the training loss jumps, and the trunk is thrown far (section 8.3 shows it).")
+    if not (isinstance(measured, tuple) and len(measured) == 2 and all(
+            isinstance(r, (int, float)) and r > 0 for r in measured)):
+        raise ValueError(f"measured={measured!r} must be the ratios of the two trunk distances (LP-FT / fine-tuning) "
+                         "at rate 1.0 and at rate 0.1 after the probe, two numbers > 0")
+    fast, slow = measured
+
+    def word(ratio):
+        return "farther" if ratio > 1.2 else "less" if ratio < 1 / 1.2 else "about the same"
+
+    outcome = word(fast)
+    why = (f"Measured: at rate 1.0 LP-FT's trunk travelled {fast:.2f}× as far as plain fine-tuning's, so "
+           f"'{outcome}'; with both at rate 0.1 (after the probe), {slow:.2f}× ('{word(slow)}'). ")
+    if outcome == "farther" and word(slow) == "less":
+        why += ("Kumar et al.'s argument (a fitted head leaves little loss, so the features barely move) holds at the "
+                "small rate. At rate 1.0 it fails: the probe cannot fit 100 re-wired digits that well with fixed "
+                "features, its head grows several times larger, and when the trunk joins each step moves the logits "
+                "several times more: the training loss jumps and the trunk is thrown far (section 8.3 shows it). "
+                "The paper fine-tunes after the probe with a small rate.")
+    elif outcome == "less":
+        why += "The paper's direction: a fitted head leaves less loss to push into the trunk."
+    else:
+        why += ("The rate after the probe decides it: the probe's head has grown, so the same rate is a larger "
+                "step for the trunk than in plain fine-tuning.")
     return answer == outcome, why

@@ -4,11 +4,13 @@ gradual unfreezing (Howard & Ruder 2018), linear probing then fine-tuning (Kumar
 early stopping on validation, beside the unadapted source model and training from scratch.
 
 Every practice is a schedule of rate scales per step and layer (mtl_lessons.schedules) on the same
-pretrained network, so one `fit_many` call trains all of them, for every number of target labels
-and seed, and a grid over the discriminative factor and the unfreezing stage length for the slider.
-A scale of 0 keeps a layer frozen for that step, so linear probing, gradual unfreezing and LP-FT
-need no second stack. Validation and test accuracy are recorded every `record_every` steps, for
-early stopping on validation.
+pretrained network, so one `fit_many` call trains all of them, each at every peak rate of a small
+grid (validation then chooses one per practice, `choose_rates`), for every number of target labels
+and seed, and a grid over the unfreezing stage length for the slider (with a control at a smaller
+rate once the trunk joins). A scale of 0 keeps a layer frozen for that step, so linear probing,
+gradual unfreezing and LP-FT need no second stack. Validation and test accuracy are recorded every
+`record_every` steps, for early stopping on validation; every network is also scored on the clean
+source digits' test set (out of distribution for the target).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_float, check_int, check_ints, check_keywords
-from mtl_lessons.data import load_transfer_digits
+from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
+from mtl_lessons.data import load_digits_split, load_transfer_digits
 from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet, copy_layers
 from mtl_lessons.plots import PALETTE, plot_seed_band
@@ -30,6 +32,7 @@ from mtl_lessons.widgets import SweepExplorer, grid_value
 
 STAGES = (0, 10, 20, 30, 40)  # gradual unfreezing, steps per stage (0: everything trains from the start)
 N_TARGET = (10, 30, 100)
+RATES = (0.1, 0.3, 1.0, 3.0)  # the peak rates every practice is tried at; validation chooses one per practice
 PRACTICES = {  # result name (without acc_/val_) -> label; "source" is not trained
     "source": "source model, no adaptation",
     "target_only": "target only (from scratch)",
@@ -51,19 +54,32 @@ LITERATURE = ("slower_trunk", "discriminative", "stlr", "gradual", "lp_ft", "ulm
 
 @dataclass(frozen=True)
 class FinetuningClaims:
-    """Chapter 8's claims, one threshold each, used by the notebook and the tests (means over seeds)."""
+    """Chapter 8's claims, one threshold each, used by the notebook and the tests (means over seeds;
+    "tuned": each practice at its rate chosen on validation, see choose_rates)."""
 
     few: int = 10  # "very few target labels"
     many: int = 100  # "many target labels"
-    longest_stage: int = 40  # the unfreezing stage length the collapse claim is about
-    source_few: float = 0.0  # with `few` labels the unadapted source model is >= every trained practice (+ this)
-    pretrain_shrinks: float = 0.03  # fine-tuning's gain over target-only is this much larger with `few` than `many`
-    literature_gain: float = 0.015  # no LITERATURE practice beats plain fine-tuning by more than this, at any n
-    lp_ft_farther: float = 1.3  # with `many` labels LP-FT's trunk travels >= this many times fine-tuning's
-    keep_head_farther: float = 1.5  # the source head moves the trunk >= this many times a new head does, every n
-    unfreeze_collapse: float = 0.3  # with `many` labels, `longest_stage`-step stages end this far below all-at-once
-    unfreeze_few_level: float = 0.05  # ... and with `few` labels within this of all-at-once
-    early_stop_gain: float = 0.01  # early stopping on validation gains at most this over the last step (fine-tune)
+    longest_stage: int = 40  # the unfreezing stage length the collapse claims are about
+    fast_rate: float = 1.0  # chapter 6's rate: the same-rate comparisons at the large step
+    slow_rate: float = 0.1  # ... and at the small one
+    source_head_few: float = 0.015  # with `few` labels the source head, tuned, beats the source model by >= this
+    new_head_few: float = 0.01  # ... while the best new-head practice, tuned, ends <= this above the source model
+    pretrain_shrinks: float = 0.015  # fine-tuning's gain over target-only (both tuned) is >= this larger at few
+    literature_gain: float = 0.025  # no LITERATURE practice (tuned) beats plain fine-tuning (tuned) by more, any n
+    unfreeze_collapse: float = 0.2  # `many` labels, rate 1: `longest_stage`-step stages end >= this below all at once
+    step_size_control: float = 0.15  # ... the same stages at rate x join_scale once the trunk joins: >= this higher
+    slow_stages_level: float = 0.04  # ... and within this of all at once at that small rate
+    unfreeze_few_level: float = 0.05  # `few` labels, rate 1: the longest stages within this of all at once
+    lp_ft_closer: float = 0.7  # `many` labels, both at slow_rate after the probe: LP-FT's trunk moves <= this x FT's
+    lp_ft_fast_farther: float = 1.5  # ... both at fast_rate: LP-FT's trunk moves >= this x fine-tuning's
+    lp_ft_ood_gain: float = 0.02  # ... at no rate <= fast_rate does LP-FT beat fine-tuning at that rate by more, OOD
+    lp_ft_fast_ood: float = 0.02  # ... at fast_rate LP-FT ends >= this below fine-tuning out of distribution
+    keep_head_farther: float = 1.5  # at fast_rate the source head moves the trunk >= this x a new head, every n
+    early_stop_gain: float = 0.015  # early stopping on validation gains at most this over the last step (fine-tune)
+
+
+AT_MOST = ("new_head_few", "literature_gain", "slow_stages_level", "unfreeze_few_level", "lp_ft_closer",
+           "lp_ft_ood_gain", "early_stop_gain")  # the claims whose threshold is an upper bound
 
 
 CLAIMS = FinetuningClaims()
@@ -111,68 +127,94 @@ def early_stopped(val: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def measured(sweep: Sweep) -> dict[str, float]:
-    """The numbers CLAIMS is about, each a mean over the sweep's seeds (see FinetuningClaims)."""
+    """The numbers CLAIMS is about, each from means over the sweep's seeds (see FinetuningClaims).
+
+    Practices are at their rates chosen on validation (choose_rates) unless a claim names a rate."""
     if not isinstance(sweep, Sweep):
         raise TypeError(f"sweep must be a Sweep (from finetuning_sweep), got {type(sweep).__name__}")
     c = CLAIMS
-    sweep.require(knobs=["stage_steps", "n_target"], results=[f"acc_{p}" for p in PRACTICES] + ["acc_unfreeze"],
-                  by="measured")
+    sweep.require(knobs=["stage_steps", "n_target"], meta=["rates", "chosen_rate"],
+                  results=[f"acc_{p}" for p in PRACTICES] + ["acc_unfreeze", "acc_unfreeze_slow"], by="measured")
     for knob, value in (("n_target", c.few), ("n_target", c.many), ("stage_steps", 0),
                         ("stage_steps", c.longest_stage)):
         if value not in sweep.knobs[knob]:
             raise ValueError(f"the claims need {knob}={value} on the grid (it has {sweep.knobs[knob]})")
+    for rate in (c.fast_rate, c.slow_rate):
+        if rate not in sweep.meta["rates"]:
+            raise ValueError(f"the claims need the rate {rate} among the rates (it has {sweep.meta['rates']})")
     stage = sweep.knobs["stage_steps"][0]
+    fast, slow = (sweep.meta["rates"].index(r) for r in (c.fast_rate, c.slow_rate))
+
+    def at(result, n, **point):  # (n_seeds, ...)
+        return sweep.at(result, **{"stage_steps": stage, "n_target": n, **point})
 
     def mean(result, n, **point):
-        return float(sweep.at(result, **{"stage_steps": stage, "n_target": n, **point}).mean())
+        return float(at(result, n, **point).mean())
+
+    def by_rate(result, n, rate):  # mean over seeds at one rate of the grid
+        return float(at(result + "_by_rate", n)[:, rate].mean())
 
     def early(name, n):
-        at = {"stage_steps": stage, "n_target": n}
-        return float(early_stopped(np.moveaxis(sweep.at("curve_val_" + name, **at), -1, 0),
-                                   np.moveaxis(sweep.at("curve_test_" + name, **at), -1, 0))[1].mean())
+        return float(early_stopped(np.moveaxis(at("curve_val_" + name, n), -1, 0),
+                                   np.moveaxis(at("curve_test_" + name, n), -1, 0))[1].mean())
 
-    few, many = c.few, c.many
-    trained = [p for p in PRACTICES if p != "source"]
+    few, many, ns, longest = c.few, c.many, sweep.knobs["n_target"], c.longest_stage
+    new_head = [p for p in PRACTICES if p not in ("source", "keep_head")]
     gain = {n: mean("acc_finetune", n) - mean("acc_target_only", n) for n in (few, many)}
-    out = {"source_few": mean("acc_source", few) - max(mean("acc_" + p, few) for p in trained),
-           "pretrain_shrinks": gain[few] - gain[many],
-           "literature_gain": max(mean("acc_" + p, n) - mean("acc_finetune", n)
-                                  for p in LITERATURE for n in sweep.knobs["n_target"]),
-           "lp_ft_farther": mean("dist_lp_ft", many) / mean("dist_finetune", many),
-           "keep_head_farther": min(mean("dist_keep_head", n) / mean("dist_finetune", n)
-                                    for n in sweep.knobs["n_target"]),
-           "unfreeze_collapse": mean("acc_unfreeze", many, stage_steps=0)
-           - mean("acc_unfreeze", many, stage_steps=c.longest_stage),
-           "unfreeze_few_level": abs(mean("acc_unfreeze", few, stage_steps=0)
-                                     - mean("acc_unfreeze", few, stage_steps=c.longest_stage)),
-           "early_stop_gain": max(early("finetune", n) - mean("acc_finetune", n) for n in sweep.knobs["n_target"])}
-    return out
+    return {"source_head_few": mean("acc_keep_head", few) - mean("acc_source", few),
+            "new_head_few": max(mean("acc_" + p, few) for p in new_head) - mean("acc_source", few),
+            "pretrain_shrinks": gain[few] - gain[many],
+            "literature_gain": max(mean("acc_" + p, n) - mean("acc_finetune", n) for p in LITERATURE for n in ns),
+            "unfreeze_collapse": mean("acc_unfreeze", many, stage_steps=0)
+            - mean("acc_unfreeze", many, stage_steps=longest),
+            "step_size_control": mean("acc_unfreeze_slow", many, stage_steps=longest)
+            - mean("acc_unfreeze", many, stage_steps=longest),
+            "slow_stages_level": abs(mean("acc_unfreeze_slow", many, stage_steps=0)
+                                     - mean("acc_unfreeze_slow", many, stage_steps=longest)),
+            "unfreeze_few_level": abs(mean("acc_unfreeze", few, stage_steps=0)
+                                      - mean("acc_unfreeze", few, stage_steps=longest)),
+            "lp_ft_closer": by_rate("dist_lp_ft", many, slow) / by_rate("dist_finetune", many, slow),
+            "lp_ft_fast_farther": by_rate("dist_lp_ft", many, fast) / by_rate("dist_finetune", many, fast),
+            "lp_ft_ood_gain": max(by_rate("ood_lp_ft", many, r) - by_rate("ood_finetune", many, r)
+                                  for r, rate in enumerate(sweep.meta["rates"]) if rate <= c.fast_rate),
+            "lp_ft_fast_ood": by_rate("ood_finetune", many, fast) - by_rate("ood_lp_ft", many, fast),
+            "keep_head_farther": min(by_rate("dist_keep_head", n, fast) / by_rate("dist_finetune", n, fast)
+                                     for n in ns),
+            "early_stop_gain": max(early("finetune", n) - mean("acc_finetune", n) for n in ns)}
 
 
 def claims_hold(numbers: dict[str, float]) -> dict[str, bool]:
     """For each claim, whether `numbers` (from `measured`) meets its threshold in CLAIMS."""
-    at_most = {"literature_gain", "unfreeze_few_level", "early_stop_gain"}  # thresholds that are upper bounds
-    return {name: (value <= getattr(CLAIMS, name)) if name in at_most else (value >= getattr(CLAIMS, name))
+    return {name: (value <= getattr(CLAIMS, name)) if name in AT_MOST else (value >= getattr(CLAIMS, name))
             for name, value in numbers.items()}
 
 
 @cached
 def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, n_source: int = 200,
                      permuted: float = 0.25, n_val: int = 30, hidden: int = 32, n_layers: int = 2,
-                     steps: int = 100, lr: float = 1.0, factor: float = 2.6, record_every: int = 20,
-                     progress: bool = True) -> Sweep:
-    """Target accuracy of every practice, and of gradual unfreezing over a grid of stage lengths.
+                     steps: int = 100, lr: float = 1.0, rates=RATES, join_scale: float = 0.1,
+                     factor: float = 2.6, record_every: int = 20, progress: bool = True) -> Sweep:
+    """Target accuracy of every practice at each peak rate of `rates`, and of gradual unfreezing over a
+    grid of stage lengths.
 
-    Knobs: stage_steps, n_target (then seeds). Results (acc_ test, val_ validation, each at the last
-    step; dist_ the trunk's relative distance from the pretrained one, ||θ - θ_src|| / ||θ_src||):
-    "unfreeze" (gradual unfreezing with the point's stage length, one rate otherwise), and every
-    practice of PRACTICES (they do not depend on stage_steps and are repeated along it); `factor`
-    is the practices' discriminative factor. curve_val_/curve_test_<name>: the accuracy every
-    record_every steps, (..., n_records), for early stopping (the steps are in meta["record_steps"]).
+    Knobs: stage_steps, n_target (then seeds). Every trained practice runs at every rate of `rates`
+    (its peak rate: the schedule's scales times the rate; LP-FT probes at `lr` and the rate is the one
+    after the probe); per practice and n_target the rate with the best validation accuracy at the last
+    step, averaged over the seeds, is kept (meta["chosen_rate"]). Results at that rate (acc_ target
+    test, val_ validation, ood_ the clean source digits' test set, all at the last step; dist_ the
+    trunk's relative distance from the pretrained one, ||θ - θ_src|| / ||θ_src||; curve_val_ /
+    curve_test_ every record_every steps, (..., n_records), for early stopping, the steps in
+    meta["record_steps"]); the same at every rate as <result>_by_rate, (..., n_rates). The practices
+    do not depend on stage_steps and are repeated along it. "unfreeze": gradual unfreezing with the
+    point's stage length at rate `lr`; "unfreeze_slow": the same with every rate times `join_scale`
+    from the step the first hidden layer joins (the control: the step size once the head has grown).
+    `factor` is the discriminative factor. pretraining runs at `lr`.
     """
     stages = check_ints("stages", stages, low=0, item_name="stage_steps", distinct=True)
     n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0)
     check_keywords(n_source=n_source, hidden=hidden, n_layers=n_layers, steps=steps, lr=lr, progress=progress)
+    rates = check_floats("rates", rates, low=0.0, low_open=True, distinct=True, item_name="rate")
+    join_scale = check_float("join_scale", join_scale, low=0.0, low_open=True)
     record_every = check_int("record_every", record_every, low=1, high=steps)
     for stage in stages:
         gradual_unfreezing(steps, n_layers, stage)  # raises now, before any training, if a stage is too long
@@ -180,6 +222,7 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, n_sour
     sweep = Sweep({"stage_steps": stages, "n_target": n_target}, seeds)
     data = {(n, s): load_transfer_digits(n, n_source=n_source, permuted=permuted, n_val=n_val, seed=s)
             for n in n_target for s in seeds}
+    clean = load_digits_split(seed=0)  # the source domain's test images (out of the target's distribution)
 
     def net():
         return MultiTaskNet(64, hidden, n_layers, 1, 10, sharing_depth=n_layers)
@@ -195,19 +238,33 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, n_sour
     # except target_only (fresh everywhere) and keep_head (the source network as it is)
     schedules = practice_schedules(steps, n_layers, factor=factor)
     pairs = [(n, s) for n in n_target for s in seeds]
-    points = [(name, None, n, s) for name in schedules for n, s in pairs]
-    points += [("unfreeze", k, n, s) for k in stages for n, s in pairs]
-    unique, index, rows = {}, [], []  # a point whose start and schedule repeat another's is trained once
-    for name, k, n, s in points:
+
+    def lp_ft(rate):  # the probe at lr, then every layer at `rate`
+        row = schedules["lp_ft"].clone()
+        row[steps // 2:] *= rate / lr
+        return row, lr
+
+    points = [(name, r, n, s) for name in schedules for r in range(len(rates)) for n, s in pairs]
+    points += [(kind, k, n, s) for kind in ("unfreeze", "unfreeze_slow") for k in stages for n, s in pairs]
+    unique, index, rows, model_lr = {}, [], [], []  # a point repeating another's start, schedule and rate trains once
+    for name, r, n, s in points:
         start = {"target_only": "fresh", "keep_head": "source"}.get(name, "trunk")
-        row = schedules[name] if name != "unfreeze" else gradual_unfreezing(steps, n_layers, k)
-        key = (start, row.numpy().tobytes(), n, s)
+        if name == "lp_ft":
+            row, rate = lp_ft(rates[r])
+        elif name in schedules:
+            row, rate = schedules[name], rates[r]
+        else:
+            row, rate = gradual_unfreezing(steps, n_layers, r), lr
+            if name == "unfreeze_slow":
+                row = row * torch.where(torch.arange(steps)[:, None] >= r, join_scale, 1.0)
+        key = (start, row.numpy().tobytes(), rate, n, s)
         if key not in unique:
             unique[key] = len(unique)
             rows.append(row)
+            model_lr.append(rate)
         index.append(unique[key])
     models = []
-    for start, _, n, s in unique:
+    for start, _, _, n, s in unique:
         torch.manual_seed(10_000 + s)
         model = net()
         if start == "source":
@@ -218,7 +275,7 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, n_sour
     stack = ModelStack(models)
     start = {name: p.detach().clone() for name, p in stack.params.items() if name.startswith("layers.")}
     per_layer = torch.stack(rows, dim=1)  # (steps, M, n_layers + 1)
-    point_data = [data[n, s] for _, _, n, s in unique]
+    point_data = [data[n, s] for _, _, _, n, s in unique]
     xt, yt, mask = pad_tasks([[d.x_target] for d in point_data], [[d.y_target] for d in point_data])
     x_eval = {split: torch.stack([getattr(d, f"x_{split}") for d in point_data])[:, None] for split in ("val", "test")}
     y_eval = {split: torch.stack([getattr(d, f"y_{split}") for d in point_data])[:, None] for split in ("val", "test")}
@@ -227,31 +284,36 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, n_sour
         return torch.stack([per_task_accuracy(models(x_eval[split]), y_eval[split])[:, 0]
                             for split in ("val", "test")], 1)
 
-    history = fit_many(stack, xt, yt, sample_weights=mask, loss="ce", optimizer="sgd", lr=lr, steps=steps,
+    history = fit_many(stack, xt, yt, sample_weights=mask, loss="ce", optimizer="sgd",
+                       lr=torch.tensor(model_lr), steps=steps,
                        lr_schedule=layer_schedule(stack, per_layer), record=accuracies, record_every=record_every,
-                       desc=f"{len(schedules)} practices and the unfreezing grid, {len(stack)} models",
-                       progress=progress)
+                       desc=f"{len(schedules)} practices at {len(rates)} rates and the unfreezing grid, "
+                            f"{len(stack)} models", progress=progress)
     index = np.array(index)  # grid point -> its model
     records = history.records[:, index]  # (n_records, n_points, 2)
     with torch.no_grad():
         moved = sum(((stack.params[k] - v) ** 2).flatten(1).sum(1) for k, v in start.items())
         size = sum((v ** 2).flatten(1).sum(1) for v in start.values())
         distance = (moved / size).sqrt().numpy()[index]  # (n_points,)
+        x_ood = clean.x_test[None, None].expand(len(stack), 1, *clean.x_test.shape)
+        ood = per_task_accuracy(stack(x_ood), clean.y_test[None, None].expand(len(stack), 1, -1))[:, 0].numpy()[index]
 
     grid = sweep.grid_shape + (len(seeds),)
-    n_pairs = len(pairs)
+    n_pairs, n_rates = len(pairs), len(rates)
     for i, name in enumerate(schedules):
-        rows_i = slice(i * n_pairs, (i + 1) * n_pairs)
-        for prefix, values in (("acc_", records[-1, rows_i, 1]), ("val_", records[-1, rows_i, 0]),
-                               *((("dist_", distance[rows_i]),) if name in FROM_PRETRAINED else ())):
-            sweep.add(prefix + name, np.broadcast_to(values.reshape(grid[1:]), grid).copy())
-        for prefix, col in (("curve_val_", 0), ("curve_test_", 1)):
-            curve = records[:, rows_i, col].T.reshape(*grid[1:], -1)
-            sweep.add(prefix + name, np.broadcast_to(curve, grid + curve.shape[-1:]).copy())
-    rows_g = slice(len(schedules) * n_pairs, None)
-    sweep.add("acc_unfreeze", records[-1, rows_g, 1].reshape(grid))
-    sweep.add("val_unfreeze", records[-1, rows_g, 0].reshape(grid))
-    sweep.add("dist_unfreeze", distance[rows_g].reshape(grid))
+        block = slice(i * n_rates * n_pairs, (i + 1) * n_rates * n_pairs)   # (rate, n, s) in that order
+        by_rate = {"acc": records[-1, block, 1], "val": records[-1, block, 0], "ood": ood[block],
+                   **({"dist": distance[block]} if name in FROM_PRETRAINED else {}),
+                   "curve_val": records[:, block, 0].T, "curve_test": records[:, block, 1].T}
+        for prefix, values in by_rate.items():
+            values = np.moveaxis(values.reshape(n_rates, *grid[1:], *values.shape[1:]), 0, -1)  # (n, seed, ..., rate)
+            sweep.add(f"{prefix}_{name}_by_rate", np.broadcast_to(values, grid + values.shape[2:]).copy())
+    after = len(schedules) * n_rates * n_pairs
+    for j, kind in enumerate(("unfreeze", "unfreeze_slow")):
+        rows_g = slice(after + j * len(stages) * n_pairs, after + (j + 1) * len(stages) * n_pairs)
+        for prefix, values in (("acc_", records[-1, rows_g, 1]), ("val_", records[-1, rows_g, 0]),
+                               ("dist_", distance[rows_g]), ("ood_", ood[rows_g])):
+            sweep.add(prefix + kind, values.reshape(grid))
     source = ModelStack([pretrained[seeds.index(s)] for _, s in pairs])
     with torch.no_grad():
         for prefix, split in (("acc_", "test"), ("val_", "val")):
@@ -259,22 +321,45 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, n_sour
             y = torch.stack([getattr(data[p], f"y_{split}") for p in pairs])[:, None]
             acc = per_task_accuracy(source(x), y)[:, 0].numpy()
             sweep.add(prefix + "source", np.broadcast_to(acc.reshape(grid[1:]), grid).copy())
+        acc = per_task_accuracy(source(clean.x_test[None, None].expand(len(pairs), 1, *clean.x_test.shape)),
+                                clean.y_test[None, None].expand(len(pairs), 1, -1))[:, 0].numpy()
+        sweep.add("ood_source", np.broadcast_to(acc.reshape(grid[1:]), grid).copy())
     sweep.meta.update(n_source=n_source, permuted=permuted, n_val=n_val, hidden=hidden, n_layers=n_layers,
-                      steps=steps, lr=lr, factor=factor, record_steps=history.record_steps, schedules=schedules)
+                      steps=steps, lr=lr, rates=rates, join_scale=join_scale, factor=factor,
+                      record_steps=history.record_steps, schedules=schedules)
+    return choose_rates(sweep)
+
+
+def choose_rates(sweep: Sweep) -> Sweep:
+    """Add each practice's results at its rate chosen on validation: per practice and n_target, the rate
+    of meta["rates"] with the best validation accuracy at the last step, averaged over the sweep's
+    seeds (the first, on ties); the test numbers play no part. The rates go to meta["chosen_rate"]
+    ({practice: one rate per n_target}); acc_/val_/ood_/dist_/curve_*_<practice> are the results there."""
+    rates, chosen = sweep.meta["rates"], {}
+    for name in sweep.meta["schedules"]:
+        best = sweep.results[f"val_{name}_by_rate"][0].mean(1).argmax(-1)           # (n_target,)
+        chosen[name] = [rates[b] for b in best]
+        for prefix in ("acc", "val", "ood", "dist", "curve_val", "curve_test"):
+            if f"{prefix}_{name}_by_rate" in sweep.results:
+                values = sweep.results[f"{prefix}_{name}_by_rate"]                  # (stage, n, seed, ..., rate)
+                sweep.add(f"{prefix}_{name}", np.stack([values[:, j, ..., b] for j, b in enumerate(best)], 1))
+    sweep.meta["chosen_rate"] = chosen
     return sweep
 
 
 def finetuning_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplorer:
     """Sliders over the unfreezing stage length and n_target: accuracy vs target labels, accuracy and
-    trunk distance vs stage length, beside plain fine-tuning, target-only and the source model."""
+    trunk distance vs stage length (at rate lr, and the control at a smaller rate once the trunk joins),
+    beside plain fine-tuning, target-only (each at its rate chosen on validation) and the source model."""
     if not isinstance(sweep, Sweep):
         raise TypeError(f"sweep must be a Sweep (from finetuning_sweep), got {type(sweep).__name__}")
-    sweep.require(knobs=["stage_steps", "n_target"], meta=["steps"],
-                  results=["acc_unfreeze", "dist_unfreeze", "acc_source", "acc_target_only", "acc_finetune"],
+    sweep.require(knobs=["stage_steps", "n_target"], meta=["steps", "lr", "join_scale"],
+                  results=["acc_unfreeze", "acc_unfreeze_slow", "dist_unfreeze", "acc_source", "acc_target_only",
+                           "acc_finetune"],
                   by="finetuning_explorer")
     value = {"stage_steps": grid_value(sweep, "stage_steps", 20), "n_target": grid_value(sweep, "n_target", 30),
              **(value or {})}
-    n_seeds, steps = len(sweep.seeds), sweep.meta["steps"]
+    n_seeds, steps, lr, join = len(sweep.seeds), sweep.meta["steps"], sweep.meta["lr"], sweep.meta["join_scale"]
     spans = [a.mean(-1) - a.std(-1) for a in (sweep.results[n] for n in ("acc_unfreeze", "acc_target_only"))]
     ylim = (max(0.0, np.floor(min(lo.min() for lo in spans) * 10) / 10), 1.0)  # the same on every move
     dmax = float(np.ceil((sweep.results["dist_unfreeze"].max()) * 10 + 0.5) / 10)
@@ -285,9 +370,12 @@ def finetuning_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
         ax_n, ax_stage, ax_dist = axes
         stage, n = point["stage_steps"], point["n_target"]
         ns, acc = sweep.curve("acc_unfreeze", "n_target", stage_steps=stage)
-        plot_seed_band(ns, acc, ax=ax_n, color=PALETTE[0], highlight=n, label="gradual unfreezing")
+        plot_seed_band(ns, acc, ax=ax_n, color=PALETTE[0], highlight=n, label=f"gradual unfreezing, rate {lr:g}")
+        _, slow = sweep.curve("acc_unfreeze_slow", "n_target", stage_steps=stage)
+        plot_seed_band(ns, slow, ax=ax_n, color=PALETTE[1], marker="^", highlight=n,
+                       label=f"the same, rate ×{join:g} once the trunk joins")
         _, ft = sweep.curve("acc_finetune", "n_target", stage_steps=stage)
-        plot_seed_band(ns, ft, ax=ax_n, color=PALETTE[2], marker="s", label="fine-tune, all layers at once")
+        plot_seed_band(ns, ft, ax=ax_n, color=PALETTE[2], marker="s", label="fine-tune (rate on validation)")
         for name, (label, color, ls) in baselines.items():
             _, a = sweep.curve(name, "n_target", stage_steps=stage)
             ax_n.plot(ns, a.mean(1), color=color, ls=ls, lw=1.3, label=label)
@@ -298,6 +386,8 @@ def finetuning_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
 
         stages, acc_s = sweep.curve("acc_unfreeze", "stage_steps", n_target=n)
         plot_seed_band(stages, acc_s, ax=ax_stage, color=PALETTE[0], highlight=stage)
+        _, slow_s = sweep.curve("acc_unfreeze_slow", "stage_steps", n_target=n)
+        plot_seed_band(stages, slow_s, ax=ax_stage, color=PALETTE[1], marker="^", highlight=stage)
         for name, (label, color, ls) in baselines.items():
             ax_stage.axhline(sweep.at(name, stage_steps=stage, n_target=n).mean(), color=color, ls=ls, lw=1.3)
         ax_stage.set(ylim=ylim, xticks=stages, xlabel="steps per stage (0 = all at once)",

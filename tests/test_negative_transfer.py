@@ -188,3 +188,8 @@ def test_claims_hold_on_other_seeds(first):
                                 variants=("joint",))["acc_joint"]
     budget = negative_transfer_gap(one_rate, target_only).mean() - harmful[0]
     assert budget >= CLAIMS.budget_extra
+
+
+def test_sweep_refuses_a_negative_alpha():
+    with pytest.raises(ValueError, match="alpha=-0.1"):
+        negative_transfer_sweep(seeds=[0], alphas=(0.01, -0.1), progress=False)

@@ -138,7 +138,15 @@ def multitask_objective(task_losses: torch.Tensor, weights=None) -> torch.Tensor
 
 
 def joint_transfer_objective(source_loss: torch.Tensor, target_loss: torch.Tensor, lam: float) -> torch.Tensor:
-    """L_src + lam * L_tgt: lam -> 0 ignores the target, lam -> inf is target-only training."""
+    """L_src + lam * L_tgt, the joint transfer objective (chapter 6).
+
+    Its limits are lexicographic problems, not "ignore one task": as lam -> 0+ its minimisers tend
+    to the minimisers of L_tgt among the minimisers of L_src (the source fixes the shared trunk, and
+    the target head, which only L_tgt contains, is still fitted on it: the frozen-trunk baseline); as
+    lam -> inf, to the minimisers of L_src among the minimisers of L_tgt (target-only training, the
+    source breaking ties). lam = 0 exactly is a different problem: the target head is left anywhere.
+    Dividing by 1 + lam changes the step size of gradient descent, not the minimisers.
+    """
     lam = check_float("lam", lam, low=0.0)
     source_loss = check_tensor("source_loss", source_loss, floating=True)
     target_loss = check_tensor("target_loss", target_loss, floating=True)

@@ -1,12 +1,13 @@
 """Chapter 6 helpers: the transfer digits, L2-SP against its formula, transfer_stack's copy and
 freeze, weights through a file with weights_only=True, and the chapter's claims on other seeds.
 
-Measured by hand (30 target labels, 30 seeds in six groups of five, 0-4 ... 25-29), worst group per claim,
-against CLAIMS: fine-tune (variant chosen on validation) - source model +0.067 (>= 0.04); fine-tune -
-target only +0.022 (>= 0.01); joint, one rate, lam on validation - target only +0.016 (>= 0.01); heads at
-own rate, lam = 0.01, |- frozen| 0.013 (<= 0.03); lam = 100, |- target only| 0.014 (<= 0.03); budget drop
-at lam = 0.01 0.237 (>= 0.15); lam = 1 over both ends +0.020 (>= 0.01). L2-SP at rate 0.3, seeds 0-19:
-plain travels >= 2.17x as far (>= 1.5), and its loss never rose.
+Measured (30 target labels, groups of five seeds starting at 0..35), worst group per claim against CLAIMS:
+fine-tune (variant chosen on validation) - source model +0.050 (>= 0.03); fine-tune beats target only in
+3 of 5 seeds (>= 3; groups 21-24; 4 or 5 elsewhere); joint, one rate, lam on validation - target only
++0.016 (>= 0.01); heads at own rate, lam = 0.01, |- frozen| 0.018 (<= 0.03); lam = 100, |- target only|
+0.027 (<= 0.04); budget drop at lam = 0.01 0.215 (>= 0.15); lam = 1 beats both ends in 4 of 5 seeds (>= 3).
+The tests run the groups 30-34 and 35-39. L2-SP at rate 0.3, alpha 0.1, seeds 0-23: plain travels >= 2.17x
+as far (>= 1.5), and its loss never rose; tuned on validation, L2-SP - plain <= +0.000 in every group.
 """
 
 import numpy as np
@@ -214,13 +215,14 @@ def test_claims_hold_for_other_seeds(first):
     m = {n: a[0].mean() for n, a in acc.items()}
     heads, one_rate = acc["joint_heads"].mean(1), acc["joint"].mean(1)
     assert finetune.mean() - m["source"] >= CLAIMS.adapt_gain
-    assert finetune.mean() - m["target_only"] >= CLAIMS.pretrain_gain
+    assert (finetune > acc["target_only"][0]).sum() >= CLAIMS.pretrain_wins             # paired, per seed
     assert joint.mean() - m["target_only"] >= CLAIMS.joint_gain
     assert abs(heads[0] - m["frozen"]) <= CLAIMS.small_lam_to_frozen           # λ → 0⁺: the frozen baseline
     assert max(abs(heads[-1] - m["target_only"]), abs(one_rate[-1] - m["target_only"])) \
         <= CLAIMS.large_lam_to_target_only                                      # λ → ∞: target only
     assert heads[0] - one_rate[0] >= CLAIMS.budget_drop                         # the budget, not the objective
-    assert heads[2] - max(heads[0], heads[-1]) >= CLAIMS.middle_over_limits     # λ = 1 beats both limits
+    h = acc["joint_heads"]
+    assert (h[2] > np.maximum(h[0], h[-1])).sum() >= CLAIMS.middle_wins           # λ = 1 beats both ends
     assert all(np.isfinite(a).all() for a in sweep.results.values())
 
 
@@ -255,6 +257,20 @@ def test_finetune_network_exercise_hints():
 
     assert "shares tensors" in feedback("finetune-network", same_object)[1]
     assert "requires_grad=False" in feedback("finetune-network", no_freeze)[1]
+
+
+def test_joint_step_exercise_hints():
+    from mtl_lessons.exercises import feedback
+    from mtl_lessons.exercises.transfer import _joint_step_reference as step
+
+    assert "one rate" in feedback("joint-step", lambda *a: step(*a, head_scale=False))[1]
+    assert "divided by 1 + lam" in feedback("joint-step", lambda *a: step(*a, normalise=False))[1]
+    assert "No parameter moved" in feedback("joint-step", lambda net, *a: step(copy_net(net), *a))[1]
+
+
+def copy_net(net):
+    import copy
+    return copy.deepcopy(net)
 
 
 def test_head_step_factor_hints():

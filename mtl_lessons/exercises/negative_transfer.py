@@ -1,5 +1,6 @@
 """Exercises of negative transfer: the negative-transfer gap over seeds (a derivation checked against a
-reference), and L2-SP toward a harmful source (predict, then run)."""
+reference), and L2-SP toward a harmful source (predict, then run). Chapter 9's build exercise, the L2-SP
+penalty ("l2-sp"), is registered in transfer.py beside the rest of L2-SP."""
 
 from __future__ import annotations
 
@@ -67,7 +68,14 @@ def judge_l2_sp_harmful(answer, measured):
         raise ValueError(f"my_prediction={answer!r}: answer one of {', '.join(map(repr, allowed))}")
     l2sp, plain = (float(np.mean(m)) for m in measured)
     outcome = l2_sp_outcome(l2sp, plain)
-    why = (f"Measured: L2-SP {l2sp:.3f}, plain fine-tuning {plain:.3f}, so '{outcome}' (within 0.02 counts as "
-           "'same'). L2-SP pulls the transferred weights toward w_S⁰, the source's: when the source taught "
-           "nothing useful, the pull keeps the network near weights that fit random labels.")
+    why = f"Measured: L2-SP {l2sp:.3f}, plain fine-tuning {plain:.3f}, so '{outcome}' (within 0.02 counts as 'same'). "
+    if outcome == "worse":
+        why += ("L2-SP pulls the transferred weights toward w_S⁰, the source's: a source that taught nothing useful "
+                "keeps the network near weights that fit random labels, and plain fine-tuning moves further away.")
+    elif outcome == "same":
+        why += ("The pull toward w_S⁰ neither held the network back nor helped here: plain fine-tuning, in 100 steps, "
+                "did not travel much further from the source than L2-SP let it.")
+    else:
+        why += ("The pull toward the source's weights helped: what it kept of w_S⁰ was worth more to the target than "
+                "what plain fine-tuning learned in its place, although the source's labels were random.")
     return answer == outcome, why

@@ -1,5 +1,6 @@
-"""Exercises of the transfer objective: a network for phase 2, the target head's step in the joint objective,
-the joint objective at a tiny λ (predict, then run), and L2-SP."""
+"""Exercises of the transfer objective: a network for phase 2, the target head's step in the joint objective
+(a derivation), one step of the joint objective with heads at their own rate (a build), the joint objective at
+a tiny λ (predict, then run); and the L2-SP penalty, which chapter 9 asks the learner to build."""
 
 from __future__ import annotations
 
@@ -158,7 +159,102 @@ def judge_small_lambda(answer, measured):
         raise ValueError(f"my_prediction={answer!r}: answer one of {', '.join(map(repr, allowed))}")
     joint_small, frozen, target_only = measured
     outcome = small_lambda_outcome(joint_small, frozen, target_only)
-    why = (f"Measured: joint {joint_small:.3f}, frozen trunk {frozen:.3f}, target only {target_only:.3f}, "
-           f"so '{outcome}'. The minimiser at λ → 0⁺ is the frozen baseline, but with one rate the target head's "
-           "step carries λ/(1+λ) ≈ 0.01, so in a fixed number of steps it barely leaves its random start.")
-    return answer == outcome, why
+    measured_text = (f"Measured: joint {joint_small:.3f}, frozen trunk {frozen:.3f} ({joint_small - frozen:+.3f}), "
+                     f"target only {target_only:.3f} ({joint_small - target_only:+.3f}), so '{outcome}'. ")
+    if outcome == "below both":
+        why = ("The objective's λ → 0⁺ limit is at least as good as the frozen baseline, so the fall is the "
+               "budget's: with one rate the target head's step carries λ/(1+λ) ≈ 0.01 (exercise 6.2), and in a "
+               "fixed number of steps the head barely leaves its random start.")
+    elif outcome == "frozen":
+        why = ("The head reached the frozen baseline although its step carries λ/(1+λ) ≈ 0.01: here the budget "
+               "sufficed (the λ → 0⁺ limit is the frozen baseline when pretraining found the source's minimiser).")
+    else:
+        why = ("The network ended nearer target-only than the frozen trunk: at this λ the source did not hold the "
+               "trunk, which the λ → 0⁺ limit does not predict; the head's step carries λ/(1+λ) ≈ 0.01.")
+    return answer == outcome, measured_text + why
+
+
+# ---------------------------------------------------------------- build: the joint step, heads at their own rate
+
+def solution_joint_step(net, x_src, y_src, x_tgt, y_tgt, lam, lr):
+    """One SGD step, in place, on (L_src + lam L_tgt) / (1 + lam): the trunk at rate lr, the head of task t
+    at rate lr / w_t (w = (1, lam) / (1 + lam)), so each head takes the step of its own loss.
+    Returns the objective's value before the step."""
+    from torch.nn import functional as F
+    w = torch.tensor([1.0, lam]) / (1 + lam)                                  # task weights, summing to 1
+    loss = w[0] * F.cross_entropy(net(x_src)[0], y_src) + w[1] * F.cross_entropy(net(x_tgt)[1], y_tgt)
+    net.zero_grad()
+    loss.backward()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            rate = lr / w.reshape(-1, 1, 1) if name.startswith("heads.") else lr   # heads: row t is task t's
+            p -= rate * p.grad
+    return loss.detach()
+
+
+def _joint_step_reference(net, x_src, y_src, x_tgt, y_tgt, lam, lr, *, head_scale=True, trunk_scale=False,
+                          normalise=True):
+    """The solution's step with one of its parts changed: for the checker's hints."""
+    from torch.nn import functional as F
+    w = torch.tensor([1.0, lam]) / ((1 + lam) if normalise else 1.0)
+    loss = w[0] * F.cross_entropy(net(x_src)[0], y_src) + w[1] * F.cross_entropy(net(x_tgt)[1], y_tgt)
+    net.zero_grad()
+    loss.backward()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            head = name.startswith("heads.")
+            rate = lr / w.reshape(-1, 1, 1) if (head and head_scale) else lr
+            if not head and trunk_scale:
+                rate = lr * (1 + lam) if normalise else lr
+            p -= rate * p.grad
+    return loss.detach()
+
+
+@register("joint-step", "One step of the joint objective, each head at its own rate", solution_joint_step)
+def check_joint_step(answer) -> str | None:
+    torch.manual_seed(0)
+    base = MultiTaskNet(6, 5, 2, 2, 3, sharing_depth=2)
+    x_src, y_src = torch.randn(12, 6), torch.randint(0, 3, (12,))
+    x_tgt, y_tgt = torch.randn(4, 6), torch.randint(0, 3, (4,))
+    for lam in (0.01, 1.0, 30.0):
+        def after(step, **kw):
+            net = copy.deepcopy(base)
+            out = step(net, x_src.clone(), y_src.clone(), x_tgt.clone(), y_tgt.clone(), lam, 0.5, **kw)
+            return net, out
+        got, out = after(answer)
+        if not isinstance(out, torch.Tensor) or out.numel() != 1:
+            return "Return the objective's value before the step, one number (e.g. loss.detach())."
+        params = dict(got.named_parameters())
+        if all(torch.equal(p, q) for p, q in zip(params.values(), base.parameters())):
+            return ("No parameter moved. Compute the loss, call backward(), then update each parameter in place, "
+                    "under torch.no_grad(): p -= rate * p.grad.")
+        reference, value = after(solution_joint_step)
+        want = dict(reference.named_parameters())
+        if not torch.allclose(out.reshape(()), value, atol=1e-5):
+            if torch.allclose(out.reshape(()), value * (1 + lam), atol=1e-5):
+                return "You returned L_src + lam L_tgt: the objective is divided by 1 + lam (the weights sum to 1)."
+            return (f"With lam={lam} your objective is {out.item():.4f}, the reference's {value.item():.4f}: "
+                    "(L_src + lam L_tgt) / (1 + lam), each task's cross-entropy on its own data and head.")
+
+        def same(net):
+            return all(torch.allclose(params[n], p, atol=1e-6) for n, p in net.named_parameters())
+
+        if same(after(solution_joint_step)[0]):
+            continue
+        if same(after(_joint_step_reference, head_scale=False)[0]):
+            return (f"With lam={lam} your step is plain SGD at one rate: every head's step then carries its weight "
+                    "w_t (the target head's is lam/(1+lam), exercise 6.2). Divide each head's step by its task's "
+                    "weight: row t of heads.weight and heads.bias at rate lr / w_t.")
+        if same(after(_joint_step_reference, normalise=False)[0]) or \
+                same(after(_joint_step_reference, normalise=False, head_scale=False)[0]):
+            return "You stepped on L_src + lam L_tgt: divide it by 1 + lam (the weights (1, lam)/(1+lam) sum to 1)."
+        if same(after(_joint_step_reference, trunk_scale=True)[0]):
+            return ("The trunk took a rescaled step too. Only the heads get their own rate; the trunk keeps the "
+                    "weighted mix at rate lr (so the objective, and its minimisers, are unchanged).")
+        wrong = [n for n, p in params.items() if not torch.allclose(p, want[n], atol=1e-6)]
+        heads_ok = not any(n.startswith("heads.") for n in wrong)
+        return (f"With lam={lam} these parameters moved differently from the reference: {', '.join(wrong)}. "
+                + ("The heads are right; the trunk takes lr times the gradient of the normalised objective."
+                   if heads_ok else "Row t of heads.weight / heads.bias is task t's head (0: source, 1: target); "
+                   "its step is lr / w_t times its gradient."))
+    return None

@@ -1,6 +1,7 @@
 """The joint transfer objective sum L_src + lam * sum L_tgt over a grid of lam and of target
 labels, beside the two-phase baselines and the unadapted source model: the grid behind
-chapter 6's lam slider (Li et al. 2018 for the few-label setting).
+chapter 6's lam slider (pretraining against training from scratch with few labels: Kornblith et al.
+2019, He et al. 2019).
 
 The joint model is a 2-task MultiTaskNet (task 0 = source, task 1 = target) with the whole trunk
 shared and one head per task, trained with SGD on weights (1, lam) / (1 + lam): dividing by
@@ -8,8 +9,10 @@ shared and one head per task, trained with SGD on weights (1, lam) / (1 + lam): 
 "fixed budget", one rate for everything, so the target head's step carries the factor
 lam / (1 + lam); and "heads at their own rate", where each head's rate is divided by its task's
 weight, so each head takes the step of its own loss at every lam (the trunk keeps the weighted
-mix). The second shows the objective's limits (lam -> 0+: the frozen-trunk baseline; lam -> inf:
-target-only); the first shows what a fixed budget of steps adds to them.
+mix). The second comes close to the objective's limits at the ends of the grid (lam -> 0+: the
+minimisers of L_tgt among those of L_src, the frozen-trunk baseline when pretraining found the
+source's minimiser; lam -> inf: those of L_src among those of L_tgt, target-only training); the first
+shows what a fixed budget of steps adds to them.
 """
 
 from __future__ import annotations
@@ -58,17 +61,21 @@ JOINT_GROUP_FLOATS = 409_600
 
 @dataclass(frozen=True)
 class TransferClaims:
-    """Chapter 6's claims, one threshold each, used by the notebook and the tests (means over seeds, n_target labels)."""
+    """Chapter 6's claims, one threshold each, used by the notebook and the tests (n_target labels; means
+    over the notebook's N_SEEDS = 5 seeds, or counts of those seeds where said). Each was measured for
+    SEED = 0..19 by tools/claims_report.py (worst value in the comment) and holds there with a margin."""
 
     n_target: int = 30  # the claims are about this many target labels
-    adapt_gain: float = 0.04  # fine-tuning (variant chosen on validation) beats the unadapted source model by this
-    pretrain_gain: float = 0.01  # ... and beats target-only training (from scratch) by this
-    joint_gain: float = 0.01  # the joint objective (one rate), lam chosen on validation, beats target-only by this
-    small_lam_to_frozen: float = 0.03  # heads at their own rate, smallest lam: within this of the frozen baseline
-    large_lam_to_target_only: float = 0.03  # both joint variants, largest lam: within this of target-only
-    budget_drop: float = 0.15  # smallest lam: one rate (fixed budget) ends at least this far below heads-at-own-rate
-    middle_over_limits: float = 0.01  # heads at their own rate, lam = 1: above both ends of the grid by this
-    l2_sp_closer: float = 1.5  # L2-SP: plain fine-tuning travels >= this many times as far, every seed (a 33 % cut)
+    adapt_gain: float = 0.03  # fine-tuning (variant chosen on validation) beats the unadapted source model by this (worst +0.056)
+    pretrain_wins: int = 3  # ... and beats target-only (from scratch) in at least this many of the 5 seeds (worst 4)
+    joint_gain: float = 0.01  # the joint objective (one rate), lam chosen on validation, beats target-only by this (worst +0.021)
+    small_lam_to_frozen: float = 0.03  # heads at their own rate, lam = 0.01, 100 steps: within this of frozen (worst 0.015)
+    large_lam_to_target_only: float = 0.04  # both joint variants, lam = 100, 100 steps: within this of target-only (worst 0.025)
+    budget_drop: float = 0.15  # lam = 0.01: one rate (fixed budget) ends at least this far below heads-at-own-rate (worst 0.215)
+    middle_wins: int = 3  # heads at their own rate: lam = 1 beats both ends of the grid in >= this many of 5 seeds (worst 4)
+    l2_sp_closer: float = 1.5  # L2-SP (alpha 0.1, rate 0.3): plain fine-tuning travels >= this many times as far, every seed (worst 2.17)
+    l2_sp_rises: int = 0  # L2-SP (alpha 0.1, rate 0.3): steps where its training loss rose, worst seed
+    l2_sp_tuned_gain: float = 0.01  # L2-SP (alpha, rate on validation, alpha = 0 included) gains at most this over plain (rate on validation) (worst +0.000)
 
 
 CLAIMS = TransferClaims()

@@ -70,3 +70,18 @@ def test_install_cell_is_the_one_in_the_readme():
     repo = re.search(r'REPO = "https://github\.com/([^"]+)"', cell.source).group(1)
     links = re.findall(r"^\[(?:repo|colab|binder)\]: \S*?(?:github\.com|/gh|/github)/([^/\s]+/[^/\s]+)", readme, re.M)
     assert len(links) == 3 and set(links) == {repo}, (links, repo)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_claims_are_checked_with_their_numbers_shown(path):
+    """A learner reads numbers, not threshold names: no markdown cell names a `CLAIMS.x` threshold, and every
+    claim is checked by check_claim (which prints the measured value beside the threshold), not by a bare
+    assert comparing a number with a CLAIMS threshold (a tolerance of an identity, `rtol=CLAIMS.x`, may stay)."""
+    nb = read(path)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            assert "`CLAIMS." not in cell.source, f"cell {i}: write the threshold's number, not its name"
+        elif cell.cell_type == "code":
+            compares = r"\s*assert\b.*([<>]=?\s*\(?\s*CLAIMS\.|CLAIMS\.\w+\s*[<>])"
+            bare = [line for line in cell.source.splitlines() if re.match(compares, line)]
+            assert not bare, f"cell {i}: check a claim with check_claim(CLAIMS, name, value, ...): {bare[0]}"

@@ -127,9 +127,16 @@ def test_lam_trades_task_1_for_task_2():
     """Chapter 3's claim on seeds 40..44 (the notebook uses 0..4 and 11..15), same margins, a coarser grid."""
     sweep = task_weighting_sweep((0.1, 0.316, 1.0, 3.162, 10.0), seeds=range(40, 45), progress=False)
     losses = sweep.results["test_losses"]
-    mean, sd = losses.mean(1), losses.std(1)
-    step, tolerance = np.diff(mean, axis=0), CLAIMS.step_tolerance * np.maximum(sd[1:], sd[:-1])
-    assert (step[:, 0] > -tolerance[:, 0]).all() and (step[:, 1] < tolerance[:, 1]).all()
+    mean = losses.mean(1)
+    step = np.diff(losses, axis=0)                     # per seed: the seeds are paired across lam
+    assert (step[:, :, 0] > 0).mean() >= CLAIMS.step_share and (step[:, :, 1] < 0).mean() >= CLAIMS.step_share
+    assert mean[-1, 0] / mean[0, 0] >= CLAIMS.l1_rise and mean[0, 1] / mean[-1, 1] >= CLAIMS.l2_fall
+
+
+def test_a_longer_budget_leaves_the_trade_off_standing():
+    """3.6 on seeds 40..44: at long_factor x the steps, L_1 still rises and L_2 still falls across the grid."""
+    long = task_weighting_sweep((0.1, 10.0), seeds=range(40, 45), steps=CLAIMS.long_factor * 1000, progress=False)
+    mean = long.results["test_losses"].mean(1)
     assert mean[-1, 0] / mean[0, 0] >= CLAIMS.l1_rise and mean[0, 1] / mean[-1, 1] >= CLAIMS.l2_fall
 
 

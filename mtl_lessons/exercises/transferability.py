@@ -140,13 +140,13 @@ def judge_anb_steepest_drop(answer, measured) -> tuple[bool, str]:
     listed = ", ".join(f"to n = {n}: {100 * d:+.1f}" for n, d in enumerate(-drops, start=1))
     why = (f"AnB's mean accuracy changed, step by step (in points), {listed}; the largest drop is the step to "
            f"n = {steepest} ({100 * drops.max():.1f} points). ")
+    why += ("A step is a marginal cost: what freezing one more layer costs B, given that the layers below it "
+            "are frozen too; it is not that layer's own specificity, which this sweep does not isolate. ")
     if (np.diff(drops) > 0).all():
-        why += ("Every step cost more than the one before: each deeper frozen layer is more specific to digits 0-4, "
-                "so freezing it costs B more.")
+        why += f"Here every step cost more than the one before, so the marginal cost grew with depth and peaked at n = {steepest}."
     elif steepest == top:
-        why += ("The deepest layer cost most, though the steps did not grow one by one: the top layer is the most "
-                "specific to digits 0-4, and at n = L only the head is left to learn B.")
+        why += ("Here the marginal cost peaked at the last step, n = L, where only the head is left to learn B, "
+                "though the steps did not grow one by one.")
     else:
-        why += (f"Here the drop did not grow all the way to the top: freezing layer {steepest} cost most, "
-                "so this run's specificity was not strictly ordered by depth.")
+        why += f"Here the marginal cost peaked at n = {steepest}, below the top, and the steps after it cost less."
     return answer == steepest, why

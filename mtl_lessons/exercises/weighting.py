@@ -114,8 +114,6 @@ def check_head_gradient(answer) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------- predict: how far does L_2 fall?
-
 # ---------------------------------------------------------------- the convex toy's weighted-sum minimiser (derivation)
 
 def solution_convex_minimiser(alpha):
@@ -150,6 +148,8 @@ def check_convex_minimiser(answer) -> str | None:
         return "x* is right; f_1 and f_2 are not the losses at it: f_1 = (x* - 1)^2 / 4, f_2 = (x* + 1)^2 / 4 (simplify them in alpha)."
     return None
 
+
+# ---------------------------------------------------------------- predict: how far does L_2 fall?
 
 @register_prediction("l2-fall-factor", "As λ grows tenfold (1 → 10), by what factor does L_2 fall?",
                      examples=[(10, 2.0, False), (2, 2.0, True), (1.5, 2.0, True), (1, 2.0, False), (3, 2.2, True)])

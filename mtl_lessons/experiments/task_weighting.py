@@ -39,9 +39,14 @@ class TaskWeightingClaims:
     #                         SEED 0..19, against Adam's runs, equal to 1e-4)
     adam_trunk_ratio: float = 1.5  # trunk trained, Adam: task 2's final loss at lam = 10 is at least this many times
     #                                smaller than at lam = 0.1 (lam acts through the shared trunk)
-    step_tolerance: float = 0.5  # lam sweep: a step against the trend smaller than this many seed sds is noise
-    l1_rise: float = 5.0  # over the lam grid, L_1 rises at least 5-fold
+    step_share: float = 0.8  # lam sweep, per seed (paired): of all (step to the next lam, seed) pairs, at least this
+    #                          share move each loss the claimed way (L_1 up, L_2 down); worst over SEED 0..19 (seeds
+    #                          SEED..SEED+4): 0.90 for L_1, 0.975 for L_2 (one seed-step is 0.025 on the notebook's grid)
+    l1_rise: float = 5.0  # over the lam grid, L_1 rises at least 5-fold (16-257 over SEED 0..19)
     l2_fall: float = 2.0  # and L_2 falls at least 2-fold, a cut of at least 1 - 1/2 = 50% (4.2-41 over SEED 0..19)
+    long_factor: int = 10  # the budget control: lam = 0.1, 1, 10 retrained for this many times the sweep's steps, and
+    #                        l1_rise and l2_fall re-checked on it (rise 7.2-311, fall 4.0-42 over SEED 0..19;
+    #                        longer training overfits task 1 at lam = 0.1, which shrinks the rise)
 
 
 CLAIMS = TaskWeightingClaims()
@@ -208,7 +213,7 @@ class ScalarisationToy:
 def scalarisation_toy(kind: str = "convex", *, n_x: int = 2001, n_alpha: int = 201) -> ScalarisationToy:
     """Sweep alpha over [0, 1] for a two-objective problem in x in [-1, 1] and record each minimiser.
 
-    convex:  f_1 = (x - 1)^2 / 4, f_2 = (x + 1)^2 / 4 (Schaffer 1985): a convex front;
+    convex:  f_1 = (x - 1)^2 / 4, f_2 = (x + 1)^2 / 4 (a rescaled, shifted form of Schaffer's 1985 x^2, (x - 2)^2): a convex front;
     concave: f_i = 1 - exp(-(x -+ 1)^2) (Fonseca & Fleming 1995): the same Pareto set, a concave front.
     """
     check_choice("kind", kind, ("convex", "concave"))

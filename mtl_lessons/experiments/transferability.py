@@ -39,7 +39,8 @@ class TransferabilityClaims:
     Accuracies are fractions (0.01 = one point); every comparison is between means over seeds."""
 
     anb_fall: float = 0.20  # AnB at n = L is at least this far below AnB at n = 1
-    anb_rise: float = 0.015  # no step from n to n + 1 raises AnB by more than this (noise)
+    anb_step: float = 0.005  # every step from n to n + 1 lowers AnB by at least this (smallest step over SEED 0..19:
+    #                         1.6 points, SEED 17, always the step to n = 1, mean 3.3, sd 1.0; later steps 6-22 points)
     recovered_from: int = 2  # the recovered-fraction claim starts here: at n = 1 AnB loses a few points only
     recovered: float = 0.70  # at every n >= recovered_from, AnB+ wins back at least this share of AnB's loss
     shortfall: float = 0.03  # AnB+ is never more than this below the baseline (all of B's labels)
@@ -47,8 +48,9 @@ class TransferabilityClaims:
     no_bnb_drop: float = 0.01  # BnB never falls this much below the baseline (the paper's dip was ~3 points)
     few_labels: int = 50  # B labels in the few-label run (10 per class)
     few_label_room: float = 0.02  # with few_labels the baseline is at least this far below the all-labels one
-    few_label_growth: float = 0.005  # with few_labels, AnB+ at n = L ends at least this much further below
-    #                                  its baseline than with all of B's labels (2.9-11.6 points over SEED 0..19)
+    few_label_growth: float = 0.02  # with few_labels, AnB+ at n = L ends at least this much further below
+    #                                 its baseline than with all of B's labels (2.9-11.6 points over SEED 0..19,
+    #                                 worst SEED 9; mean 6.0, sd 2.8, skewed upward)
     steps_plateau: float = 0.01  # the baseline's validation accuracy after STEPS is within this of 3 x STEPS
 
 

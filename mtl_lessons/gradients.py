@@ -17,7 +17,7 @@ Conventions (the papers'; torchjd 0.18 agrees except where noted):
   other tasks drawn afresh per task, off every gradient it conflicts with (negative inner product),
   and the projected gradients are **summed** (some ports average them: that is the sum / n_tasks).
 - MGDA (Sener & Koltun 2018): the min-norm point of the convex hull of the gradients, on the raw
-  gradients (no normalisation; the paper's experiments also try normalised gradients).
+  gradients (no normalisation; the authors' released code normalises by default).
 """
 
 from __future__ import annotations

@@ -5,13 +5,18 @@ import pytest
 import torch
 
 from mtl_lessons.exercises import feedback
-from mtl_lessons.experiments.conflicting_gradients import (CLAIMS, FRONT_LAMBDAS, ON_FRONT, angle_sweep, beyond_front,
-                                                           method_comparison)
+from mtl_lessons.experiments.conflicting_gradients import (CLAIMS, FRONT_LAMBDAS, ON_FRONT, angle_sweep,
+                                                           beyond_front, interior, method_comparison)
+
+
+TEST_LRS = (0.01, 0.03, 0.1, 0.3)
 
 
 @pytest.fixture(scope="module")
 def results():
-    return method_comparison(seeds=range(30, 35), progress=False)  # the notebook uses 0-4 (and 11-15 in the rerun)
+    # the notebook uses seeds 0-4 (and 11-15 in the rerun); for time only the 4 inner rates of its 6
+    # (over SEED 0-19 no method chose 0.003 or 1)
+    return method_comparison(lrs=TEST_LRS, seeds=range(30, 35), progress=False)
 
 
 def test_the_tasks_conflict_and_equal_weighting_ends_at_cosine_minus_one(results):
@@ -24,21 +29,28 @@ def test_the_tasks_conflict_and_equal_weighting_ends_at_cosine_minus_one(results
 
 
 def test_no_method_lies_beyond_the_front_fixed_weights_trace(results):
-    front = results["front"]["test"]
-    d = {m: [beyond_front(results[m]["test"][k], front[:, k]) for k in range(5)] for m in ON_FRONT}
+    front, inner = results["front"], interior(FRONT_LAMBDAS)
+    d = {m: [beyond_front(results[m]["test"][k], front["test"][inner, k], front["val"][inner, k]) for k in range(5)]
+         for m in ON_FRONT}
     assert max(max(v) for v in d.values()) <= CLAIMS.beyond_front_max, d
-    for m in ON_FRONT:  # each rate was chosen on validation: it is the best mean validation loss
+    for m in ON_FRONT:  # each rate was chosen on validation: its point lies furthest beyond the validation front
         r = results[m]
-        assert r["val"].mean(1).min() == r["val"].mean(1)[[0.03, 0.1, 0.3].index(r["lr"])]
-    assert len(results["front"]["lr"]) == len(FRONT_LAMBDAS)
+        assert r["d_val"].max() == r["d_val"][TEST_LRS.index(r["lr"])]
+    assert len(front["lr"]) == len(FRONT_LAMBDAS)
 
 
 def test_beyond_front_measures_in_log10_units():
     front = np.array([[1.0, 0.01], [0.1, 0.1], [0.01, 1.0]])
-    assert beyond_front([0.1, 0.1], front) == pytest.approx(0.0, abs=1e-12)  # on the front
+    assert beyond_front([0.1, 0.1], front) == 0.0  # on the front
     assert beyond_front([1.0, 1.0], front) == pytest.approx(-1.0)  # a front point is 10x better on both
     assert beyond_front([0.01, 0.01], front) == pytest.approx(1.0)  # 10x better on both than (0.1, 0.1)
-    assert beyond_front([0.1, 0.1], np.vstack([front, [[1.0, 1.0]]])) == pytest.approx(0.0, abs=1e-12)  # dominated points ignored
+    assert beyond_front([0.001, 2.0], front) == 0.0  # beats the front's end on task 1 only: not beyond it
+    assert beyond_front([0.05, 0.5], front) == 0.0  # between two front points, no interpolation: incomparable
+    assert beyond_front([0.1, 0.1], np.vstack([front, [[1.0, 1.0]]])) == 0.0  # dominated points ignored
+    # which front points are non-dominated is judged on front_val when given (the same runs on validation)
+    two = np.array([[0.1, 0.1], [0.5, 0.5]])
+    assert beyond_front([0.3, 0.3], two) == pytest.approx(-np.log10(3))  # (0.5, 0.5) is dominated on test
+    assert beyond_front([0.3, 0.3], two, [[0.1, 0.1], [0.05, 0.05]]) == pytest.approx(np.log10(0.5 / 0.3))
 
 
 def test_pcgrad_build_exercise_hints():

@@ -1,4 +1,5 @@
-"""Exercises of conflicting gradients: MGDA's two-task weight, and a prediction of which task MGDA favours."""
+"""Exercises of conflicting gradients: MGDA's two-task weight, which task MGDA favours, PCGrad's step for two
+gradients (built), and a prediction of equal weighting's gradient cosine at the end of training."""
 
 from __future__ import annotations
 
@@ -86,3 +87,37 @@ def check_pcgrad_two(answer) -> str | None:
             return (f"For g1 = {g1.tolist()}, g2 = {g2.tolist()}: expected {want.numpy().round(4).tolist()}, got "
                     f"{got.numpy().round(4).tolist()}. Project g_i onto the normal plane of g_j, with the original g_j.")
     return None
+
+
+def _cosine_side(value) -> int:
+    """-1, 0 or +1: which of "near -1", "near 0", "near +1" a cosine is closest to."""
+    return -1 if value <= -0.5 else 1 if value >= 0.5 else 0
+
+
+@register_prediction("equal-cosine", "Equal weighting's gradient cosine at the end of training",
+                     examples=[("near -1", -0.98, True), ("negative", -0.9, True), ("near 0", -0.98, False),
+                               ("near +1", -0.98, False), (-1, -0.98, True), ("near 0", 0.05, True),
+                               ("near +1", 0.9, True), ("near -1", 0.1, False)])
+def judge_equal_cosine(answer, measured):
+    """measured: equal weighting's gradient cosine on the shared parameters, mean over the second half of
+    training (the median over seeds)."""
+    words = {"near -1": -1, "-1": -1, "negative": -1, "opposite": -1, "near 0": 0, "0": 0, "orthogonal": 0,
+             "near +1": 1, "near 1": 1, "+1": 1, "1": 1, "positive": 1}
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool) and -1 <= answer <= 1:
+        guess = _cosine_side(answer)
+    elif str(answer).lower().strip() in words:
+        guess = words[str(answer).lower().strip()]
+    else:
+        raise ValueError(f"answer {answer!r}: say 'near -1', 'near 0' or 'near +1' (or a number in [-1, 1])")
+    side = _cosine_side(measured)
+    if side == -1:
+        why = (f"The measured cosine was {measured:+.2f}. At a stationary point of L_1 + L_2 the shared gradients "
+               "cancel, g_1 + g_2 = 0: they point in opposite directions (cosine -1) unless both vanish. Training "
+               "ended near such a point: the two tasks still pull the one shared unit, in opposite directions, "
+               "and the pulls balance. That says the tasks compete; not that another method would do better.")
+    else:
+        why = (f"The measured cosine was {measured:+.2f}, far from -1. At a stationary point of L_1 + L_2, "
+               "g_1 = -g_2 on the shared parameters (cosine -1) unless both gradients vanish; so these runs had "
+               "not settled at such a point, or the shared unit saturated and both its gradients nearly vanished "
+               "(then the cosine can take any value).")
+    return guess == side, why

@@ -41,7 +41,7 @@ class Claims:
     #                                seed: winner takes all (seeds 0-32: |share - ½| >= 0.39)
     uw_task1_ratio_max: float = 1.1  # at r = 100, each method at its rate chosen on validation: UW's held-out
     #   task-1 MSE is at most 1.1x equal weighting's in every seed (runs SEED 0-30 of 3 seeds each: largest 1.007);
-    #   UW never serves task 1 worse. Its task-2 MSE is 5-270x equal's in about half the seeds: an observation.
+    #   UW never serves task 1 worse. Its task-2 MSE is 3-270x equal's in more than half the seeds: an observation.
     original_gain: float = 0.02  # at r = 100, mean over seeds of held-out L_1 + L_2/r: equal weighting's minus that
     #   of fixed weights (1, 1/r) (equal weights in the original units) is at least 0.02 (runs SEED 0-30: >= 0.050)
     noise_weight_max: float = 0.05  # a pure-noise task ends with < 5% of the total UW weight

@@ -41,33 +41,52 @@ def check_uw_equilibrium_weights(answer) -> str | None:
     return None
 
 
+_NOISE = {"share": 0.01, "w_noise": 0.5, "w_task": 50.0, "loss_noise": 1.0}
+
+
 @register_prediction("uw-noise-task", "How much weight does uncertainty weighting leave a pure-noise task?",
-                     examples=[("small", {"share": 0.01, "w_noise": 0.5, "w_task": 50.0, "loss_noise": 1.0}, True),
-                               ("large", {"share": 0.01, "w_noise": 0.5, "w_task": 50.0, "loss_noise": 1.0}, False),
-                               ("half", {"share": 0.01, "w_noise": 0.5, "w_task": 50.0, "loss_noise": 1.0}, False),
-                               (0.02, {"share": 0.01, "w_noise": 0.5, "w_task": 50.0, "loss_noise": 1.0}, True),
-                               ("half", {"share": 0.45, "w_noise": 0.5, "w_task": 0.6, "loss_noise": 1.0}, True)])
+                     examples=[(("small", "stays"), _NOISE, True),
+                               (("small", "falls"), _NOISE, False),
+                               (("large", "stays"), _NOISE, False),
+                               (("half", "stays"), _NOISE, False),
+                               ((0.02, "stays"), _NOISE, True),
+                               (("small", "falls"), {**_NOISE, "w_noise": 0.1}, True),
+                               (("half", "stays"), {"share": 0.45, "w_noise": 0.5, "w_task": 0.6, "loss_noise": 1.0},
+                                True)])
 def judge_uw_noise_task(answer, measured):
-    """measured: {"share": the noise task's share of the weight at the end, "w_noise", "w_task": the two final
-    weights, "loss_noise": the noise task's final training loss} (means over seeds)."""
-    if isinstance(answer, str):
+    """answer: (share, own weight): the noise task's final share of the weight, w_2/(w_1+w_2) ("small",
+    "half", "large" or a number in [0, 1]), and how its own weight w_2 moves from its start, ½ ("falls",
+    "stays" or "rises"). measured: {"share", "w_noise", "w_task": the two final weights, "loss_noise": the
+    noise task's final training loss} (means over seeds)."""
+    if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
+        raise ValueError(f"answer {answer!r}: give two things, e.g. (\"small\", \"stays\"): the noise task's final "
+                         "share ('small', 'half', 'large' or a number in [0, 1]) and how its own weight w_2 moves "
+                         "from ½ ('falls', 'stays' or 'rises')")
+    share_answer, move = answer
+    if isinstance(share_answer, str):
         words = {"small": 0.0, "none": 0.0, "zero": 0.0, "half": 0.5, "equal": 0.5, "large": 1.0}
-        if answer.lower() not in words:
-            raise ValueError(f"answer {answer!r}: say 'small', 'half' or 'large', or give a share in [0, 1]")
-        answer = words[answer.lower()]
+        if share_answer.lower() not in words:
+            raise ValueError(f"share {share_answer!r}: say 'small', 'half' or 'large', or give a share in [0, 1]")
+        share_answer = words[share_answer.lower()]
+    if not isinstance(move, str) or move.lower() not in ("falls", "stays", "rises"):
+        raise ValueError(f"own weight {move!r}: say 'falls', 'stays' or 'rises' (from its start, ½)")
     share, w_noise, w_task = measured["share"], measured["w_noise"], measured["w_task"]
-    right = abs(float(answer) - share) < 0.1
+    measured_move = "falls" if w_noise < 0.25 else "rises" if w_noise > 1.0 else "stays"  # within a factor 2 of ½
+    right = abs(float(share_answer) - share) < 0.1 and move.lower() == measured_move
+    own = {"stays": f"stayed within a factor 2 of its start ½: it ended at {w_noise:.2f}",
+           "falls": f"fell below a quarter: it ended at {w_noise:.2f}",
+           "rises": f"rose above 1: it ended at {w_noise:.2f}"}[measured_move]
+    why = (f"The noise task's own weight {own}, near 1/(2 L_2) with its training loss L_2 = "
+           f"{measured['loss_noise']:.2f}, which nothing can push far below the noise variance. ")
     if w_task > 3 * w_noise:
-        why = (f"The noise task's own weight did not fall: it ended at {w_noise:.2f}, near 1/(2 L_2) with its loss "
-               f"L_2 = {measured['loss_noise']:.2f} held near the noise variance. What changed is the other weight: "
-               f"the learnable task's loss kept falling, so its weight 1/(2 L_1) grew to {w_task:.1f}. The noise "
-               f"task's *share*, {share:.1%}, is small because the other weight grew, not because its own shrank. "
-               "Uncertainty weighting cannot tell a noisy task from a hard one: both keep a large loss and a small "
-               "weight next to a task whose loss falls.")
+        why += (f"The learnable task's loss kept falling, so its weight 1/(2 L_1) grew to {w_task:.1f}: the noise "
+                f"task's *share*, {share:.1%}, is small because the other weight grew"
+                + (", not because its own shrank." if measured_move != "falls" else ".")
+                + " Uncertainty weighting gives a task whose loss stays large a small share next to a task "
+                "whose loss falls, whether the large loss is noise or not.")
     else:
-        why = (f"Here the two weights stayed comparable (noise task {w_noise:.2f}, learnable task {w_task:.2f}): "
-               "the learnable task's loss did not fall far below the noise task's, so the weights 1/(2 L_t) did not "
-               "separate them.")
+        why += (f"Here the two weights stayed comparable (learnable task {w_task:.2f}): the learnable task's loss "
+                "did not fall far below the noise task's, so the weights 1/(2 L_t) did not separate them.")
     return right, f"The noise task ended with {share:.1%} of the weight. {why}"
 
 

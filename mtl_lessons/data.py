@@ -237,8 +237,9 @@ def make_digit_overlay(n_train: int = 300, n_test: int = 500, *, n_val: int = 20
                        seed: int = 0) -> DigitOverlay:
     """Canvases of 8 x (8 + shift) pixels: a digit at the left, another `shift` columns to its right.
 
-    Where the two overlap (shift < 8) a pixel is the brighter of the two, as in MultiMNIST
-    (Sabour et al. 2017). The two digits are drawn independently; training, validation and test
+    Where the two overlap (shift < 8) a pixel is the brighter of the two: this course's choice (Sabour
+    et al. 2017's MultiMNIST overlays shifted digits of different classes; the left/right task split
+    is Sener & Koltun 2018's). The two digits are drawn independently; training, validation and test
     canvases are built from three disjoint sets of digit images (45 / 15 / 40 % of them).
     Reads sklearn's bundled digits: no network.
     """

@@ -1,5 +1,6 @@
-"""Exercises of the multi-task objective: the weighted objective (transcribe), the gradient a head
-receives (derive, checked against autograd), when sharing helps most (predict, then run), and one
+"""Exercises of the multi-task objective: the weighted objective on padded, masked tasks (build), the
+weighted objective from a list of tasks (kept for instructors), the gradient a head receives (derive,
+checked against autograd), when sharing helps most (predict, then run), and one
 training step (kept for instructors; the notebook no longer asks it)."""
 
 from __future__ import annotations
@@ -46,6 +47,51 @@ def check_weighted_objective(answer) -> str | None:
         if torch.allclose(got, torch.as_tensor(value, dtype=got.dtype), atol=1e-5):
             return hint
     return f"Got {got.item():.4f}, expected {want.item():.4f}. Compute each task's mean loss, multiply by w_t, sum."
+
+
+# ---------------------------------------------------------------- build: the objective on padded tasks
+
+def solution_masked_objective(losses, mask, weights):
+    """losses, mask: (n_tasks, n_max); mask is 1 for a real example, 0 for padding. sum_t w_t L_t, where
+    L_t = sum_i mask_ti l_ti / sum_i mask_ti: n_t comes from the mask, padding adds nothing."""
+    task_losses = (mask * losses).sum(-1) / mask.sum(-1)  # (n_tasks,)
+    return (weights * task_losses).sum()
+
+
+@register("masked-objective", "The weighted objective on padded tasks, with a mask", solution_masked_objective)
+def check_masked_objective(answer) -> str | None:
+    g = torch.Generator().manual_seed(0)
+    n_per_task, n_max = (3, 10, 40), 40
+    losses = torch.rand(3, n_max, generator=g)
+    mask = torch.zeros(3, n_max)
+    for t, n in enumerate(n_per_task):
+        mask[t, :n] = 1.0
+    losses = losses + 5.0 * (1 - mask)  # padding holds large junk values: they must not count
+    weights = torch.tensor([0.5, 2.0, 1.0])
+    got = answer(losses, mask, weights)
+    if not isinstance(got, torch.Tensor) or got.dim() != 0:
+        return "Return one number as a 0-dimensional tensor (e.g. the result of `.sum()`), not a list or a vector."
+    want = solution_masked_objective(losses, mask, weights)
+    if torch.allclose(got, want, atol=1e-5):
+        return None
+    real = mask * losses
+    candidates = {
+        "The padding counts: multiply the losses by the mask before summing, so padded entries add nothing.":
+            (weights * losses.mean(-1)).sum(),
+        "You divided each task's masked sum by n_max, the padded length: divide by the task's own n_t, "
+        "the number of ones in its row of the mask.": (weights * real.sum(-1) / n_max).sum(),
+        "You summed each task's real losses without dividing by n_t: a task with more points then weighs more.":
+            (weights * real.sum(-1)).sum(),
+        "The weights w_t are not used: multiply each task's mean loss by its weight.":
+            (real.sum(-1) / mask.sum(-1)).sum(),
+        "You averaged over all real examples pooled together; average within each task first, then weight.":
+            real.sum() / mask.sum(),
+    }
+    for hint, value in candidates.items():
+        if torch.allclose(got, torch.as_tensor(value, dtype=got.dtype), atol=1e-5):
+            return hint
+    return (f"Got {got.item():.4f}, expected {want.item():.4f}. Per task: sum the losses where the mask is 1, "
+            "divide by the number of ones, multiply by w_t; then sum over tasks.")
 
 
 # ---------------------------------------------------------------- one training step
@@ -160,11 +206,14 @@ def judge_data_size_advantage(answer, measured):
     why = [f"Measured ratios (independent / shared held-out MSE, mean over seeds): {ratios}; the largest is at "
            f"{best} points."]
     if measured[small] < 1:
-        why.append(f"With {small} points the shared trunk did worse than independent networks (ratio below 1): "
-                   "too few points per task to pin down a sinusoid, even with the other tasks' help.")
+        why.append(f"With {small} points the shared trunk did worse than independent networks (ratio below 1). "
+                   "Not because the points cannot pin down a task: with shared features two coefficients per task "
+                   "would do. At this fixed budget both architectures overfit their few points with 17-parameter "
+                   "heads and ended worse than predicting zero (see the table's last column).")
     elif best != small:
-        why.append(f"With {small} points sharing helped less than at {best}: the points pin down little, "
-                   "even pooled in the trunk.")
+        why.append(f"With {small} points sharing helped less than at {best}: at this fixed budget both "
+                   "architectures overfit their few points (17 parameters per head) and ended worse than "
+                   "predicting zero (see the table's last column).")
     else:
         why.append(f"Here sharing helped most at the smallest size, {small} points: the trunk's pooled data paid "
                    "most where each task had least (in the chapter's runs it usually did not, at 4 points).")

@@ -604,7 +604,7 @@ CASES = [
     row("experiments: delta_m_table refuses an unknown kind", lambda: delta_m_table(small("model_selection"), "train"), ValueError, "kind='train'"),
     row("experiments: cv_choice works on a one-point grid", lambda: cv_choice(small("model_selection"))),
     row("experiments: sparse_vs_tuned works on a one-point grid", lambda: sparse_vs_tuned(small("model_selection"))),
-    row("experiments: delta_m_table refuses a grid without the baseline", lambda: delta_m_table(penguin_cv_sweep((0.3,), (0,), (0.1,), seeds=[0], n_folds=2, hidden=2, steps=1, progress=False), "cv"), ValueError, "baseline"),
+    row("experiments: delta_m_table refuses a grid without the baseline", lambda: delta_m_table(penguin_cv_sweep((0.3,), (1,), (0.1,), seeds=[0], n_folds=2, hidden=2, steps=1, progress=False), "cv"), ValueError, "baseline"),
     row("experiments: accuracy_vs_f1_case accepts np ints", lambda: accuracy_vs_f1_case(np.int64(1), feature=np.int64(0))),
     row("experiments: accuracy_vs_f1_case refuses feature 3", lambda: accuracy_vs_f1_case(feature=3), ValueError, "feature=3"),
     row("experiments: standardise uses the fit rows only", lambda: standardise(torch.tensor([[0.0], [2.0]]), torch.tensor([[1.0]]))[1].item() == 0.0 or (_ for _ in ()).throw(AssertionError)),

@@ -48,33 +48,55 @@ def check_delta_m(answer) -> str | None:
 
 
 @register_prediction("cv-optimism", "Does the chosen point's CV score over- or under-state its test score?",
-                     examples=[("over", (1.5, 0.2), True), ("higher", (1.5, 1.4), True), ("under", (1.5, 0.2), False),
-                               ("same", (1.5, -0.3), False), ("under", (-1.5, -2.0), True), ("same", (0.1, -0.8), True)])
+                     examples=[("over", ([1.5, 1.6, 1.4], [0.2, 0.1, 0.3]), True),
+                               ("higher", ([1.5, 1.6, 1.4], [1.4, 1.5, 1.3]), True),
+                               ("under", ([1.5, 1.6, 1.4], [0.2, 0.1, 0.3]), False),
+                               ("same", ([1.5, 1.6, 1.4], [-0.3, 0.0, 0.3]), False),
+                               ("under", ([-1.5, -1.6, -1.4], [-2.0, -2.1, -1.9]), True),
+                               ("same", ([0.1, 0.2, 0.0], [-0.8, -0.7, -0.9]), True)])
 def judge_cv_optimism(answer, measured):
-    """measured: (CV Δm − test Δm of the chosen point, the same difference averaged over every setting of the
-    grid: the control where nothing was selected), each a mean over seeds, in points of Δm."""
+    """measured: (per seed, CV Δm − test Δm of the chosen point; per seed, the same difference averaged over every
+    other setting of the grid: the control where nothing was selected), in points of Δm."""
     words = {"over": 1, "higher": 1, "optimistic": 1, "under": -1, "lower": -1, "pessimistic": -1,
              "same": 0, "equal": 0}
     key = str(answer).lower().strip()
     if key not in words:
         raise ValueError(f"answer {answer!r}: say 'over', 'under' or 'same'")
-    chosen, control = (float(v) for v in measured)
-    outcome = 0 if abs(chosen) < 0.5 else (1 if chosen > 0 else -1)
+    chosen, control = (np.atleast_1d(np.asarray(v, dtype=float)) for v in measured)
+    if chosen.shape != control.shape or chosen.ndim != 1:
+        raise ValueError(f"measured: two equal-length lists of per-seed values, got shapes {chosen.shape}, "
+                         f"{control.shape}")
+    n = len(chosen)
+
+    def se(v):
+        return float(v.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+
+    mean, mean_se = float(chosen.mean()), se(chosen)
+    outcome = 0 if abs(mean) < 0.5 else (1 if mean > 0 else -1)
     said = {1: "above", -1: "below", 0: "about equal to"}[outcome]
+    noisy = not (abs(mean) > 2 * mean_se if outcome else abs(mean) + 2 * mean_se < 0.5)  # nan: always noisy
+    text = (f"The chosen point's CV Δm was {mean:+.2f} ± {mean_se:.2f} points (mean ± standard error over {n} "
+            f"seeds) from its test Δm ({said} it). ")
+    if noisy:
+        text += ("That is inside the noise: ± 2 standard errors spans more than one answer, so these seeds do not "
+                 "confirm or refute any prediction; more seeds (SEED, N_SEEDS) would. ")
     selection = chosen - control
-    text = (f"The chosen point's CV Δm was {chosen:+.2f} points from its test Δm ({said} it, mean over seeds). "
-            f"The control, the same CV − test difference averaged over all settings (nothing selected), was "
-            f"{control:+.2f}: that part is not selection (the CV models train on 4/5 of the rows and are scored "
-            f"on other rows than the test set). ")
-    if selection >= 0.5:
-        text += (f"The choice adds {selection:+.2f} on top: picking the largest of many noisy CV scores picks "
-                 "luck on these folds too, which does not come back on the test set (the winner's curse). ")
-    elif selection <= -0.5:
-        text += (f"The choice moved it by {selection:+.2f}, the other way from the winner's curse: with this "
-                 "few seeds the noise of the test set is larger than the selection's bias. ")
+    sel, sel_se = float(selection.mean()), se(selection)
+    text += (f"The control, the same CV − test difference averaged over the settings nobody selected, was "
+             f"{float(control.mean()):+.2f}: that part is not selection (the CV models train on 4/5 of the rows and "
+             f"are scored on other rows than the test set; the baseline's own settings were picked by their CV "
+             f"score). ")
+    if abs(sel) <= 2 * sel_se or n < 2:
+        text += (f"The choice adds {sel:+.2f} ± {sel_se:.2f} on top: within 2 standard errors of zero, so no "
+                 "winner's curse is measurable at this number of seeds. ")
+    elif abs(sel) < 0.5:
+        text += (f"The choice adds only {sel:+.2f} ± {sel_se:.2f} on top: less than half a point, a small effect of "
+                 "selection at most. ")
+    elif sel > 0:
+        text += (f"The choice adds {sel:+.2f} ± {sel_se:.2f} on top: picking the largest of many noisy CV scores "
+                 "picks luck on these folds too, which does not come back on the test set (the winner's curse). ")
     else:
-        text += (f"The choice adds only {selection:+.2f}: within half a point of the control, no winner's curse "
-                 "is visible at this number of seeds. ")
+        text += (f"The choice moved it by {sel:+.2f} ± {sel_se:.2f}, the other way from the winner's curse. ")
     return words[key] == outcome, text + ("Either way the test set is scored once, after the choice, so that no "
                                           "choice rests on it.")
 

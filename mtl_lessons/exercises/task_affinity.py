@@ -71,7 +71,8 @@ def check_first_order_affinity(answer) -> str | None:
 def judge_grouping_wins(answer, measured):
     """measured: {"all together", "affinity groups", "every task alone": mean test MSE over tasks and seeds};
     optional, to explain the outcome: "planted clusters", "searched groups", "random groups", "wide" (the
-    other 2-group arms and controls, same means) and "sizes" (the clustering's group sizes, one string per seed)."""
+    other 2-group arms and controls, same means), "small groups" (test MSE of the tasks left in groups of one
+    or two / their MSE all together) and "sizes" (the clustering's group sizes, one string per seed)."""
     words = {"all together": "all together", "all": "all together", "together": "all together",
              "affinity groups": "affinity groups", "two groups": "affinity groups", "groups": "affinity groups",
              "2 groups": "affinity groups", "every task alone": "every task alone", "alone": "every task alone"}
@@ -93,8 +94,11 @@ def judge_grouping_wins(answer, measured):
     if best == "all together":
         text += "One network for all six tasks beat the clustering's split on these seeds. "
         if planted is not None and planted < together:
-            text += ("But the split into the planted clusters (3 + 3) beat all together: splitting can pay here, "
-                     "the clustering's groups were the wrong ones (a small group's tasks learn from few points). ")
+            text += ("But the split into the planted clusters (3 + 3) beat all together on these seeds: splitting "
+                     "can pay here; the clustering's groups were other ones. ")
+        if "small groups" in measured:
+            text += (f"Tasks the clustering left in groups of one or two had {float(measured['small groups']):.2f}× "
+                     "their error all together: they train on 12 or 24 points. ")
         elif planted is not None:
             text += ("Even the planted clusters (3 + 3) did not beat all together on these seeds: halving the "
                      "data per trunk cost at least as much as the other cluster's interference. ")

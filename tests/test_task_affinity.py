@@ -1,10 +1,11 @@
 """Chapter 11 helpers: the two-cluster tasks, the lookahead affinity (against the first-order formula and
 a hand-made lookahead), groupings, fit_many's callback, counted backward passes, and the chapter's claims
-(CLAIMS, the notebook's thresholds) on seeds the notebook does not use.
+(CLAIMS, the notebook's thresholds) on held-out seeds 30-34 and 40-44, outside the seeds 0..23 the
+thresholds were calibrated on.
 
 Measured by the claims report, SEED = 0..19 (groups of five seeds as the notebook runs them; worst group in
-CLAIMS' comments): within - across affinity per unit step, mean over five seeds 0.59 to 4.32, positive on 3 to
-5 of five; MSE ratios of means 2 affinity groups / all together 0.94 (seeds 13-17) to 1.68, random / affinity
+CLAIMS' comments): within - across affinity per unit step, mean over five seeds 0.59 to 4.32 (batched 0.47 to 4.4), positive
+on 3 to 5 of five; MSE ratios of means 2 affinity groups / all together 0.94 (seeds 13-17) to 1.68, random / affinity
 split 0.74 to 1.26, alone / all together 1.67 to 3.30; geometric-mean ratios target only / multi-task 1.30 to
 4.89, / frozen trunk 1.79 to 8.66. Seeds 5-9 are the worst group for the random split (1.26)."""
 
@@ -14,7 +15,8 @@ import torch
 
 from mtl_lessons.experiments.task_affinity import (CLAIMS, _matched_hidden, affinity_groups, backward_cost,
                                                    geometric_mean_ratio, grouping_sweep, lookahead_affinity,
-                                                   make_cluster_tasks, random_partition, transfer_vs_multitask)
+                                                   make_cluster_tasks, random_partition, search_groups,
+                                                   transfer_vs_multitask)
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.train import ModelStack, fit_many
 from mtl_lessons.weighting import MGDA, PCGrad, UncertaintyWeighting
@@ -78,6 +80,28 @@ def test_affinity_groups_recovers_blocks_and_edges():
     assert affinity_groups(z.numpy(), np.int64(2)) == (0, 0, 1, 1)
 
 
+def test_search_groups_matches_the_exercise_and_finds_blocks():
+    from mtl_lessons.exercises.task_affinity import solution_best_grouping
+    z = torch.tensor([[0.0, 0.9, 0.1, 0.0], [0.8, 0.0, 0.0, 0.1], [0.0, 0.1, 0.0, 0.7], [0.1, 0.0, 0.9, 0.0]])
+    assert search_groups(z, 2) == (0, 0, 1, 1)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        r = torch.randn(6, 6, generator=g)
+        for k in (2, 3):
+            assert search_groups(r, k) == solution_best_grouping(r, k)
+    with pytest.raises(ValueError, match="n_groups"):
+        search_groups(z, 5)
+
+
+def test_grouping_judge_explains_the_planted_split():
+    from mtl_lessons.exercises.task_affinity import judge_grouping_wins
+    base = {"all together": 1.0, "affinity groups": 1.3, "every task alone": 2.0, "sizes": ["4+2", "5+1"]}
+    right, text = judge_grouping_wins("all together", {**base, "planted clusters": 0.9})
+    assert right and "planted clusters (3 + 3) beat all together" in text and "4+2" in text
+    right, text = judge_grouping_wins("groups", {**base, "planted clusters": 1.1})
+    assert not right and "Even the planted clusters" in text
+
+
 def test_random_partition_keeps_sizes():
     labels = random_partition([4, 2], 6, seed=3)
     assert sorted(np.bincount(labels)) == [2, 4] and labels[0] == 0
@@ -116,7 +140,7 @@ def test_backward_passes_are_counted():
 
 # ---------------------------------------------------------------- the claims, on other seeds
 
-SEED_GROUPS = [list(range(5, 10)), list(range(20, 25))]
+SEED_GROUPS = [list(range(30, 35)), list(range(40, 45))]  # held out: the claims report calibrates on 0..23
 
 
 @pytest.fixture(scope="module", params=SEED_GROUPS, ids=lambda s: f"seeds {s[0]}-{s[-1]}")
@@ -133,7 +157,7 @@ def test_claim_affinity_sees_the_clusters(groups):
     z, cluster = groups.meta["affinity"], np.array(groups.meta["cluster"])
     same, off = cluster[:, None] == cluster[None, :], ~np.eye(len(cluster), dtype=bool)
     gap = (z[:, same & off].mean(1) - z[:, ~same].mean(1)) / groups.meta["lookahead_lr"]
-    assert (gap > CLAIMS.min_affinity_gap).mean() >= CLAIMS.min_gap_fraction, gap
+    assert (gap > 0).mean() >= CLAIMS.min_gap_fraction, gap
     assert gap.mean() >= CLAIMS.min_affinity_gap, gap
 
 

@@ -69,31 +69,46 @@ def check_first_order_affinity(answer) -> str | None:
                                ("alone", {"all together": 1.2, "affinity groups": 1.1, "every task alone": 1.0}, True),
                                ("every task alone", {"all together": 1.0, "affinity groups": 1.3, "every task alone": 2.0}, False)])
 def judge_grouping_wins(answer, measured):
-    """measured: {"all together", "affinity groups", "every task alone": mean test MSE over tasks and seeds}."""
+    """measured: {"all together", "affinity groups", "every task alone": mean test MSE over tasks and seeds};
+    optional, to explain the outcome: "planted clusters", "searched groups", "random groups", "wide" (the
+    other 2-group arms and controls, same means), "small groups" (test MSE of the tasks left in groups of one
+    or two / their MSE all together) and "sizes" (the clustering's group sizes, one string per seed)."""
     words = {"all together": "all together", "all": "all together", "together": "all together",
              "affinity groups": "affinity groups", "two groups": "affinity groups", "groups": "affinity groups",
              "2 groups": "affinity groups", "every task alone": "every task alone", "alone": "every task alone"}
     key = str(answer).lower().strip()
     if key not in words:
         raise ValueError(f"answer {answer!r}: say 'all together', 'affinity groups' or 'every task alone'")
-    mse = {name: float(v) for name, v in measured.items()}
+    mse = {name: float(measured[name]) for name in ("all together", "affinity groups", "every task alone")}
     best = min(mse, key=mse.get)
     together, groups, alone = mse["all together"], mse["affinity groups"], mse["every task alone"]
-    text = (f"Measured test MSE: all together {together:.4f}, two affinity groups {groups:.4f} "
+    text = (f"Measured test MSE: all together {together:.4f}, two affinity groups (clustering) {groups:.4f} "
             f"({groups / together:.2f}× all together), every task alone {alone:.4f} ({alone / together:.2f}×). ")
+    if "sizes" in measured:
+        text += f"The clustering's group sizes, per seed: {', '.join(measured['sizes'])}. "
+    other = {name: float(measured[name]) for name in ("planted clusters", "searched groups", "random groups", "wide")
+             if name in measured}
+    if other:
+        text += "Other arms: " + ", ".join(f"{n} {v / together:.2f}×" for n, v in other.items()) + " all together. "
+    planted = other.get("planted clusters")
     if best == "all together":
-        text += ("One network for all six tasks won: each trunk of the split learns from half the data (36 points "
-                 "instead of 72), and the other cluster's tasks, on the same input and a smooth function class, "
-                 "cost less interference than that data is worth. Grouping pays when tasks compete for a trunk "
-                 "that cannot serve them all.")
+        text += "One network for all six tasks beat the clustering's split on these seeds. "
+        if planted is not None and planted < together:
+            text += ("But the split into the planted clusters (3 + 3) beat all together on these seeds: splitting "
+                     "can pay here; the clustering's groups were other ones. ")
+        if "small groups" in measured:
+            text += (f"Tasks the clustering left in groups of one or two had {float(measured['small groups']):.2f}× "
+                     "their error all together: they train on 12 or 24 points. ")
+        elif planted is not None:
+            text += ("Even the planted clusters (3 + 3) did not beat all together on these seeds: halving the "
+                     "data per trunk cost at least as much as the other cluster's interference. ")
     elif best == "affinity groups":
-        text += ("The affinity's two groups won on these seeds: the interference between the clusters cost more "
-                 "than the halved data per trunk. Compare with the random split of the same sizes below before "
-                 "crediting the affinity.")
+        text += ("The clustering's two groups won on these seeds; compare with the random split of the same sizes "
+                 "and the planted clusters before crediting the affinity. ")
     else:
-        text += ("Every task alone won on these seeds, unusual here: sharing normally lends each task its relatives' "
-                 "data; look at the per-seed numbers for a seed where one shared trunk failed.")
-    return words[key] == best, text
+        text += ("Every task alone won on these seeds, unusual here: look at the per-seed numbers for a seed where "
+                 "a shared trunk failed. ")
+    return words[key] == best, text.strip()
 
 
 def solution_best_grouping(affinity, n_groups):

@@ -44,12 +44,15 @@ class TaskAffinityClaims:
     re-checks them on other seeds. Measured by the claims report over SEED = 0..19 (five seeds per run, seeds 0..23 in all): the
     worst group of five is in the comment beside each. MSE ratios are worse / better (a ratio r is a cut 1 - 1/r):
     of means over seeds in 11.2; in 11.1, where one seed's target can be 30 times harder than another's,
-    geometric means over seeds of each seed's ratio (exp of the mean log ratio)."""
+    geometric means over seeds of each seed's ratio (exp of the mean log ratio). Every network trains at one fixed
+    Adam rate (0.02) and budget (300 / 400 steps), not tuned per arm: the claims are about those settings. The
+    planted-cluster and searched 2-group arms of 11.2 are observations (their ratio to all together crosses 1
+    from one group of seeds to another), printed, not claimed."""
 
-    min_affinity_gap: float = 0.0  # mean within-cluster affinity - mean across-cluster, per unit step, mean over seeds (worst 0.59)
-    min_gap_fraction: float = 0.6  # ... and above 0 for at least this fraction of the seeds, a majority (3 of 5; worst 3 of 5, seeds 4-8)
-    min_ratio_grouped: float = 0.75  # test MSE(2 affinity groups) / MSE(all together) >= this: grouping does not win by 25 % (worst 0.94)
-    max_ratio_random: float = 1.5  # same capacity: MSE(2 random groups) / MSE(2 affinity groups) <= this (worst 1.26)
+    min_affinity_gap: float = 0.2  # mean within-cluster affinity - mean across-cluster, per unit step, mean over seeds (worst 0.59; batched 0.47)
+    min_gap_fraction: float = 0.4  # ... and above 0 on at least 2 of 5 seeds (worst 3 of 5; with 20 of 24 seeds positive, P(<= 1 of 5) ~ 0.3 %)
+    min_ratio_grouped: float = 0.75  # test MSE(clustering's 2 groups) / MSE(all together) >= this: it does not win by 25 % (worst 0.94)
+    max_ratio_random: float = 1.5  # same capacity: MSE(2 random groups) / MSE(clustering's 2 groups) <= this (worst 1.26)
     min_ratio_alone: float = 1.2  # test MSE(every task alone) / MSE(all together) >= this (a cut >= 1/6; worst 1.67)
     min_ratio_multitask: float = 1.0  # target: MSE(target only) / MSE(multi-task), geometric mean over seeds (worst 1.31)
     min_ratio_frozen: float = 1.2  # target: MSE(target only) / MSE(frozen pretrained trunk + new head), geometric mean (worst 1.79)
@@ -202,6 +205,31 @@ def affinity_groups(affinity, n_groups: int) -> tuple[int, ...]:
     return _canonical(labels)
 
 
+def search_groups(affinity, n_groups: int) -> tuple[int, ...]:
+    """TAG's search restricted to partitions: of every split of the tasks into n_groups non-empty groups, the
+    one with the largest total affinity onto each task from its group mates (the sum over tasks t of the mean
+    of Z(i->t) over t's mates i; 0 for a task alone). Labels as affinity_groups'. (Exercise 11.2 builds it.)"""
+    import itertools
+    z = np.asarray(check_tensor("affinity", affinity, dim=2), dtype=np.float64)
+    n = z.shape[0]
+    if z.shape != (n, n) or n < 1:
+        raise ValueError(f"affinity has shape {z.shape} but must be square (n_tasks, n_tasks)")
+    n_groups = check_int("n_groups", n_groups, low=1, high=n)
+    if n > 12:
+        raise ValueError(f"search_groups tries every partition: {n} tasks are too many (at most 12)")
+    best, best_score = None, -np.inf
+    for labels in itertools.product(range(n_groups), repeat=n):
+        if _canonical(labels) != labels or len(set(labels)) != n_groups:
+            continue  # each partition once, with exactly n_groups groups
+        lab = np.array(labels)
+        mates = (lab[:, None] == lab[None, :]) & ~np.eye(n, dtype=bool)  # mates[i, t]
+        count = mates.sum(0)
+        score = np.where(count > 0, (z * mates).sum(0) / np.maximum(count, 1), 0.0).sum()
+        if score > best_score + 1e-12:
+            best, best_score = labels, score
+    return best
+
+
 def _canonical(labels) -> tuple[int, ...]:
     """Relabel groups in order of first appearance: (2, 2, 1, 3) -> (0, 0, 1, 2)."""
     seen: dict = {}
@@ -251,11 +279,13 @@ def grouping_sweep(seeds=range(5), *, n_per_cluster: int = 3, n_train: int = 12,
     2. For every number of groups k in `n_groups` (default 1, 2, 3 and T; it must include 2), the affinity's k-group partition (average linkage), one network per
        group, trained on its tasks only (task weights 1 for the group, 0 for the others); each task is scored
        by its group's network. k = 1 is all tasks together, k = T every task alone.
-    3. Controls with the 2-group partition's capacity: two random groups of the same sizes; and one network for
-       all tasks with its width matched to the parameters of two trunks.
+    3. Other 2-group arms and controls with the same capacity: the partition search over the affinity
+       (search_groups, TAG's criterion); the planted clusters (3 + 3, the oracle split); two random groups of
+       the clustering's sizes; and one network for all tasks with its width matched to two trunks' parameters.
     Knob: n_groups. Results: val_mse / test_mse (mean over tasks), test_mse_tasks (T,), groups (T,) labels.
     Meta: affinity (seeds, T, T) averaged over training, affinity_steps (checkpoints, seeds, T, T),
-    cluster, controls {name: {"val": (seeds,), "test": (seeds,), "groups": ...}}, wide_hidden.
+    cluster, controls {name: {"val": (seeds,), "test": (seeds,), "groups", "test_tasks"}} for "random", "search",
+    "planted" (and "wide": val, test), wide_hidden.
     """
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
     check_size("the number of seeds", len(seeds), MAX_SEEDS)
@@ -283,6 +313,8 @@ def grouping_sweep(seeds=range(5), *, n_per_cluster: int = 3, n_train: int = 12,
     for s, seed in enumerate(seeds):
         sizes = np.bincount(groupings[(2, s)])
         groupings[("random", s)] = random_partition(sizes, n_tasks, seed=seed)
+        groupings[("search", s)] = search_groups(affinity[s], 2)
+        groupings[("planted", s)] = _canonical(data[s].cluster)
     nets, owner = [], []
     for key, labels in groupings.items():
         for g in range(max(labels) + 1):
@@ -321,7 +353,12 @@ def grouping_sweep(seeds=range(5), *, n_per_cluster: int = 3, n_train: int = 12,
                    for split in ("val", "test")},
         "wide": {split: scores["wide_" + split].mean(-1) for split in ("val", "test")},
     }
-    controls["random"]["groups"] = np.array([groupings[("random", s)] for s in range(len(seeds))])
+    for name in ("search", "planted"):
+        controls[name] = {split: np.array([grouped((name, s), split).mean() for s in range(len(seeds))])
+                          for split in ("val", "test")}
+    for name in ("random", "search", "planted"):
+        controls[name]["groups"] = np.array([groupings[(name, s)] for s in range(len(seeds))])
+        controls[name]["test_tasks"] = np.array([grouped((name, s), "test") for s in range(len(seeds))])
     sweep.meta.update(affinity=affinity, affinity_steps=curve.numpy(), every=every, cluster=data[0].cluster,
                       controls=controls, wide_hidden=wide_hidden, hidden=hidden, n_tasks=n_tasks,
                       lookahead_lr=lookahead_lr,

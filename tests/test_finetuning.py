@@ -185,6 +185,7 @@ def test_practice_schedules_shapes_and_lp_ft():
     s = practice_schedules(10, 2, stage_steps=3)
     assert set(s) == set(PRACTICES) - {"source"} and all(v.shape == (10, 3) for v in s.values())
     assert s["lp_ft"][:5, :2].sum() == 0 and s["lp_ft"][5:].min() == 1 and s["linear_probe"][:, :2].sum() == 0
+    assert s["late_start"][:5].sum() == 0 and s["late_start"][5:].min() == 1   # LP-FT without the probe
 
 
 # ---------------------------------------------------------------- the chapter's claims, on other seeds
@@ -213,7 +214,7 @@ def test_sweep_shapes_and_explorer(small_sweep):
         for j, rate in enumerate(rates):
             b = sweep.meta["rates"].index(rate)
             val = sweep.results[f"val_{name}_by_rate"][0, j].mean(0)
-            assert val[b] == val.max() and np.all(val[:b] < val.max())
+            assert val[b] == val.max() and np.all(val[b + 1:] < val.max())   # ties: the larger rate
             assert np.array_equal(sweep.results[f"acc_{name}"][:, j], sweep.results[f"acc_{name}_by_rate"][:, j, :, b])
     explorer = finetuning_explorer(sweep, value={"stage_steps": 40, "n_target": 100})
     first = explorer.png

@@ -7,7 +7,7 @@ Every practice is a schedule of rate scales per step and layer (mtl_lessons.sche
 pretrained network, so one `fit_many` call trains all of them, each at every peak rate of a small
 grid (validation then chooses one per practice, `choose_rates`), for every number of target labels
 and seed, and a grid over the unfreezing stage length for the slider (with a control at a smaller
-rate once the trunk joins). A scale of 0 keeps a layer frozen for that step, so linear probing,
+rate from the second stage on). A scale of 0 keeps a layer frozen for that step, so linear probing,
 gradual unfreezing and LP-FT need no second stack. Validation and test accuracy are recorded every
 `record_every` steps, for early stopping on validation; every network is also scored on the clean
 source digits' test set (out of distribution for the target).
@@ -69,7 +69,7 @@ class FinetuningClaims:
     pretrain_shrinks: float = 0.015  # fine-tuning's gain over target-only (both tuned) is >= this larger at few
     literature_gain: float = 0.025  # no LITERATURE practice (tuned) beats plain fine-tuning (tuned) by more, any n
     unfreeze_collapse: float = 0.2  # `many` labels, rate 1: `longest_stage`-step stages end >= this below all at once
-    step_size_control: float = 0.15  # ... the same stages at rate x join_scale once the trunk joins: >= this higher
+    step_size_control: float = 0.15  # ... the same stages at rate x join_scale from the 2nd stage on: >= this higher
     slow_stages_level: float = 0.04  # ... and within this of all at once at that small rate
     unfreeze_few_level: float = 0.05  # `few` labels, rate 1: the longest stages within this of all at once
     lp_ft_closer: float = 0.85  # `many` labels, slow_rate after the first half: LP-FT's trunk moves <= this x the
@@ -217,7 +217,7 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, n_sour
     meta["record_steps"]); the same at every rate as <result>_by_rate, (..., n_rates). The practices
     do not depend on stage_steps and are repeated along it. "unfreeze": gradual unfreezing with the
     point's stage length at rate `lr`; "unfreeze_slow": the same with every rate times `join_scale`
-    from the step the first hidden layer joins (the control: the step size once the head has grown).
+    from the second stage on, when the top hidden layer joins (the control: the step size once the head has grown).
     `factor` is the discriminative factor. pretraining runs at `lr`.
     """
     stages = check_ints("stages", stages, low=0, item_name="stage_steps", distinct=True)
@@ -361,7 +361,7 @@ def choose_rates(sweep: Sweep) -> Sweep:
 
 def finetuning_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplorer:
     """Sliders over the unfreezing stage length and n_target: accuracy vs target labels, accuracy and
-    trunk distance vs stage length (at rate lr, and the control at a smaller rate once the trunk joins),
+    trunk distance vs stage length (at rate lr, and the control at a smaller rate from the second stage on),
     beside plain fine-tuning, target-only (each at its rate chosen on validation) and the source model."""
     if not isinstance(sweep, Sweep):
         raise TypeError(f"sweep must be a Sweep (from finetuning_sweep), got {type(sweep).__name__}")
@@ -385,7 +385,7 @@ def finetuning_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
         plot_seed_band(ns, acc, ax=ax_n, color=PALETTE[0], highlight=n, label=f"gradual unfreezing, rate {lr:g}")
         _, slow = sweep.curve("acc_unfreeze_slow", "n_target", stage_steps=stage)
         plot_seed_band(ns, slow, ax=ax_n, color=PALETTE[1], marker="^", highlight=n,
-                       label=f"the same, rate ×{join:g} once the trunk joins")
+                       label=f"the same, rate ×{join:g} from the second stage on")
         _, ft = sweep.curve("acc_finetune", "n_target", stage_steps=stage)
         plot_seed_band(ns, ft, ax=ax_n, color=PALETTE[2], marker="s", label="fine-tune (rate on validation)")
         for name, (label, color, ls) in baselines.items():

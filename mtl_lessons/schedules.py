@@ -55,7 +55,7 @@ def slanted_triangular(steps: int, *, cut_frac: float = 0.1, ratio: float = 32.0
 
 def gradual_unfreezing(steps: int, n_layers: int, stage_steps: int) -> torch.Tensor:
     """0/1 per step and layer, (steps, n_layers + 1): the head trains from the start, then one more
-    hidden layer every `stage_steps` steps, the last (top) hidden layer first (Howard & Ruder 2018, 3.2).
+    hidden layer every `stage_steps` steps, the last (top) hidden layer first (Howard & Ruder 2018, 3.3).
 
     Hidden layer d starts at step (n_layers - d) * stage_steps; stage_steps=0 trains all at once.
     """

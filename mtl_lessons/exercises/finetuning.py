@@ -24,7 +24,7 @@ def solution_gradual(steps, n_layers, stage_steps):
     return scales
 
 
-@register("gradual-unfreezing", "Gradual unfreezing as a rate scale per step and layer (ULMFiT, section 3.2)",
+@register("gradual-unfreezing", "Gradual unfreezing as a rate scale per step and layer (ULMFiT, section 3.3)",
           solution_gradual)
 def check_gradual(answer) -> str | None:
     for steps, n_layers, stage in ((10, 2, 3), (100, 2, 40), (12, 3, 0), (30, 4, 7)):
@@ -106,26 +106,29 @@ def unfreeze_outcome(longest: float, all_at_once: float, *, margin: float = 0.03
 
 
 @register_prediction(
-    "long-unfreezing-stages", "Gradual unfreezing with long stages and 100 target labels, at rate 1.0",
-    examples=[("below", (0.45, 0.90, 0.85), True), ("about the same", (0.45, 0.90, 0.85), False),
-              ("below", (0.45, 0.90, 0.47), True), ("about the same", (0.89, 0.90, 0.88), True),
-              ("above", (0.89, 0.90, 0.88), False), ("above", (0.95, 0.90, 0.90), True)])
+    "long-unfreezing-stages", "Gradual unfreezing with long stages and 100 target labels, at chapter 6's rate",
+    examples=[("below", (0.45, 0.90, 0.85, 1.0, 0.1), True), ("about the same", (0.45, 0.90, 0.85, 1.0, 0.1), False),
+              ("below", (0.45, 0.90, 0.47, 1.0, 0.1), True), ("about the same", (0.89, 0.90, 0.88, 1.0, 0.1), True),
+              ("above", (0.89, 0.90, 0.88, 1.0, 0.1), False), ("above", (0.95, 0.90, 0.90, 1.0, 0.1), True)])
 def judge_long_stages(answer, measured):
     allowed = ("above", "about the same", "below")
     if answer not in allowed:
         raise ValueError(f"my_prediction={answer!r}: answer one of {', '.join(map(repr, allowed))}")
-    if not (isinstance(measured, tuple) and len(measured) == 3):
+    if not (isinstance(measured, tuple) and len(measured) == 5):
         raise ValueError(f"measured={measured!r} must be (longest stages, all at once, longest stages with the "
-                         "smaller rate once the trunk joins), three accuracies")
-    longest, all_at_once, slow = measured
+                         "smaller rate from the second stage on, the rate, the control's factor): five numbers")
+    longest, all_at_once, slow, rate, join = measured
     outcome = unfreeze_outcome(longest, all_at_once)
-    why = (f"Measured: {longest:.3f} with the longest stages, {all_at_once:.3f} with all layers at once, so "
-           f"'{outcome}'. The control, the same stages with the rate ×0.1 once the trunk joins, ends at {slow:.3f}. ")
+    why = (f"Measured: {longest:.3f} with the longest stages, {all_at_once:.3f} with all layers at once, both at "
+           f"rate {rate:g}, so '{outcome}'. The control, the same stages with the rate ×{join:g} from the step the "
+           f"top hidden layer joins, ends at {slow:.3f}. ")
     if outcome == "below" and slow - longest > 0.1:
-        why += ("So the loss is the step size, not the schedule: while the trunk is frozen the head alone fits the "
-                "target at rate 1.0 and its weights grow several times larger; every change of the trunk then moves "
-                "the logits several times more, and rate 1.0 is far too large a step when the trunk joins: the "
-                "training loss jumps and the trunk is thrown off its features. A tenth of the rate avoids it.")
+        why += (f"So the loss is the step size, not the schedule: while the lower layers are frozen the head fits the "
+                f"target at rate {rate:g} and its weights grow several times larger; every change of the layers "
+                f"below then moves the logits several times more, and when the layer nearest the input joins (two "
+                f"stages in) rate {rate:g} is far too large a step: the training loss jumps by an order of magnitude "
+                f"and the trunk is thrown off its features, with few steps left to recover. The rate ×{join:g} "
+                "avoids it.")
     elif outcome == "below":
         why += ("The smaller rate does not recover it either, so here it is the schedule itself: the lower layers "
                 "train for fewer steps than with all layers at once.")
@@ -141,34 +144,39 @@ def judge_long_stages(answer, measured):
 
 @register_prediction(
     "lp-ft-distortion", "How far LP-FT moves the trunk with 100 target labels, against plain fine-tuning, "
-                        "both at rate 1.0",
-    examples=[("farther", (2.0, 0.5), True), ("less", (2.0, 0.5), False), ("less", (0.4, 0.5), True),
-              ("about the same", (1.05, 0.5), True), ("farther", (1.05, 0.5), False)])
+                        "both at chapter 6's rate",
+    examples=[("farther", (2.0, 0.5, 0.7, 1.0, 0.1), True), ("less", (2.0, 0.5, 0.7, 1.0, 0.1), False),
+              ("less", (0.4, 0.5, 0.7, 1.0, 0.1), True), ("about the same", (1.05, 0.5, 0.7, 1.0, 0.1), True),
+              ("farther", (1.05, 0.5, 0.7, 1.0, 0.1), False)])
 def judge_lp_ft(answer, measured):
     allowed = ("less", "about the same", "farther")
     if answer not in allowed:
         raise ValueError(f"my_prediction={answer!r}: answer one of {', '.join(map(repr, allowed))}")
-    if not (isinstance(measured, tuple) and len(measured) == 2 and all(
+    if not (isinstance(measured, tuple) and len(measured) == 5 and all(
             isinstance(r, (int, float)) and r > 0 for r in measured)):
-        raise ValueError(f"measured={measured!r} must be the ratios of the two trunk distances (LP-FT / fine-tuning) "
-                         "at rate 1.0 and at rate 0.1 after the probe, two numbers > 0")
-    fast, slow = measured
+        raise ValueError(f"measured={measured!r} must be (LP-FT / fine-tuning trunk distance at the fast rate, the "
+                         "same at the slow rate, LP-FT / late start at the slow rate, the fast rate, the slow "
+                         "rate): five numbers > 0")
+    fast, slow, late, fast_rate, slow_rate = measured
 
     def word(ratio):
         return "farther" if ratio > 1.2 else "less" if ratio < 1 / 1.2 else "about the same"
 
     outcome = word(fast)
-    why = (f"Measured: at rate 1.0 LP-FT's trunk travelled {fast:.2f}× as far as plain fine-tuning's, so "
-           f"'{outcome}'; with both at rate 0.1 (after the probe), {slow:.2f}× ('{word(slow)}'). ")
-    if outcome == "farther" and word(slow) == "less":
-        why += ("Kumar et al.'s argument (a fitted head leaves little loss, so the features barely move) holds at the "
-                "small rate. At rate 1.0 it fails: the probe cannot fit 100 re-wired digits that well with fixed "
-                "features, its head grows several times larger, and when the trunk joins each step moves the logits "
-                "several times more: the training loss jumps and the trunk is thrown far (section 8.3 shows it). "
-                "The paper fine-tunes after the probe with a small rate.")
+    why = (f"Measured: at rate {fast_rate:g} LP-FT's trunk travelled {fast:.2f}× as far as plain fine-tuning's, so "
+           f"'{outcome}'; with both at rate {slow_rate:g} (LP-FT's after the probe), {slow:.2f}× ('{word(slow)}'), "
+           f"and {late:.2f}× as far as the late start (no probe, the trunk trains the same last half of the steps). ")
+    if outcome == "farther":
+        why += (f"At rate {fast_rate:g} the probe cannot fit 100 re-wired digits that well with fixed features, its "
+                "head grows several times larger, and when the trunk joins each step moves the logits several "
+                "times more: the training loss jumps and the trunk is thrown far (section 8.3 shows it). ")
     elif outcome == "less":
-        why += "The paper's direction: a fitted head leaves less loss to push into the trunk."
+        why += "The paper's direction: a fitted head leaves less loss to push into the trunk. "
     else:
-        why += ("The rate after the probe decides it: the probe's head has grown, so the same rate is a larger "
-                "step for the trunk than in plain fine-tuning.")
+        why += (f"At rate {fast_rate:g} the two effects cancel: the fitted head leaves less loss, but its grown "
+                "weights make each step of the trunk a larger one. ")
+    why += ("Against the late start, which trains the trunk for as few steps, " +
+            (f"the probe itself keeps the trunk closer at rate {slow_rate:g} (Kumar et al.'s mechanism)."
+             if word(late) == "less" else
+             f"the probe itself makes no clear difference at rate {slow_rate:g}: fewer steps do the work."))
     return answer == outcome, why

@@ -1,7 +1,8 @@
 """The objectives the course derives, written once as reference versions.
 
 Multi-task:  sum_t w_t * (1/n_t) sum_i L_t(y_ti, f_t(x_ti))   (per-task normalisation by n_t)
-Transfer:    sum L_src + lam * sum L_tgt                         (the joint form)
+Transfer:    L_src + lam * L_tgt, each a per-task mean            (the joint form; with sums, lam would
+             mean something else by n_src / n_tgt)
 Every function works on any leading batch dimensions, so the same code serves
 one model and a vectorised stack of models.
 """

@@ -154,6 +154,12 @@ def test_ntg_exercise_hints():
     assert feedback("ntg-over-seeds", lambda a, b: ((b - a).mean().item(), float(np.std((b - a).numpy()))))[0] == "correct"
 
 
+def test_paired_gap_sd_exercise_hints():
+    assert "covariance term is missing" in feedback("paired-gap-sd", lambda a, b, r: (a * a + b * b) ** 0.5)[1]
+    assert "minus sign" in feedback("paired-gap-sd", lambda a, b, r: (a * a + b * b + 2 * r * a * b) ** 0.5)[1]
+    assert feedback("paired-gap-sd", lambda a, b, r: (a * a + b * b - 2 * r * a * b) ** 0.5)[0] == "correct"
+
+
 # ---------------------------------------------------------------- the claims, on other seeds
 
 @pytest.mark.parametrize("first", [20])

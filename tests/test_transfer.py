@@ -244,6 +244,31 @@ def test_l2_sp_exercise_hints():
     assert "toward the pretrained" in feedback("l2-sp", weight_decay)[1]
 
 
+def test_l2_sp_exercise_refuses_the_package_function():
+    import mtl_lessons.objectives as objectives
+    from mtl_lessons.exercises import feedback
+    from mtl_lessons.objectives import l2_sp_penalty
+
+    def by_name(model, state, a, b):
+        return l2_sp_penalty(model, state, alpha=a, beta=b)
+
+    def by_module(model, state, a, b):
+        return objectives.l2_sp_penalty(model, state, alpha=a, beta=b)
+
+    for answer in (by_name, by_module):
+        assert "calls the package's l2_sp_penalty" in feedback("l2-sp", answer)[1]
+    assert objectives.l2_sp_penalty is l2_sp_penalty   # put back after the check
+
+
+def test_small_lambda_judge_explains_the_measured_gaps():
+    from mtl_lessons.exercises.transfer import judge_small_lambda
+
+    ok, text = judge_small_lambda("more than 15 points below", (0.50, 0.77, 0.76))
+    assert ok and "+0.260" in text and "-0.010" in text
+    ok, text = judge_small_lambda("more than 15 points below", (0.75, 0.77, 0.76))
+    assert not ok and "within 3 points" in text
+
+
 def test_finetune_network_exercise_hints():
     from mtl_lessons.exercises import feedback
 

@@ -1,5 +1,5 @@
-"""Exercises of negative transfer: the negative-transfer gap over seeds (a derivation checked against a
-reference), and L2-SP toward a harmful source (predict, then run). Chapter 9's build exercise, the L2-SP
+"""Exercises of negative transfer: the negative-transfer gap over seeds (checked against a reference), why
+pairing the seeds shrinks its sd (a derivation, checked numerically), and L2-SP toward a harmful source (predict, then run). Chapter 9's build exercise, the L2-SP
 penalty ("l2-sp"), is registered in transfer.py beside the rest of L2-SP."""
 
 from __future__ import annotations
@@ -73,9 +73,48 @@ def judge_l2_sp_harmful(answer, measured):
         why += ("L2-SP pulls the transferred weights toward w_S⁰, the source's: a source that taught nothing useful "
                 "keeps the network near weights that fit random labels, and plain fine-tuning moves further away.")
     elif outcome == "same":
-        why += ("The pull toward w_S⁰ neither held the network back nor helped here: plain fine-tuning, in 100 steps, "
-                "did not travel much further from the source than L2-SP let it.")
+        why += ("The pull toward w_S⁰ neither held the network back nor helped by more than 2 points here; this "
+                "chapter does not measure how far either travelled, so it cannot say whether the pull was weak or "
+                "the source's weights were as good a place to stay as any.")
     else:
         why += ("The pull toward the source's weights helped: what it kept of w_S⁰ was worth more to the target than "
                 "what plain fine-tuning learned in its place, although the source's labels were random.")
     return answer == outcome, why
+
+
+# ---------------------------------------------------------------- why pairing shrinks the sd (a derivation)
+
+def solution_paired_gap_sd(sd_with, sd_without, corr):
+    """sd of the per-seed gap a - b from the two columns' sds and their correlation over seeds:
+    Var(a - b) = Var(a) + Var(b) - 2 Cov(a, b), with Cov(a, b) = corr * sd(a) * sd(b)."""
+    return (sd_with ** 2 + sd_without ** 2 - 2 * corr * sd_with * sd_without) ** 0.5
+
+
+@register("paired-gap-sd", "Why the paired gap's sd is small: the sd of a - b from sd(a), sd(b) and their correlation",
+          solution_paired_gap_sd)
+def check_paired_gap_sd(answer) -> str | None:
+    g = torch.Generator().manual_seed(1)
+    for shared in (0.0, 0.05, 0.2):   # how much of each seed's accuracy the two columns share
+        common = shared * torch.randn(400, generator=g, dtype=torch.float64)
+        a = 0.70 + common + 0.03 * torch.randn(400, generator=g, dtype=torch.float64)
+        b = 0.74 + common + 0.02 * torch.randn(400, generator=g, dtype=torch.float64)
+        sa, sb = a.std(unbiased=False).item(), b.std(unbiased=False).item()
+        corr = ((a - a.mean()) * (b - b.mean())).mean().item() / (sa * sb)
+        want = (a - b).std(unbiased=False).item()   # measured on the samples: the identity holds exactly
+        got = answer(sa, sb, corr)
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            return f"Return one number, got {type(got).__name__}."
+        if abs(got - want) <= 1e-6 * max(1.0, want):
+            continue
+        if abs(got - (sa ** 2 + sb ** 2) ** 0.5) < 1e-6:
+            return ("That is the sd of a - b if the two columns were independent (the unpaired sd): the covariance "
+                    "term is missing, Var(a - b) = Var(a) + Var(b) - 2 Cov(a, b).")
+        if abs(got - (sa ** 2 + sb ** 2 + 2 * corr * sa * sb) ** 0.5) < 1e-6:
+            return "That is the sd of a + b: for a difference the covariance term enters with a minus sign."
+        if abs(got - want ** 2) < 1e-6:
+            return "That is the variance; return the sd (its square root)."
+        return (f"With sd(a) = {sa:.4f}, sd(b) = {sb:.4f}, corr = {corr:.3f} the per-seed gap's sd is {want:.4f}, "
+                f"you gave {got:.4f}. Expand Var(a - b) and write Cov(a, b) with the correlation.")
+    return None

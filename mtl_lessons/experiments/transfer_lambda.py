@@ -1,5 +1,5 @@
-"""The joint transfer objective sum L_src + lam * sum L_tgt over a grid of lam and of target
-labels, beside the two-phase baselines and the unadapted source model: the grid behind
+"""The joint transfer objective L_src + lam * L_tgt (each a per-task mean over its own examples) over a
+grid of lam and of target labels, beside the two-phase baselines and the unadapted source model: the grid behind
 chapter 6's lam slider (pretraining against training from scratch with few labels: Kornblith et al.
 2019, He et al. 2019).
 

@@ -85,3 +85,18 @@ def test_claims_are_checked_with_their_numbers_shown(path):
             compares = r"\s*assert\b.*([<>]=?\s*\(?\s*CLAIMS\.|CLAIMS\.\w+\s*[<>])"
             bare = [line for line in cell.source.splitlines() if re.match(compares, line)]
             assert not bare, f"cell {i}: check a claim with check_claim(CLAIMS, name, value, ...): {bare[0]}"
+
+
+def test_links_between_chapters_name_a_heading_that_exists():
+    """A link `NN_name.ipynb#Heading-text` must name a heading of that notebook (JupyterLab's anchor: the
+    heading's text with spaces as dashes); renumbering a section must not leave a dead link behind."""
+    headings = {}
+    for path in NOTEBOOKS:
+        headings[path.stem] = {m.group(1).strip().replace(" ", "-") for cell in read(path).cells
+                               if cell.cell_type == "markdown"
+                               for m in re.finditer(r"^#+\s+(.*)$", cell.source, re.M)}
+    dead = [f"{path.name} cell {i}: {target}#{anchor}" for path in NOTEBOOKS
+            for i, cell in enumerate(read(path).cells) if cell.cell_type == "markdown"
+            for target, anchor in re.findall(r"\((\d\d_\w+)\.ipynb#([^)\s]+)\)", cell.source)
+            if anchor not in headings.get(target, set())]
+    assert not dead, "links to headings that do not exist: " + "; ".join(dead)

@@ -111,21 +111,24 @@ def judge_grouping_wins(answer, measured):
     return words[key] == best, text.strip()
 
 
+def _grouping_score(affinity, labels) -> float:
+    """A partition's TAG score: the sum over tasks t of the mean affinity Z(i→t) over t's group mates i
+    (0 for a task alone)."""
+    n = len(labels)
+    total = 0.0
+    for t in range(n):
+        mates = [i for i in range(n) if i != t and labels[i] == labels[t]]
+        if mates:
+            total += sum(float(affinity[i, t]) for i in mates) / len(mates)
+    return total
+
+
 def solution_best_grouping(affinity, n_groups):
     """TAG's search, restricted to partitions: every way to split the tasks into n_groups non-empty groups,
     scored by the sum over tasks of the mean affinity onto the task from its group mates (0 for a task alone);
     returns the best partition's labels (first task in group 0, groups numbered by first appearance)."""
     import itertools
     n = affinity.shape[0]
-
-    def score(labels):
-        total = 0.0
-        for t in range(n):
-            mates = [i for i in range(n) if i != t and labels[i] == labels[t]]
-            if mates:
-                total += sum(float(affinity[i, t]) for i in mates) / len(mates)
-        return total
-
     best, best_score = None, -float("inf")
     for labels in itertools.product(range(n_groups), repeat=n):
         seen = []  # keep each partition once: groups numbered in order of first appearance
@@ -134,8 +137,9 @@ def solution_best_grouping(affinity, n_groups):
                 seen.append(g)
         if seen != list(range(n_groups)):
             continue
-        if score(labels) > best_score + 1e-12:
-            best, best_score = labels, score(labels)
+        score = _grouping_score(affinity, labels)
+        if score > best_score + 1e-12:
+            best, best_score = labels, score
     return best
 
 
@@ -164,13 +168,3 @@ def check_best_grouping(answer) -> str | None:
                     "sum over tasks t of the mean of Z(i→t) over t's group mates i (0 for a task alone); "
                     "try every partition.")
     return None
-
-
-def _grouping_score(affinity, labels) -> float:
-    n = len(labels)
-    total = 0.0
-    for t in range(n):
-        mates = [i for i in range(n) if i != t and labels[i] == labels[t]]
-        if mates:
-            total += sum(float(affinity[i, t]) for i in mates) / len(mates)
-    return total

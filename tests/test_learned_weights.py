@@ -82,6 +82,18 @@ def test_learned_weights_exercise_hints():
     assert torch.is_tensor(EXERCISES["uw-equilibrium"].solution(torch.tensor([1.0])))
 
 
+def test_uw_objective_exercise_checks_gradient_and_values():
+    import torch
+    key = "uw-equilibrium-objective"
+    assert feedback(key, lambda losses: 0.5 * torch.log(losses).sum() + 3.0)[0] == "correct"  # a constant is fine
+    assert "twice" in feedback(key, lambda losses: torch.log(losses).sum())[1]
+    assert "equal weighting" in feedback(key, lambda losses: losses.sum())[1]
+    assert "detached" in feedback(key, lambda losses: (losses / (2 * losses.detach())).sum())[1]  # slope only
+    assert "autograd" in feedback(key, lambda losses: 0.5 * float(torch.log(losses).sum()))[1]
+    assert "one number" in feedback(key, lambda losses: 0.5 * torch.log(losses))[1]
+    assert feedback(key, lambda losses: torch.sqrt(losses).sum())[0] == "wrong"
+
+
 def test_noise_task_judge_explains_the_measured_weights():
     judge = PREDICTIONS["uw-noise-task"].judge
     right, why = judge(("small", "stays"), {"share": 0.01, "w_noise": 0.52, "w_task": 60.0, "loss_noise": 0.96})

@@ -1,5 +1,5 @@
 """Exercises of learning the task weights: what uncertainty weighting minimises at its equilibrium (a
-derivation, checked numerically), a prediction about a pure-noise task, and a static weighting to build."""
+derivation: its weights, then the function it descends, both checked numerically), a prediction about a pure-noise task, and a static weighting to build."""
 
 from __future__ import annotations
 
@@ -39,6 +39,64 @@ def check_uw_equilibrium_weights(answer) -> str | None:
                 "Set ∂/∂s_t = 0 first, then differentiate in θ.")
     assert torch.allclose(weights_at_optimum, l.grad, rtol=1e-3)  # the two references agree
     return None
+
+
+def solution_uw_equilibrium_objective(losses):
+    """½ Σ_t log L_t: its derivative in L_t is the equilibrium weight 1 / (2 L_t), so its θ-gradient is UW's."""
+    return 0.5 * torch.log(losses).sum()
+
+
+def _uw_problem(theta):
+    """Three tasks' losses L_t(θ) of a linear model on fixed data, of very different scales (float64)."""
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 8, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(3, 8, generator=g, dtype=torch.float64)
+    scale = torch.tensor([0.01, 1.0, 30.0], dtype=torch.float64)
+    return scale * ((x @ theta - y) ** 2).mean(-1)
+
+
+@register("uw-equilibrium-objective", "Uncertainty weighting at its equilibrium: the function it descends",
+          solution_uw_equilibrium_objective)
+def check_uw_equilibrium_objective(answer) -> str | None:
+    """At several θ: UW's θ-gradient with s_t held at its optimum log L_t, against autograd of answer(L(θ));
+    then the answer's *values*: f(L) - f(L') must be what the function says, not only its slope at one point."""
+    thetas = [torch.tensor(t, dtype=torch.float64) for t in ([0.3, -0.2, 0.5], [1.0, 0.4, -0.7], [-0.5, 0.0, 0.2])]
+    values = []
+    for theta in thetas:
+        theta = theta.clone().requires_grad_(True)
+        losses = _uw_problem(theta)
+        s = losses.detach().log()  # UW's equilibrium: e^{s_t} = L_t
+        (uw,) = torch.autograd.grad((0.5 * torch.exp(-s) * losses + 0.5 * s).sum(), theta, retain_graph=True)
+        got = answer(losses)
+        if not isinstance(got, torch.Tensor) or got.numel() != 1:
+            return f"Return one number, a 0-d tensor computed from the losses, got {_shape(got)}."
+        if not got.requires_grad:
+            return ("Your result does not depend on the losses for autograd: compute it from `losses` with torch "
+                    "operations (no .item(), .detach() or numpy), so its gradient can be taken.")
+        (mine,) = torch.autograd.grad(got.reshape(()), theta, retain_graph=True)
+        mine = mine.double()
+        if not torch.allclose(mine, uw, rtol=1e-4, atol=1e-6):
+            plain = torch.autograd.grad(losses.sum(), theta)[0]
+            if torch.allclose(mine, 2 * uw, rtol=1e-4, atol=1e-6):
+                return "Your gradient is twice uncertainty weighting's: mind the ½ in front of each term."
+            if torch.allclose(mine, plain, rtol=1e-4, atol=1e-6):
+                return "That is equal weighting's objective Σ L_t: at the equilibrium each ∇L_t has the weight c_t."
+            return (f"At θ = {theta.detach().tolist()}: uncertainty weighting's θ-gradient at s = log L is "
+                    f"{uw.numpy().round(4).tolist()}, your function's is {mine.numpy().round(4).tolist()}. "
+                    "Which function of L_t has the derivative c_t = 1/(2 L_t)?")
+        values.append((losses.detach(), float(got.detach())))
+    (l0, f0), (l1, f1) = values[0], values[1]
+    want = float(0.5 * torch.log(l1 / l0).sum())
+    if abs((f1 - f0) - want) > 1e-4 * max(1.0, abs(want)):
+        return ("Your function has the right slope at each point, but its values do not change like a function "
+                f"of the losses with that slope: between two points f changed by {f1 - f0:.4f}, not {want:.4f}. "
+                "Did you multiply the losses by weights held fixed (detached)? Write the function itself whose "
+                "derivative in L_t is c_t.")
+    return None
+
+
+def _shape(value) -> str:
+    return f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else f"a {type(value).__name__}"
 
 
 _NOISE = {"share": 0.01, "w_noise": 0.5, "w_task": 50.0, "loss_noise": 1.0}

@@ -27,13 +27,14 @@ AT_LEAST = (">=", "≥")
 AT_MOST = ("<=", "≤")
 
 
-def _number(value) -> float:
+def _number(name: str, value) -> float:
     """A float from a Python or numpy number, or a one-element numpy array or torch tensor."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
     if hasattr(value, "shape") and hasattr(value, "item") and math.prod(value.shape) == 1:
         return float(value.item())
-    raise TypeError(f"value must be a single number, got {type(value).__name__}: {value!r}")
+    raise TypeError(f"{name} must be a single number (a float, or a one-element array or tensor), "
+                    f"got {name}={value!r} ({type(value).__name__})")
 
 
 def check_claim(claims, name: str, value, direction: str = ">=", what: str = "") -> bool:
@@ -47,16 +48,17 @@ def check_claim(claims, name: str, value, direction: str = ">=", what: str = "")
     """
     if not is_dataclass(claims) or isinstance(claims, type):
         raise TypeError(f"claims must be an experiment module's CLAIMS (a dataclass instance), "
-                        f"got {type(claims).__name__}")
+                        f"got claims={claims!r} ({type(claims).__name__})")
     known = [f.name for f in fields(claims)]
     if name not in known:
         raise ValueError(f"name={name!r} is not a claim of {type(claims).__name__}; its claims are {known}")
     if direction not in AT_LEAST + AT_MOST:
         raise ValueError(f"direction={direction!r}: use '>=' (or '≥') or '<=' (or '≤')")
-    threshold = _number(getattr(claims, name))
-    value = _number(value)
+    threshold = _number(f"{type(claims).__name__}.{name}", getattr(claims, name))
+    value = _number("value", value)
     if not math.isfinite(value):
-        raise ValueError(f"the measured value of claim {name!r} is {value}: not a number a claim can rest on")
+        raise ValueError(f"value must be a finite number, got value={value}: the measured value of claim {name!r} "
+                         f"is {value}, not a number a claim can rest on")
     at_most = direction in AT_MOST
     margin = threshold - value if at_most else value - threshold
     holds = margin >= 0

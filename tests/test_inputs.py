@@ -30,6 +30,8 @@ from mtl_lessons.experiments.data_size import data_size_explorer, data_size_swee
 from mtl_lessons.experiments.finetuning import (claims_hold, early_stopped, finetuning_explorer,  # noqa: E402
                                                 finetuning_sweep, measured, practice_schedules)
 from mtl_lessons.experiments.conflicting_gradients import angle_explorer  # noqa: E402
+from mtl_lessons.claims import check_claim  # noqa: E402
+from mtl_lessons.experiments.conflicting_gradients import CLAIMS as CG_CLAIMS  # noqa: E402
 from mtl_lessons.experiments.learned_weights import (gradnorm_alpha_sweep, learned_weights_explorer,  # noqa: E402
                                                      plot_gradnorm_alpha)
 from mtl_lessons.experiments.negative_transfer import (negative_transfer_data,  # noqa: E402
@@ -636,9 +638,10 @@ CASES = [
     row("exercises: an endless loop is stopped", fb("weighted-objective", never_returns, "wrong", f"within {TIME_LIMIT:g} s")),
     row("exercises: an endless loop that swallows Exception is stopped", fb("weighted-objective", swallows_interrupts, "wrong", "was stopped")),
     row("exercises: the untouched cell is not attempted", fb("soft-sharing", ..., "not attempted")),
-    row("exercises: Δm summed over tasks gets a hint", fb("delta-m", lambda m, b, l: 3 * solution("delta-m")(m, b, l), "wrong", "divide by T")),
-    row("exercises: Δm as a fraction gets a hint", fb("delta-m", lambda m, b, l: solution("delta-m")(m, b, l) / 100, "wrong", "multiply")),
-    row("exercises: Δm with numpy numbers accepted", fb("delta-m", lambda m, b, l: np.float64(solution("delta-m")(m, b, l)), "correct")),
+    row("exercises: Δm's error-rate term as the accuracy's gets a hint", fb("delta-m-error-rate", lambda a, b: 100 * (a - b) / b, "wrong", "term of the *accuracy*")),
+    row("exercises: Δm's error-rate term with the sign flipped gets a hint", fb("delta-m-error-rate", lambda a, b: -solution("delta-m-error-rate")(a, b), "wrong", "sign is the wrong way")),
+    row("exercises: Δm's error-rate term as a fraction gets a hint", fb("delta-m-error-rate", lambda a, b: solution("delta-m-error-rate")(a, b) / 100, "wrong", "multiply")),
+    row("exercises: Δm's error-rate term with numpy numbers accepted", fb("delta-m-error-rate", lambda a, b: np.float64(solution("delta-m-error-rate")(a, b)), "correct")),
     row("exercises: cv-optimism refuses a number", lambda: predict("cv-optimism", 1.5, 1.0) is False or (_ for _ in ()).throw(AssertionError)),
     row("exercises: check refuses a non-str key", lambda: check(3, print), TypeError, "key=3 must be the exercise's name"),
     row("exercises: reveal refuses an unknown key", lambda: reveal("nope"), ValueError, "key='nope' is not an exercise"),
@@ -649,6 +652,24 @@ CASES = [
     row("exercises: STLR that starts at 0", fb("stlr-schedule", lambda s, c, r: solution("stlr-schedule")(s, c, r) * r / (r - 1) - 1 / (r - 1), "wrong", "1/ratio")),
     row("exercises: predict refuses an unknown stage answer", lambda: predict("long-unfreezing-stages", "worse", (0.4, 0.9)), None),
     row("exercises: predict LP-FT accepts np.float64", lambda: predict("lp-ft-distortion", "farther", np.float64(2.0)), None),
+    # claims.check_claim: a chapter's claim, checked on one measured number (chapter 5's CLAIMS: beyond_front_max 0.1)
+    row("claims: unknown claim name", lambda: check_claim(CG_CLAIMS, "nope", 0.0, "<="), ValueError, "name='nope' is not a claim of Claims; its claims are ['equal_inner_rtol'"),
+    row("claims: bad direction", lambda: check_claim(CG_CLAIMS, "beyond_front_max", 0.0, ">"), ValueError, "direction='>': use '>=' (or '≥') or '<=' (or '≤')"),
+    row("claims: direction in words", lambda: check_claim(CG_CLAIMS, "beyond_front_max", 0.0, "at most"), ValueError, "direction='at most': use '>='"),
+    row("claims: NaN value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", float("nan"), "<="), ValueError, "value must be a finite number, got value=nan"),
+    row("claims: NaN tensor value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", NAN, "<="), ValueError, "value must be a finite number, got value=nan"),
+    row("claims: infinite value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", -np.inf, "<="), ValueError, "value must be a finite number, got value=-inf"),
+    row("claims: array value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", np.zeros(3), "<="), TypeError, "value must be a single number (a float, or a one-element array or tensor), got value=array([0., 0., 0.]) (ndarray)"),
+    row("claims: tensor of 2 values", lambda: check_claim(CG_CLAIMS, "beyond_front_max", torch.zeros(2), "<="), TypeError, "got value=tensor([0., 0.]) (Tensor)"),
+    row("claims: string value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", "0.05", "<="), TypeError, "value must be a single number (a float, or a one-element array or tensor), got value='0.05' (str)"),
+    row("claims: bool value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", True, "<="), TypeError, "got value=True (bool)"),
+    row("claims: None value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", None, "<="), TypeError, "got value=None (NoneType)"),
+    row("claims: a dict instead of CLAIMS", lambda: check_claim({"beyond_front_max": 0.1}, "beyond_front_max", 0.0, "<="), TypeError, "claims must be an experiment module's CLAIMS (a dataclass instance), got claims={'beyond_front_max': 0.1} (dict)"),
+    row("claims: the CLAIMS class, not its instance", lambda: check_claim(type(CG_CLAIMS), "beyond_front_max", 0.0, "<="), TypeError, "(a dataclass instance), got claims=<class"),
+    row("claims: np.float64 accepted", lambda: check_claim(CG_CLAIMS, "beyond_front_max", np.float64(0.0), "<=")),
+    row("claims: 0-d tensor accepted", lambda: check_claim(CG_CLAIMS, "beyond_front_max", torch.tensor(0.0), "≤")),
+    row("claims: one-element array accepted", lambda: check_claim(CG_CLAIMS, "beyond_front_max", np.array([0.0]), "<=")),
+    row("claims: a claim that fails names it", lambda: check_claim(CG_CLAIMS, "beyond_front_max", 0.5, "<="), AssertionError, "claim Claims.beyond_front_max does not hold here"),
 ]
 
 

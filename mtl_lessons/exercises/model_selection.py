@@ -1,5 +1,6 @@
 """Exercises of choosing and measuring: the majority rule's macro-F1 derived (checked against counted F1s),
-Δm by hand (checked against metrics.delta_m), a k-fold CV loop that chooses a setting (checked against a
+Δm's term for a task scored by its error rate instead of its accuracy (derived, checked against
+metrics.delta_m), a k-fold CV loop that chooses a setting (checked against a
 reference on a tiny ridge regression), and a prediction of whether the chosen point's cross-validated score
 over- or under-states its test score (judged with a control: the same difference for unselected settings)."""
 
@@ -11,39 +12,36 @@ import torch
 from mtl_lessons.exercises import register, register_prediction
 
 
-def solution_delta_m(metrics, baseline, lower_is_better):
-    """Δm = (1/T) Σ_t (-1)^{l_t} (M_t - M_t^base) / M_t^base × 100, one metric per task (l_t = 1: lower is better)."""
-    total = 0.0
-    for m, b, low in zip(metrics, baseline, lower_is_better):
-        sign = -1.0 if low else 1.0
-        total += sign * (m - b) / b
-    return 100.0 * total / len(metrics)
+def solution_error_rate_term(acc, base_acc):
+    """The term a task adds to Δm's sum (in %) when it is scored by its error rate e = 1 - acc, lower is better:
+    -(e - e_base) / e_base × 100 = (acc - base_acc) / (1 - base_acc) × 100, i.e. base/(1 - base) times the
+    accuracy's term (acc - base_acc) / base_acc × 100."""
+    return 100.0 * (acc - base_acc) / (1.0 - base_acc)
 
 
-@register("delta-m", "Δm by hand", solution_delta_m)
-def check_delta_m(answer) -> str | None:
-    from mtl_lessons.metrics import delta_m  # the reference, computed here (not in the notebook)
+@register("delta-m-error-rate", "Δm's term for a task scored by its error rate", solution_error_rate_term)
+def check_error_rate_term(answer) -> str | None:
+    from mtl_lessons.metrics import delta_m  # the reference: the package's Δm of one task, metric 1 - accuracy
 
-    cases = [([0.95, 0.80, 350.0], [0.90, 0.85, 400.0], [False, False, True]),
-             ([0.5, 2.0], [0.5, 1.0], [True, True]),
-             ([0.99], [0.98], [False])]
-    for metrics, baseline, lower in cases:
-        want = delta_m(torch.tensor(metrics, dtype=torch.float64), torch.tensor(baseline, dtype=torch.float64),
-                       lower).item()
-        got = float(answer(list(metrics), list(baseline), list(lower)))
-        if abs(got - want) < 1e-6 * max(1.0, abs(want)):
+    cases = [(0.99, 0.98), (0.90, 0.95), (0.75, 0.5), (0.999, 0.99), (0.6, 0.6)]
+    for acc, base in cases:
+        want = delta_m(torch.tensor([1.0 - acc], dtype=torch.float64), torch.tensor([1.0 - base], dtype=torch.float64),
+                       [True]).item()
+        got = float(answer(acc, base))
+        if abs(got - want) <= 1e-6 * max(1.0, abs(want)):
             continue
-        if abs(got - want / 100) < 1e-6:
-            return "Δm is a percentage: multiply the mean relative change by 100."
-        n = len(metrics)
-        if n > 1 and abs(got - want * n) < 1e-6 * max(1.0, abs(want * n)):
-            return "Average over the tasks (divide by T); you summed them."
-        flipped = delta_m(torch.tensor(metrics, dtype=torch.float64), torch.tensor(baseline, dtype=torch.float64),
-                          [not v for v in lower]).item()
-        if abs(got - flipped) < 1e-6 * max(1.0, abs(flipped)):
-            return "The sign is the wrong way round: (-1)^{l_t} is -1 where *lower* is better (an error, an RMSE)."
-        return (f"For metrics {metrics}, baseline {baseline}, lower_is_better {lower}: expected Δm = {want:.4f}, "
-                f"got {got:.4f}. Divide each task's change by the *baseline's* value.")
+        accuracy_term = 100.0 * (acc - base) / base
+        if abs(got - accuracy_term) <= 1e-6 * max(1.0, abs(accuracy_term)):
+            return ("That is the term of the *accuracy* (higher is better). Scored by its error rate 1 - a, the task's "
+                    "metric and its baseline are both different numbers: put them into Δm's formula.")
+        if abs(got + want) <= 1e-6 * max(1.0, abs(want)):
+            return ("The sign is the wrong way round: the error rate is lower-is-better, so (-1)^{l_t} = -1; a model "
+                    "with a higher accuracy than the baseline must add a positive term.")
+        if abs(got - want / 100) <= 1e-6:
+            return "Δm's terms are percentages: multiply the relative change by 100."
+        return (f"For accuracy {acc} against a baseline of {base}: the error rates are {1 - acc:.3f} and "
+                f"{1 - base:.3f}; expected the term {want:.4f} (%), got {got:.4f}. Divide the change by the "
+                "*baseline's* error rate.")
     return None
 
 

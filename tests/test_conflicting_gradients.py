@@ -30,7 +30,8 @@ def test_the_tasks_conflict_and_equal_weighting_ends_at_cosine_minus_one(results
 
 def test_no_method_lies_beyond_the_front_fixed_weights_trace(results):
     front, inner = results["front"], interior(FRONT_LAMBDAS)
-    d = {m: [beyond_front(results[m]["test"][k], front["test"][inner, k], front["val"][inner, k]) for k in range(5)]
+    d = {m: [beyond_front(results[m]["test"][k], front["test"][inner, k], front["val"][inner, k],
+                          point_val=results[m]["val"][k]) for k in range(5)]   # the front point chosen on validation
          for m in ON_FRONT}
     assert max(max(v) for v in d.values()) <= CLAIMS.beyond_front_max, d
     for m in ON_FRONT:  # each rate was chosen on validation: its point lies furthest beyond the validation front
@@ -51,6 +52,14 @@ def test_beyond_front_measures_in_log10_units():
     two = np.array([[0.1, 0.1], [0.5, 0.5]])
     assert beyond_front([0.3, 0.3], two) == pytest.approx(-np.log10(3))  # (0.5, 0.5) is dominated on test
     assert beyond_front([0.3, 0.3], two, [[0.1, 0.1], [0.05, 0.05]]) == pytest.approx(np.log10(0.5 / 0.3))
+    # with point_val the one front point compared with is chosen on validation; test only measures d against it
+    val = [0.05, 0.05]  # on validation the method beats (0.1, 0.1) on both tasks, by most: that point is chosen
+    assert beyond_front([0.5, 0.005], front) == pytest.approx(np.log10(2))  # on test it beats (1, 0.01) on both ...
+    assert beyond_front([0.5, 0.005], front, front, point_val=val) == 0.0  # ... but not the point chosen on validation
+    assert beyond_front([0.2, 0.2], front, front, point_val=val) == pytest.approx(-np.log10(2))
+    assert beyond_front([0.05, 0.02], front, front, point_val=val) == pytest.approx(np.log10(2))
+    with pytest.raises(ValueError, match="point_val needs front_val"):
+        beyond_front([0.1, 0.1], front, point_val=val)
 
 
 def test_pcgrad_build_exercise_hints():
@@ -69,3 +78,17 @@ def test_angle_sweep_geometry():
     assert np.allclose(at("mgda", 180), 0) and np.allclose(at("pcgrad", 180), 0)
     assert np.allclose(at("sum", 180), [0.5, 0.0])
     assert np.allclose(at("pcgrad", 45), at("sum", 45))  # no conflict: PCGrad is the sum
+
+
+def test_longest_step_judge_explains_the_measured_lengths():
+    from mtl_lessons.exercises import PREDICTIONS
+    sweep = angle_sweep()
+    length = {m: float(np.linalg.norm(sweep.at(m, angle=165)[0])) for m in ("sum", "pcgrad", "mgda")}
+    assert length["sum"] > length["pcgrad"] > length["mgda"] > 0  # near 180° the sum is the longest again
+    judge = PREDICTIONS["longest-step-165"].judge
+    right, why = judge("pcgrad", {"angle": 165, **length})
+    assert not right and f"{length['sum']:.3f}" in why and "sin(a)" in why
+    right, why = judge("pcgrad", {"angle": 150, "sum": 0.62, "pcgrad": 0.727, "mgda": 0.172})
+    assert right and "0.727" in why and "PCGrad is the longest" in why
+    with pytest.raises(ValueError, match="say 'sum', 'pcgrad' or 'mgda'"):
+        judge("longest", {"angle": 165, **length})

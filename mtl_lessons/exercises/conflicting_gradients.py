@@ -1,5 +1,6 @@
 """Exercises of conflicting gradients: MGDA's two-task weight, which task MGDA favours, PCGrad's step for two
-gradients (built), and a prediction of equal weighting's gradient cosine at the end of training."""
+gradients (built), which step is longest at 165° (predicted, then measured), and a prediction of equal
+weighting's gradient cosine at the end of training."""
 
 from __future__ import annotations
 
@@ -121,3 +122,36 @@ def judge_equal_cosine(answer, measured):
                "not settled at such a point, or the shared unit saturated and both its gradients nearly vanished "
                "(then the cosine can take any value).")
     return guess == side, why
+
+
+_STEPS = {"sum": "the sum", "pcgrad": "PCGrad", "mgda": "MGDA"}
+
+
+@register_prediction("longest-step-165", "Which step is longest when the gradients are 165° apart?",
+                     examples=[("pcgrad", {"angle": 165, "sum": 0.533, "pcgrad": 0.385, "mgda": 0.087}, False),
+                               ("sum", {"angle": 165, "sum": 0.533, "pcgrad": 0.385, "mgda": 0.087}, True),
+                               ("the sum", {"angle": 165, "sum": 0.533, "pcgrad": 0.385, "mgda": 0.087}, True),
+                               ("PCGrad", {"angle": 150, "sum": 0.620, "pcgrad": 0.727, "mgda": 0.172}, True),
+                               ("mgda", {"angle": 150, "sum": 0.620, "pcgrad": 0.727, "mgda": 0.172}, False)])
+def judge_longest_step(answer, measured):
+    """measured: {"angle": degrees, "sum", "pcgrad", "mgda": the length of each direction at that angle}."""
+    words = {"sum": "sum", "the sum": "sum", "equal": "sum", "g1 + g2": "sum", "pcgrad": "pcgrad", "mgda": "mgda"}
+    key = str(answer).lower().strip()
+    if key not in words:
+        raise ValueError(f"answer {answer!r}: say 'sum', 'pcgrad' or 'mgda'")
+    lengths = {m: float(measured[m]) for m in _STEPS}
+    longest = max(lengths, key=lengths.get)
+    shown = ", ".join(f"{_STEPS[m]} {v:.3f}" for m, v in lengths.items())
+    why = f"At {measured['angle']:g}° the measured lengths were {shown}: {_STEPS[longest]} is the longest. "
+    if longest == "pcgrad":
+        why += ("Here the two gradients largely cancel in the sum, while PCGrad first removes the conflicting "
+                "components and adds what is left, |g_i| sin(a) each, at an angle of 180° - a < 90° to each other. "
+                "Nearer 180°, sin(a) shrinks and PCGrad's step falls below the sum's.")
+    else:  # MGDA is never the longest: the sum is twice the segment's midpoint, MGDA its point nearest 0
+        why += ("PCGrad's step is longer than the sum's only part of the way: each projected gradient keeps "
+                "|g_i| sin(a), which shrinks to 0 as the angle nears 180°, while the sum keeps |g1| - |g2| "
+                "(here ½: the longer gradient wins).")
+    why += (" MGDA, the point of the segment g1-g2 nearest the origin, is never longer than the sum (twice the "
+            "segment's midpoint); it reaches 0 at 180°, where the segment passes through the origin "
+            "(Pareto-stationary), and so does PCGrad.")
+    return words[key] == longest, why

@@ -5,7 +5,8 @@ Task A is digits 0-4, task B digits 5-9 (both relabelled 0..4). A base network i
 and one on B per seed; then, for every depth n = 1..L, a new network for B receives the first n
 hidden layers of the A network (AnB) or of the B network (BnB), frozen, or fine-tuned with
 everything else (AnB+, BnB+). Its upper layers and head start fresh. n = 0 copies nothing: all
-four are the baseline, a network trained on B from scratch.
+four are the baseline, a network trained on B from scratch. Every network, of every arm, chooses
+its own Adam learning rate from LRS on validation (fit_tuned), per seed and per n.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mtl_lessons.data import load_digits_split
-from mtl_lessons.experiments.transferability import (CLAIMS, VARIANTS, _accuracy, recovered_fraction,
+from mtl_lessons.experiments.transferability import (CLAIMS, LRS, VARIANTS, _accuracy, fit_tuned, recovered_fraction,
                                                      transferability_sweep)
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.train import ModelStack, fit_many, transfer_stack
@@ -29,8 +29,10 @@ def test_recovered_fraction_bad_input():
 def test_sweep_bad_input():
     with pytest.raises(ValueError, match="n_layers=0"):
         transferability_sweep(seeds=[0], n_layers=0, progress=False)
-    with pytest.raises(ValueError, match="lr=0.0"):
-        transferability_sweep(seeds=[0], lr=0.0, progress=False)
+    with pytest.raises(ValueError, match="lrs=0.0 is out of range"):
+        transferability_sweep(seeds=[0], lrs=(0.0, 0.01), progress=False)
+    with pytest.raises(TypeError, match="lrs=0.01 must be a sequence"):
+        transferability_sweep(seeds=[0], lrs=0.01, progress=False)
     with pytest.raises(ValueError, match="n_labels_b=3"):
         transferability_sweep(seeds=[0], n_labels_b=3, progress=False)
     with pytest.raises(ValueError, match="n_labels_b=5000"):
@@ -75,13 +77,41 @@ def few_label_sweep():
                                  n_labels_b=CLAIMS.few_labels, progress=False)
 
 
+def test_fit_tuned_chooses_each_models_rate_on_validation():
+    """Two copies of one network, one validated on B's labels and one on shuffled labels: each is read at the
+    rate its own validation set prefers (the best accuracy; ties to the lower loss), and its test score is there."""
+    b = load_digits_split((5, 6, 7, 8, 9))
+    stack = ModelStack.from_factory(lambda: MultiTaskNet(64, 8, 1, 1, 5, sharing_depth=1), [3, 3])
+    wrong = b.y_val[torch.randperm(len(b.y_val), generator=torch.Generator().manual_seed(0))]
+    sets = [(b.x_val, b.y_val), (b.x_val, wrong), (b.x_test, b.y_test)]
+    lrs = (1e-4, 1e-2)
+    out = fit_tuned(stack, b.x_train.expand(2, 1, -1, -1), b.y_train.expand(2, 1, -1), lrs=lrs, steps=30,
+                    val_test=dict(sets=sets, val=[0, 1], test=[2, 2]), progress=False)
+    for i, (x, y) in enumerate(sets[:2]):
+        by_rate = []
+        for lr in lrs:
+            net = ModelStack.from_factory(lambda: MultiTaskNet(64, 8, 1, 1, 5, sharing_depth=1), [3])
+            fit_many(net, b.x_train[None, None], b.y_train[None, None], loss="ce", optimizer="adam", lr=lr, steps=30,
+                     progress=False)
+            by_rate.append((_accuracy(net, x, y)[0], _accuracy(net, b.x_test, b.y_test)[0]))
+        best = max(range(len(lrs)), key=lambda j: by_rate[j][0])
+        if by_rate[0][0] != by_rate[1][0]:  # (a tie goes to the lower loss, not checked here)
+            assert out["lr"][i] == lrs[best]
+            assert out["test"][i] == pytest.approx(by_rate[best][1], abs=0.01)
+        assert out["fixed_test"][i] == pytest.approx(by_rate[1][1], abs=0.01)
+    assert out["lr"][0] == 1e-2   # on B's own labels the usable rate wins
+    assert len(out["stack"]) == 2
+
+
 def test_sweep_shapes_and_n0_is_the_baseline(small_sweep):
     assert small_sweep.knobs["frozen_depth"] == (0, 1, 2, 3, 4)
     for name in (*VARIANTS, "acc_base_B"):
-        for prefix in ("", "val_"):
-            result = small_sweep.results[prefix + name]
+        for prefix in ("", "val_", "fixed_", "lr_"):
+            full = prefix + name if prefix != "lr_" else "lr_" + name[len("acc_"):]
+            result = small_sweep.results[full]
             assert result.shape == (5, 4)
-            assert np.array_equal(result[0], small_sweep.results[prefix + "acc_base_B"][0])
+            assert np.array_equal(result[0], small_sweep.results[full.replace(name[len("acc_"):], "base_B")][0])
+    assert set(np.unique(small_sweep.results["lr_AnB"])) <= set(LRS)
     assert small_sweep.meta["acc_base_A"].mean() > 0.95
     assert small_sweep.meta["n_labels_b"] == len(load_digits_split((5, 6, 7, 8, 9)).y_train)
 
@@ -99,18 +129,17 @@ def test_claims_hold_for_other_seeds(small_sweep):
 
 
 def test_few_labels_claims_hold_for_other_seeds(small_sweep, few_label_sweep):
-    """7.5: with few B labels the baseline has room, and AnB+ does not beat it, and ends further below it at n = L."""
+    """7.5: with few B labels the baseline has room, and AnB+ at n = L still ends below it."""
     full, few = small_sweep.results, few_label_sweep.results
     assert few_label_sweep.meta["n_labels_b"] == CLAIMS.few_labels
     assert few["acc_base_B"].mean() <= full["acc_base_B"].mean() - CLAIMS.few_label_room
     few_gap = few["acc_base_B"].mean(1) - few["acc_AnB+"].mean(1)
-    full_gap = full["acc_base_B"].mean(1) - full["acc_AnB+"].mean(1)
-    assert (-few_gap[1:]).max() < CLAIMS.no_gain   # (full_gap[-1] > 0 is an observation, 0.3-2.0 points: not asserted)
-    assert few_gap[-1] >= full_gap[-1] + CLAIMS.few_label_growth
+    assert few_gap[-1] >= CLAIMS.few_below   # (that the gap grows with few labels is an observation, not asserted)
 
 
 def test_steps_were_chosen_on_validation():
-    """The chapter's STEPS = 100: the baseline's validation accuracy is on its plateau (vs 3 x STEPS)."""
+    """The chapter's STEPS = 100, shared by every arm (only the rate is chosen per arm): the baseline's
+    validation accuracy at the middle rate is on its plateau (vs 3 x STEPS)."""
     b = load_digits_split((5, 6, 7, 8, 9))
     accuracy = {}
     for steps in (100, 300):

@@ -13,6 +13,10 @@ mix). The second comes close to the objective's limits at the ends of the grid (
 minimisers of L_tgt among those of L_src, the frozen-trunk baseline when pretraining found the
 source's minimiser; lam -> inf: those of L_src among those of L_tgt, target-only training); the first
 shows what a fixed budget of steps adds to them.
+
+Whether pretraining helps is asked with every arm at its own rate: tuned_rates_sweep trains target-only
+training, the four fine-tuning variants and the joint objective (one rate) at every rate of RATES, and
+tuned_choice picks each arm's rate (and variant, or lam) on validation.
 """
 
 from __future__ import annotations

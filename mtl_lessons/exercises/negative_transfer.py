@@ -1,5 +1,5 @@
 """Exercises of negative transfer: the negative-transfer gap over seeds (checked against a reference), why
-pairing the seeds shrinks its sd (a derivation, checked numerically), and L2-SP toward a harmful source (predict, then run). Chapter 9's build exercise, the L2-SP
+pairing the seeds shrinks its sd (a derivation, checked numerically), and what L2-SP costs toward a harmful source (predict, then run). Chapter 9's build exercise, the L2-SP
 penalty ("l2-sp"), is registered in transfer.py beside the rest of L2-SP."""
 
 from __future__ import annotations
@@ -49,36 +49,57 @@ def check_ntg_over_seeds(answer) -> str | None:
             "then the mean and the sd of those gaps.")
 
 
-# ---------------------------------------------------------------- predict: L2-SP toward a harmful source
+# ---------------------------------------------------------------- predict: what L2-SP costs toward each source
 
-def l2_sp_outcome(l2sp: float, plain: float, *, tol: float = 0.02) -> str:
-    """'worse', 'same' or 'better': L2-SP's target accuracy against plain fine-tuning at the same rate (tol apart)."""
-    if l2sp < plain - tol:
-        return "worse"
-    return "better" if l2sp > plain + tol else "same"
+def l2_sp_cost_outcome(cost_helpful: float, cost_harmful: float, *, tol: float = 0.01) -> str:
+    """'larger', 'same' or 'smaller': L2-SP's cost toward the harmful source against the helpful one's (tol apart)."""
+    if cost_harmful > cost_helpful + tol:
+        return "larger"
+    return "smaller" if cost_harmful < cost_helpful - tol else "same"
 
 
 @register_prediction(
-    "l2-sp-harmful", "L2-SP toward a harmful source, against plain fine-tuning",
-    examples=[("worse", (0.64, 0.68), True), ("same", (0.64, 0.68), False), ("better", (0.72, 0.68), True),
-              ("same", (0.675, 0.68), True), ("better", (0.675, 0.68), False)])
+    "l2-sp-harmful", "What L2-SP costs toward a harmful source, against a helpful one",
+    examples=[("larger", ((0.79, 0.80, 0.74), (0.70, 0.73, 0.63), (0.66, 0.71, 0.57)), True),
+              ("same", ((0.79, 0.80, 0.74), (0.70, 0.73, 0.63), (0.66, 0.71, 0.57)), False),
+              ("same", ((0.79, 0.80, 0.74), (0.71, 0.72, 0.63), (0.70, 0.715, 0.57)), True),
+              ("smaller", ((0.76, 0.80, 0.74), (0.70, 0.72, 0.63), (0.70, 0.71, 0.57)), True),
+              ("larger", ((0.76, 0.80, 0.74), (0.70, 0.72, 0.63), (0.70, 0.71, 0.57)), False)])
 def judge_l2_sp_harmful(answer, measured):
-    allowed = ("worse", "same", "better")
+    """measured: for the helpful, mild and harmful source in turn, the test accuracy (each a mean over seeds, or
+    per seed) of L2-SP (alpha 0.1), plain fine-tuning at the same rate, and the frozen trunk + new head."""
+    allowed = ("larger", "same", "smaller")
     if answer not in allowed:
         raise ValueError(f"my_prediction={answer!r}: answer one of {', '.join(map(repr, allowed))}")
-    l2sp, plain = (float(np.mean(m)) for m in measured)
-    outcome = l2_sp_outcome(l2sp, plain)
-    why = f"Measured: L2-SP {l2sp:.3f}, plain fine-tuning {plain:.3f}, so '{outcome}' (within 0.02 counts as 'same'). "
-    if outcome == "worse":
-        why += ("L2-SP pulls the transferred weights toward w_S⁰, the source's: a source that taught nothing useful "
-                "keeps the network near weights that fit random labels, and plain fine-tuning moves further away.")
+    (l2_help, plain_help, frozen_help), (l2_mild, plain_mild, _), (l2_harm, plain_harm, frozen_harm) = (
+        tuple(float(np.mean(v)) for v in triple) for triple in measured)
+    cost = {"helpful": plain_help - l2_help, "mild": plain_mild - l2_mild, "harmful": plain_harm - l2_harm}
+    outcome = l2_sp_cost_outcome(cost["helpful"], cost["harmful"])
+    why = (f"Measured, plain fine-tuning − L2-SP (α = 0.1, the same rate): helpful {cost['helpful']:+.3f}, "
+           f"half-shuffled {cost['mild']:+.3f}, harmful {cost['harmful']:+.3f}, so '{outcome}' (within 0.01 counts "
+           f"as 'same'). Plain fine-tuning itself ended at {plain_help:.3f} from the helpful source and "
+           f"{plain_harm:.3f} from the harmful one; the frozen trunk, whose hidden layers stay at the source's weights, "
+           f"at {frozen_help:.3f} and {frozen_harm:.3f}: how good a place to stay each source's weights are. ")
+    between = min(cost["helpful"], cost["harmful"]) <= cost["mild"] <= max(cost["helpful"], cost["harmful"])
+    order = ("The half-shuffled source lies in between: the cost follows how much of the source is wrong. "
+             if between else "The half-shuffled source does not lie in between here, so the cost does not simply "
+             "follow how much of the source is wrong in these seeds. ")
+    if outcome == "larger":
+        why += ("The pull α(w − w_S⁰) has the same form toward every source; what differs is the place it holds the "
+                "network near. Staying at the helpful source's weights is worth a good deal to the target (the "
+                "frozen trunk), so a pull toward them costs little; the harmful source's weights are features for "
+                "random labels, worth far less, and the pull resists exactly the steps that carry plain fine-tuning "
+                "away from them. Plain fine-tuning from the harmful source had less accuracy to lose, and L2-SP "
+                "still lost more of it. " + order)
     elif outcome == "same":
-        why += ("The pull toward w_S⁰ neither held the network back nor helped by more than 2 points here; this "
-                "chapter does not measure how far either travelled, so it cannot say whether the pull was weak or "
-                "the source's weights were as good a place to stay as any.")
+        why += ("The pull cost about as much toward both: in these seeds, holding the network near weights for "
+                "random labels did not cost more than holding it near useful ones, perhaps because 100 steps at "
+                "rate 0.3 carry plain fine-tuning only a short way from either. " + order)
     else:
-        why += ("The pull toward the source's weights helped: what it kept of w_S⁰ was worth more to the target than "
-                "what plain fine-tuning learned in its place, although the source's labels were random.")
+        why += ("The pull cost less toward the harmful source: plain fine-tuning from it ended lower, so there was "
+                "less to lose, and holding the network near the helpful source's weights cost more than near the "
+                "harmful one's in these seeds, although the frozen trunk says the helpful ones are the better place "
+                "to stay. " + order)
     return answer == outcome, why
 
 

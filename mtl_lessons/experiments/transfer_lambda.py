@@ -13,6 +13,10 @@ mix). The second comes close to the objective's limits at the ends of the grid (
 minimisers of L_tgt among those of L_src, the frozen-trunk baseline when pretraining found the
 source's minimiser; lam -> inf: those of L_src among those of L_tgt, target-only training); the first
 shows what a fixed budget of steps adds to them.
+
+Whether pretraining helps is asked with every arm at its own rate: tuned_rates_sweep trains target-only
+training, the four fine-tuning variants and the joint objective (one rate) at every rate of RATES, and
+tuned_choice picks each arm's rate (and variant, or lam) on validation.
 """
 
 from __future__ import annotations
@@ -66,9 +70,10 @@ class TransferClaims:
     SEED = 0..19 by tools/claims_report.py (worst value in the comment) and holds there with a margin."""
 
     n_target: int = 30  # the claims are about this many target labels
-    adapt_gain: float = 0.03  # fine-tuning (variant chosen on validation) beats the unadapted source model by this (worst +0.056)
-    pretrain_wins: int = 3  # ... and beats target-only (from scratch) in at least this many of the 5 seeds (worst 4)
-    joint_gain: float = 0.01  # the joint objective (one rate), lam chosen on validation, beats target-only by this (worst +0.021)
+    # claims 1-2: every arm chooses its rate from RATES on validation (tuned_rates_sweep); fine-tuning its variant too
+    adapt_gain: float = 0.03  # fine-tuning (variant and rate on validation) beats the unadapted source model by this (worst +0.056)
+    pretrain_wins: int = 3  # ... and beats target-only (rate on validation) in at least this many of the 5 seeds (worst 4)
+    # claims 3-5: the lam sweep at the course's one rate (transfer_lambda_sweep), each arm at the same rate and budget
     small_lam_to_frozen: float = 0.03  # heads at their own rate, lam = 0.01, 100 steps: within this of frozen (worst 0.015)
     large_lam_to_target_only: float = 0.04  # both joint variants, lam = 100, 100 steps: within this of target-only (worst 0.025)
     budget_drop: float = 0.15  # lam = 0.01: one rate (fixed budget) ends at least this far below heads-at-own-rate (worst 0.215)
@@ -242,6 +247,102 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_
     sweep.meta.update(n_source=n_source, noise=noise, permuted=permuted, n_val=n_val, hidden=hidden,
                       n_layers=n_layers, steps=steps, lr=lr, trunk_lr_scale=trunk_lr_scale)
     return sweep
+
+
+RATES = (0.1, 0.3, 1.0, 3.0)  # the rate grid every arm of claim 2 chooses from, on validation (10 diverges for all)
+TUNED = ("target_only", "finetune", "finetune_slow", "keep_head", "keep_head_slow", "joint")
+
+
+@cached
+def tuned_rates_sweep(rates=RATES, lams=LAMBDAS, n_target: int = 30, seeds=range(5), *, n_source: int = 200,
+                      noise: float = 0.0, permuted: float = 0.25, n_val: int = 30, hidden: int = 32,
+                      n_layers: int = 2, steps: int = 100, pretrain_lr: float = 1.0, trunk_lr_scale: float = 0.1,
+                      progress: bool = True) -> Sweep:
+    """Claim 2's arms, each trained at every rate of `rates`, so that each can choose its own on validation.
+
+    One n_target. Pretraining (one network per seed) runs at pretrain_lr, as in transfer_lambda_sweep;
+    then, at every rate: target-only training, the four fine-tuning variants, and the joint objective
+    with one rate at every lam. Results, each (n_rates, n_lam, n_seeds), as acc_<name> (test) and
+    val_<name> (validation) for the names of TUNED (all but "joint" are repeated along lam).
+    """
+    rates = check_floats("rates", rates, low=0.0, low_open=True, item_name="rate")
+    lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
+    check_int("n_target", n_target, low=10)
+    seeds = check_ints("seeds", seeds, low=0)
+    check_keywords(n_source=n_source, noise=noise, hidden=hidden, n_layers=n_layers, progress=progress)
+    check_int("steps", steps, low=1)
+    check_float("pretrain_lr", pretrain_lr, low=0.0, low_open=True)
+    check_float("trunk_lr_scale", trunk_lr_scale, low=0.0, low_open=True)
+    sweep = Sweep({"rate": rates, "lam": lams}, seeds)
+    use_one_thread()
+    data = [load_transfer_digits(n_target, n_source=n_source, noise=noise, permuted=permuted, n_val=n_val, seed=s)
+            for s in seeds]
+    n_r, n_l, n_s = len(rates), len(lams), len(seeds)
+
+    def net():
+        return MultiTaskNet(64, hidden, n_layers, 1, 10, sharing_depth=n_layers)
+
+    # the joint objective, one rate, at every (rate, lam, seed): one call per rate
+    with tqdm(total=n_r, desc=f"joint objective at {n_r} rates, {n_r * n_l * n_s} models", disable=not progress,
+              delay=PROGRESS_DELAY_S, leave=False) as bar:
+        joint = {"acc_joint": [], "val_joint": []}
+        for rate in rates:
+            out = joint_accuracies([d for _ in lams for d in data], [lam for lam in lams for _ in seeds],
+                                   [s for _ in lams for s in seeds], hidden=hidden, n_layers=n_layers, steps=steps,
+                                   lr=rate, progress=False, variants=("joint",))
+            for name in joint:
+                joint[name].append(out[name].reshape(n_l, n_s))
+            bar.update(1)
+    for name, acc in joint.items():
+        sweep.add(name, np.stack(acc))
+
+    # pretraining, then target-only and the four fine-tuning variants at every rate: one fit_many
+    pre = ModelStack.from_factory(net, seeds)
+    fit_many(pre, torch.stack([d.x_source for d in data])[:, None], torch.stack([d.y_source for d in data])[:, None],
+             loss="ce", optimizer="sgd", lr=pretrain_lr, steps=steps, progress=progress, desc="pretraining on the source")
+    head_seeds = [10_000 + s for s in seeds]
+    every = list(range(n_s))
+    scratch = ModelStack.from_factory(net, head_seeds)
+    new_head = transfer_stack(pre, net, n_layers, source_index=every, seeds=head_seeds, freeze=False)
+    arms = {"target_only": (scratch, 1.0), "finetune": (new_head, 1.0), "finetune_slow": (new_head, trunk_lr_scale),
+            "keep_head": (pre, 1.0), "keep_head_slow": (pre, trunk_lr_scale)}
+    stacks = [stack for stack, _ in arms.values() for _ in rates]  # arm-major, then rate, then seed
+    both = ModelStack.concat(stacks)
+    lr = torch.tensor([rate for _ in arms for rate in rates for _ in seeds])
+    trunk = torch.tensor([scale for _, scale in arms.values() for _ in rates for _ in seeds])
+    m = len(both)
+    xt = torch.stack([d.x_target for d in data])[:, None].repeat(m // n_s, 1, 1, 1)
+    yt = torch.stack([d.y_target for d in data])[:, None].repeat(m // n_s, 1, 1)
+    fit_many(both, xt, yt, lr_scale={name: trunk for name in both.params if name.startswith("layers.")},
+             loss="ce", optimizer="sgd", lr=lr, steps=steps, progress=progress,
+             desc=f"target only and fine-tuning at {n_r} rates, {m} models")
+    for split, prefix in (("test", "acc_"), ("val", "val_")):
+        acc = _accuracies(both, data * (m // n_s), 0, split).numpy().reshape(len(arms), n_r, 1, n_s)
+        for name, a in zip(arms, acc):
+            sweep.add(prefix + name, np.broadcast_to(a, (n_r, n_l, n_s)).copy())
+    sweep.meta.update(n_target=n_target, n_source=n_source, noise=noise, permuted=permuted, n_val=n_val,
+                      hidden=hidden, n_layers=n_layers, steps=steps, pretrain_lr=pretrain_lr,
+                      trunk_lr_scale=trunk_lr_scale)
+    return sweep
+
+
+def tuned_choice(sweep: Sweep, names, *, over_lam: bool = False) -> tuple[list[tuple], np.ndarray]:
+    """Per seed, the (name, rate, lam) of a tuned_rates_sweep with the best validation accuracy, and its test accuracy.
+
+    names: the arms to choose among (e.g. the four fine-tuning variants); every rate is a choice, and
+    every lam too if over_lam (the joint objective), else only the first (the others repeat it).
+    Returns (the choice per seed, test accuracy per seed (n_seeds,)); the test numbers play no part.
+    """
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (from tuned_rates_sweep), got {type(sweep).__name__}")
+    names = check_sequence("names", names)
+    sweep.require(knobs=["rate", "lam"], results=[f"{p}{n}" for n in names for p in ("acc_", "val_")],
+                  by="tuned_choice")
+    rates, lams = sweep.knobs["rate"], sweep.knobs["lam"]
+    grid = [(n, i, j) for n in names for i in range(len(rates)) for j in (range(len(lams)) if over_lam else [0])]
+    chosen, test = chosen_by_validation(np.stack([sweep.results["val_" + n][i, j] for n, i, j in grid]),
+                                        np.stack([sweep.results["acc_" + n][i, j] for n, i, j in grid]))
+    return [(grid[c][0], rates[grid[c][1]], lams[grid[c][2]]) for c in chosen], test
 
 
 def log_ticks(ax, values, axis: str = "x") -> None:

@@ -510,6 +510,7 @@ CASES = [
     row("experiments: grouping sweep refuses n_groups without 2", lambda: grouping_sweep([0], n_groups=(1, 3), progress=False), ValueError, "must include 2"),
     row("experiments: grouping sweep refuses lookahead_lr=-1", lambda: grouping_sweep([0], lookahead_lr=-1.0), ValueError, "lookahead_lr=-1.0"),
     row("experiments: grouping sweep refuses every=0", lambda: grouping_sweep([0], every=0), ValueError, "every=0 is out of range"),
+    row("experiments: grouping sweep refuses a rate of 0", lambda: grouping_sweep([0], lrs=(0.0, 0.02)), ValueError, "lrs"),
     row("experiments: grouping explorer, one seed", drawn(lambda: grouping_explorer(small("task_affinity")))),
     row("experiments: grouping explorer refuses a lam sweep", drawn(lambda: grouping_explorer(small("task_weighting"))), ValueError, "needs the knob 'n_groups'"),
     row("experiments: grouping explorer refuses 5 groups", drawn(lambda: grouping_explorer(small("task_affinity"), value={"n_groups": 5})), ValueError, "n_groups=5 is not on the grid"),

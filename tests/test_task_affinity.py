@@ -1,22 +1,21 @@
 """Chapter 11 helpers: the two-cluster tasks, the lookahead affinity (against the first-order formula and
-a hand-made lookahead), groupings, fit_many's callback, counted backward passes, and the chapter's claims
-(CLAIMS, the notebook's thresholds) on held-out seeds 30-34 and 40-44, outside the seeds 0..23 the
-thresholds were calibrated on.
+a hand-made lookahead), groupings, fit_many's callback, counted backward passes, the choice of each network's
+rate on validation, and the chapter's claims (CLAIMS, the notebook's thresholds) on held-out seeds 30-34 (and
+40-44 for 11.1), outside the seeds 0..23 the thresholds were calibrated on.
 
-Measured by the claims report, SEED = 0..19 (groups of five seeds as the notebook runs them; worst group in
-CLAIMS' comments): within - across affinity per unit step, mean over five seeds 0.59 to 4.32 (batched 0.47 to 4.4), positive
-on 3 to 5 of five; MSE ratios of means 2 affinity groups / all together 0.94 (seeds 13-17) to 1.68, random / affinity
-split 0.74 to 1.26, alone / all together 1.67 to 3.30; geometric-mean ratios target only / multi-task 1.30 to
-4.89, / frozen trunk 1.79 to 8.66. Seeds 5-9 are the worst group for the random split (1.26)."""
+Every network chooses its Adam rate and step on validation. Measured over seeds 0..23 (groups of five as the
+notebook runs them; worst group in CLAIMS' comments): multi-task beat target only on 24 of 24 seeds (worst group
+5 of 5), the frozen trunk on 20 (3 of 5); within > across affinity on 21 (3 of 5); every task alone lost to all
+together on 24 (5 of 5)."""
 
 import numpy as np
 import pytest
 import torch
 
-from mtl_lessons.experiments.task_affinity import (CLAIMS, _matched_hidden, affinity_groups, backward_cost,
-                                                   geometric_mean_ratio, grouping_sweep, lookahead_affinity,
-                                                   make_cluster_tasks, random_partition, search_groups,
-                                                   transfer_vs_multitask)
+from mtl_lessons.experiments.task_affinity import (CLAIMS, _fit_tuned, _matched_hidden, affinity_groups,
+                                                   backward_cost, geometric_mean_ratio, grouping_sweep,
+                                                   lookahead_affinity, make_cluster_tasks, random_partition,
+                                                   search_groups, share_below, transfer_vs_multitask)
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.train import ModelStack, fit_many
 from mtl_lessons.weighting import MGDA, PCGrad, UncertaintyWeighting
@@ -138,17 +137,31 @@ def test_backward_passes_are_counted():
     assert all(c["seconds"] > 0 for c in cost.values())
 
 
+def test_each_network_keeps_its_best_rate_and_step():
+    d = make_cluster_tasks(1, 8, seed=2)  # two tasks
+    x, y = d.x_train[None], d.y_train[None]
+    lrs = (1e-4, 0.02)
+    stack = ModelStack.from_factory(lambda: MultiTaskNet(1, 4, 1, 2, sharing_depth=1), [0] * len(lrs))
+    val, test, rate, step = _fit_tuned(stack, x, y, (d.x_val[None], d.y_val[None]), (d.x_test[None], d.y_test[None]),
+                                       lrs=lrs, steps=40, select=[[1.0, 0.0]], every=10, progress=False)
+    assert rate.tolist() == [1] and step[0] in (10, 20, 30, 40)  # a rate of 1e-4 barely moves in 40 steps
+    with torch.no_grad():  # the model at rate 0.02, after the last step: the record at step 40
+        final = ((stack.model(1)(d.x_val) - d.y_val) ** 2).mean((1, 2))
+    assert val[0, 0] <= final[0] + 1e-6
+
+
 # ---------------------------------------------------------------- the claims, on other seeds
 
-SEED_GROUPS = [list(range(30, 35)), list(range(40, 45))]  # held out: the claims report calibrates on 0..23
+# held out: the claims report calibrates on 0..23; 11.2 trains ~20 networks x 3 rates per seed, one group of five
+GROUP_SEEDS, BOTH_WAYS_SEEDS = [list(range(30, 35))], [list(range(30, 35)), list(range(40, 45))]
 
 
-@pytest.fixture(scope="module", params=SEED_GROUPS, ids=lambda s: f"seeds {s[0]}-{s[-1]}")
+@pytest.fixture(scope="module", params=GROUP_SEEDS, ids=lambda s: f"seeds {s[0]}-{s[-1]}")
 def groups(request):
     return grouping_sweep(request.param, progress=False)
 
 
-@pytest.fixture(scope="module", params=SEED_GROUPS, ids=lambda s: f"seeds {s[0]}-{s[-1]}")
+@pytest.fixture(scope="module", params=BOTH_WAYS_SEEDS, ids=lambda s: f"seeds {s[0]}-{s[-1]}")
 def both_ways(request):
     return transfer_vs_multitask(request.param, n_target=6, steps=300, progress=False)
 
@@ -156,29 +169,23 @@ def both_ways(request):
 def test_claim_affinity_sees_the_clusters(groups):
     z, cluster = groups.meta["affinity"], np.array(groups.meta["cluster"])
     same, off = cluster[:, None] == cluster[None, :], ~np.eye(len(cluster), dtype=bool)
-    gap = (z[:, same & off].mean(1) - z[:, ~same].mean(1)) / groups.meta["lookahead_lr"]
+    gap = z[:, same & off].mean(1) - z[:, ~same].mean(1)
     assert (gap > 0).mean() >= CLAIMS.min_gap_fraction, gap
-    assert gap.mean() >= CLAIMS.min_affinity_gap, gap
-
-
-def test_claim_grouping_does_not_beat_all_together(groups):
-    all_together, grouped = groups.at("test_mse", n_groups=1).mean(), groups.at("test_mse", n_groups=2).mean()
-    assert grouped / all_together >= CLAIMS.min_ratio_grouped
-
-
-def test_claim_affinity_split_is_no_better_than_random(groups):
-    random = groups.meta["controls"]["random"]["test"].mean()
-    assert random / groups.at("test_mse", n_groups=2).mean() <= CLAIMS.max_ratio_random
 
 
 def test_claim_alone_is_worst(groups):
-    assert groups.at("test_mse", n_groups=6).mean() / groups.at("test_mse", n_groups=1).mean() >= CLAIMS.min_ratio_alone
+    alone, together = groups.at("test_mse", n_groups=6), groups.at("test_mse", n_groups=1)
+    assert share_below(together, alone) >= CLAIMS.min_share_alone, (alone, together)
 
 
 def test_claim_both_ways_beat_the_target_alone(both_ways):
     alone = both_ways["target only"]["target"]
-    assert geometric_mean_ratio(alone, both_ways["multi-task"]["target"]) >= CLAIMS.min_ratio_multitask
-    assert geometric_mean_ratio(alone, both_ways["frozen trunk + new head"]["target"]) >= CLAIMS.min_ratio_frozen
+    assert share_below(both_ways["multi-task"]["target"], alone) >= CLAIMS.min_share_multitask
+    assert share_below(both_ways["frozen trunk + new head"]["target"], alone) >= CLAIMS.min_share_frozen
+
+
+def test_share_below():
+    assert share_below([1.0, 3.0, 2.0, 0.5, 1.0], [2.0, 2.0, 2.0, 1.0, 1.0]) == 0.4  # ties do not count
 
 
 def test_geometric_mean_ratio():

@@ -70,9 +70,9 @@ def check_first_order_affinity(answer) -> str | None:
                                ("every task alone", {"all together": 1.0, "affinity groups": 1.3, "every task alone": 2.0}, False)])
 def judge_grouping_wins(answer, measured):
     """measured: {"all together", "affinity groups", "every task alone": mean test MSE over tasks and seeds};
-    optional, to explain the outcome: "planted clusters", "searched groups", "random groups", "wide" (the
+    optional, to explain the outcome: "planted clusters", "clustering's groups", "random groups", "wide" (the
     other 2-group arms and controls, same means), "small groups" (test MSE of the tasks left in groups of one
-    or two / their MSE all together) and "sizes" (the clustering's group sizes, one string per seed)."""
+    or two / their MSE all together) and "sizes" (the 2-group sizes of TAG's search, one string per seed)."""
     words = {"all together": "all together", "all": "all together", "together": "all together",
              "affinity groups": "affinity groups", "two groups": "affinity groups", "groups": "affinity groups",
              "2 groups": "affinity groups", "every task alone": "every task alone", "alone": "every task alone"}
@@ -82,28 +82,28 @@ def judge_grouping_wins(answer, measured):
     mse = {name: float(measured[name]) for name in ("all together", "affinity groups", "every task alone")}
     best = min(mse, key=mse.get)
     together, groups, alone = mse["all together"], mse["affinity groups"], mse["every task alone"]
-    text = (f"Measured test MSE: all together {together:.4f}, two affinity groups (clustering) {groups:.4f} "
+    text = (f"Measured test MSE: all together {together:.4f}, two affinity groups (TAG's search) {groups:.4f} "
             f"({groups / together:.2f}× all together), every task alone {alone:.4f} ({alone / together:.2f}×). ")
     if "sizes" in measured:
-        text += f"The clustering's group sizes, per seed: {', '.join(measured['sizes'])}. "
-    other = {name: float(measured[name]) for name in ("planted clusters", "searched groups", "random groups", "wide")
+        text += f"The search's group sizes, per seed: {', '.join(measured['sizes'])}. "
+    other = {name: float(measured[name]) for name in ("planted clusters", "clustering's groups", "random groups", "wide")
              if name in measured}
     if other:
         text += "Other arms: " + ", ".join(f"{n} {v / together:.2f}×" for n, v in other.items()) + " all together. "
     planted = other.get("planted clusters")
     if best == "all together":
-        text += "One network for all six tasks beat the clustering's split on these seeds. "
+        text += "One network for all six tasks beat the search's split on these seeds. "
         if planted is not None and planted < together:
             text += ("But the split into the planted clusters (3 + 3) beat all together on these seeds: splitting "
-                     "can pay here; the clustering's groups were other ones. ")
+                     "can pay here; the search's groups were other ones. ")
         if "small groups" in measured:
-            text += (f"Tasks the clustering left in groups of one or two had {float(measured['small groups']):.2f}× "
+            text += (f"Tasks the search left in groups of one or two had {float(measured['small groups']):.2f}× "
                      "their error all together: they train on 12 or 24 points. ")
         elif planted is not None:
             text += ("Even the planted clusters (3 + 3) did not beat all together on these seeds: halving the "
                      "data per trunk cost at least as much as the other cluster's interference. ")
     elif best == "affinity groups":
-        text += ("The clustering's two groups won on these seeds; compare with the random split of the same sizes "
+        text += ("The search's two groups won on these seeds; compare with the random split of the same sizes "
                  "and the planted clusters before crediting the affinity. ")
     else:
         text += ("Every task alone won on these seeds, unusual here: look at the per-seed numbers for a seed where "

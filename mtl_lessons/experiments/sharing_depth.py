@@ -146,7 +146,7 @@ def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=r
             train = (sq.sum(-1) / repeat(mask).sum(-1)).mean(-1)
             fit = stack(x_grid[None, :, None].expand(m, -1, -1))[..., 0]  # (models, n_tasks, n_grid)
         by_rate = {"test_mse": per_task.mean(-1), "val_mse": val, "train_mse": train, "test_mse_tasks": per_task,
-                   "fit": fit, "lr": torch.tensor(lrs).repeat_interleave(len(points))}
+                   "fit": fit, "lr": torch.tensor(lrs, dtype=torch.float64).repeat_interleave(len(points))}
         best = by_rate["val_mse"].reshape(len(lrs), -1).argmin(0)  # (points,): each point's rate, on validation
         for name, value in by_rate.items():
             value = value.reshape(len(lrs), len(points), *value.shape[1:])[best, torch.arange(len(points))]

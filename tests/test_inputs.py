@@ -26,7 +26,7 @@ from mtl_lessons.data import load_penguin_tasks  # noqa: E402
 from mtl_lessons.data import (add_pixel_noise, load_digits_split, load_transfer_digits,  # noqa: E402
                               make_competing_tasks, make_digit_overlay, make_sinusoid_tasks, take_labels)
 from mtl_lessons.exercises import EXERCISES, TIME_LIMIT, check, feedback, predict, reveal  # noqa: E402
-from mtl_lessons.experiments.data_size import data_size_explorer, data_size_sweep  # noqa: E402
+from mtl_lessons.experiments.data_size import data_size_explorer, data_size_sweep, tuned_comparison  # noqa: E402
 from mtl_lessons.experiments.finetuning import (claims_hold, early_stopped, finetuning_explorer,  # noqa: E402
                                                 finetuning_sweep, measured, practice_schedules)
 from mtl_lessons.experiments.conflicting_gradients import angle_explorer  # noqa: E402
@@ -524,12 +524,14 @@ CASES = [
     row("experiments: data size explorer refuses an off-grid value", drawn(lambda: data_size_explorer(small("data_size"), value=8)), ValueError, "n_per_task=8 is not on the grid"),
     row("experiments: data size explorer refuses a lam sweep", drawn(lambda: data_size_explorer(small("task_weighting"))), ValueError, "needs the knob 'n_per_task'"),
     row("experiments: data size sweep refuses an int grid", lambda: data_size_sweep(8), TypeError, "n_per_task=8 must be a sequence"),
+    row("experiments: tuned comparison refuses a rate of 0", lambda: tuned_comparison((8,), lrs=(0.01, 0.0)), ValueError, "lrs=0.0 is out of range (allowed: > 0.0) (lrs[1])"),
     row("experiments: data size sweep refuses steps=10**12", lambda: data_size_sweep(steps=10**12), ValueError, "steps="),
     row("experiments: data size sweep refuses empty seeds", lambda: data_size_sweep(seeds=[]), ValueError, "seeds=() has 0 values"),
     row("experiments: sharing depth, no 1.0 / 8 on the grid", drawn(lambda: sharing_depth_explorer(small("sharing_depth")))),
     row("experiments: sharing depth explorer refuses a lam sweep", drawn(lambda: sharing_depth_explorer(small("task_weighting"))), ValueError, "needs the knob 'sharing_depth'"),
     row("experiments: sharing depth sweep refuses n_layers=10**6", lambda: sharing_depth_sweep(n_layers=10**6), ValueError, "n_layers=1000000 is out of range"),
     row("experiments: sharing depth sweep refuses relatedness 2", lambda: sharing_depth_sweep((2.0,)), ValueError, "relatedness=2.0 is out of range (allowed: <= 1.0) (relatedness[0])"),
+    row("experiments: sharing depth sweep refuses a negative rate among several", lambda: sharing_depth_sweep((1.0,), lr=(0.01, -1.0)), ValueError, "lr=-1.0 is out of range (allowed: > 0.0) (lr[1])"),
     row("experiments: overlay sweep refuses a str width", lambda: digit_overlay_sweep(("16",)), TypeError, "hidden='16' must be an int (hidden[0])"),
     row("experiments: task weighting, no lam = 1 on the grid", drawn(lambda: task_weighting_explorer(small("task_weighting")))),
     row("experiments: task weighting explorer refuses a depth sweep", drawn(lambda: task_weighting_explorer(small("transferability"))), ValueError, "needs the knob 'lam'"),

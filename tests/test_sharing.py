@@ -8,8 +8,8 @@ import torch
 from mtl_lessons.data import make_digit_overlay
 from mtl_lessons.experiments import SLIDERS
 from mtl_lessons.data import make_sinusoid_tasks
-from mtl_lessons.experiments.sharing_depth import (CLAIMS, digit_overlay_sweep, matched_width, sharing_depth_explorer,
-                                                  sharing_depth_sweep)
+from mtl_lessons.experiments.sharing_depth import (CLAIMS, TUNED_LRS, digit_overlay_sweep, matched_width,
+                                                  sharing_depth_explorer, sharing_depth_sweep)
 from mtl_lessons.models import MultiTaskNet, count_parameters, sharing_parameter_count
 from mtl_lessons.objectives import soft_sharing_penalty
 
@@ -213,6 +213,31 @@ def test_sharing_helps_related_tasks_and_hurts_unrelated_ones_at_equal_width():
     hard = sharing_depth_sweep((1.0,), (CLAIMS.many_points,), seeds, depths=(0, 2), shared_freq=CLAIMS.hard_freq,
                                progress=False).results["test_mse"][:, 0, 0].mean(-1)
     assert unrelated[2] / unrelated[0] - hard[1] / hard[0] >= CLAIMS.min_penalty_gap, (unrelated, hard)
+
+
+def test_the_two_main_claims_hold_with_each_depth_at_its_own_rate():
+    """Chapter 2's claims 4 and 5 on seeds 30..34: each depth at its rate chosen on validation (per seed)."""
+    tuned = sharing_depth_sweep((0.0, 1.0), (CLAIMS.few_points, CLAIMS.many_points), seeds=range(30, 35),
+                                depths=(0, 2), lr=TUNED_LRS, progress=False)
+    assert set(np.unique(tuned.results["lr"])) <= set(TUNED_LRS)
+    _, related = tuned.curve("test_mse", "sharing_depth", relatedness=1.0, n_per_task=CLAIMS.few_points)
+    assert np.exp(np.log(related[0] / related[1]).mean()) >= CLAIMS.min_geo_ratio_related_tuned, related
+    _, unrelated = tuned.curve("test_mse", "sharing_depth", relatedness=0.0, n_per_task=CLAIMS.many_points)
+    assert unrelated[1].mean() / unrelated[0].mean() >= CLAIMS.min_ratio_unrelated_tuned, unrelated
+
+
+def test_a_sweep_over_rates_keeps_each_models_rate_chosen_on_validation():
+    one = [sharing_depth_sweep((1.0,), (6,), seeds=[0, 1], n_tasks=3, hidden=4, steps=20, n_grid=5, lr=lr,
+                               depths=(0, 2), progress=False) for lr in (0.01, 0.1)]
+    both = sharing_depth_sweep((1.0,), (6,), seeds=[0, 1], n_tasks=3, hidden=4, steps=20, n_grid=5, lr=(0.01, 0.1),
+                               depths=(0, 2), progress=False)
+    val = np.stack([s.results["val_mse"] for s in one])  # (rates, k, r, n, seeds)
+    pick = val.argmin(0)
+    assert np.array_equal(both.results["lr"], np.array([0.01, 0.1])[pick])
+    want = np.take_along_axis(np.stack([s.results["test_mse"] for s in one]), pick[None], 0)[0]
+    assert np.allclose(both.results["test_mse"], want, rtol=1e-3, atol=1e-5)
+    with pytest.raises(ValueError, match="lr"):
+        sharing_depth_sweep((1.0,), (6,), seeds=[0], steps=1, lr=(0.01, -0.1), progress=False)
 
 
 def test_overlay_cost_of_sharing_is_mostly_capacity():

@@ -124,8 +124,8 @@ def test_claims_hold_for_other_seeds(small_sweep):
     recovered = recovered_fraction(r["acc_base_B"][1:], r["acc_AnB"][1:], r["acc_AnB+"][1:])
     assert (recovered[CLAIMS.recovered_from - 1:] >= CLAIMS.recovered).all()   # fine-tuning recovers most of it
     assert (r["acc_base_B"].mean(1) - r["acc_AnB+"].mean(1)).max() <= CLAIMS.shortfall
-    assert (r["acc_AnB+"].mean(1) - r["acc_base_B"].mean(1)).max() < CLAIMS.no_gain   # no +2 points here
-    assert (r["acc_base_B"].mean(1) - r["acc_BnB"].mean(1)).max() < CLAIMS.no_bnb_drop
+    assert (r["acc_AnB+"].mean(1) - r["acc_base_B"].mean(1)).max() <= CLAIMS.no_gain   # no +2 points here
+    assert (r["acc_base_B"].mean(1) - r["acc_BnB"].mean(1)).max() <= CLAIMS.no_bnb_drop
 
 
 def test_few_labels_claims_hold_for_other_seeds(small_sweep, few_label_sweep):
@@ -137,17 +137,43 @@ def test_few_labels_claims_hold_for_other_seeds(small_sweep, few_label_sweep):
     assert few_gap[-1] >= CLAIMS.few_below   # (that the gap grows with few labels is an observation, not asserted)
 
 
-def test_steps_were_chosen_on_validation():
-    """The chapter's STEPS = 100, shared by every arm (only the rate is chosen per arm): the baseline's
-    validation accuracy at the middle rate is on its plateau (vs 3 x STEPS)."""
+def test_baseline_is_on_its_plateau_at_STEPS_at_every_rate():
+    """The chapter's STEPS = 100 is shared by every arm and chosen for none (only the rate is chosen per arm).
+    For the baseline it is on the plateau at every rate of LRS: its validation accuracy after STEPS is within
+    a point of its accuracy after 3 x STEPS (one run of 300 steps, read at 100 and 300)."""
     b = load_digits_split((5, 6, 7, 8, 9))
-    accuracy = {}
-    for steps in (100, 300):
-        stack = ModelStack.from_factory(lambda: MultiTaskNet(64, 32, 4, 1, 5, sharing_depth=4), range(40, 44))
-        fit_many(stack, b.x_train.expand(4, 1, -1, -1), b.y_train.expand(4, 1, -1), loss="ce", optimizer="adam",
-                 lr=1e-2, steps=steps, progress=False)
-        accuracy[steps] = _accuracy(stack, b.x_val, b.y_val).mean()
-    assert accuracy[100] >= accuracy[300] - CLAIMS.steps_plateau
+    seeds = list(range(40, 44))
+    stack = ModelStack.from_factory(lambda: MultiTaskNet(64, 32, 4, 1, 5, sharing_depth=4), seeds * len(LRS))
+    history = fit_many(stack, b.x_train.expand(len(stack), 1, -1, -1), b.y_train.expand(len(stack), 1, -1),
+                       loss="ce", optimizer="adam", lr=np.repeat(LRS, len(seeds)), steps=300, progress=False,
+                       record=lambda m: _accuracy(m, b.x_val, b.y_val), record_every=100)
+    by_rate = history.records.reshape(len(history.record_steps), len(LRS), len(seeds)).mean(-1)  # (steps, rate)
+    at = {int(step): row for step, row in zip(history.record_steps, by_rate)}
+    assert (at[100] >= at[300] - CLAIMS.steps_plateau).all(), f"validation at 100 / 300 steps: {at[100]} / {at[300]}"
+
+
+def test_frozen_deep_arm_is_still_improving_at_STEPS_and_the_fall_holds(small_sweep):
+    """AnB at n = L (only the 165-parameter head trains) is not on a one-point plateau at STEPS: it gains
+    2-3 points more by 3 x STEPS (the tolerance here is CLAIMS.frozen_plateau). Even then it stays more than
+    CLAIMS.anb_fall below AnB at n = 1, so the chapter's fall claim does not rest on the short budget.
+    (A simplified arm: the A network and the head at one rate each, 0.01 and 0.03, not chosen.)"""
+    a, b = load_digits_split((0, 1, 2, 3, 4)), load_digits_split((5, 6, 7, 8, 9))
+    seeds = list(range(40, 44))
+
+    def net():
+        return MultiTaskNet(64, 32, 4, 1, 5, sharing_depth=4)
+
+    base = ModelStack.from_factory(net, seeds)
+    fit_many(base, a.x_train.expand(4, 1, -1, -1), a.y_train.expand(4, 1, -1), loss="ce", optimizer="adam",
+             lr=1e-2, steps=100, progress=False)
+    frozen = transfer_stack(base, net, 4, source_index=range(4), seeds=[20_000 + s for s in seeds], freeze=True)
+    history = fit_many(frozen, b.x_train.expand(4, 1, -1, -1), b.y_train.expand(4, 1, -1), loss="ce",
+                       optimizer="adam", lr=3e-2, steps=300, progress=False,
+                       record=lambda m: _accuracy(m, b.x_val, b.y_val), record_every=100)
+    at = {int(step): row.mean() for step, row in zip(history.record_steps, history.records)}
+    assert at[300] - CLAIMS.frozen_plateau <= at[100] < at[300], f"validation at 100 / 300 steps: {at[100]} / {at[300]}"
+    longer = _accuracy(frozen, b.x_test, b.y_test).mean()   # test, after 3 x STEPS
+    assert small_sweep.results["acc_AnB"][1].mean() - longer >= CLAIMS.anb_fall
 
 
 def test_exercise_hints():

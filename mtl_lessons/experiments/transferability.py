@@ -48,17 +48,20 @@ class TransferabilityClaims:
     recovered: float = 0.70  # at every n >= recovered_from, AnB+ wins back at least this share of AnB's loss
     #                          (smallest over n: 0.89, 0.03, 0.84)
     shortfall: float = 0.03  # AnB+ is never more than this below the baseline (largest over n: 1.7, 0.3, 2.3 points)
-    no_gain: float = 0.01  # AnB+ never beats the baseline by this much, all B labels (the paper saw about +1 to +2
+    no_gain: float = 0.01  # AnB+ never beats the baseline by more than this, all B labels (the paper saw about +1 to +2
     #                       points; largest over n: -0.3, 0.4, +0.5 points). Not claimed with few labels: there
     #                       it reached +1.6 points at n = 1 (SEED = 11)
-    no_bnb_drop: float = 0.01  # BnB never falls this much below the baseline (the paper's dip was ~3 points;
+    no_bnb_drop: float = 0.01  # BnB never falls more than this below the baseline (the paper's dip was ~3 points;
     #                           largest over n: 0.3, 0.2, 0.6 points)
     few_labels: int = 50  # B labels in the few-label run (10 per class)
     few_label_room: float = 0.02  # with few_labels the baseline is at least this far below the all-labels one
     #                              (6.0, 0.9, 4.8 points)
-    few_below: float = 0.005  # with few_labels, AnB+ at n = L ends at least this far below its baseline
-    #                          (5.1, 1.5, 2.0 points, SEED = 11)
-    steps_plateau: float = 0.01  # the baseline's validation accuracy after STEPS is within this of 3 x STEPS
+    few_below: float = 0.01  # with few_labels, AnB+ at n = L ends at least this far below its baseline
+    #                         (5.1, 1.5, 2.0 points, SEED = 11)
+    steps_plateau: float = 0.01  # the baseline's validation accuracy after STEPS is within this of 3 x STEPS, at
+    #                             every rate of LRS (tests only; the frozen deep arm is not: see frozen_plateau)
+    frozen_plateau: float = 0.05  # AnB at n = L (only the head trains) after STEPS is within this of 3 x STEPS
+    #                              on validation (tests only): it is still improving, +2 to +3 points
 
 
 CLAIMS = TransferabilityClaims()

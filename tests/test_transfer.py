@@ -215,7 +215,7 @@ def test_claims_hold_for_other_seeds(first):
     _, target_only = tuned_choice(tuned, ["target_only"])
     _, finetune = tuned_choice(tuned, ["finetune", "finetune_slow", "keep_head", "keep_head_slow"])
     assert finetune.mean() - m["source"] >= CLAIMS.adapt_gain
-    assert (finetune > target_only).sum() >= CLAIMS.pretrain_wins                  # paired, per seed
+    assert (finetune - target_only).mean() >= CLAIMS.pretrain_gain                # paired, seed by seed
     # claims 3-5: the lam sweep at one rate
     heads, one_rate = acc["joint_heads"].mean(1), acc["joint"].mean(1)
     assert abs(heads[0] - m["frozen"]) <= CLAIMS.small_lam_to_frozen           # λ → 0⁺: the frozen baseline

@@ -84,22 +84,30 @@ def judge_l2_sp_harmful(answer, measured):
     order = ("The half-shuffled source lies in between: the cost follows how much of the source is wrong. "
              if between else "The half-shuffled source does not lie in between here, so the cost does not simply "
              "follow how much of the source is wrong in these seeds. ")
+    # the clauses below say only what the measured numbers show (1 point apart, or said otherwise)
+    ranks = frozen_help > frozen_harm + 0.01   # the frozen trunk: the helpful source's weights the better place to stay
+    frozen_says = ("the frozen trunk says staying at the helpful source's weights is worth more to the target than "
+                   "staying at the harmful source's" if ranks else
+                   "the frozen trunk does not rank the two sources' weights 1 point apart or more here")
+    less_to_lose = plain_harm < plain_help - 0.01   # plain fine-tuning from the harmful source ended lower
     if outcome == "larger":
         why += ("The pull α(w − w_S⁰) has the same form toward every source; what differs is the place it holds the "
-                "network near. Staying at the helpful source's weights is worth a good deal to the target (the "
-                "frozen trunk), so a pull toward them costs little; the harmful source's weights are features for "
-                "random labels, worth far less, and the pull resists exactly the steps that carry plain fine-tuning "
-                "away from them. Plain fine-tuning from the harmful source had less accuracy to lose, and L2-SP "
-                "still lost more of it. " + order)
+                f"network near: here {frozen_says}. ")
+        why += ("Plain fine-tuning from the harmful source ended lower, so it had less accuracy to lose, and L2-SP "
+                "still lost more of it. " if less_to_lose else
+                "Plain fine-tuning ended about as high from both sources, so the larger cost is not a matter of "
+                "more to lose. ")
+        why += order
     elif outcome == "same":
         why += ("The pull cost about as much toward both: in these seeds, holding the network near weights for "
-                "random labels did not cost more than holding it near useful ones, perhaps because 100 steps at "
-                "rate 0.3 carry plain fine-tuning only a short way from either. " + order)
+                f"random labels did not cost more than holding it near useful ones{', although' if ranks else ';'} {frozen_says}. "
+                "A possible reason, not measured here: 100 steps at rate 0.3 carry plain fine-tuning only a short "
+                "way from either. " + order)
     else:
-        why += ("The pull cost less toward the harmful source: plain fine-tuning from it ended lower, so there was "
-                "less to lose, and holding the network near the helpful source's weights cost more than near the "
-                "harmful one's in these seeds, although the frozen trunk says the helpful ones are the better place "
-                "to stay. " + order)
+        why += ("The pull cost less toward the harmful source. "
+                + ("Plain fine-tuning from it ended lower, so there was less to lose. " if less_to_lose else
+                   "Plain fine-tuning ended about as high from both sources, so that is not a matter of less to lose. ")
+                + f"{'Yet' if ranks else 'And'} {frozen_says}. " + order)
     return answer == outcome, why
 
 

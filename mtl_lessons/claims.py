@@ -28,10 +28,12 @@ AT_MOST = ("<=", "≤")
 
 
 def _number(name: str, value) -> float:
-    """A float from a Python or numpy number, or a one-element numpy array or torch tensor."""
+    """A float from a Python or numpy number, or a one-element numpy array or torch tensor (never a bool:
+    True/False, np.bool_ or a bool array or tensor is a yes/no, not a measured number)."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
-    if hasattr(value, "shape") and hasattr(value, "item") and math.prod(value.shape) == 1:
+    is_bool = str(getattr(value, "dtype", "")) in ("bool", "torch.bool")
+    if hasattr(value, "shape") and hasattr(value, "item") and math.prod(value.shape) == 1 and not is_bool:
         return float(value.item())
     raise TypeError(f"{name} must be a single number (a float, or a one-element array or tensor), "
                     f"got {name}={value!r} ({type(value).__name__})")

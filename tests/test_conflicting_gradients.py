@@ -6,7 +6,8 @@ import torch
 
 from mtl_lessons.exercises import feedback
 from mtl_lessons.experiments.conflicting_gradients import (CLAIMS, FRONT_LAMBDAS, ON_FRONT, angle_sweep,
-                                                           beyond_front, interior, method_comparison)
+                                                           below_front_line, beyond_front, front_noise, interior,
+                                                           method_comparison)
 
 
 TEST_LRS = (0.01, 0.03, 0.1, 0.3)
@@ -60,6 +61,19 @@ def test_beyond_front_measures_in_log10_units():
     assert beyond_front([0.05, 0.02], front, front, point_val=val) == pytest.approx(np.log10(2))
     with pytest.raises(ValueError, match="point_val needs front_val"):
         beyond_front([0.1, 0.1], front, point_val=val)
+
+
+def test_front_noise_and_the_front_as_a_line():
+    front = np.array([[1.0, 0.01], [0.1, 0.1], [0.01, 1.0]])
+    assert below_front_line([0.1, 0.1], front) == pytest.approx(0.0)  # on a front point
+    assert below_front_line([np.sqrt(0.1), 0.01], front) == pytest.approx(0.5)  # the line at L_1 = 10^-0.5: 10^-1.5
+    assert below_front_line([0.3, 0.02], front) > 0 and beyond_front([0.3, 0.02], front) == 0.0  # between points
+    assert np.isnan(below_front_line([2.0, 0.001], front))  # outside the front's range of L_1
+    # λ = 0 and 1 are left out; the middle run beats both others by 2x on both tasks, and each end is beaten by it
+    test = np.array([[[9.0, 9.0]], [[1.0, 0.1]], [[0.05, 0.05]], [[0.1, 1.0]], [[9.0, 9.0]]])
+    noise = front_noise({"lambdas": (0.0, 0.2, 0.5, 0.8, 1.0), "test": test, "val": test})
+    assert noise.shape == (3, 1)
+    assert noise[:, 0] == pytest.approx([-np.log10(2), np.log10(2), -np.log10(2)])
 
 
 def test_pcgrad_build_exercise_hints():

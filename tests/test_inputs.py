@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
@@ -31,7 +32,6 @@ from mtl_lessons.experiments.finetuning import (claims_hold, early_stopped, fine
                                                 finetuning_sweep, measured, practice_schedules)
 from mtl_lessons.experiments.conflicting_gradients import angle_explorer  # noqa: E402
 from mtl_lessons.claims import check_claim  # noqa: E402
-from mtl_lessons.experiments.conflicting_gradients import CLAIMS as CG_CLAIMS  # noqa: E402
 from mtl_lessons.experiments.learned_weights import (gradnorm_alpha_sweep, learned_weights_explorer,  # noqa: E402
                                                      plot_gradnorm_alpha)
 from mtl_lessons.experiments.negative_transfer import (negative_transfer_data,  # noqa: E402
@@ -193,6 +193,24 @@ def row(id, call, error=None, fragment=""):
 
 
 # ---------------------------------------------------------------- the table: one row per case
+
+@dataclass(frozen=True)
+class Claims:
+    """A toy CLAIMS for the check_claim rows (no chapter's: nothing these rows log can pass for a chapter's)."""
+
+    tolerance: float = 1e-5
+    beyond_front_max: float = 0.1
+
+
+CG_CLAIMS = Claims()
+
+
+@pytest.fixture(autouse=True)
+def _no_claims_log(monkeypatch):
+    """check_claim's behaviour must not depend on the environment: no log file, no soft failures."""
+    monkeypatch.delenv("MTL_CLAIMS_LOG", raising=False)
+    monkeypatch.delenv("MTL_CLAIMS_SOFT", raising=False)
+
 CASES = [
     # _checks: the shared rules
     row("checks: int accepts np.int64", lambda: _checks.check_int("n", np.int64(3))),
@@ -655,8 +673,8 @@ CASES = [
     row("exercises: STLR that starts at 0", fb("stlr-schedule", lambda s, c, r: solution("stlr-schedule")(s, c, r) * r / (r - 1) - 1 / (r - 1), "wrong", "1/ratio")),
     row("exercises: predict refuses an unknown stage answer", lambda: predict("long-unfreezing-stages", "worse", (0.4, 0.9)), None),
     row("exercises: predict LP-FT accepts np.float64", lambda: predict("lp-ft-distortion", "farther", np.float64(2.0)), None),
-    # claims.check_claim: a chapter's claim, checked on one measured number (chapter 5's CLAIMS: beyond_front_max 0.1)
-    row("claims: unknown claim name", lambda: check_claim(CG_CLAIMS, "nope", 0.0, "<="), ValueError, "name='nope' is not a claim of Claims; its claims are ['equal_inner_rtol'"),
+    # claims.check_claim: a chapter's claim, checked on one measured number (a toy CLAIMS above: beyond_front_max 0.1)
+    row("claims: unknown claim name", lambda: check_claim(CG_CLAIMS, "nope", 0.0, "<="), ValueError, "name='nope' is not a claim of Claims; its claims are ['tolerance', 'beyond_front_max']"),
     row("claims: bad direction", lambda: check_claim(CG_CLAIMS, "beyond_front_max", 0.0, ">"), ValueError, "direction='>': use '>=' (or '≥') or '<=' (or '≤')"),
     row("claims: direction in words", lambda: check_claim(CG_CLAIMS, "beyond_front_max", 0.0, "at most"), ValueError, "direction='at most': use '>='"),
     row("claims: NaN value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", float("nan"), "<="), ValueError, "value must be a finite number, got value=nan"),
@@ -666,6 +684,9 @@ CASES = [
     row("claims: tensor of 2 values", lambda: check_claim(CG_CLAIMS, "beyond_front_max", torch.zeros(2), "<="), TypeError, "got value=tensor([0., 0.]) (Tensor)"),
     row("claims: string value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", "0.05", "<="), TypeError, "value must be a single number (a float, or a one-element array or tensor), got value='0.05' (str)"),
     row("claims: bool value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", True, "<="), TypeError, "got value=True (bool)"),
+    row("claims: np.bool_ value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", np.bool_(False), "<="), TypeError, "got value=np.False_ (bool"),
+    row("claims: bool tensor value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", torch.tensor(False), "<="), TypeError, "got value=tensor(False) (Tensor)"),
+    row("claims: bool array value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", np.array([True]), "<="), TypeError, "got value=array([ True]) (ndarray)"),
     row("claims: None value", lambda: check_claim(CG_CLAIMS, "beyond_front_max", None, "<="), TypeError, "got value=None (NoneType)"),
     row("claims: a dict instead of CLAIMS", lambda: check_claim({"beyond_front_max": 0.1}, "beyond_front_max", 0.0, "<="), TypeError, "claims must be an experiment module's CLAIMS (a dataclass instance), got claims={'beyond_front_max': 0.1} (dict)"),
     row("claims: the CLAIMS class, not its instance", lambda: check_claim(type(CG_CLAIMS), "beyond_front_max", 0.0, "<="), TypeError, "(a dataclass instance), got claims=<class"),

@@ -72,7 +72,8 @@ def check_pcgrad_two(answer) -> str | None:
     cases = [(torch.tensor([1.0, 0.0]), torch.tensor([-0.25, 0.433])),   # 120°, conflict
              (torch.tensor([1.0, 0.0]), torch.tensor([0.3, 0.4])),       # no conflict: the plain sum
              (torch.tensor([2.0, 1.0, -1.0]), torch.tensor([-1.0, 0.5, 2.0])),
-             (torch.tensor([1.0, 0.0]), torch.tensor([-0.5, 0.0]))]      # opposite: PCGrad gives 0
+             (torch.tensor([1.0, 0.0]), torch.tensor([-0.5, 0.0])),      # opposite: PCGrad gives 0
+             (torch.tensor([1.0, 0.0]), torch.tensor([-0.5, 0.01]))]     # nearly opposite: about (4ε², 3ε), ε = 0.01
     for g1, g2 in cases:
         want = pcgrad(torch.stack([g1, g2]).double()).float()
         got = torch.as_tensor(answer(g1.clone(), g2.clone()), dtype=torch.float32)
@@ -149,8 +150,8 @@ def judge_longest_step(answer, measured):
                 "Nearer 180°, sin(a) shrinks and PCGrad's step falls below the sum's.")
     else:  # MGDA is never the longest: the sum is twice the segment's midpoint, MGDA its point nearest 0
         why += ("PCGrad's step is longer than the sum's only part of the way: each projected gradient keeps "
-                "|g_i| sin(a), which shrinks to 0 as the angle nears 180°, while the sum keeps |g1| - |g2| "
-                "(here ½: the longer gradient wins).")
+                "|g_i| sin(a), which shrinks to 0 as the angle nears 180°, while the sum tends to |g1| - |g2| = ½ "
+                "(the longer gradient wins).")
     why += (" MGDA, the point of the segment g1-g2 nearest the origin, is never longer than the sum (twice the "
             "segment's midpoint); it reaches 0 at 180°, where the segment passes through the origin "
             "(Pareto-stationary), and so does PCGrad.")

@@ -189,8 +189,8 @@ def choose_rates(raw: dict) -> dict:
 
     Each λ of the front: the rate with the lowest mean validation loss of its own objective λ L_1 + (1 - λ) L_2.
     Each method: the rate whose validation point lies furthest beyond the validation front (mean over seeds
-    of `beyond_front`, ties broken by the lower mean log L_1 + log L_2), so no single score of the two losses
-    picks it. Returns {"lambdas", "seeds", "steps", "raw", "front": {"lr": (λs,), "val", "test": (λs, seeds, 2)},
+    of `beyond_front`), so no single score of the two losses picks it, except among rates tied on that mean
+    (e.g. all at 0: on the front in every seed): there the lower mean log L_1 + log L_2 decides. Returns {"lambdas", "seeds", "steps", "raw", "front": {"lr": (λs,), "val", "test": (λs, seeds, 2)},
     method: {"lr", "d_val": (lrs,), "val", "test": (seeds, 2), "cosine": (checkpoints, seeds)}}: val and test
     at the chosen rate only.
     """
@@ -247,6 +247,28 @@ def beyond_front(point, front, front_val=None, point_val=None) -> float:
     diff = f[keep] - p
     beyond, inside = diff.min(-1).max(), diff.max(-1).min()
     return float(beyond) if beyond > 0 else float(inside) if inside < 0 else 0.0
+
+
+def front_noise(front: dict) -> np.ndarray:
+    """d of each λ run of the front against the other λ runs (leave one out), chosen as for a method: the
+    front point on validation, d on test. front: choose_rates' "front"; returns (interior λs, seeds). A λ run
+    is on the front by construction only up to noise: this is how far that noise carries it beyond the rest."""
+    inner = interior(front["lambdas"])
+    return np.array([[beyond_front(front["test"][i, k], front["test"][[j for j in inner if j != i], k],
+                                   front["val"][[j for j in inner if j != i], k], point_val=front["val"][i, k])
+                      for k in range(front["test"].shape[1])] for i in inner])
+
+
+def below_front_line(point, front) -> float:
+    """How far `point` (L_1, L_2) lies below the front drawn as a line: the piecewise-linear curve (in log10
+    L_1, log10 L_2) through the front's non-dominated points, sorted by L_1. Returns log10 L_2 on the line
+    minus log10 L_2 of the point, at the point's L_1 (> 0: below the line, toward lower losses); nan where
+    the point's L_1 lies outside the front's range. Unlike beyond_front it interpolates between the points."""
+    f = np.log10(np.asarray(front, dtype=float))
+    f = f[[i for i in range(len(f)) if not any((f[m] <= f[i]).all() and (f[m] < f[i]).any() for m in range(len(f)))]]
+    f = f[np.argsort(f[:, 0])]
+    p = np.log10(np.asarray(point, dtype=float))
+    return float(np.interp(p[0], f[:, 0], f[:, 1]) - p[1]) if f[0, 0] <= p[0] <= f[-1, 0] else float("nan")
 
 
 def plot_front(results: dict, n_shown: int = 3):

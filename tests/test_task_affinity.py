@@ -5,8 +5,8 @@ rate on validation, and the chapter's claims (CLAIMS, the notebook's thresholds)
 
 Every network chooses its Adam rate and step on validation. Measured over seeds 0..23 (groups of five as the
 notebook runs them; worst group in CLAIMS' comments): multi-task beat target only on 24 of 24 seeds (worst group
-5 of 5), the frozen trunk on 20 (3 of 5); within > across affinity on 21 (3 of 5); every task alone lost to all
-together on 24 (5 of 5)."""
+5 of 5); the frozen trunk's geometric-mean ratio to target only was 1.75 to 6.2 over groups of five; every task
+alone lost to all together on 24 (5 of 5). The affinity gap is an observation (not re-checked here)."""
 
 import numpy as np
 import pytest
@@ -95,10 +95,15 @@ def test_search_groups_matches_the_exercise_and_finds_blocks():
 def test_grouping_judge_explains_the_planted_split():
     from mtl_lessons.exercises.task_affinity import judge_grouping_wins
     base = {"all together": 1.0, "affinity groups": 1.3, "every task alone": 2.0, "sizes": ["4+2", "5+1"]}
-    right, text = judge_grouping_wins("all together", {**base, "planted clusters": 0.9})
+    right, text = judge_grouping_wins("all together", {**base, "planted clusters": 0.9, "wide": 0.8})
     assert right and "planted clusters (3 + 3) beat all together" in text and "4+2" in text
+    assert "did no better than spending its parameters on one wider network" in text and "Even" not in text
+    right, text = judge_grouping_wins("all together", {**base, "planted clusters": 0.9, "wide": 0.95})
+    assert "beat the same parameters spent on one wider network" in text
     right, text = judge_grouping_wins("groups", {**base, "planted clusters": 1.1})
     assert not right and "Even the planted clusters" in text
+    right, text = judge_grouping_wins("all together", {**base, "small groups": 0.9})
+    assert "less than all together" in text and "12 or 24 points" not in text
 
 
 def test_random_partition_keeps_sizes():
@@ -166,13 +171,6 @@ def both_ways(request):
     return transfer_vs_multitask(request.param, n_target=6, steps=300, progress=False)
 
 
-def test_claim_affinity_sees_the_clusters(groups):
-    z, cluster = groups.meta["affinity"], np.array(groups.meta["cluster"])
-    same, off = cluster[:, None] == cluster[None, :], ~np.eye(len(cluster), dtype=bool)
-    gap = z[:, same & off].mean(1) - z[:, ~same].mean(1)
-    assert (gap > 0).mean() >= CLAIMS.min_gap_fraction, gap
-
-
 def test_claim_alone_is_worst(groups):
     alone, together = groups.at("test_mse", n_groups=6), groups.at("test_mse", n_groups=1)
     assert share_below(together, alone) >= CLAIMS.min_share_alone, (alone, together)
@@ -181,7 +179,8 @@ def test_claim_alone_is_worst(groups):
 def test_claim_both_ways_beat_the_target_alone(both_ways):
     alone = both_ways["target only"]["target"]
     assert share_below(both_ways["multi-task"]["target"], alone) >= CLAIMS.min_share_multitask
-    assert share_below(both_ways["frozen trunk + new head"]["target"], alone) >= CLAIMS.min_share_frozen
+    frozen = both_ways["frozen trunk + new head"]["target"]
+    assert geometric_mean_ratio(alone, frozen) >= CLAIMS.min_gm_frozen, (alone, frozen)
 
 
 def test_share_below():

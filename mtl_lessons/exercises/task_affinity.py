@@ -90,21 +90,30 @@ def judge_grouping_wins(answer, measured):
              if name in measured}
     if other:
         text += "Other arms: " + ", ".join(f"{n} {v / together:.2f}×" for n, v in other.items()) + " all together. "
-    planted = other.get("planted clusters")
+    planted, wide = other.get("planted clusters"), other.get("wide")
+    if wide is not None:
+        text += ("Two trunks have twice one trunk's parameters: the fair control for a split is the all-tasks "
+                 "network with the same parameters (\"wide\" above). ")
+    if planted is not None and wide is not None:
+        text += (f"The planted clusters (3 + 3) scored {planted / wide:.2f}× that wide network: "
+                 + ("the right split beat the same parameters spent on one wider network. " if planted < wide else
+                    "the split did no better than spending its parameters on one wider network. "))
     if best == "all together":
         text += "One network for all six tasks beat the search's split on these seeds. "
         if planted is not None and planted < together:
-            text += ("But the split into the planted clusters (3 + 3) beat all together on these seeds: splitting "
-                     "can pay here; the search's groups were other ones. ")
-        if "small groups" in measured:
-            text += (f"Tasks the search left in groups of one or two had {float(measured['small groups']):.2f}× "
-                     "their error all together: they train on 12 or 24 points. ")
+            text += ("The planted clusters (3 + 3) beat all together (width 8) on these seeds; the search's groups "
+                     "were other ones. ")
         elif planted is not None:
             text += ("Even the planted clusters (3 + 3) did not beat all together on these seeds: halving the "
                      "data per trunk cost at least as much as the other cluster's interference. ")
+        if "small groups" in measured:
+            small = float(measured["small groups"])
+            text += (f"Tasks the search left in groups of one or two had {small:.2f}× their error all together"
+                     + (": they train on 12 or 24 points. " if small > 1 else
+                        ", less than all together: the search's split hurt the other tasks instead. "))
     elif best == "affinity groups":
-        text += ("The search's two groups won on these seeds; compare with the random split of the same sizes "
-                 "and the planted clusters before crediting the affinity. ")
+        text += ("The search's two groups won on these seeds; compare them with the random split of the same sizes, "
+                 "the planted clusters and the wide network before crediting the affinity. ")
     else:
         text += ("Every task alone won on these seeds, unusual here: look at the per-seed numbers for a seed where "
                  "a shared trunk failed. ")

@@ -46,17 +46,19 @@ class TaskAffinityClaims:
     seeds as the notebook runs them, the worst group in the comment beside each), then by the claims report
     over SEED = 0..19. A share is the fraction of the five seeds on which the comparison goes the claimed way
     (a paired count): the per-seed ratios range over a factor of 10 or more, so ratios of means would
-    rest on the hardest seed. The 2-group arms of 11.2 (TAG's search, the clustering, the planted clusters,
-    random groups) against all together are observations: each crosses from one side to the other between
-    groups of seeds. So is the size of the affinity gap (its mean over five seeds fell to 0.1 per unit step).
-    Printed, not claimed."""
+    rest on the hardest seed; for the frozen trunk the claim is the geometric mean of those ratios, since its
+    count of wins fell to 3 of 5 in a group and "2 of 5" is not a finding (a coin per seed passes it 26 times in
+    32). The 2-group arms of 11.2 (TAG's search, the clustering, the planted clusters, random groups) against all
+    together and against the same-parameter wide network are observations: each crosses from one side to the
+    other between groups of seeds. So is the affinity gap within - across clusters (positive on 21 of 24 seeds
+    but on only 3 of 5 in a group; its mean over five seeds fell to 0.1 per unit step). Printed, not claimed."""
 
     # 11.1: multi-task's target error < target only's on >= 4 of 5 seeds (24 of 24; worst group 5 of 5)
     min_share_multitask: float = 0.8
-    # ... the frozen pretrained trunk + new head's on >= 2 of 5 (20 of 24; worst 3 of 5; P(<= 1 of 5) ~ 0.3 %)
-    min_share_frozen: float = 0.4
-    # 11.2: within-cluster affinity > across-cluster on >= 2 of 5 seeds (21 of 24; worst 3 of 5)
-    min_gap_fraction: float = 0.4
+    # ... the frozen pretrained trunk + new head's: the geometric mean over the five seeds of the per-seed ratio
+    # target only / frozen >= 1.3 (seeds 0..23: 1.75 to 6.2 over groups of five, mean 3.2; worst SEED = 15; on the
+    # log scale, where a geometric mean lives, the worst group's margin is 0.86 sd of the groups' spread)
+    min_gm_frozen: float = 1.3
     # every task alone: a higher mean test MSE than all together on >= 4 of 5 seeds (24 of 24; worst 5 of 5)
     min_share_alone: float = 0.8
     max_first_order_error: float = 0.05  # |exact - first-order lookahead| <= this x |exact| at a small step
@@ -314,7 +316,7 @@ def grouping_sweep(seeds=range(5), *, n_per_cluster: int = 3, n_train: int = 12,
     Meta: affinity (seeds, T, T) averaged over training, affinity_steps (checkpoints, seeds, T, T),
     cluster, controls {name: {"val": (seeds,), "test": (seeds,), "groups", "test_tasks"}} for "random",
     "clustering", "planted" (and "wide": val, test), wide_hidden, lrs, rates {arm: chosen rate of each of its
-    networks, pooled over seeds}.
+    networks, pooled over seeds}, chosen_steps {arm: the same for the chosen step}, steps (the budget).
     """
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
     check_size("the number of seeds", len(seeds), MAX_SEEDS)
@@ -330,19 +332,8 @@ def grouping_sweep(seeds=range(5), *, n_per_cluster: int = 3, n_train: int = 12,
     split = lambda index: [_stack_data(data, index, sp) for sp in ("train", "val", "test")]  # noqa: E731
 
     # 1. the affinity, measured while all tasks train together, at every rate; each seed keeps its chosen rate's
-    together = ModelStack.from_factory(factory, list(seeds) * len(lrs))
-    (x, y), val, test = split(all_seeds)
-    rep_x, rep_y, record = x.repeat(len(lrs), 1, 1, 1), y.repeat(len(lrs), 1, 1, 1), []
-
-    def look(step: int) -> None:
-        if step % every == 0:
-            record.append(lookahead_affinity(together, rep_x, rep_y, lr=lookahead_lr))
-
-    _, _, rate, _ = _fit_tuned(together, x, y, val, test, lrs=lrs, steps=steps, select=np.ones((n_seeds, n_tasks)),
-                               every=every, callback=look, progress=progress,
-                               desc=f"all {n_tasks} tasks together at {len(lrs)} rates, measuring affinity")
-    curve = torch.stack(record)[:, torch.as_tensor(rate * n_seeds + np.arange(n_seeds))]  # (checkpoints, seeds, T, T)
-    affinity = curve.mean(0).numpy()  # (seeds, T, T)
+    affinity, curve, rate, step = _affinity_run(factory, seeds, split(all_seeds), lrs=lrs, steps=steps, every=every,
+                                                lookahead_lr=lookahead_lr, progress=progress)
 
     # 2.-3. every grouping's networks in one stack: (seed index, tasks of the group)
     ks = (1, 2, 3, n_tasks) if n_groups is None else check_ints("n_groups", n_groups, low=1, high=n_tasks, distinct=True)
@@ -363,13 +354,13 @@ def grouping_sweep(seeds=range(5), *, n_per_cluster: int = 3, n_train: int = 12,
     index = [s for s, _ in nets]
     stack = ModelStack.from_factory(factory, [seeds[s] for s in index] * len(lrs))
     (x, y), val, test = split(index)
-    val_nets, test_nets, net_rate, _ = _fit_tuned(
+    val_nets, test_nets, net_rate, net_step = _fit_tuned(
         stack, x, y, val, test, lrs=lrs, steps=steps, select=weights.numpy(), every=every, weights=weights,
         progress=progress, desc=f"{len(nets)} group networks at {len(lrs)} rates at once")
     wide_hidden = _matched_hidden(hidden, n_layers, n_tasks, n_trunks=2)
     wide = ModelStack.from_factory(lambda: factory(wide_hidden), list(seeds) * len(lrs))
     (x, y), val, test = split(all_seeds)
-    wide_val, wide_test, wide_rate, _ = _fit_tuned(
+    wide_val, wide_test, wide_rate, wide_step = _fit_tuned(
         wide, x, y, val, test, lrs=lrs, steps=steps, select=np.ones((n_seeds, n_tasks)), every=every,
         progress=progress, desc=f"all tasks, width {wide_hidden}, at {len(lrs)} rates")
     scores = {"val": val_nets, "test": test_nets}
@@ -391,15 +382,39 @@ def grouping_sweep(seeds=range(5), *, n_per_cluster: int = 3, n_train: int = 12,
         controls[name]["test_tasks"] = np.array([grouped((name, s), "test") for s in range(n_seeds)])
     grid = np.array(lrs)
     rates = {"all together (affinity)": grid[rate], "wide": grid[wide_rate]}
+    chosen_steps = {"all together (affinity)": np.asarray(step), "wide": np.asarray(wide_step)}
     for key in dict.fromkeys(o[0] for o in owner):
         name = f"k = {key}" if isinstance(key, int) else str(key)
         rates[name] = grid[[net_rate[i] for i, o in enumerate(owner) if o[0] == key]]
+        chosen_steps[name] = np.asarray([net_step[i] for i, o in enumerate(owner) if o[0] == key])
     sweep.meta.update(affinity=affinity, affinity_steps=curve.numpy(), every=every, cluster=data[0].cluster,
                       controls=controls, wide_hidden=wide_hidden, hidden=hidden, n_tasks=n_tasks,
-                      lookahead_lr=lookahead_lr, lrs=list(lrs), rates=rates,
+                      lookahead_lr=lookahead_lr, lrs=list(lrs), rates=rates, steps=steps,
+                      chosen_steps=chosen_steps,
                       n_params={k: k * sharing_parameter_count(1, hidden, n_layers, n_tasks, sharing_depth=n_layers)
                                 for k in ks})
     return sweep
+
+
+def _affinity_run(factory, seeds, data, *, lrs, steps, every, lookahead_lr, progress):
+    """One all-tasks network per seed at every rate of lrs, the lookahead affinity measured every `every` steps
+    (steps 0, every, ...: over the whole run, not up to the step chosen) and averaged; each seed keeps the
+    affinity of the rate (with its step) best on validation. data: ((x, y), val, test) stacked over seeds.
+    Returns affinity (seeds, T, T), curve (checkpoints, seeds, T, T), chosen rate index and step (seeds,)."""
+    (x, y), val, test = data
+    n_seeds, n_tasks = x.shape[:2]
+    together = ModelStack.from_factory(factory, list(seeds) * len(lrs))
+    rep_x, rep_y, record = x.repeat(len(lrs), 1, 1, 1), y.repeat(len(lrs), 1, 1, 1), []
+
+    def look(step: int) -> None:
+        if step % every == 0:
+            record.append(lookahead_affinity(together, rep_x, rep_y, lr=lookahead_lr))
+
+    _, _, rate, step = _fit_tuned(together, x, y, val, test, lrs=lrs, steps=steps, select=np.ones((n_seeds, n_tasks)),
+                                  every=every, callback=look, progress=progress,
+                                  desc=f"all {n_tasks} tasks together at {len(lrs)} rates, measuring affinity")
+    curve = torch.stack(record)[:, torch.as_tensor(rate * n_seeds + np.arange(n_seeds))]  # (checkpoints, seeds, T, T)
+    return curve.mean(0).numpy(), curve, rate, step
 
 
 def _matched_hidden(hidden: int, n_layers: int, n_tasks: int, *, n_trunks: int) -> int:
@@ -461,19 +476,19 @@ def _cell_outline(u: int, t: int):
 
 # ---------------------------------------------------------------- multi-task vs transfer
 
-def transfer_vs_multitask(seeds=range(5), *, n_target: int = 4, n_train: int = 12, hidden: int = 8,
+def transfer_vs_multitask(seeds=range(5), *, n_target: int = 4, n_train: int = 12, n_val: int = 50, hidden: int = 8,
                           n_layers: int = 2, steps: int = 400, lrs=LR_GRID_TRANSFER, every: int = 50,
                           progress: bool = True) -> dict:
     """The same three tasks trained both ways: task 0 (the target, `n_target` points) and tasks 1-2 (sources,
     `n_train` points each) of the first cluster of make_cluster_tasks.
 
     Returns {method: {"target": (seeds,) test MSE of the target, "sources": (seeds,) mean test MSE of the
-    sources or nan, "rate": (seeds,) the Adam rate chosen}} for: target only; multi-task (all three at once,
+    sources or nan, "rate": (seeds,) the Adam rate chosen, "step": (seeds,) the step chosen}} for: target only; multi-task (all three at once,
     equal weights); pretrained on the sources (its phase 1, chosen on the sources' validation MSE at the last
     step, since its trunk is what transfer copies); then a new target head on the frozen trunk; pretrained
     then fine-tuned (trunk trained too). Every network trains at each rate of `lrs`, and the networks that
     serve the target keep the rate and step (every `every` steps) with the lowest validation MSE of the
-    target (50 points): each method tuned for what it is compared on. Every network is a MultiTaskNet with three
+    target (`n_val` points): each method tuned for what it is compared on. Every network is a MultiTaskNet with three
     heads and the whole trunk shared; a task with weight 0 is not trained.
     """
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
@@ -484,7 +499,7 @@ def transfer_vs_multitask(seeds=range(5), *, n_target: int = 4, n_train: int = 1
     lrs = _check_lrs(lrs)
     every = min(check_int("every", every, low=1), steps)  # every > steps: the last step only
     n_target = check_int("n_target", n_target, low=1, high=n_train)
-    data = [make_cluster_tasks(3, n_train, seed=s) for s in seeds]
+    data = [make_cluster_tasks(3, n_train, n_val=n_val, seed=s) for s in seeds]
     x, y, mask = pad_tasks([[d.x_train[0, :n_target], d.x_train[1], d.x_train[2]] for d in data],
                            [[d.y_train[0, :n_target], d.y_train[1], d.y_train[2]] for d in data])
     val = (torch.stack([d.x_val[:3] for d in data]), torch.stack([d.y_val[:3] for d in data]))
@@ -500,21 +515,24 @@ def transfer_vs_multitask(seeds=range(5), *, n_target: int = 4, n_train: int = 1
     select = np.array([[1.0, 0.0, 0.0]] * (2 * n) + [[0.0, 1.0, 1.0]] * n)  # chosen for the target / the sources
     stack = ModelStack.from_factory(factory, list(seeds) * 3 * len(lrs))
     early = np.arange(3 * n) < 2 * n  # the pretrained trunk is copied at its last step: no early stop
-    _, mse, rate, _ = _fit_tuned(stack, three(x), three(y), tuple(map(three, val)), tuple(map(three, test)),
+    _, mse, rate, step = _fit_tuned(stack, three(x), three(y), tuple(map(three, val)), tuple(map(three, test)),
                                  lrs=lrs, steps=steps, select=select, every=every, weights=weights,
                                  sample_weights=three(mask), early_stop=early, progress=progress,
                                  desc=f"from scratch at {len(lrs)} rates: target only, multi-task, sources only")
-    out = {"target only": {"target": mse[:n, 0], "sources": nan, "rate": grid[rate[:n]]},
-           "multi-task": {"target": mse[n:2 * n, 0], "sources": mse[n:2 * n, 1:].mean(1), "rate": grid[rate[n:2 * n]]},
-           "pretrained (sources only)": {"target": nan, "sources": mse[2 * n:, 1:].mean(1), "rate": grid[rate[2 * n:]]}}
+    step = np.asarray(step)
+    out = {"target only": {"target": mse[:n, 0], "sources": nan, "rate": grid[rate[:n]], "step": step[:n]},
+           "multi-task": {"target": mse[n:2 * n, 0], "sources": mse[n:2 * n, 1:].mean(1), "rate": grid[rate[n:2 * n]],
+                          "step": step[n:2 * n]},
+           "pretrained (sources only)": {"target": nan, "sources": mse[2 * n:, 1:].mean(1), "rate": grid[rate[2 * n:]],
+                                         "step": step[2 * n:]}}
     source_index = [int(rate[2 * n + s]) * 3 * n + 2 * n + s for s in range(n)]  # each seed's chosen phase 1
     for name, freeze in (("frozen trunk + new head", True), ("fine-tuned", False)):
         tuned = transfer_stack(stack, factory, n_layers, source_index=source_index * len(lrs),
                                seeds=list(seeds) * len(lrs), freeze=freeze)
-        _, mse2, rate2, _ = _fit_tuned(tuned, x, y, val, test, lrs=lrs, steps=steps, select=[[1.0, 0.0, 0.0]] * n,
+        _, mse2, rate2, step2 = _fit_tuned(tuned, x, y, val, test, lrs=lrs, steps=steps, select=[[1.0, 0.0, 0.0]] * n,
                                        every=every, weights=torch.tensor([1.0, 0.0, 0.0]), sample_weights=mask,
                                        progress=progress, desc=f"transfer at {len(lrs)} rates: {name}")
-        out[name] = {"target": mse2[:, 0], "sources": nan, "rate": grid[rate2]}
+        out[name] = {"target": mse2[:, 0], "sources": nan, "rate": grid[rate2], "step": np.asarray(step2)}
     return out
 
 

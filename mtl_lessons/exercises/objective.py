@@ -194,9 +194,13 @@ def check_head_gradient(answer) -> str | None:
 @register_prediction(
     "data-size-advantage", "When does sharing help most?",
     examples=[(8, {4: 0.9, 8: 2.0, 64: 1.4}, True), (64, {4: 0.9, 8: 2.0, 64: 1.4}, False),
-              (4, {4: 0.9, 8: 2.0, 64: 1.4}, False)])
+              (4, {4: 0.9, 8: 2.0, 64: 1.4}, False), (8, {4: 0.9, 8: 2.0, 64: 1.4, "vs_zero": 1.1}, True),
+              (8, {4: 0.9, 8: 2.0, 64: 1.4, "vs_zero": 0.9}, True)])
 def judge_data_size_advantage(answer, measured):
-    """answer: a number of points per task; measured: {points per task: independent MSE / shared MSE}."""
+    """answer: a number of points per task; measured: {points per task: independent MSE / shared MSE}, and
+    optionally "vs_zero": at the smallest size, the better architecture's MSE / that of predicting 0."""
+    measured = dict(measured)
+    vs_zero = measured.pop("vs_zero", None)
     sizes = sorted(measured)
     if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)) or int(answer) not in measured:
         raise ValueError(f"answer with one of the sizes {sizes} (an int), got {answer!r}")
@@ -205,15 +209,22 @@ def judge_data_size_advantage(answer, measured):
     ratios = ", ".join(f"{n} points: {measured[n]:.2f}" for n in sizes)
     why = [f"Measured ratios (independent / shared held-out MSE, mean over seeds): {ratios}; the largest is at "
            f"{best} points."]
+    if vs_zero is None:
+        baseline = "compare both with predicting zero (the table's last column)."
+    elif vs_zero > 1:
+        baseline = (f"both ended worse than predicting zero (the better of the two at {vs_zero:.2f} times its "
+                    "MSE; the table's last column).")
+    else:
+        baseline = (f"the better of the two ended at {vs_zero:.2f} times the MSE of predicting zero"
+                    f"{', little better than predicting nothing' if vs_zero > 0.8 else ''} (the table's last column).")
     if measured[small] < 1:
         why.append(f"With {small} points the shared trunk did worse than independent networks (ratio below 1). "
                    "Not because the points cannot pin down a task: with shared features two coefficients per task "
-                   "would do. At this fixed budget both architectures overfit their few points with 17-parameter "
-                   "heads and ended worse than predicting zero (see the table's last column).")
+                   "would do. At this fixed budget both architectures fit their few noisy points with "
+                   f"17-parameter heads; {baseline}")
     elif best != small:
         why.append(f"With {small} points sharing helped less than at {best}: at this fixed budget both "
-                   "architectures overfit their few points (17 parameters per head) and ended worse than "
-                   "predicting zero (see the table's last column).")
+                   f"architectures fit their few noisy points with 17 parameters per head; {baseline}")
     else:
         why.append(f"Here sharing helped most at the smallest size, {small} points: the trunk's pooled data paid "
                    "most where each task had least (in the chapter's runs it usually did not, at 4 points).")

@@ -135,6 +135,14 @@ def check_floats(name: str, value, *, low: float | None = None, high: float | No
                           min_len=min_len, distinct=distinct, item_name=item_name)
 
 
+def check_lrs(lrs, name: str = "lrs") -> tuple[float, ...]:
+    """The learning rates a tuned arm chooses from: 1 to 8 distinct rates in (0, 1]."""
+    lrs = check_floats(name, lrs, low=0.0, low_open=True, distinct=True)
+    if not 1 <= len(lrs) <= 8 or max(lrs) > 1.0:
+        raise ValueError(f"{name}={lrs} must be 1 to 8 learning rates in (0, 1] (the grid each arm chooses from)")
+    return lrs
+
+
 def check_size(what: str, n: int, limit: int, *, advice: str = "use smaller sizes") -> None:
     """Refuse at once a request of `n` units (numbers, parameters, models, ...) above `limit`."""
     if n > limit:

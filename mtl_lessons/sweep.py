@@ -92,6 +92,35 @@ class Sweep:
         self._check_result(name, array)
         self.results[name] = array
 
+    def runs(self) -> list[dict]:
+        """Every training run of the grid, one per (grid point, seed), as {knob: value, ..., "seed": s}.
+
+        The order is the grid's own: knobs in slider order with the last knob changing fastest, and the
+        seed fastest of all (for knobs lam=(0.1, 1) and seeds (0, 1): lam 0.1 seed 0, lam 0.1 seed 1,
+        lam 1 seed 0, lam 1 seed 1). Train the runs in this order, then hand the flat results to `fill`.
+
+        >>> sweep = Sweep({"lam": (0.1, 1.0)}, seeds=(0, 1))
+        >>> [(run["lam"], run["seed"]) for run in sweep.runs()]
+        [(0.1, 0), (0.1, 1), (1.0, 0), (1.0, 1)]
+        """
+        return [{**point, "seed": seed} for point in self.points() for seed in self.seeds]
+
+    def fill(self, name: str, flat) -> None:
+        """Store a result given flat, one entry per run in `runs()` order: shape (len(runs()), *extra)
+        becomes (*grid_shape, n_seeds, *extra).
+
+        >>> sweep = Sweep({"lam": (0.1, 1.0)}, seeds=(0, 1))
+        >>> sweep.fill("score", [run["lam"] * 10 + run["seed"] for run in sweep.runs()])
+        >>> sweep.at("score", lam=1.0)
+        array([10., 11.])
+        """
+        flat = np.asarray(flat.detach().cpu() if isinstance(flat, torch.Tensor) else flat)
+        n_runs = math.prod(self.grid_shape) * len(self.seeds)
+        if flat.ndim == 0 or flat.shape[0] != n_runs:
+            raise ValueError(f"result {name!r} has shape {flat.shape} but must start with {n_runs}, "
+                             f"one entry per run of the grid (Sweep.runs(): grid points x seeds)")
+        self.add(name, flat.reshape(*self.grid_shape, len(self.seeds), *flat.shape[1:]))
+
     def points(self) -> list[dict]:
         """Every grid point as a {knob: value} dict, in grid order."""
         names = list(self.knobs)
@@ -157,11 +186,10 @@ def cache_dir() -> Path | None:
 
 @functools.lru_cache(maxsize=1)
 def _code_digest() -> str:
-    """A digest of the package's own source and the versions it runs on: any change retrains."""
-    import mtl_lessons
-
-    digest = hashlib.sha256(f"{mtl_lessons.__version__} torch {torch.__version__} numpy {np.__version__}".encode())
-    root = Path(mtl_lessons.__file__).parent
+    """A digest of the package's own source (its version is in __init__.py) and of the torch and numpy
+    versions it runs on: any change retrains."""
+    digest = hashlib.sha256(f"torch {torch.__version__} numpy {np.__version__}".encode())
+    root = Path(__file__).resolve().parent
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
     return digest.hexdigest()

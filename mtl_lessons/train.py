@@ -1,6 +1,6 @@
 """Training: one model with `fit`, many models at once with `fit_many`, both with fixed task
-weights or a weighting strategy (mtl_lessons.weighting). `Sweep`, the grid of results, lives in
-mtl_lessons.sweep and is re-exported here.
+weights or a weighting strategy (mtl_lessons.weighting). The grid of results they fill is
+mtl_lessons.sweep.Sweep.
 
 Both loops are full-batch and deterministic for a given seed. `fit_many` trains M
 models of one architecture as one batched model: their parameters are stacked
@@ -32,7 +32,6 @@ from mtl_lessons._checks import (MAX_ELEMENTS, MAX_GRID, MAX_STEPS, as_tensor, c
                                   check_size, check_tensor, check_weights)
 from mtl_lessons.models import MultiTaskNet, TaskLinear, copy_layers, freeze_layers
 from mtl_lessons.objectives import LOSSES, task_losses_fn
-from mtl_lessons.sweep import Sweep  # noqa: F401  (re-exported: `from mtl_lessons.train import Sweep` keeps working)
 from mtl_lessons.weighting import Strategy
 
 OPTIMIZERS = ("sgd", "adam")
@@ -75,7 +74,7 @@ def one_thread():
 PROGRESS_DELAY_S = 0.3  # seconds before a progress bar appears
 
 
-def _progress(steps: int, progress: bool, desc: str):
+def progress_bar(steps: int, progress: bool, desc: str):
     # the bar shows once training has lasted PROGRESS_DELAY_S, and goes when it ends: a cell that trains
     # several models one after another shows a bar for each, never a silent wait
     return tqdm(range(steps), desc=desc, disable=not progress, delay=PROGRESS_DELAY_S, leave=False)
@@ -369,7 +368,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
     chosen = np.empty((steps, n_tasks), dtype=np.float32) if strategy is not None else None
     records = []
     with one_thread():
-        for step in _progress(steps, progress, desc):
+        for step in progress_bar(steps, progress, desc):
             if record is not None and step in record_at:
                 records.append(_take_record(record, model))
             losses = task_losses(model(inputs))  # (n_tasks,)
@@ -597,7 +596,7 @@ def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: 
     chosen = np.empty((steps, n_models, n_tasks), dtype=np.float32) if strategy is not None else None
     records = []
     with one_thread():
-        for step in _progress(steps, progress, desc):
+        for step in progress_bar(steps, progress, desc):
             if callback is not None:
                 callback(step)
             if record is not None and step in record_at:

@@ -41,7 +41,8 @@ from tqdm.auto import tqdm
 
 from mtl_lessons._checks import check_bool, check_figsize, check_int, check_sequence, check_size
 from mtl_lessons.plots import PRESENTER_DPI, PRESENTER_WIDTH_IN, presenter_on, presenter_style, raise_to_presenter_floor
-from mtl_lessons.train import PROGRESS_DELAY_S, Sweep
+from mtl_lessons.sweep import Sweep
+from mtl_lessons.train import PROGRESS_DELAY_S
 
 MAX_PRERENDER = 1_000  # figures a slider can reach, all kept (about 50 kB each)
 IDLE_TICK_S = 0.05   # how often the background drawing checks that the kernel is idle

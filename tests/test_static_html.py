@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from mtl_lessons.plots import PRESENTER_DPI, PRESENTER_MIN_FONT, PRESENTER_WIDTH_IN, presenter_style
-from mtl_lessons.train import Sweep
+from mtl_lessons.sweep import Sweep
 from mtl_lessons.widgets import SweepExplorer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -8,7 +8,8 @@ import torch
 
 from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.models import MultiTaskNet, freeze_layers
-from mtl_lessons.train import ModelStack, Sweep, fit, fit_many, pad_tasks
+from mtl_lessons.sweep import Sweep
+from mtl_lessons.train import ModelStack, fit, fit_many, pad_tasks
 
 SEEDS = [0, 1, 2]
 

@@ -19,7 +19,8 @@ from mtl_lessons.experiments.transfer_lambda import (CLAIMS, chosen_by_validatio
                                                      transfer_lambda_sweep, tuned_choice, tuned_rates_sweep)
 from mtl_lessons.models import MultiTaskNet, copy_layers, freeze_layers
 from mtl_lessons.objectives import l2_sp_penalty
-from mtl_lessons.train import ModelStack, Sweep, fit_many, transfer_stack
+from mtl_lessons.sweep import Sweep
+from mtl_lessons.train import ModelStack, fit_many, transfer_stack
 
 
 def net(n_tasks=1):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mtl_lessons.train import Sweep
+from mtl_lessons.sweep import Sweep
 from mtl_lessons.widgets import SweepExplorer
 
 

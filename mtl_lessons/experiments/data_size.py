@@ -13,9 +13,9 @@ from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
-from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks
+from mtl_lessons.sweep import Sweep, cached
+from mtl_lessons.train import ModelStack, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
-from mtl_lessons.sweep import cached
 
 MODELS = {"independent": 0, "shared": None}  # name -> sharing depth (None: the whole trunk)
 

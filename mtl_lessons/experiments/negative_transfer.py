@@ -21,14 +21,13 @@ import torch
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence, check_tensor
 from mtl_lessons.data import TransferDigits, load_transfer_digits
-from mtl_lessons.experiments.transfer_lambda import _accuracies, chosen_by_validation, joint_accuracies
+from mtl_lessons.experiments.transfer_lambda import target_accuracies, chosen_by_validation, joint_accuracies
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import task_losses_unchecked
 from mtl_lessons.plots import PALETTE, plot_seed_band
-from mtl_lessons.train import (ModelStack, Sweep, fit_many, one_thread, pad_tasks, transfer_stack, use_one_thread,
-                               _progress)
+from mtl_lessons.sweep import Sweep, cached
+from mtl_lessons.train import ModelStack, fit_many, one_thread, pad_tasks, transfer_stack, use_one_thread, progress_bar
 from mtl_lessons.widgets import SweepExplorer, grid_value
-from mtl_lessons.sweep import cached
 
 LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0)  # one per decade, as in chapter 6
 N_TARGET = (10, 30, 100)
@@ -118,7 +117,7 @@ def _fit_l2_sp(stack: ModelStack, x, y, mask, anchor: dict, alpha: torch.Tensor,
     pull = {name: (beta if name.startswith("heads.") else alpha).reshape(-1, *[1] * (p.dim() - 1))
             for name, p in stack.params.items()}  # (M, 1, ...): each model's coefficient
     with one_thread():
-        for _ in _progress(steps, progress, desc):
+        for _ in progress_bar(steps, progress, desc):
             loss = task_losses_unchecked(stack(x), y, "ce", mask).sum()
             opt.zero_grad()
             loss.backward()
@@ -220,13 +219,13 @@ def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, 
     l2sp_acc = {}  # split -> (2 + len(alphas), n_sources, 1, n_n_target, n_seeds): rate lr, alpha 0, alphas
     for split, prefix in (("test", "acc_"), ("val", "val_")):
         for name, stack in stacks.items():
-            acc = _accuracies(stack, key_data, 0, split).numpy().reshape(shape)
+            acc = target_accuracies(stack, key_data, 0, split).numpy().reshape(shape)
             sweep.add(prefix + name, np.broadcast_to(acc, grid).copy())
-        acc = _accuracies(both, key_data * k, 0, split).numpy().reshape(k, *shape)
+        acc = target_accuracies(both, key_data * k, 0, split).numpy().reshape(k, *shape)
         sweep.add(prefix + "plain_slow", np.broadcast_to(acc[0], grid).copy())
         sweep.add(prefix + "l2sp", np.broadcast_to(acc[1], grid).copy())
         l2sp_acc[split] = np.concatenate([sweep.results[prefix + "finetune"][None, :, :1], acc[[0, *tuned]]])
-        acc = _accuracies(scratch, [base[p] for p in pairs], 0, split).numpy().reshape(1, 1, len(n_target), len(seeds))
+        acc = target_accuracies(scratch, [base[p] for p in pairs], 0, split).numpy().reshape(1, 1, len(n_target), len(seeds))
         sweep.add(prefix + "target_only", np.broadcast_to(acc, grid).copy())
     # L2-SP with its strength chosen on validation (alpha = 0, at either rate, among the choices)
     val, test = (l2sp_acc[split].reshape(len(l2sp_acc[split]), -1) for split in ("val", "test"))

@@ -15,9 +15,9 @@ from mtl_lessons.experiments.data_size import cut
 from mtl_lessons.metrics import per_task_accuracy, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
-from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks
+from mtl_lessons.sweep import Sweep, cached
+from mtl_lessons.train import ModelStack, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
-from mtl_lessons.sweep import cached
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.objectives import task_losses_unchecked
 from mtl_lessons.plots import PALETTE
-from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks, shared_parameter_names, transfer_stack
+from mtl_lessons.sweep import Sweep, cached
+from mtl_lessons.train import ModelStack, fit_many, pad_tasks, shared_parameter_names, transfer_stack
 from mtl_lessons.widgets import SweepExplorer, grid_value
-from mtl_lessons.sweep import cached
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,9 @@ from mtl_lessons.data import TransferDigits, load_transfer_digits
 from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
-from mtl_lessons.train import PROGRESS_DELAY_S, ModelStack, Sweep, fit_many, pad_tasks, transfer_stack, use_one_thread
+from mtl_lessons.sweep import Sweep, cached
+from mtl_lessons.train import PROGRESS_DELAY_S, ModelStack, fit_many, pad_tasks, transfer_stack, use_one_thread
 from mtl_lessons.widgets import SweepExplorer, grid_value
-from mtl_lessons.sweep import cached
 
 LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0)  # one per decade: both limits and the middle
 N_TARGET = (10, 30, 100)
@@ -105,7 +105,7 @@ def chosen_by_validation(val: np.ndarray, test: np.ndarray) -> tuple[np.ndarray,
     return chosen, test[chosen, np.arange(test.shape[1])]
 
 
-def _accuracies(stack: ModelStack, data: list[TransferDigits], task: int, split: str) -> torch.Tensor:
+def target_accuracies(stack: ModelStack, data: list[TransferDigits], task: int, split: str) -> torch.Tensor:
     """Target-domain accuracy of head `task` of every model on split 'test' or 'val', (M,)."""
     x = torch.stack([getattr(d, f"x_{split}") for d in data])[:, None].expand(-1, stack.base.n_tasks, -1, -1)
     y = torch.stack([getattr(d, f"y_{split}") for d in data])[:, None].expand(-1, stack.base.n_tasks, -1)
@@ -162,7 +162,7 @@ def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 3
                      callback=lambda step: bar.update(1 if step else 0))
             bar.update(1)
             for split in acc:
-                acc[split].append(_accuracies(joint, [all_data[i] for i in rows], 1, split))
+                acc[split].append(target_accuracies(joint, [all_data[i] for i in rows], 1, split))
     out = {}
     for split, prefix in (("test", "acc_"), ("val", "val_")):
         a = torch.cat(acc[split]).numpy().reshape(k, len(data))
@@ -200,7 +200,7 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_
 
     def add(name, stack, point_data, task=0, broadcast=False):
         for split, prefix in (("test", "acc_"), ("val", "val_")):
-            acc = _accuracies(stack, point_data, task, split).numpy()
+            acc = target_accuracies(stack, point_data, task, split).numpy()
             acc = np.broadcast_to(acc.reshape(1, *grid[1:]), grid).copy() if broadcast else acc.reshape(grid)
             sweep.add(prefix + name, acc)
 
@@ -240,7 +240,7 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_
              desc=f"target only and fine-tuning, {len(both)} models", **sgd)
     fit_many(frozen, xt, yt, sample_weights=mt, desc="frozen trunk", **sgd)
     for split, prefix in (("test", "acc_"), ("val", "val_")):
-        acc = _accuracies(both, pair_data * k, 0, split).numpy().reshape(k, *grid[1:])
+        acc = target_accuracies(both, pair_data * k, 0, split).numpy().reshape(k, *grid[1:])
         for name, a in zip(variants, acc):
             sweep.add(prefix + name, np.broadcast_to(a, grid).copy())
     add("frozen", frozen, pair_data, broadcast=True)
@@ -317,7 +317,7 @@ def tuned_rates_sweep(rates=RATES, lams=LAMBDAS, n_target: int = 30, seeds=range
              loss="ce", optimizer="sgd", lr=lr, steps=steps, progress=progress,
              desc=f"target only and fine-tuning at {n_r} rates, {m} models")
     for split, prefix in (("test", "acc_"), ("val", "val_")):
-        acc = _accuracies(both, data * (m // n_s), 0, split).numpy().reshape(len(arms), n_r, 1, n_s)
+        acc = target_accuracies(both, data * (m // n_s), 0, split).numpy().reshape(len(arms), n_r, 1, n_s)
         for name, a in zip(arms, acc):
             sweep.add(prefix + name, np.broadcast_to(a, (n_r, n_l, n_s)).copy())
     sweep.meta.update(n_target=n_target, n_source=n_source, noise=noise, permuted=permuted, n_val=n_val,

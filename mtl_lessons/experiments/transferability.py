@@ -21,9 +21,9 @@ from mtl_lessons.data import load_digits_split, take_labels
 from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
-from mtl_lessons.train import ModelStack, Sweep, fit_many, pad_tasks, transfer_stack
+from mtl_lessons.sweep import Sweep, cached
+from mtl_lessons.train import ModelStack, fit_many, pad_tasks, transfer_stack
 from mtl_lessons.widgets import SweepExplorer, grid_value
-from mtl_lessons.sweep import cached
 
 CLASSES_A, CLASSES_B = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 LRS = (3e-3, 1e-2, 3e-2)  # Adam's learning rates every arm chooses from, per seed, on validation

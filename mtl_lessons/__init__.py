@@ -14,7 +14,8 @@ The package map, in dependency order (each module imports only those above it):
     weighting    strategies that choose the task weights each step (fixed, uncertainty, DWA,
                  GradNorm, PCGrad, MGDA), for fit / fit_many's `strategy=`
     sweep        Sweep: results over a grid of knob values x seeds
-    train        fit (one model), ModelStack + fit_many (many at once), pad_tasks, transfer_stack;
+    stack        ModelStack (M models as one batched model), transfer_stack, one-thread torch
+    train        fit (one model, the loop to read), fit_many (a ModelStack at once), pad_tasks;
                  per-step rates (lr_schedule) and records every k steps (record)
     schedules    fine-tuning schedules as rate scales per layer and step: discriminative rates,
                  slanted triangular, gradual unfreezing (for fit's lr_scale / lr_schedule)
@@ -40,7 +41,8 @@ from mtl_lessons.gradients import cosine_matrix, mgda, mgda_weights, pcgrad
 from mtl_lessons.weighting import (MGDA, DynamicWeightAverage, FixedWeights, GradNorm, PCGrad, Strategy,
                                    UncertaintyWeighting)
 from mtl_lessons.sweep import Sweep
-from mtl_lessons.train import History, ModelStack, fit, fit_many, pad_tasks, transfer_stack
+from mtl_lessons.stack import ModelStack, transfer_stack
+from mtl_lessons.train import History, fit, fit_many, pad_tasks
 from mtl_lessons.plots import PALETTE, plot_front, plot_history, plot_seed_band, plot_task_fits
 from mtl_lessons.widgets import SweepExplorer
 from mtl_lessons.exercises import check, predict, reveal

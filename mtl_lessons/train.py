@@ -2,36 +2,42 @@
 weights or a weighting strategy (mtl_lessons.weighting). The grid of results they fill is
 mtl_lessons.sweep.Sweep.
 
-Both loops are full-batch and deterministic for a given seed. `fit_many` trains M
-models of one architecture as one batched model: their parameters are stacked
-on a leading axis (torch.func.stack_module_state). A MultiTaskNet stack runs as
-batched matrix products over that axis (one `bmm` per layer for all M models);
-any other module runs with vmap. SGD and Adam act element by element, so one
-optimizer over the stacked tensors updates every model exactly as its own
-optimizer would; a test checks this.
+`fit` is the loop to read: full batch, one weighted sum of the task losses, one backward pass.
+`fit_many` is the same loop for M models of one architecture trained as one batched model
+(a mtl_lessons.stack.ModelStack, where the helpers that exist for speed live). SGD and Adam act
+element by element, so one optimizer over the stacked tensors updates every model exactly as
+its own optimizer would; the tests check that fit and fit_many agree. Both are deterministic
+for a given seed.
 
+    >>> from mtl_lessons.data import make_sinusoid_tasks
+    >>> from mtl_lessons.models import MultiTaskNet
+    >>> tasks = make_sinusoid_tasks(n_tasks=3, n_train=8, seed=0)   # x_train (3, 8, 1), y_train (3, 8, 1)
+    >>> model = MultiTaskNet(1, 16, 2, 3, sharing_depth=2)
+    >>> fit(model, tasks.x_train, tasks.y_train, optimizer="adam", lr=1e-2, steps=50, progress=False).task_losses.shape
+    (50, 3)
     >>> stack = ModelStack.from_factory(lambda: MultiTaskNet(1, 16, 2, 3, sharing_depth=2), seeds=[0, 1])
-    >>> history = fit_many(stack, x, y, optimizer="adam", lr=1e-2, steps=500)   # x: (2, 3, n, 1)
+    >>> x, y = tasks.x_train.expand(2, -1, -1, -1), tasks.y_train.expand(2, -1, -1, -1)   # (M, n_tasks, n, 1)
+    >>> fit_many(stack, x, y, optimizer="adam", lr=1e-2, steps=50, progress=False).task_losses.shape
+    (50, 2, 3)
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
-from mtl_lessons._checks import (MAX_ELEMENTS, MAX_GRID, MAX_STEPS, as_tensor, check_bool, check_choice,
-                                  check_factory, check_float, check_int, check_ints, check_labels, check_sequence,
-                                  check_size, check_tensor, check_weights)
-from mtl_lessons.models import MultiTaskNet, TaskLinear, copy_layers, freeze_layers
+from mtl_lessons._checks import (MAX_ELEMENTS, MAX_STEPS, check_bool, check_choice, check_float, check_int,
+                                  check_labels, check_sequence, check_size, check_tensor, check_weights)
+from mtl_lessons.models import MultiTaskNet, TaskLinear
 from mtl_lessons.objectives import LOSSES, task_losses_fn
+# ModelStack, one_thread: used here. transfer_stack, use_one_thread: imported from here by modules not yet
+# moved to mtl_lessons.stack (their one home); drop them from this line once those import from there.
+from mtl_lessons.stack import ModelStack, one_thread, transfer_stack, use_one_thread  # noqa: F401
 from mtl_lessons.weighting import Strategy
 
 OPTIMIZERS = ("sgd", "adam")
@@ -48,27 +54,6 @@ def make_optimizer(params, optimizer: str, lr: float, *, fused: bool = False) ->
     check_float("lr", lr, low=0.0, low_open=True)
     kind = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
     return kind(params, lr=lr, fused=True) if fused else kind(params, lr=lr)
-
-
-def use_one_thread() -> None:
-    """Put torch on one thread for the rest of the process (the course's models are tiny).
-
-    It never switches back, on purpose: `torch.set_num_threads(n)` also turns MKL's dynamic
-    threading off (ATen calls `mkl_set_dynamic(false)`), after which MKL splits even a tanh of a
-    few thousand numbers over n OpenMP threads. On a busy 2-core CPU each such op then waits for a
-    descheduled thread: a 500-step Adam loop on a tiny MLP took 0.56 s in a fresh process and 18.5 s
-    after `set_num_threads(1)` then `set_num_threads(2)`. On one thread the flag does no harm, and a
-    second thread buys nothing at this size.
-    """
-    if torch.get_num_threads() != 1:
-        torch.set_num_threads(1)
-
-
-@contextlib.contextmanager
-def one_thread():
-    """`use_one_thread()` as a `with` block; torch stays on one thread after it (see use_one_thread)."""
-    use_one_thread()
-    yield
 
 
 PROGRESS_DELAY_S = 0.3  # seconds before a progress bar appears
@@ -88,6 +73,206 @@ class History:
     weights: np.ndarray | None = None  # the strategy's weights per step, same shape; None for fixed weights
     records: np.ndarray | None = None  # record(model) every record_every steps: (n_records, ...); None without record
     record_steps: np.ndarray | None = None  # (n_records,) updates done before each record: 0, k, 2k, ..., steps
+
+
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
+        loss: str | tuple[str, ...] = "mse", weights=None, sample_weights: torch.Tensor | None = None,
+        progress: bool = True, desc: str = "training", lr_scale: dict | None = None,
+        strategy: Strategy | None = None, lr_schedule: dict | None = None,
+        record: Callable | None = None, record_every: int = 1) -> History:
+    """Minimise sum_t w_t L_t(model) by full-batch steps; return the per-task training losses.
+
+    x: (n_tasks, n, in), or (1, n, in) for the same inputs in every task (a MultiTaskNet then runs its
+    shared layers once); y: (n_tasks, n, out) for mse or (n_tasks, n) labels for ce. One loss per
+    task, e.g. loss=("ce", "mse"): y is floats (n_tasks, n), a label or a target (the head's first output).
+    Parameters with requires_grad=False stay frozen. `weights` are fixed; a `strategy`
+    (mtl_lessons.weighting) chooses them at every step instead (give one or neither).
+    lr_scale (SGD only) gives named parameters their own rate lr * scale, e.g.
+    {"layers.0.weight": 0.1} (a smaller rate for pretrained layers). lr_schedule (SGD only) does
+    the same per step: {name: tensor (steps, ...)}, row `step` multiplying lr (and lr_scale) at that
+    step; 0 freezes it for the step (gradual unfreezing, a slanted triangular schedule: see
+    mtl_lessons.schedules). record(model), if given, is called before training and every
+    `record_every` steps (and after the last); History.records holds what it returns.
+    """
+    if isinstance(model, type) or not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (a built network, e.g. MultiTaskNet(...)), "
+                        f"got {getattr(model, '__name__', type(model).__name__)}")
+    run = _check_fit_args(
+        model, [(name, p) for name, p in model.named_parameters() if p.requires_grad], dict(model.named_parameters()),
+        x, y, n_models=None, optimizer=optimizer, lr=lr, steps=steps, loss=loss, weights=weights,
+        sample_weights=sample_weights, progress=progress, lr_scale=lr_scale, strategy=strategy,
+        lr_schedule=lr_schedule, record=record, record_every=record_every)
+    opt = make_optimizer(run.updated, optimizer, lr)
+    w = run.weights  # (n_tasks,)
+    history = np.empty((run.steps, *w.shape), dtype=np.float32)
+    chosen = np.empty_like(history) if strategy is not None else None  # the strategy's weights per step
+    with one_thread():
+        for step in progress_bar(run.steps, run.progress, desc):
+            run.take_record(model, step)
+            losses = run.task_losses(model(run.inputs))  # (n_tasks,)
+            opt.zero_grad()
+            if strategy is None:
+                (losses * w).sum().backward()
+            else:
+                chosen[step] = _strategy_backward(strategy, losses[None], run.shared, run.others,
+                                                  batched=False)[0].numpy()
+            run.scale_gradients(step)  # lr_scale and lr_schedule
+            opt.step()
+            history[step] = losses.detach().numpy()
+        run.take_record(model)  # after the last step
+    return run.history(history, chosen)
+
+
+def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
+             loss: str | tuple[str, ...] = "mse", weights=None, sample_weights: torch.Tensor | None = None,
+             progress: bool = True, desc: str = "training grid", lr_scale: dict | None = None,
+             strategy: Strategy | None = None, lr_schedule: dict | None = None,
+             record: Callable | None = None, record_every: int = 1,
+             callback: Callable[[int], None] | None = None) -> History:
+    """Train every model of the stack on its own data and task weights, all at once: fit, model by model.
+
+    x: (M, n_tasks, n, in), or (M, 1, n, in) for the same inputs in every task (a MultiTaskNet stack then
+    runs its shared layers once); y: (M, n_tasks, n, out) or labels (M, n_tasks, n); for one loss per task
+    (loss=("ce", "ce", "mse"), as in fit) floats (M, n_tasks, n);
+    weights: (M, n_tasks) or (n_tasks,); sample_weights: (M, n_tasks, n).
+    strategy (instead of weights): a weighting strategy, batched over the M models.
+    lr: one learning rate, or one per model (M,): each model's update is then rescaled to its own
+    rate, exactly as its own SGD or Adam would step (both updates are proportional to lr).
+    lr_scale (SGD only): {parameter name: float, or a tensor (M, ...) of the stacked parameter's
+    leading shape}, a rate of its own per parameter and model, as fit's lr_scale model by model.
+    lr_schedule (SGD only): {name: tensor (steps,) for every model alike, or (steps, M, ...)}, an
+    lr_scale per step, as fit's model by model (one schedule per model: a grid of schedules at once).
+    record(stack) is called before training and every record_every steps, as in fit.
+    callback(step), if given, runs before every step, e.g. to measure the stack (chapter 11's task affinity).
+    Returns the training task losses, (steps, M, n_tasks), the strategy's weights and the records.
+    """
+    if not isinstance(stack, ModelStack):
+        hint = "; build one with ModelStack.from_factory(factory, seeds)" if isinstance(stack, nn.Module) else ""
+        raise TypeError(f"stack must be a ModelStack, got {type(stack).__name__}{hint}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function callback(step), got {type(callback).__name__}")
+    trainable = [(name, p) for name, p in stack.params.items() if name not in stack.frozen]
+    run = _check_fit_args(
+        stack.base, trainable, dict(trainable), x, y, n_models=len(stack), optimizer=optimizer, lr=lr, steps=steps,
+        loss=loss, weights=weights, sample_weights=sample_weights, progress=progress, lr_scale=lr_scale,
+        strategy=strategy, lr_schedule=lr_schedule, record=record, record_every=record_every)
+    opt = make_optimizer(run.updated, optimizer, run.lr, fused=True)
+    w = run.weights  # (M, n_tasks)
+    history = np.empty((run.steps, *w.shape), dtype=np.float32)
+    chosen = np.empty_like(history) if strategy is not None else None
+    with one_thread():
+        for step in progress_bar(run.steps, run.progress, desc):
+            if callback is not None:
+                callback(step)
+            run.take_record(stack, step)
+            losses = run.task_losses(stack(run.inputs))  # (M, n_tasks)
+            opt.zero_grad()
+            if strategy is None:
+                # the models share no parameters, so the gradient of the sum is each model's own gradient
+                (losses * w).sum().backward()
+            else:
+                chosen[step] = _strategy_backward(strategy, losses, run.shared, run.others, batched=True).numpy()
+            run.scale_gradients(step)
+            if run.lrs is None:
+                opt.step()
+            else:
+                _step_at_own_rates(opt, run.updated, run.lrs)
+            history[step] = losses.detach().numpy()
+        run.take_record(stack)
+    return run.history(history, chosen)
+
+
+@dataclass
+class _Run:
+    """A training run's checked arguments and its bookkeeping: what fit and fit_many share."""
+
+    inputs: torch.Tensor  # x; with the same inputs for every task, one copy for a MultiTaskNet's shared layers
+    task_losses: Callable  # predictions -> task losses (..., n_tasks)
+    weights: torch.Tensor  # the fixed task weights, (n_tasks,) or (M, n_tasks)
+    steps: int
+    progress: bool
+    updated: list  # what the optimizer updates: the trainable parameters, then the strategy's own
+    shared: list  # with a strategy: the trainable parameters every task uses, and the others
+    others: list
+    named: dict  # the parameters lr_scale and lr_schedule may name
+    scales: dict  # lr_scale {name: tensor broadcast to the parameter}
+    schedule: dict  # lr_schedule {name: (steps, ...) broadcast to the parameter}
+    record: Callable | None
+    record_at: Sequence[int]  # the update counts to record at
+    lr: float  # the optimizer's rate: lr, or 1 with one rate per model
+    lrs: torch.Tensor | None  # fit_many: one rate per model (M,), or None
+    records: list = field(default_factory=list)
+
+    def scale_gradients(self, step: int) -> None:
+        _scale_gradients(self.named, self.scales)
+        _scale_gradients(self.named, {name: s[step] for name, s in self.schedule.items()})
+
+    def take_record(self, model, step: int | None = None) -> None:
+        """record(model) at the steps asked for; step=None: after the last step."""
+        if self.record is not None and (step is None or step in self.record_at):
+            self.records.append(_take_record(self.record, model))
+
+    def history(self, task_losses: np.ndarray, chosen: np.ndarray | None) -> History:
+        if self.record is None:
+            return History(task_losses, chosen)
+        return History(task_losses, chosen, np.stack(self.records), np.array(self.record_at))
+
+
+def _check_fit_args(net: nn.Module, trainable: list, named: dict, x, y, *, n_models: int | None, optimizer, lr,
+                    steps, loss, weights, sample_weights, progress, lr_scale, strategy, lr_schedule,
+                    record, record_every) -> _Run:
+    """fit's (n_models=None) or fit_many's arguments, checked in one place; starts the strategy.
+
+    net: the model, or the stack's architecture; trainable: its (name, parameter) pairs that train.
+    """
+    lead = 0 if n_models is None else 1  # the stacked models' axis
+    dtype = next(net.parameters()).dtype if any(True for _ in net.parameters()) else torch.float32
+    x, shared_x = _shared_inputs(x, y, lead)
+    x, y, steps = _check_training_args(x, y, loss, steps, lead, dtype=dtype, n_classes=_n_classes(net))
+    inputs = x.narrow(lead, 0, 1) if shared_x and isinstance(net, MultiTaskNet) else x  # the shared layers run once
+    _check_strategy(weights, strategy)
+    n_tasks = x.shape[lead]
+    if n_models is not None and x.shape[0] != n_models:
+        raise ValueError(f"x has shape {tuple(x.shape)} but must have one row per model ({n_models})")
+    w = _check_task_weights(weights, n_tasks, lead=() if n_models is None else (n_models,)).to(dtype)
+    w = w if n_models is None else w.expand(n_models, n_tasks)
+    sample_weights = _check_sample_weights(sample_weights, x.shape[:lead + 2])
+    progress = check_bool("progress", progress)
+    _trainable(trainable, "the model" if n_models is None else "the stack")
+    shared = others = extra = []
+    if strategy is not None:
+        strategy.start(n_models or 1, n_tasks)
+        extra = strategy.parameters()
+        shared_names = shared_parameter_names(net)
+        shared = [p for name, p in trainable if name in shared_names]
+        others = [p for name, p in trainable if name not in shared_names]
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    lr, lrs = _check_lr(lr, n_models)
+    scales = _check_lr_scale(lr_scale, named, optimizer, lead)
+    schedule = _check_lr_schedule(lr_schedule, named, optimizer, lead, steps)
+    record, record_at = _recorder(record, record_every, steps)
+    return _Run(inputs, task_losses_fn(y, loss, sample_weights), w, steps, progress, [p for _, p in trainable] + extra,
+                shared, others, named, scales, schedule, record, record_at, lr, lrs)
+
+
+def _check_lr(lr, n_models: int | None):
+    """(the optimizer's lr, one lr per model or None): fit_many's lr may give one rate per model."""
+    if n_models is None or not (isinstance(lr, (list, tuple, range, np.ndarray, torch.Tensor)) and np.ndim(lr) >= 1):
+        check_float("lr", lr, low=0.0, low_open=True)
+        return lr, None
+    lrs = check_tensor("lr", torch.as_tensor(np.asarray(lr, dtype=np.float32)), dim=1)
+    if lrs.shape != (n_models,) or not torch.isfinite(lrs).all() or (lrs <= 0).any():
+        raise ValueError(f"lr={lrs.tolist()} must be one number or {n_models} finite numbers > 0 (one per model)")
+    return 1.0, lrs
+
+
+def _step_at_own_rates(opt: torch.optim.Optimizer, params: list, lrs: torch.Tensor) -> None:
+    """opt.step() at lr=1, then model m's update rescaled to its rate lrs[m] (SGD and Adam steps scale with lr)."""
+    before = [p.detach().clone() for p in params]
+    opt.step()
+    with torch.no_grad():
+        for p, b in zip(params, before):
+            p.copy_(b + lrs.reshape(-1, *[1] * (p.dim() - 1)) * (p - b))
 
 
 def shared_parameter_names(model: nn.Module) -> set[str]:
@@ -318,312 +503,6 @@ def _n_classes(model):
     return getattr(model, "out_features", None)
 
 
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
-        loss: str | tuple[str, ...] = "mse", weights=None, sample_weights: torch.Tensor | None = None,
-        progress: bool = True, desc: str = "training", lr_scale: dict | None = None,
-        strategy: Strategy | None = None, lr_schedule: dict | None = None,
-        record: Callable | None = None, record_every: int = 1) -> History:
-    """Minimise sum_t w_t L_t(model) by full-batch steps; return the per-task training losses.
-
-    x: (n_tasks, n, in), or (1, n, in) for the same inputs in every task (a MultiTaskNet then runs its
-    shared layers once); y: (n_tasks, n, out) for mse or (n_tasks, n) labels for ce. One loss per
-    task, e.g. loss=("ce", "mse"): y is floats (n_tasks, n), a label or a target (the head's first output).
-    Parameters with requires_grad=False stay frozen. `weights` are fixed; a `strategy`
-    (mtl_lessons.weighting) chooses them at every step instead (give one or neither).
-    lr_scale (SGD only) gives named parameters their own rate lr * scale, e.g.
-    {"layers.0.weight": 0.1} (a smaller rate for pretrained layers). lr_schedule (SGD only) does
-    the same per step: {name: tensor (steps, ...)}, row `step` multiplying lr (and lr_scale) at that
-    step; 0 freezes it for the step (gradual unfreezing, a slanted triangular schedule: see
-    mtl_lessons.schedules). record(model), if given, is called before training and every
-    `record_every` steps (and after the last); History.records holds what it returns.
-    """
-    if isinstance(model, type) or not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module (a built network, e.g. MultiTaskNet(...)), "
-                        f"got {getattr(model, '__name__', type(model).__name__)}")
-    dtype = next(model.parameters()).dtype if any(True for _ in model.parameters()) else torch.float32
-    x, shared_x = _shared_inputs(x, y, 0)
-    x, y, steps = _check_training_args(x, y, loss, steps, 0, dtype=dtype, n_classes=_n_classes(model))
-    inputs = x[:1] if shared_x and isinstance(model, MultiTaskNet) else x  # the shared layers run once
-    _check_strategy(weights, strategy)
-    n_tasks = x.shape[0]
-    w = _check_task_weights(weights, n_tasks).to(dtype)
-    sample_weights = _check_sample_weights(sample_weights, x.shape[:2])
-    progress = check_bool("progress", progress)
-    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    _trainable(trainable, "the model")
-    extra = []
-    if strategy is not None:
-        strategy.start(1, n_tasks)
-        extra = strategy.parameters()
-        shared_names = shared_parameter_names(model)
-        shared = [p for name, p in trainable if name in shared_names]
-        others = [p for name, p in trainable if name not in shared_names]
-    opt = make_optimizer([p for _, p in trainable] + extra, optimizer, lr)
-    named = dict(model.named_parameters())
-    scales = _check_lr_scale(lr_scale, named, optimizer, 0)
-    schedule = _check_lr_schedule(lr_schedule, named, optimizer, 0, steps)
-    record, record_at = _recorder(record, record_every, steps)
-    task_losses = task_losses_fn(y, loss, sample_weights)  # pred -> (..., n_tasks)
-    history = np.empty((steps, n_tasks), dtype=np.float32)
-    chosen = np.empty((steps, n_tasks), dtype=np.float32) if strategy is not None else None
-    records = []
-    with one_thread():
-        for step in progress_bar(steps, progress, desc):
-            if record is not None and step in record_at:
-                records.append(_take_record(record, model))
-            losses = task_losses(model(inputs))  # (n_tasks,)
-            opt.zero_grad()
-            if strategy is None:
-                (losses * w).sum().backward()
-            else:
-                chosen[step] = _strategy_backward(strategy, losses[None], shared, others, batched=False)[0].numpy()
-            _scale_gradients(named, scales)
-            _scale_gradients(named, {name: s[step] for name, s in schedule.items()})
-            opt.step()
-            history[step] = losses.detach().numpy()
-        if record is not None:
-            records.append(_take_record(record, model))
-    if record is None:
-        return History(history, chosen)
-    return History(history, chosen, np.stack(records), np.array(record_at))
-
-
-class ModelStack:
-    """M models of one architecture with their parameters stacked on a leading axis.
-
-    Calling the stack with x of shape (M, ...) runs model m on x[m], all at once (batched matrix
-    products for a MultiTaskNet, vmap for any other module).
-    """
-
-    def __init__(self, models: Sequence[nn.Module]):
-        if isinstance(models, nn.Module):
-            raise TypeError(f"models is one model ({type(models).__name__}); give a list of models, e.g. [model]")
-        models = check_sequence("models", models, min_len=0)
-        if len(models) == 0:
-            raise ValueError("models is empty; a stack needs at least one model")
-        for i, m in enumerate(models):
-            if not isinstance(m, nn.Module):
-                raise TypeError(f"models[{i}] must be a torch.nn.Module, got {type(m).__name__}")
-        check_size("the number of models in the stack", len(models), MAX_GRID)
-        shapes = [[p.shape for p in m.parameters()] for m in models]
-        if any(s != shapes[0] for s in shapes):
-            raise ValueError("models must all have the same architecture (parameter shapes differ)")
-        self.params, self.buffers = stack_module_state(list(models))
-        self.frozen = {n for n, p in models[0].named_parameters() if not p.requires_grad}
-        self.base = copy.deepcopy(models[0]).to("meta")  # architecture only; weights live in self.params
-
-    @classmethod
-    def _assemble(cls, base: nn.Module, params: dict, buffers: dict, frozen: set) -> "ModelStack":
-        # a stack from stacked tensors that it then owns (base: architecture only, on "meta")
-        stack = cls.__new__(cls)
-        stack.params = {name: p.detach().requires_grad_(name not in frozen) for name, p in params.items()}
-        stack.buffers, stack.frozen, stack.base = dict(buffers), set(frozen), base
-        return stack
-
-    def take(self, index: Sequence[int]) -> "ModelStack":
-        """A new stack of models index[0], index[1], ... (copies; an index may repeat), as stacking model(i)."""
-        index = check_ints("index", index, low=0, high=len(self) - 1)
-        rows = torch.tensor(index)
-        return ModelStack._assemble(self.base, {k: v.detach()[rows] for k, v in self.params.items()},
-                                    {k: v[rows] for k, v in self.buffers.items()}, self.frozen)
-
-    @classmethod
-    def concat(cls, stacks: Sequence["ModelStack"]) -> "ModelStack":
-        """One stack of every model of `stacks`, in order (copies); they need one architecture and one frozen set."""
-        stacks = check_sequence("stacks", stacks)
-        first = stacks[0] if isinstance(stacks[0], ModelStack) else None
-        for i, stack in enumerate(stacks):
-            if not isinstance(stack, ModelStack):
-                raise TypeError(f"stacks[{i}] must be a ModelStack, got {type(stack).__name__}")
-            shapes = {k: v.shape[1:] for k, v in stack.params.items()}
-            if (shapes != {k: v.shape[1:] for k, v in first.params.items()} or type(stack.base) is not type(first.base)
-                    or stack.buffers.keys() != first.buffers.keys()):
-                raise ValueError(f"stacks[{i}] has another architecture than stacks[0] "
-                                 "(parameter names or shapes differ)")
-            if stack.frozen != first.frozen:
-                raise ValueError(f"stacks[{i}] freezes {sorted(stack.frozen)} but stacks[0] {sorted(first.frozen)}; "
-                                 "a stack has one set of frozen parameters")
-        params = {k: torch.cat([s.params[k].detach() for s in stacks]) for k in first.params}
-        buffers = {k: torch.cat([s.buffers[k] for s in stacks]) for k in first.buffers}
-        return cls._assemble(first.base, params, buffers, first.frozen)
-
-    @classmethod
-    def from_factory(cls, factory: Callable[[], nn.Module], seeds: Sequence[int]) -> "ModelStack":
-        """One model per seed, each initialised right after torch.manual_seed(seed)."""
-        check_factory("factory", factory)
-        seeds = check_ints("seeds", seeds, low=0)
-        check_size("the number of models (len(seeds))", len(seeds), MAX_GRID)
-        models = []
-        for seed in seeds:
-            torch.manual_seed(seed)
-            model = factory()
-            if not isinstance(model, nn.Module):
-                raise TypeError(f"factory() returned {type(model).__name__}; it must return one model "
-                                "(did the function forget `return`?)")
-            if not models:  # the stack's memory, before building the rest
-                check_size("the stack's parameter count (models x parameters)",
-                           len(seeds) * sum(p.numel() for p in model.parameters()), MAX_ELEMENTS)
-            models.append(model)
-        return cls(models)
-
-    def __len__(self) -> int:
-        return next(iter(self.params.values())).shape[0]
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = as_tensor("x", x)
-        dtype = next(iter(self.params.values())).dtype
-        if x.dtype != dtype:
-            if x.dtype == torch.bool or x.is_complex():
-                raise TypeError(f"x has dtype {x.dtype}; the models need real numbers ({dtype})")
-            x = x.to(dtype)  # float64 / integer arrays: the models are float32
-        if x.dim() == 0 or x.shape[0] != len(self):
-            raise ValueError(f"x has shape {tuple(x.shape)} but its first dimension must be the "
-                             f"number of models, {len(self)}")
-        if type(self.base) is MultiTaskNet and not self.buffers:
-            return _multitask_forward(self.base, self.params, x)
-        def run_one(params, buffers, xi):
-            return functional_call(self.base, (params, buffers), (xi,))
-        return vmap(run_one)(self.params, self.buffers, x)
-
-    def model(self, index: int) -> nn.Module:
-        """Model `index` as an ordinary nn.Module (a copy)."""
-        check_int("index", index, low=0, high=len(self) - 1)
-        model = copy.deepcopy(self.base).to_empty(device="cpu")
-        state = {k: v[index].detach().clone() for k, v in {**self.params, **self.buffers}.items()}
-        model.load_state_dict(state)
-        for name, p in model.named_parameters():
-            p.requires_grad_(name not in self.frozen)
-        return model
-
-
-def _multitask_forward(net: MultiTaskNet, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """MultiTaskNet.forward for M stacked parameter sets at once: what vmap computes, with less overhead.
-
-    x: (M, n_tasks, n, in), or (M, n, in) or (M, 1, n, in) (the same inputs for every task); returns
-    (M, n_tasks, n, out). At the course's sizes a step is mostly per-operation overhead, so each layer
-    is one batched matrix product for all M models and all tasks: a shared layer multiplies model m's
-    rows of every task by its weight, (M, T*n, k) @ (M, k, k'); a per-task layer, (M*T, n, k) @ (M*T, k, k').
-    With the same inputs for every task, the shared layers run once on those inputs, (M, n, k) @ (M, k, k'),
-    and their output is repeated for the tasks at the first per-task layer: the same numbers, T times fewer
-    operations in the trunk. (bmm then adding the bias gives baddbmm's numbers bit for bit, and
-    faster at these sizes: baddbmm first copies the broadcast bias into every row of its output.)
-    """
-    n_models, n_tasks = x.shape[0], net.n_tasks
-    if x.dim() == 3:  # (M, n, in) -> the same batch for every task
-        x = x[:, None]
-    if x.dim() != 4 or x.shape[1] not in (1, n_tasks) or x.shape[-1] != net.in_features:
-        raise ValueError(f"x has shape {tuple(x.shape)} but must be ({n_models}, batch, {net.in_features}) "
-                         f"or ({n_models}, {n_tasks}, batch, {net.in_features})")
-    n = x.shape[2]
-    h = x.reshape(n_models, x.shape[1] * n, -1)  # (M, T*n, in) or, for the same inputs, (M, n, in)
-    for name, layer in [*((f"layers.{d}", layer) for d, layer in enumerate(net.layers)), ("heads", net.heads)]:
-        weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
-        if isinstance(layer, TaskLinear):  # weight (M, T, k, k'), bias (M, T, 1, k')
-            if h.shape[1] != n_tasks * n:  # the trunk ran once on the shared inputs: one copy per task
-                h = h[:, None].expand(n_models, n_tasks, n, h.shape[-1])
-            h = torch.bmm(h.reshape(n_models * n_tasks, n, -1), weight.flatten(0, 1)).add_(bias.flatten(0, 1))
-            h = h.reshape(n_models, n_tasks * n, -1)
-        else:  # nn.Linear: weight (M, k', k), bias (M, k')
-            h = torch.bmm(h, weight.mT).add_(bias.unsqueeze(1))
-        if name != "heads":
-            h = net.activation(h)
-    return h.reshape(n_models, n_tasks, n, -1)  # (reshape is free when the layout already matches)
-
-
-def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
-             loss: str | tuple[str, ...] = "mse", weights=None, sample_weights: torch.Tensor | None = None,
-             progress: bool = True, desc: str = "training grid", lr_scale: dict | None = None,
-             strategy: Strategy | None = None, lr_schedule: dict | None = None,
-             record: Callable | None = None, record_every: int = 1,
-             callback: Callable[[int], None] | None = None) -> History:
-    """Train every model of the stack on its own data and task weights, all at once.
-
-    x: (M, n_tasks, n, in), or (M, 1, n, in) for the same inputs in every task (a MultiTaskNet stack then
-    runs its shared layers once); y: (M, n_tasks, n, out) or labels (M, n_tasks, n); for one loss per task
-    (loss=("ce", "ce", "mse"), as in fit) floats (M, n_tasks, n);
-    weights: (M, n_tasks) or (n_tasks,); sample_weights: (M, n_tasks, n).
-    strategy (instead of weights): a weighting strategy, batched over the M models.
-    lr: one learning rate, or one per model (M,): each model's update is then rescaled to its own
-    rate, exactly as its own SGD or Adam would step (both updates are proportional to lr).
-    lr_scale (SGD only): {parameter name: float, or a tensor (M, ...) of the stacked parameter's
-    leading shape}, a rate of its own per parameter and model, as fit's lr_scale model by model.
-    lr_schedule (SGD only): {name: tensor (steps,) for every model alike, or (steps, M, ...)}, an
-    lr_scale per step, as fit's model by model (one schedule per model: a grid of schedules at once).
-    record(stack) is called before training and every record_every steps, as in fit.
-    callback(step), if given, runs before every step, e.g. to measure the stack (chapter 11's task affinity).
-    Returns the training task losses, (steps, M, n_tasks), the strategy's weights and the records.
-    """
-    if not isinstance(stack, ModelStack):
-        hint = "; build one with ModelStack.from_factory(factory, seeds)" if isinstance(stack, nn.Module) else ""
-        raise TypeError(f"stack must be a ModelStack, got {type(stack).__name__}{hint}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be a function callback(step), got {type(callback).__name__}")
-    x, shared_x = _shared_inputs(x, y, 1)
-    x, y, steps = _check_training_args(x, y, loss, steps, 1, dtype=next(iter(stack.params.values())).dtype,
-                                       n_classes=_n_classes(stack.base))
-    inputs = x[:, :1] if shared_x and isinstance(stack.base, MultiTaskNet) else x  # the shared layers run once
-    _check_strategy(weights, strategy)
-    n_models, n_tasks = len(stack), x.shape[1]
-    if x.shape[0] != n_models:
-        raise ValueError(f"x has shape {tuple(x.shape)} but must have one row per model ({n_models})")
-    w = _check_task_weights(weights, n_tasks, lead=(n_models,))
-    w = w.expand(n_models, n_tasks)
-    sample_weights = _check_sample_weights(sample_weights, x.shape[:3])
-    progress = check_bool("progress", progress)
-    trainable = [(name, p) for name, p in stack.params.items() if name not in stack.frozen]
-    _trainable(trainable, "the stack")
-    extra = []
-    if strategy is not None:
-        strategy.start(n_models, n_tasks)
-        extra = strategy.parameters()
-        shared_names = shared_parameter_names(stack.base)
-        shared = [p for name, p in trainable if name in shared_names]
-        others = [p for name, p in trainable if name not in shared_names]
-    lrs = None
-    if isinstance(lr, (list, tuple, range, np.ndarray, torch.Tensor)) and np.ndim(lr) >= 1:  # one per model
-        lrs = check_tensor("lr", torch.as_tensor(np.asarray(lr, dtype=np.float32)), dim=1)
-        if lrs.shape != (n_models,) or not torch.isfinite(lrs).all() or (lrs <= 0).any():
-            raise ValueError(f"lr={lrs.tolist()} must be one number or {n_models} finite numbers > 0 (one per model)")
-        lr = 1.0
-    updated = [p for _, p in trainable] + extra
-    opt = make_optimizer(updated, optimizer, lr, fused=True)
-    named = dict(trainable)
-    scales = _check_lr_scale(lr_scale, named, optimizer, 1)
-    schedule = _check_lr_schedule(lr_schedule, named, optimizer, 1, steps)
-    record, record_at = _recorder(record, record_every, steps)
-    task_losses = task_losses_fn(y, loss, sample_weights)  # pred -> (..., n_tasks)
-    history = np.empty((steps, n_models, n_tasks), dtype=np.float32)
-    chosen = np.empty((steps, n_models, n_tasks), dtype=np.float32) if strategy is not None else None
-    records = []
-    with one_thread():
-        for step in progress_bar(steps, progress, desc):
-            if callback is not None:
-                callback(step)
-            if record is not None and step in record_at:
-                records.append(_take_record(record, stack))
-            losses = task_losses(stack(inputs))  # (M, n_tasks)
-            opt.zero_grad()
-            if strategy is None:
-                # the models share no parameters, so the gradient of the sum is each model's own gradient
-                (losses * w).sum().backward()
-            else:
-                chosen[step] = _strategy_backward(strategy, losses, shared, others, batched=True).numpy()
-            _scale_gradients(named, scales)
-            _scale_gradients(named, {name: s[step] for name, s in schedule.items()})
-            before = [p.detach().clone() for p in updated] if lrs is not None else None
-            opt.step()
-            if lrs is not None:
-                with torch.no_grad():
-                    for p, b in zip(updated, before):
-                        p.copy_(b + lrs.reshape(-1, *[1] * (p.dim() - 1)) * (p - b))
-            history[step] = losses.detach().numpy()
-        if record is not None:
-            records.append(_take_record(record, stack))
-    if record is None:
-        return History(history, chosen)
-    return History(history, chosen, np.stack(records), np.array(record_at))
-
-
 def pad_tasks(xs: Sequence[Sequence[torch.Tensor]], ys: Sequence[Sequence[torch.Tensor]]):
     """Stack example sets of different sizes into fit_many's padded form.
 
@@ -669,43 +548,3 @@ def pad_tasks(xs: Sequence[Sequence[torch.Tensor]], ys: Sequence[Sequence[torch.
                 raise ValueError(f"xs[{m}][{t}] has {len(xt)} examples but ys[{m}][{t}] has {len(yt)}")
             x[m, t, :len(xt)], y[m, t, :len(yt)], mask[m, t, :len(xt)] = xt, yt, 1.0
     return x, y, mask
-
-
-def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_copied: int, *,
-                   source_index: Sequence[int], seeds: Sequence[int], freeze: bool) -> ModelStack:
-    """A stack of new networks whose first `n_copied` hidden layers are copied from `source`.
-
-    Model j is factory() initialised after torch.manual_seed(seeds[j]) (once per distinct seed: the
-    factory must depend on torch's seed only), then receives the first
-    n_copied of source model source_index[j] by state dict (copy_layers); its head and upper
-    layers keep their fresh initialisation. freeze=True freezes the copied layers
-    (feature extraction, AnB), freeze=False lets them train (fine-tuning, AnB+): a stack has
-    one set of frozen names, so frozen and fine-tuned networks go in separate stacks.
-    """
-    if not isinstance(source, ModelStack):
-        raise TypeError(f"source must be a ModelStack, got {type(source).__name__}")
-    check_factory("factory", factory)
-    freeze = check_bool("freeze", freeze)
-    source_index = check_ints("source_index", source_index, low=0, high=len(source) - 1, min_len=0)
-    seeds = check_ints("seeds", seeds, low=0, min_len=0)
-    if len(source_index) != len(seeds) or not seeds:
-        raise ValueError(f"source_index has {len(source_index)} entries and seeds {len(seeds)}; "
-                         "they must match and be non-empty (one per new network)")
-    for k in source_index:
-        check_int("source_index", k, low=0, high=len(source) - 1)
-    distinct = sorted(set(seeds))  # factory() depends only on torch's seed: build each seed's network once
-    fresh = ModelStack.from_factory(factory, distinct).take([distinct.index(seed) for seed in seeds])
-    # the copy, for all models at once: the copied layers' rows of the fresh stack become the source's
-    # rows (copy_layers on one real pair checks that the layers match and raises its errors)
-    copy_layers(source.model(source_index[0]), fresh.model(0), n_copied)
-    copied = tuple(f"layers.{d}." for d in range(n_copied))
-    rows = torch.tensor(source_index)
-    params = {name: source.params[name].detach()[rows].to(p.dtype) if name.startswith(copied) else p
-              for name, p in fresh.params.items()}
-    buffers = {name: source.buffers[name][rows].to(b.dtype) if name.startswith(copied) else b
-               for name, b in fresh.buffers.items()}
-    # as freeze_layers(model, n_copied if freeze else 0): hidden layers frozen below that depth, trainable above
-    frozen = {name for name in fresh.frozen if not name.startswith("layers.")}
-    if freeze:
-        frozen |= {name for name in params if name.startswith(copied)}
-    return ModelStack._assemble(fresh.base, params, buffers, frozen)

@@ -8,7 +8,8 @@ import torch
 from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.gradients import cosine_matrix, mgda, mgda_weights, mgda_weights_from_gramian, pcgrad
 from mtl_lessons.models import MultiTaskNet
-from mtl_lessons.train import ModelStack, fit, fit_many
+from mtl_lessons.stack import ModelStack
+from mtl_lessons.train import fit, fit_many
 from mtl_lessons.weighting import (MGDA, DynamicWeightAverage, FixedWeights, GradNorm, PCGrad, Strategy,
                                    UncertaintyWeighting)
 

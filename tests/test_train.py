@@ -8,8 +8,9 @@ import torch
 
 from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.models import MultiTaskNet, freeze_layers
+from mtl_lessons.stack import ModelStack
 from mtl_lessons.sweep import Sweep
-from mtl_lessons.train import ModelStack, fit, fit_many, pad_tasks
+from mtl_lessons.train import fit, fit_many, pad_tasks
 
 SEEDS = [0, 1, 2]
 
@@ -220,7 +221,7 @@ def test_pad_tasks_bad_input(xs, ys, message):
 
 
 def test_training_leaves_torch_on_one_thread_and_never_raises_the_count_again():
-    """Restoring 2+ threads would turn MKL's dynamic threading off (see train.use_one_thread), which
+    """Restoring 2+ threads would turn MKL's dynamic threading off (see stack.use_one_thread), which
     made every later small op in the kernel wait for a second thread: fit must not restore it."""
     import subprocess
     import sys

@@ -52,8 +52,10 @@ def presenter_style(on: bool | None = None) -> Iterator[bool]:
 
     on=None follows MTL_PRESENTER; on=True/False forces it. Learner defaults are untouched outside.
 
-        >>> with presenter_style(True):
-        ...     plot_seed_band(values, samples)
+        >>> with presenter_style(True) as on:
+        ...     font_size = plt.rcParams["font.size"]   # a figure drawn here gets the projector sizes
+        >>> on, font_size
+        (True, 16.0)
     """
     if on is None:
         on = presenter_on()

@@ -4,9 +4,15 @@ divided by a factor), the slanted triangular schedule, and gradual unfreezing (a
 a layer frozen for that step). Layers are a MultiTaskNet's: hidden layers 0..L-1 (0 nearest the
 input), then the heads, so a per-layer array has L + 1 entries on its last axis.
 
-    >>> scales = discriminative_scales(2, 2.6) * slanted_triangular(100)[:, None]   # (100, 3)
+    >>> from mtl_lessons.models import MultiTaskNet
+    >>> from mtl_lessons.train import fit
+    >>> model = MultiTaskNet(2, 8, 2, 2, 3, sharing_depth=2)   # 2 hidden layers, 2 tasks of 3 classes
+    >>> x, y = torch.randn(2, 10, 2), torch.randint(0, 3, (2, 10))
+    >>> scales = discriminative_scales(2, 2.6) * slanted_triangular(100)[:, None]   # (100, 3): steps x layers
     >>> history = fit(model, x, y, optimizer="sgd", lr=1.0, steps=100, loss="ce",
-    ...               lr_schedule=layer_schedule(model, scales))
+    ...               lr_schedule=layer_schedule(model, scales), progress=False)
+    >>> history.task_losses.shape   # (steps, n_tasks)
+    (100, 2)
 """
 
 from __future__ import annotations

@@ -10,8 +10,15 @@ the shared parameters (M, T, T); it returns the weights (M, T). Then either
   parameter along its own task's gradient — methods that combine the *gradients* (PCGrad, MGDA),
   as in Sener & Koltun (2018, Algorithm 2) and torchjd's `mtl_backward`.
 
-    >>> history = fit(model, x, y, optimizer="sgd", lr=0.1, steps=100, strategy=UncertaintyWeighting())
+    >>> from mtl_lessons.data import make_sinusoid_tasks
+    >>> from mtl_lessons.models import MultiTaskNet
+    >>> from mtl_lessons.train import fit
+    >>> tasks = make_sinusoid_tasks(n_tasks=2, n_train=8, seed=0)
+    >>> model = MultiTaskNet(1, 8, 2, 2, sharing_depth=1)
+    >>> history = fit(model, tasks.x_train, tasks.y_train, optimizer="sgd", lr=0.1, steps=100,
+    ...               strategy=UncertaintyWeighting(), progress=False)
     >>> history.weights.shape      # (steps, n_tasks): the weights the strategy chose at every step
+    (100, 2)
 
 A strategy keeps its state between steps; `start(n_models, n_tasks)` resets it (the loop calls it).
 """

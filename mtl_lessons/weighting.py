@@ -219,5 +219,7 @@ class MGDA(Strategy):
         return mgda_weights_from_gramian(gramian)
 
 
-STRATEGIES = {"equal": FixedWeights, "uncertainty": UncertaintyWeighting, "dwa": DynamicWeightAverage,
-              "gradnorm": GradNorm, "pcgrad": PCGrad, "mgda": MGDA}  # name -> class, for tables and tests
+# name -> class with its default settings, for tables and benchmarks. "dwa_period_1" is DWA with an epoch of one
+# step (period=1); the course's experiments name "dwa" the DWA of temperature 2 and an epoch of 10 steps.
+STRATEGIES = {"equal": FixedWeights, "uncertainty": UncertaintyWeighting, "dwa_period_1": DynamicWeightAverage,
+              "gradnorm": GradNorm, "pcgrad": PCGrad, "mgda": MGDA}

@@ -97,7 +97,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
     if isinstance(model, type) or not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (a built network, e.g. MultiTaskNet(...)), "
                         f"got {getattr(model, '__name__', type(model).__name__)}")
-    run = _check_fit_args(
+    run = _check_fit_args(  # every argument checked once, here; run holds what the loop needs
         model, [(name, p) for name, p in model.named_parameters() if p.requires_grad], dict(model.named_parameters()),
         x, y, n_models=None, optimizer=optimizer, lr=lr, steps=steps, loss=loss, weights=weights,
         sample_weights=sample_weights, progress=progress, lr_scale=lr_scale, strategy=strategy,

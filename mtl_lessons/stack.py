@@ -190,7 +190,6 @@ def _multitask_forward(net: MultiTaskNet, params: dict[str, torch.Tensor], x: to
     return h.reshape(n_models, n_tasks, n, -1)  # (reshape is free when the layout already matches)
 
 
-
 def transfer_stack(source: ModelStack, factory: Callable[[], nn.Module], n_copied: int, *,
                    source_index: Sequence[int], seeds: Sequence[int], freeze: bool) -> ModelStack:
     """A stack of new networks whose first `n_copied` hidden layers are copied from `source`.

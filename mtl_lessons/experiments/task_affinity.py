@@ -76,26 +76,26 @@ def geometric_mean_ratio(worse, better) -> float:
 
 # ---------------------------------------------------------------- every network tuned on validation
 
-def _fit_tuned(stack, x, y, val, test, *, lrs, steps, select, every, weights=None, sample_weights=None,
+def _fit_tuned(stack, train, val, test, *, lrs, steps, select, every, weights=None, sample_weights=None,
                early_stop=True, callback=None, progress=True, desc=""):
     """Train N networks at every rate of `lrs` at once and choose, per network, the rate (and, with early_stop,
     the step, every `every` steps) with the lowest validation MSE over its `select`ed tasks. early_stop: True,
     False (the last step only: a network whose final parameters are used again), or one bool per network.
 
-    stack: len(lrs) * N models, rate r's copy of network n at r * N + n. x, y: (N, T, n, 1) training data;
-    val, test: (x, y) pairs of the same leading shape; select: (N, T) 0/1, the tasks a network is chosen for.
+    stack: len(lrs) * N models, rate r's copy of network n at r * N + n. train, val, test: (x, y) pairs, each
+    (N, T, n, 1); select: (N, T) 0/1, the tasks a network is chosen for.
     Returns (val (N, T), test (N, T)) at each network's choice, the chosen rate index (N,) and step (N,).
     """
-    n_rates, n = len(lrs), x.shape[0]
+    n_rates, n = len(lrs), train[0].shape[0]
     rep = lambda t: None if t is None else t.repeat(n_rates, *[1] * (t.dim() - 1))  # noqa: E731
-    (xv, yv), (xt, yt) = [(rep(a), rep(b)) for a, b in (val, test)]
+    (x, y), (xv, yv), (xt, yt) = [(rep(a), rep(b)) for a, b in (train, val, test)]
 
     def record(st):
         return torch.stack([per_task_mse(st(xv), yv), per_task_mse(st(xt), yt)])  # (2, R * N, T)
 
     if weights is not None and weights.dim() == 2:
         weights = rep(weights)
-    history = fit_many(stack, rep(x), rep(y), optimizer="adam", lr=torch.tensor(lrs).repeat_interleave(n),
+    history = fit_many(stack, x, y, optimizer="adam", lr=torch.tensor(lrs).repeat_interleave(n),
                        steps=steps, weights=weights, sample_weights=rep(sample_weights), record=record,
                        record_every=every, callback=callback, progress=progress, desc=desc)
     rec = history.records.reshape(len(history.record_steps), 2, n_rates, n, -1)[1:]  # (checkpoints, 2, R, N, T)
@@ -169,15 +169,14 @@ def grouping_sweep(seeds=range(5), *, n_groups=None, progress: bool = True, **se
     every_seed = list(range(len(seeds)))
 
     # 1. the affinity, measured while all tasks train together, at every rate; each seed keeps its chosen rate's
-    affinity, curve, rate, step = _affinity_run(factory, seeds, _stacked(data, every_seed), cfg, progress)
+    affinity, curve, *chosen = _affinity_run(factory, seeds, _stacked(data, every_seed), cfg, progress)
     # 2.-3. every grouping's networks in one stack, then the wide control
     groupings = _groupings(sweep, affinity, data)
-    mse, net_rate, net_step = _train_groups(groupings, factory, data, seeds, cfg, progress)
+    mse, arm_choices = _train_groups(groupings, factory, data, seeds, cfg, progress)
     wide_hidden = _matched_hidden(cfg.hidden, cfg.n_layers, n_tasks, n_trunks=2)
-    wide = ModelStack.from_factory(lambda: factory(wide_hidden), list(seeds) * len(cfg.lrs))
-    (x, y), val, test = _stacked(data, every_seed)
-    wide_val, wide_test, wide_rate, wide_step = _fit_tuned(
-        wide, x, y, val, test, lrs=cfg.lrs, steps=cfg.steps, select=np.ones((len(seeds), n_tasks)), every=cfg.every, progress=progress,
+    wide_val, wide_test, *wide_chosen = _fit_tuned(
+        ModelStack.from_factory(lambda: factory(wide_hidden), list(seeds) * len(cfg.lrs)), *_stacked(data, every_seed),
+        lrs=cfg.lrs, steps=cfg.steps, select=np.ones((len(seeds), n_tasks)), every=cfg.every, progress=progress,
         desc=f"all tasks, width {wide_hidden}, at {len(cfg.lrs)} rates")
 
     arm_runs = [(run["n_groups"], seeds.index(run["seed"])) for run in sweep.runs()]  # (k, seed index) per run
@@ -185,25 +184,15 @@ def grouping_sweep(seeds=range(5), *, n_groups=None, progress: bool = True, **se
         sweep.fill(f"{split}_mse", [mse[key][split].mean() for key in arm_runs])
     sweep.fill("test_mse_tasks", [mse[key]["test"] for key in arm_runs])
     sweep.fill("groups", [groupings[key] for key in arm_runs])
-    controls = {"wide": {"val": wide_val.mean(-1), "test": wide_test.mean(-1)}}
-    for name in ("random", "clustering", "planted"):
-        keys = [(name, s) for s in every_seed]
-        controls[name] = {"val": np.array([mse[key]["val"].mean() for key in keys]),
-                          "test": np.array([mse[key]["test"].mean() for key in keys]),
-                          "groups": np.array([groupings[key] for key in keys]),
-                          "test_tasks": np.array([mse[key]["test"] for key in keys])}
-    grid = np.array(cfg.lrs)
-    rates = {"all together (affinity)": grid[rate], "wide": grid[wide_rate]}
-    chosen_steps = {"all together (affinity)": np.asarray(step), "wide": np.asarray(wide_step)}
-    for arm in dict.fromkeys(net_rate):
-        name = f"k = {arm}" if isinstance(arm, int) else str(arm)
-        rates[name], chosen_steps[name] = grid[net_rate[arm]], np.asarray(net_step[arm])
+    controls = {"wide": {"val": wide_val.mean(-1), "test": wide_test.mean(-1)}, **_controls(groupings, mse, every_seed)}
+    choices = {"all together (affinity)": chosen, "wide": wide_chosen, **arm_choices}  # arm: (rate index, step)
     n_params = {k: k * sharing_parameter_count(1, cfg.hidden, cfg.n_layers, n_tasks, sharing_depth=cfg.n_layers)
                 for k in ks}
     sweep.meta.update(affinity=affinity, affinity_steps=curve.numpy(), every=cfg.every, cluster=data[0].cluster,
                       controls=controls, wide_hidden=wide_hidden, hidden=cfg.hidden, n_tasks=n_tasks,
-                      lookahead_lr=cfg.lookahead_lr, lrs=list(cfg.lrs), rates=rates, steps=cfg.steps,
-                      chosen_steps=chosen_steps, n_params=n_params)
+                      lookahead_lr=cfg.lookahead_lr, lrs=list(cfg.lrs), steps=cfg.steps, n_params=n_params,
+                      rates={arm: np.array(cfg.lrs)[rate] for arm, (rate, _) in choices.items()},
+                      chosen_steps={arm: np.asarray(step) for arm, (_, step) in choices.items()})
     return sweep
 
 
@@ -218,7 +207,7 @@ def _affinity_run(factory, seeds, data, cfg: GroupingConfig, progress):
     (steps 0, every, ...: over the whole run, not up to the step chosen) and averaged; each seed keeps the
     affinity of the rate (with its step) best on validation. data: ((x, y), val, test) stacked over seeds.
     Returns affinity (seeds, T, T), curve (checkpoints, seeds, T, T), chosen rate index and step (seeds,)."""
-    (x, y), val, test = data
+    (x, y), _, _ = data
     n_seeds, n_tasks = x.shape[:2]
     together = ModelStack.from_factory(factory, list(seeds) * len(cfg.lrs))
     rep_x, rep_y, record = x.repeat(len(cfg.lrs), 1, 1, 1), y.repeat(len(cfg.lrs), 1, 1, 1), []
@@ -227,7 +216,7 @@ def _affinity_run(factory, seeds, data, cfg: GroupingConfig, progress):
         if step % cfg.every == 0:
             record.append(lookahead_affinity(together, rep_x, rep_y, lr=cfg.lookahead_lr))
 
-    _, _, rate, step = _fit_tuned(together, x, y, val, test, lrs=cfg.lrs, steps=cfg.steps,
+    _, _, rate, step = _fit_tuned(together, *data, lrs=cfg.lrs, steps=cfg.steps,
                                   select=np.ones((n_seeds, n_tasks)), every=cfg.every, callback=look, progress=progress,
                                   desc=f"all {n_tasks} tasks together at {len(cfg.lrs)} rates, measuring affinity")
     curve = torch.stack(record)[:, torch.as_tensor(rate * n_seeds + np.arange(n_seeds))]  # (checkpoints, seeds, T, T)
@@ -252,26 +241,39 @@ def _groupings(sweep: Sweep, affinity: np.ndarray, data: list[ClusterTasks]) -> 
 def _train_groups(groupings: dict, factory, data: list[ClusterTasks], seeds, cfg: GroupingConfig, progress):
     """One network per group of every grouping, all in one stack, each trained on its group's tasks only (task
     weights 1 for them, 0 for the others) and tuned on their validation MSE. Returns {(arm, seed index):
-    {"val": (T,), "test": (T,)}}, each task's MSE from its group's network, and {arm: the chosen rate index,
-    and step, of each of its networks over the seeds}."""
+    {"val": (T,), "test": (T,)}}, each task's MSE from its group's network, and {arm name ("k = 2", "random",
+    ...): (the chosen rate indices, the chosen steps) of its networks over the seeds}."""
     n_tasks = data[0].n_tasks
     nets = [(key, tuple(t for t in range(n_tasks) if labels[t] == g))
             for key, labels in groupings.items() for g in range(max(labels) + 1)]
     weights = torch.stack([torch.zeros(n_tasks).index_fill_(0, torch.tensor(tasks), 1.0) for _, tasks in nets])
     index = [s for (_, s), _ in nets]
     stack = ModelStack.from_factory(factory, [seeds[s] for s in index] * len(cfg.lrs))
-    (x, y), val, test = _stacked(data, index)
-    val, test, rate, step = _fit_tuned(stack, x, y, val, test, lrs=cfg.lrs, steps=cfg.steps,
+    val, test, rate, step = _fit_tuned(stack, *_stacked(data, index), lrs=cfg.lrs, steps=cfg.steps,
                                        select=weights.numpy(), every=cfg.every, weights=weights, progress=progress,
                                        desc=f"{len(nets)} group networks at {len(cfg.lrs)} rates at once")
     mse = {key: {"val": np.full(n_tasks, np.nan), "test": np.full(n_tasks, np.nan)} for key in groupings}
-    net_rate, net_step = {}, {}
+    choices = {}  # {arm name: ([rate index], [step]) of its networks}
     for i, ((arm, s), tasks) in enumerate(nets):
         mse[(arm, s)]["val"][list(tasks)] = val[i, list(tasks)]
         mse[(arm, s)]["test"][list(tasks)] = test[i, list(tasks)]
-        net_rate.setdefault(arm, []).append(rate[i])
-        net_step.setdefault(arm, []).append(step[i])
-    return mse, net_rate, net_step
+        rates, steps = choices.setdefault(f"k = {arm}" if isinstance(arm, int) else arm, ([], []))
+        rates.append(rate[i])
+        steps.append(step[i])
+    return mse, choices
+
+
+def _controls(groupings: dict, mse: dict, every_seed: list[int]) -> dict:
+    """The 2-group controls over the seeds: {name: {"val": (seeds,), "test": (seeds,), "groups": (seeds, T) labels,
+    "test_tasks": (seeds, T)}} for "random", "clustering" and "planted"."""
+    controls = {}
+    for name in ("random", "clustering", "planted"):
+        keys = [(name, s) for s in every_seed]
+        controls[name] = {"val": np.array([mse[key]["val"].mean() for key in keys]),
+                          "test": np.array([mse[key]["test"].mean() for key in keys]),
+                          "groups": np.array([groupings[key] for key in keys]),
+                          "test_tasks": np.array([mse[key]["test"] for key in keys])}
+    return controls
 
 
 def _matched_hidden(hidden: int, n_layers: int, n_tasks: int, *, n_trunks: int) -> int:
@@ -372,7 +374,7 @@ def transfer_vs_multitask(seeds=range(5), *, n_target: int = 4, n_train: int = 1
     select = np.array([[1.0, 0.0, 0.0]] * (2 * n) + [[0.0, 1.0, 1.0]] * n)  # chosen for the target / the sources
     stack = ModelStack.from_factory(factory, list(seeds) * 3 * len(lrs))
     early = np.arange(3 * n) < 2 * n  # the pretrained trunk is copied at its last step: no early stop
-    _, mse, rate, step = _fit_tuned(stack, three(x), three(y), tuple(map(three, val)), tuple(map(three, test)),
+    _, mse, rate, step = _fit_tuned(stack, (three(x), three(y)), tuple(map(three, val)), tuple(map(three, test)),
                                  lrs=lrs, steps=steps, select=select, every=every, weights=weights,
                                  sample_weights=three(mask), early_stop=early, progress=progress,
                                  desc=f"from scratch at {len(lrs)} rates: target only, multi-task, sources only")
@@ -386,7 +388,7 @@ def transfer_vs_multitask(seeds=range(5), *, n_target: int = 4, n_train: int = 1
     for name, freeze in (("frozen trunk + new head", True), ("fine-tuned", False)):
         tuned = transfer_stack(stack, factory, n_layers, source_index=source_index * len(lrs),
                                seeds=list(seeds) * len(lrs), freeze=freeze)
-        _, mse2, rate2, step2 = _fit_tuned(tuned, x, y, val, test, lrs=lrs, steps=steps, select=[[1.0, 0.0, 0.0]] * n,
+        _, mse2, rate2, step2 = _fit_tuned(tuned, (x, y), val, test, lrs=lrs, steps=steps, select=[[1.0, 0.0, 0.0]] * n,
                                        every=every, weights=torch.tensor([1.0, 0.0, 0.0]), sample_weights=mask,
                                        progress=progress, desc=f"transfer at {len(lrs)} rates: {name}")
         out[name] = {"target": mse2[:, 0], "sources": nan, "rate": grid[rate2], "step": np.asarray(step2)}

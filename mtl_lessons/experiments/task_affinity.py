@@ -15,11 +15,13 @@ Every network trains at each Adam rate of a small grid and keeps the rate and st
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from matplotlib.patches import Rectangle
 
 from mtl_lessons._checks import check_float, check_int, check_ints, check_keywords, check_lrs, check_size
 from mtl_lessons.affinity import affinity_groups, canonical, lookahead_affinity, random_partition, search_groups
@@ -292,45 +294,44 @@ def grouping_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplor
     sweep.require(knobs=["n_groups"], by="grouping_explorer", results=["val_mse", "test_mse", "groups"],
                   meta=["affinity", "controls", "cluster"])
     value = {"n_groups": grid_value(sweep, "n_groups", 2), **(value or {})}
-    ks = np.array(sweep.knobs["n_groups"])
-    z = sweep.meta["affinity"][0] / sweep.meta.get("lookahead_lr", 1.0)  # per unit step
-    n_tasks = z.shape[0]
 
     def draw(axes, point):
-        ax_z, ax_m = axes
-        k = point["n_groups"]
-        lim = np.abs(z).max()
-        ax_z.imshow(z, cmap="RdBu", vmin=-lim, vmax=lim)
-        labels = np.asarray(sweep.at("groups", n_groups=k)[0])
-        for t in range(n_tasks):
-            for u in range(n_tasks):
-                if labels[t] == labels[u]:
-                    ax_z.add_patch(_cell_outline(u, t))
-        names = [f"{t} ({'AB'[c]})" for t, c in enumerate(sweep.meta["cluster"])]
-        ax_z.set(xticks=range(n_tasks), yticks=range(n_tasks), xticklabels=names, yticklabels=names,
-                 xlabel="task j (helped or hurt)", ylabel="task i (takes the step)",
-                 title=f"affinity Z(i→j) / η, seed {sweep.seeds[0]}\n(blue: helps; boxes: {k} group(s))")
-        for j, (name, color) in enumerate((("val_mse", PALETTE[0]), ("test_mse", PALETTE[1]))):
-            m = np.stack([sweep.at(name, n_groups=g) for g in ks])  # (ks, seeds)
-            ax_m.errorbar(ks + 0.08 * (2 * j - 1), m.mean(1), m.std(1), marker="o", capsize=3, color=color,
-                          label=f"{name[:-4]}, affinity groups")
-        for j, (name, label) in enumerate((("random", "2 random groups (same capacity)"),
-                                           ("wide", f"all together, width {sweep.meta.get('wide_hidden')} "
-                                                    "(2 trunks' parameters)"))):
-            ax_m.axhline(sweep.meta["controls"][name]["test"].mean(), color=PALETTE[3 + j], ls="--", label=f"test, {label}")
-        ax_m.axvline(k, color="0.7", lw=6, alpha=0.4)
-        ax_m.set(xticks=ks, xlabel="number of groups (1 = all together, T = every task alone)",
-                 ylabel="MSE (mean over tasks)", title=f"Groupings, mean ± sd over {len(sweep.seeds)} seeds")
-        ax_m.legend(fontsize=7)
+        _draw_affinity(axes[0], sweep, point["n_groups"])
+        _draw_groupings(axes[1], sweep, point["n_groups"])
 
     return SweepExplorer(sweep, draw, knobs=["n_groups"], value=value, ncols=2, figsize=(12, 4.4),
                          descriptions={"n_groups": "number of groups"})
 
 
-def _cell_outline(u: int, t: int):
-    """A square outline around cell (t, u) of an imshow."""
-    from matplotlib.patches import Rectangle
-    return Rectangle((u - 0.5, t - 0.5), 1, 1, fill=False, edgecolor="k", lw=1.5)
+def _draw_affinity(ax, sweep: Sweep, k: int) -> None:
+    """The first seed's affinity matrix (per unit step), a box around every pair of tasks in one of its k groups."""
+    z = sweep.meta["affinity"][0] / sweep.meta.get("lookahead_lr", 1.0)  # per unit step
+    n_tasks, lim = z.shape[0], np.abs(z).max()
+    ax.imshow(z, cmap="RdBu", vmin=-lim, vmax=lim)
+    labels = np.asarray(sweep.at("groups", n_groups=k)[0])
+    for t, u in itertools.product(range(n_tasks), repeat=2):
+        if labels[t] == labels[u]:
+            ax.add_patch(Rectangle((u - 0.5, t - 0.5), 1, 1, fill=False, edgecolor="k", lw=1.5))
+    names = [f"{t} ({'AB'[c]})" for t, c in enumerate(sweep.meta["cluster"])]
+    ax.set(xticks=range(n_tasks), yticks=range(n_tasks), xticklabels=names, yticklabels=names,
+           xlabel="task j (helped or hurt)", ylabel="task i (takes the step)",
+           title=f"affinity Z(i→j) / η, seed {sweep.seeds[0]}\n(blue: helps; boxes: {k} group(s))")
+
+
+def _draw_groupings(ax, sweep: Sweep, k: int) -> None:
+    """Validation and test MSE against the number of groups (mean ± sd over seeds), two controls' test MSE."""
+    ks = np.array(sweep.knobs["n_groups"])
+    for j, (name, color) in enumerate((("val_mse", PALETTE[0]), ("test_mse", PALETTE[1]))):
+        m = np.stack([sweep.at(name, n_groups=g) for g in ks])  # (ks, seeds)
+        ax.errorbar(ks + 0.08 * (2 * j - 1), m.mean(1), m.std(1), marker="o", capsize=3, color=color,
+                    label=f"{name[:-4]}, affinity groups")
+    wide = f"all together, width {sweep.meta.get('wide_hidden')} (2 trunks' parameters)"
+    for j, (name, label) in enumerate((("random", "2 random groups (same capacity)"), ("wide", wide))):
+        ax.axhline(sweep.meta["controls"][name]["test"].mean(), color=PALETTE[3 + j], ls="--", label=f"test, {label}")
+    ax.axvline(k, color="0.7", lw=6, alpha=0.4)
+    ax.set(xticks=ks, xlabel="number of groups (1 = all together, T = every task alone)",
+           ylabel="MSE (mean over tasks)", title=f"Groupings, mean ± sd over {len(sweep.seeds)} seeds")
+    ax.legend(fontsize=7)
 
 
 # ---------------------------------------------------------------- multi-task vs transfer

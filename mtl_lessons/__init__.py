@@ -16,6 +16,7 @@ The package map, in dependency order (each module imports only those above it):
     sweep        Sweep: results over a grid of knob values x seeds
     train        fit (one model), ModelStack + fit_many (many at once), pad_tasks, transfer_stack;
                  per-step rates (lr_schedule) and records every k steps (record)
+    affinity     which tasks to train together: TAG's lookahead affinity, groupings chosen from it
     schedules    fine-tuning schedules as rate scales per layer and step: discriminative rates,
                  slanted triangular, gradual unfreezing (for fit's lr_scale / lr_schedule)
     plots        matplotlib figures; every plot_* takes ax=None and returns the Axes

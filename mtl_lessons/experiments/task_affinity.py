@@ -343,13 +343,13 @@ def transfer_vs_multitask(seeds=range(5), *, n_target: int = 4, n_train: int = 1
     `n_train` points each) of the first cluster of make_cluster_tasks.
 
     Returns {method: {"target": (seeds,) test MSE of the target, "sources": (seeds,) mean test MSE of the
-    sources or nan, "rate": (seeds,) the Adam rate chosen, "step": (seeds,) the step chosen}} for: target only; multi-task (all three at once,
-    equal weights); pretrained on the sources (its phase 1, chosen on the sources' validation MSE at the last
-    step, since its trunk is what transfer copies); then a new target head on the frozen trunk; pretrained
-    then fine-tuned (trunk trained too). Every network trains at each rate of `lrs`, and the networks that
-    serve the target keep the rate and step (every `every` steps) with the lowest validation MSE of the
-    target (`n_val` points): each method tuned for what it is compared on. Every network is a MultiTaskNet with three
-    heads and the whole trunk shared; a task with weight 0 is not trained.
+    sources or nan, "rate": (seeds,) the Adam rate chosen, "step": (seeds,) the step chosen}} for: target
+    only; multi-task (all three at once, equal weights); pretrained on the sources (its phase 1, chosen on the
+    sources' validation MSE at the last step, since its trunk is what transfer copies); then a new target head
+    on the frozen trunk; pretrained then fine-tuned (trunk trained too). Every network trains at each rate of
+    `lrs`, and the networks that serve the target keep the rate and step (every `every` steps) with the lowest
+    validation MSE of the target (`n_val` points): each method tuned for what it is compared on. Every network
+    is a MultiTaskNet with three heads and the whole trunk shared; a task with weight 0 is not trained.
     """
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
     check_size("the number of seeds", len(seeds), MAX_SEEDS)
@@ -379,12 +379,11 @@ def transfer_vs_multitask(seeds=range(5), *, n_target: int = 4, n_train: int = 1
                                  lrs=lrs, steps=steps, select=select, every=every, weights=weights,
                                  sample_weights=three(mask), early_stop=early, progress=progress,
                                  desc=f"from scratch at {len(lrs)} rates: target only, multi-task, sources only")
-    step = np.asarray(step)
-    out = {"target only": {"target": mse[:n, 0], "sources": nan, "rate": grid[rate[:n]], "step": step[:n]},
-           "multi-task": {"target": mse[n:2 * n, 0], "sources": mse[n:2 * n, 1:].mean(1), "rate": grid[rate[n:2 * n]],
-                          "step": step[n:2 * n]},
-           "pretrained (sources only)": {"target": nan, "sources": mse[2 * n:, 1:].mean(1), "rate": grid[rate[2 * n:]],
-                                         "step": step[2 * n:]}}
+    out = {}
+    for i, (name, (on_target, on_sources, _)) in enumerate(rows.items()):  # arm i: networks i * n .. (i + 1) * n
+        at = slice(i * n, (i + 1) * n)
+        out[name] = {"target": mse[at, 0] if on_target else nan, "sources": mse[at, 1:].mean(1) if on_sources else nan,
+                     "rate": grid[rate[at]], "step": step[at]}
     source_index = [int(rate[2 * n + s]) * 3 * n + 2 * n + s for s in range(n)]  # each seed's chosen phase 1
     for name, freeze in (("frozen trunk + new head", True), ("fine-tuned", False)):
         tuned = transfer_stack(stack, factory, n_layers, source_index=source_index * len(lrs),

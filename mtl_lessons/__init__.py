@@ -17,6 +17,7 @@ The package map, in dependency order (each module imports only those above it):
     stack        ModelStack (M models as one batched model), transfer_stack, one-thread torch
     train        fit (one model, the loop to read), fit_many (a ModelStack at once), pad_tasks;
                  per-step rates (lr_schedule) and records every k steps (record)
+    affinity     which tasks to train together: TAG's lookahead affinity, groupings chosen from it
     schedules    fine-tuning schedules as rate scales per layer and step: discriminative rates,
                  slanted triangular, gradual unfreezing (for fit's lr_scale / lr_schedule)
     plots        matplotlib figures; every plot_* takes ax=None and returns the Axes

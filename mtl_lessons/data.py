@@ -1,6 +1,6 @@
 """Task families for the course, all made offline: seeded synthetic regression
-tasks with a relatedness knob, and classification tasks built from
-scikit-learn's bundled 8x8 digits (no download)."""
+tasks with a relatedness knob (and two clusters of them, for task groupings), and
+classification tasks built from scikit-learn's bundled 8x8 digits (no download)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import (MAX_ELEMENTS, check_float, check_int, check_ints, check_labels, check_size,
-                                 check_tensor, check_unit_interval)
+from mtl_lessons._checks import (MAX_ELEMENTS, check_float, check_floats, check_int, check_ints, check_labels,
+                                 check_size, check_tensor, check_unit_interval)
 
 # Validation data comes from a random stream of its own (seeded with this offset + seed), so that adding
 # it changed no training or test example the course had measured before.
@@ -484,3 +484,56 @@ def load_penguin_tasks(*, test_size: float = 0.25, val_size: float = 0.2, seed: 
     return PenguinTasks(t(x_tr), t(y_tr), t(x_va), t(y_va), t(x_te), t(y_te),
                         dropped={"no measurement at all": int(no_measurement.sum()),
                                  "sex not recorded": int(no_sex.sum())})
+
+
+@dataclass
+class ClusterTasks:
+    """Two clusters of sinusoid tasks, train/validation/test, shapes (n_tasks, n, 1)."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    cluster: tuple[int, ...]  # the true cluster of every task (0 or 1)
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.cluster)
+
+
+def make_cluster_tasks(n_per_cluster: int = 3, n_train: int = 12, *, freqs=(1.0, 1.5), spread: float = 0.05,
+                       noise: float = 0.1, n_val: int = 50, n_test: int = 200, x_range: float = 5.0,
+                       seed: int = 0) -> ClusterTasks:
+    """Two clusters of sinusoid tasks y_t = A_t sin(nu_c x + phi_t) + noise, nu_c = freqs[c] for cluster c:
+    tasks 0..c-1 in the first cluster, c..2c-1 in the second (chapter 11's family, for task groupings).
+
+    Each cluster draws one amplitude and phase; its tasks vary them by a relative `spread` (amplitude
+    times 1 +- spread, phase +- spread * pi / 2): close relatives within a cluster, another frequency across.
+    """
+    n_per_cluster = check_int("n_per_cluster", n_per_cluster, low=1, high=20)
+    n_train, n_val, n_test = (check_int(name, v, low=1, high=10_000) for name, v in
+                              (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)))
+    freqs = check_floats("freqs", freqs, low=0.0, low_open=True)
+    if len(freqs) != 2 or max(freqs) > 20:
+        raise ValueError(f"freqs={freqs} must be two frequencies in (0, 20], one per cluster")
+    spread = check_float("spread", spread, low=0.0, high=1.0)
+    noise = check_float("noise", noise, low=0.0)
+    x_range = check_float("x_range", x_range, low=0.0, low_open=True)
+    seed = check_int("seed", seed, low=0)
+    g = torch.Generator().manual_seed(seed)
+    n_tasks = 2 * n_per_cluster
+    nu = torch.tensor(freqs).repeat_interleave(n_per_cluster)
+    base_amp = (0.8 + 0.8 * torch.rand(2, generator=g)).repeat_interleave(n_per_cluster)
+    base_phase = (2 * math.pi * torch.rand(2, generator=g)).repeat_interleave(n_per_cluster)
+    amp = base_amp * (1 + spread * (2 * torch.rand(n_tasks, generator=g) - 1))
+    phase = base_phase + spread * math.pi / 2 * (2 * torch.rand(n_tasks, generator=g) - 1)
+
+    def draw(n, noisy):
+        x = x_range * (2 * torch.rand(n_tasks, n, 1, generator=g) - 1)
+        y = amp[:, None, None] * torch.sin(nu[:, None, None] * x + phase[:, None, None])
+        return x, y + noise * torch.randn(y.shape, generator=g) if noisy else y
+
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = draw(n_train, True), draw(n_val, True), draw(n_test, False)
+    return ClusterTasks(x_tr, y_tr, x_va, y_va, x_te, y_te, tuple([0] * n_per_cluster + [1] * n_per_cluster))

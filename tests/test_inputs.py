@@ -42,9 +42,10 @@ from mtl_lessons.experiments.model_selection import (accuracy_vs_f1_case, cv_cho
                                                      sparse_vs_tuned, standardise)
 from mtl_lessons.experiments.sharing_depth import (digit_overlay_sweep, sharing_depth_explorer,  # noqa: E402
                                                    sharing_depth_sweep)
-from mtl_lessons.experiments.task_affinity import (affinity_groups, backward_cost, grouping_explorer,  # noqa: E402
-                                                   grouping_sweep, lookahead_affinity, make_cluster_tasks,
-                                                   random_partition, transfer_vs_multitask)
+from mtl_lessons.affinity import affinity_groups, lookahead_affinity, random_partition  # noqa: E402
+from mtl_lessons.data import make_cluster_tasks  # noqa: E402
+from mtl_lessons.experiments.task_affinity import (backward_cost, grouping_explorer, grouping_sweep,  # noqa: E402
+                                                   transfer_vs_multitask)
 from mtl_lessons.experiments.task_weighting import (lam_weights, scalarisation_toy,  # noqa: E402
                                                     task_weighting_explorer, task_weighting_sweep)
 from mtl_lessons.experiments.transfer_lambda import (joint_accuracies, joint_weights,  # noqa: E402
@@ -530,6 +531,7 @@ CASES = [
     row("experiments: grouping sweep refuses lookahead_lr=-1", lambda: grouping_sweep([0], lookahead_lr=-1.0), ValueError, "lookahead_lr=-1.0"),
     row("experiments: grouping sweep refuses every=0", lambda: grouping_sweep([0], every=0), ValueError, "every=0 is out of range"),
     row("experiments: grouping sweep refuses a rate of 0", lambda: grouping_sweep([0], lrs=(0.0, 0.02)), ValueError, "lrs"),
+    row("experiments: grouping sweep refuses an unknown setting", lambda: grouping_sweep([0], step=5), TypeError, "step"),
     row("experiments: grouping explorer, one seed", drawn(lambda: grouping_explorer(small("task_affinity")))),
     row("experiments: grouping explorer refuses a lam sweep", drawn(lambda: grouping_explorer(small("task_weighting"))), ValueError, "needs the knob 'n_groups'"),
     row("experiments: grouping explorer refuses 5 groups", drawn(lambda: grouping_explorer(small("task_affinity"), value={"n_groups": 5})), ValueError, "n_groups=5 is not on the grid"),

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from mtl_lessons.experiments.task_affinity import (CLAIMS, _fit_tuned, _matched_hidden, affinity_groups,
-                                                   backward_cost, geometric_mean_ratio, grouping_sweep,
-                                                   lookahead_affinity, make_cluster_tasks, random_partition,
-                                                   search_groups, share_below, transfer_vs_multitask)
+from mtl_lessons.affinity import affinity_groups, canonical, lookahead_affinity, random_partition, search_groups
+from mtl_lessons.data import make_cluster_tasks
+from mtl_lessons.experiments.task_affinity import (CLAIMS, GroupingConfig, _fit_tuned, _matched_hidden, backward_cost,
+                                                   geometric_mean_ratio, grouping_sweep, share_below,
+                                                   transfer_vs_multitask)
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.train import ModelStack, fit_many
 from mtl_lessons.weighting import MGDA, PCGrad, UncertaintyWeighting
@@ -111,6 +112,19 @@ def test_random_partition_keeps_sizes():
     assert sorted(np.bincount(labels)) == [2, 4] and labels[0] == 0
 
 
+def test_canonical_numbers_groups_by_first_appearance():
+    assert canonical(np.array([2, 2, 1, 3])) == (0, 0, 1, 2) and canonical([5]) == (0,)
+
+
+def test_grouping_config_checks_its_settings():
+    cfg = GroupingConfig(steps=30, every=100, lrs=[0.01])
+    assert cfg.every == 30 and cfg.lrs == (0.01,)  # every > steps: the last step only
+    with pytest.raises(ValueError, match="lrs"):
+        GroupingConfig(lrs=(0.01, 0.01))
+    with pytest.raises(TypeError, match="step"):
+        GroupingConfig(step=5)
+
+
 def test_matched_hidden_matches_two_trunks():
     h = _matched_hidden(8, 2, 6, n_trunks=2)
     two = 2 * sharing_parameter_count(1, 8, 2, 6, sharing_depth=2) - 6 * 9
@@ -147,7 +161,7 @@ def test_each_network_keeps_its_best_rate_and_step():
     x, y = d.x_train[None], d.y_train[None]
     lrs = (1e-4, 0.02)
     stack = ModelStack.from_factory(lambda: MultiTaskNet(1, 4, 1, 2, sharing_depth=1), [0] * len(lrs))
-    val, test, rate, step = _fit_tuned(stack, x, y, (d.x_val[None], d.y_val[None]), (d.x_test[None], d.y_test[None]),
+    val, test, rate, step = _fit_tuned(stack, (x, y), (d.x_val[None], d.y_val[None]), (d.x_test[None], d.y_test[None]),
                                        lrs=lrs, steps=40, select=[[1.0, 0.0]], every=10, progress=False)
     assert rate.tolist() == [1] and step[0] in (10, 20, 30, 40)  # a rate of 1e-4 barely moves in 40 steps
     with torch.no_grad():  # the model at rate 0.02, after the last step: the record at step 40

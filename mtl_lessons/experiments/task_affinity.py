@@ -1,40 +1,36 @@
-"""Which tasks to train together: the lookahead task affinity of TAG (Fifty et al. 2021), groupings
-of a two-cluster sinusoid family chosen from it (Standley et al. 2020 for the question), multi-task
-learning and transfer trained on the same tasks, and the cost of gradient methods in backward passes.
+"""Chapter 11: which tasks to train together, and multi-task learning against transfer on the same tasks.
 
-The task family has two clusters (make_cluster_tasks): tasks 0..c-1 are A_t sin(x + phi_t), tasks c..2c-1
-are A_t sin(1.5 x + phi_t), and within a cluster A_t and phi_t vary only a little around the cluster's own
-(close relatives); across clusters the frequency differs.
+The tasks are make_cluster_tasks' two clusters of sinusoids (mtl_lessons.data): close relatives within a
+cluster, another frequency across. The affinity between them and the groupings chosen from it are in
+mtl_lessons.affinity (TAG's lookahead, the partition search); this module trains them:
 
-The affinity of task i onto task j at parameters theta (shared parameters theta_sh) is
+- grouping_sweep: the affinity measured while all tasks train together, then every grouping it suggests
+  (and the controls) trained, one network per group; grouping_explorer shows it.
+- transfer_vs_multitask: the same three tasks trained as multi-task learning and as transfer.
+- backward_cost: what gradient methods cost, in backward passes per step.
 
-    Z_{i->j} = 1 - L_j(theta_sh - eta * grad_sh L_i, theta_j) / L_j(theta),
-
-one SGD step of task i alone on the shared parameters, measured on task j's training loss; positive
-when the step helps j. It is averaged over the training of the all-tasks network. To first order it is
-eta * grad_i . grad_j / L_j (chapter 11's derivation exercise).
+Every network trains at each Adam rate of a small grid and keeps the rate and step best on validation
+(_fit_tuned): each arm is compared tuned, per seed.
 """
 
 from __future__ import annotations
 
-import math
+import itertools
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
-from torch.func import functional_call, vmap
+from matplotlib.patches import Rectangle
 
-from mtl_lessons._checks import (check_float, check_floats, check_int, check_ints, check_keywords, check_size,
-                                 check_tensor)
-from mtl_lessons.metrics import per_task_mse
+from mtl_lessons._checks import check_float, check_int, check_ints, check_keywords, check_lrs, check_size
+from mtl_lessons.affinity import affinity_groups, canonical, lookahead_affinity, random_partition, search_groups
+from mtl_lessons.data import ClusterTasks, make_cluster_tasks
+from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
-from mtl_lessons.objectives import task_losses_unchecked
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import ModelStack, fit_many, pad_tasks, shared_parameter_names, transfer_stack
+from mtl_lessons.train import ModelStack, fit_many, pad_tasks, transfer_stack
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 
@@ -66,6 +62,8 @@ class TaskAffinityClaims:
 
 CLAIMS = TaskAffinityClaims()
 MAX_SEEDS = 50  # seeds per run: each trains ~20 networks at every rate of its grid
+LR_GRID = (0.005, 0.02, 0.05)  # 11.2: the Adam rates every network chooses from, on validation (with its step)
+LR_GRID_TRANSFER = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)  # 11.1: wider (narrower grids' edges were chosen)
 
 
 def share_below(better, worse) -> float:
@@ -78,230 +76,71 @@ def geometric_mean_ratio(worse, better) -> float:
     return float(np.exp(np.mean(np.log(np.asarray(worse) / np.asarray(better)))))
 
 
-# ---------------------------------------------------------------- data
+# ---------------------------------------------------------------- every network tuned on validation
 
-@dataclass
-class ClusterTasks:
-    """Two clusters of sinusoid tasks, train/validation/test, shapes (n_tasks, n, 1)."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    cluster: tuple[int, ...]  # the true cluster of every task (0 or 1)
-
-    @property
-    def n_tasks(self) -> int:
-        return len(self.cluster)
-
-
-def make_cluster_tasks(n_per_cluster: int = 3, n_train: int = 12, *, freqs=(1.0, 1.5), spread: float = 0.05,
-                       noise: float = 0.1, n_val: int = 50, n_test: int = 200, x_range: float = 5.0,
-                       seed: int = 0) -> ClusterTasks:
-    """Two clusters of sinusoid tasks y_t = A_t sin(nu_c x + phi_t) + noise, nu_c = freqs[c] for cluster c.
-
-    Each cluster draws one amplitude and phase; its tasks vary them by a relative `spread` (amplitude
-    times 1 +- spread, phase +- spread * pi / 2): close relatives within a cluster, another frequency across.
-    """
-    n_per_cluster = check_int("n_per_cluster", n_per_cluster, low=1, high=20)
-    n_train, n_val, n_test = (check_int(name, v, low=1, high=10_000) for name, v in
-                              (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)))
-    freqs = check_floats("freqs", freqs, low=0.0, low_open=True)
-    if len(freqs) != 2 or max(freqs) > 20:
-        raise ValueError(f"freqs={freqs} must be two frequencies in (0, 20], one per cluster")
-    spread = check_float("spread", spread, low=0.0, high=1.0)
-    noise = check_float("noise", noise, low=0.0)
-    x_range = check_float("x_range", x_range, low=0.0, low_open=True)
-    seed = check_int("seed", seed, low=0)
-    g = torch.Generator().manual_seed(seed)
-    n_tasks = 2 * n_per_cluster
-    nu = torch.tensor(freqs).repeat_interleave(n_per_cluster)
-    base_amp = (0.8 + 0.8 * torch.rand(2, generator=g)).repeat_interleave(n_per_cluster)
-    base_phase = (2 * math.pi * torch.rand(2, generator=g)).repeat_interleave(n_per_cluster)
-    amp = base_amp * (1 + spread * (2 * torch.rand(n_tasks, generator=g) - 1))
-    phase = base_phase + spread * math.pi / 2 * (2 * torch.rand(n_tasks, generator=g) - 1)
-
-    def draw(n, noisy):
-        x = x_range * (2 * torch.rand(n_tasks, n, 1, generator=g) - 1)
-        y = amp[:, None, None] * torch.sin(nu[:, None, None] * x + phase[:, None, None])
-        return x, y + noise * torch.randn(y.shape, generator=g) if noisy else y
-
-    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = draw(n_train, True), draw(n_val, True), draw(n_test, False)
-    return ClusterTasks(x_tr, y_tr, x_va, y_va, x_te, y_te, tuple([0] * n_per_cluster + [1] * n_per_cluster))
-
-
-# ---------------------------------------------------------------- affinity
-
-def _losses_at(stack: ModelStack, params: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Every model's task losses (M, T) with the stack's architecture at `params` (stacked)."""
-    def run_one(p, b, xi):
-        return functional_call(stack.base, (p, b), (xi,))
-    return task_losses_unchecked(vmap(run_one)(params, stack.buffers, x), y, "mse", None)
-
-
-def lookahead_affinity(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, lr: float) -> torch.Tensor:
-    """Z[m, i, j] = 1 - L_j(theta_sh - lr grad_sh L_i) / L_j(theta) for every model m of the stack (Fifty et al. 2021).
-
-    x: (M, T, n, 1), y: (M, T, n, 1). One backward pass per task i (its gradient on the shared parameters of
-    every model at once: the models share nothing), then T forward passes at the looked-ahead parameters.
-    """
-    if not isinstance(stack, ModelStack):
-        raise TypeError(f"stack must be a ModelStack, got {type(stack).__name__}")
-    lr = check_float("lr", lr, low=0.0, low_open=True)
-    x, y = check_tensor("x", x, dim=4, floating=True), check_tensor("y", y, dim=4, floating=True)
-    if x.shape[:3] != y.shape[:3] or x.shape[0] != len(stack):
-        raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must be (n_models={len(stack)}, n_tasks, n, 1)")
-    shared = [n for n in shared_parameter_names(stack.base) if n not in stack.frozen]
-    params = {n: p.detach().requires_grad_(n in shared) for n, p in stack.params.items()}
-    losses = _losses_at(stack, params, x, y)  # (M, T)
-    n_tasks = losses.shape[1]
-    rows = []
-    for i in range(n_tasks):
-        grads = torch.autograd.grad(losses[:, i].sum(), [params[n] for n in shared], retain_graph=i < n_tasks - 1)
-        ahead = dict(params)
-        ahead.update({n: params[n] - lr * g for n, g in zip(shared, grads)})
-        with torch.no_grad():
-            rows.append(1.0 - _losses_at(stack, ahead, x, y) / losses.detach())  # (M, T): onto every j
-    return torch.stack(rows, dim=1)  # (M, i, j)
-
-
-def affinity_groups(affinity, n_groups: int) -> tuple[int, ...]:
-    """Group labels (0..n_groups-1, first task in group 0) from an affinity matrix (T, T): average-linkage
-    clustering of the symmetrised affinity (Z + Z^T) / 2, cut into n_groups groups."""
-    z = np.asarray(check_tensor("affinity", affinity, dim=2), dtype=np.float64)
-    n = z.shape[0]
-    if z.shape != (n, n) or n < 1:
-        raise ValueError(f"affinity has shape {z.shape} but must be square (n_tasks, n_tasks)")
-    n_groups = check_int("n_groups", n_groups, low=1, high=n)
-    if n_groups == n:
-        return tuple(range(n))
-    if n_groups == 1:
-        return (0,) * n
-    s = (z + z.T) / 2
-    dist = s.max() - s
-    np.fill_diagonal(dist, 0.0)
-    labels = fcluster(linkage(squareform(dist, checks=False), method="average"), n_groups, criterion="maxclust")
-    return _canonical(labels)
-
-
-def search_groups(affinity, n_groups: int) -> tuple[int, ...]:
-    """TAG's search restricted to partitions: of every split of the tasks into n_groups non-empty groups, the
-    one with the largest total affinity onto each task from its group mates (the sum over tasks t of the mean
-    of Z(i->t) over t's mates i; 0 for a task alone). Labels as affinity_groups'. (Exercise 11.2 builds it.)"""
-    import itertools
-    z = np.asarray(check_tensor("affinity", affinity, dim=2), dtype=np.float64)
-    n = z.shape[0]
-    if z.shape != (n, n) or n < 1:
-        raise ValueError(f"affinity has shape {z.shape} but must be square (n_tasks, n_tasks)")
-    n_groups = check_int("n_groups", n_groups, low=1, high=n)
-    if n > 12:
-        raise ValueError(f"search_groups tries every partition: {n} tasks are too many (at most 12)")
-    if n_groups in (1, n):  # one partition only
-        return (0,) * n if n_groups == 1 else tuple(range(n))
-    best, best_score = None, -np.inf
-    for labels in itertools.product(range(n_groups), repeat=n):
-        if _canonical(labels) != labels or len(set(labels)) != n_groups:
-            continue  # each partition once, with exactly n_groups groups
-        lab = np.array(labels)
-        mates = (lab[:, None] == lab[None, :]) & ~np.eye(n, dtype=bool)  # mates[i, t]
-        count = mates.sum(0)
-        score = np.where(count > 0, (z * mates).sum(0) / np.maximum(count, 1), 0.0).sum()
-        if score > best_score + 1e-12:
-            best, best_score = labels, score
-    return best
-
-
-def _canonical(labels) -> tuple[int, ...]:
-    """Relabel groups in order of first appearance: (2, 2, 1, 3) -> (0, 0, 1, 2)."""
-    seen: dict = {}
-    return tuple(seen.setdefault(int(g), len(seen)) for g in labels)
-
-
-# ---------------------------------------------------------------- groupings
-
-def _stack_data(data: list[ClusterTasks], index: list[int], split: str):
-    x = torch.stack([getattr(data[k], f"x_{split}") for k in index])
-    y = torch.stack([getattr(data[k], f"y_{split}") for k in index])
-    return x, y
-
-
-def _grouped_mse(per_net: np.ndarray, nets: list[tuple[int, tuple]], n_tasks: int) -> np.ndarray:
-    """Each task's MSE taken from the network of its group: per_net (n_nets, T) -> (T,)."""
-    out = np.full(n_tasks, np.nan)
-    for row, (_, tasks) in zip(per_net, nets):
-        out[list(tasks)] = row[list(tasks)]
-    return out
-
-
-def random_partition(sizes, n_tasks: int, *, seed: int) -> tuple[int, ...]:
-    """A random partition of the tasks into groups of the given sizes (the same-capacity control)."""
-    n_tasks = check_int("n_tasks", n_tasks, low=1)
-    sizes = check_ints("sizes", sizes, low=1)
-    if sum(sizes) != n_tasks:
-        raise ValueError(f"sizes={sizes} add up to {sum(sizes)}, not to n_tasks={n_tasks}")
-    order = np.random.default_rng(check_int("seed", seed, low=0)).permutation(n_tasks)
-    labels = np.empty(n_tasks, dtype=int)
-    start = 0
-    for g, size in enumerate(sizes):
-        labels[order[start:start + size]] = g
-        start += size
-    return _canonical(labels)
-
-
-LR_GRID = (0.005, 0.02, 0.05)  # 11.2: the Adam rates every network chooses from, on validation (with its step)
-LR_GRID_TRANSFER = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)  # 11.1: wider (narrower grids' edges were chosen)
-
-
-def _check_lrs(lrs) -> tuple[float, ...]:
-    lrs = tuple(check_floats("lrs", lrs, low=0.0, low_open=True))
-    if not 1 <= len(lrs) <= 8 or max(lrs) > 1.0:
-        raise ValueError(f"lrs={lrs} must be 1 to 8 learning rates in (0, 1] (the grid each network chooses from)")
-    return lrs
-
-
-def _fit_tuned(stack, x, y, val, test, *, lrs, steps, select, every, weights=None, sample_weights=None,
+def _fit_tuned(stack, train, val, test, *, lrs, steps, select, every, weights=None, sample_weights=None,
                early_stop=True, callback=None, progress=True, desc=""):
     """Train N networks at every rate of `lrs` at once and choose, per network, the rate (and, with early_stop,
     the step, every `every` steps) with the lowest validation MSE over its `select`ed tasks. early_stop: True,
     False (the last step only: a network whose final parameters are used again), or one bool per network.
 
-    stack: len(lrs) * N models, rate r's copy of network n at r * N + n. x, y: (N, T, n, 1) training data;
-    val, test: (x, y) pairs of the same leading shape; select: (N, T) 0/1, the tasks a network is chosen for.
+    stack: len(lrs) * N models, rate r's copy of network n at r * N + n. train, val, test: (x, y) pairs, each
+    (N, T, n, 1); select: (N, T) 0/1, the tasks a network is chosen for.
     Returns (val (N, T), test (N, T)) at each network's choice, the chosen rate index (N,) and step (N,).
     """
-    n_rates, n = len(lrs), x.shape[0]
+    n_rates, n = len(lrs), train[0].shape[0]
     rep = lambda t: None if t is None else t.repeat(n_rates, *[1] * (t.dim() - 1))  # noqa: E731
-    (xv, yv), (xt, yt) = [(rep(a), rep(b)) for a, b in (val, test)]
+    (x, y), (xv, yv), (xt, yt) = [(rep(a), rep(b)) for a, b in (train, val, test)]
 
     def record(st):
         return torch.stack([per_task_mse(st(xv), yv), per_task_mse(st(xt), yt)])  # (2, R * N, T)
 
     if weights is not None and weights.dim() == 2:
         weights = rep(weights)
-    history = fit_many(stack, rep(x), rep(y), optimizer="adam", lr=torch.tensor(lrs).repeat_interleave(n),
+    history = fit_many(stack, x, y, optimizer="adam", lr=torch.tensor(lrs).repeat_interleave(n),
                        steps=steps, weights=weights, sample_weights=rep(sample_weights), record=record,
                        record_every=every, callback=callback, progress=progress, desc=desc)
-    rec = history.records.reshape(len(history.record_steps), 2, n_rates, n, -1)  # (checkpoints, 2, R, N, T)
-    rec = rec[1:]  # never the untrained network
-    sel = np.asarray(select, dtype=float)
+    rec = history.records.reshape(len(history.record_steps), 2, n_rates, n, -1)[1:]  # (checkpoints, 2, R, N, T)
+    sel = np.asarray(select, dtype=float)  # never the untrained network (record 0, dropped above)
     score = (rec[:, 0] * sel).sum(-1) / sel.sum(-1)  # (checkpoints, R, N)
     score[:-1, :, ~np.broadcast_to(np.asarray(early_stop, dtype=bool), (n,))] = np.inf  # those: the last step only
-    c, r = np.divmod(score.reshape(-1, n).argmin(0), n_rates)
-    cols = np.arange(n)
-    return rec[c, 0, r, cols], rec[c, 1, r, cols], r, history.record_steps[1:][c]
+    step_of = np.broadcast_to(history.record_steps[1:, None, None], score.shape)
+    (_, rate), _, val_mse, test_mse, step = choose_on_validation(score, rec[:, 0], rec[:, 1], step_of, axes=(0, 1))
+    return val_mse, test_mse, rate, step
+
+
+# ---------------------------------------------------------------- 11.2: groupings chosen from the affinity
+
+@dataclass
+class GroupingConfig:
+    """grouping_sweep's settings (its keyword arguments), checked on creation."""
+
+    n_per_cluster: int = 3  # tasks per cluster: T = 2 x n_per_cluster tasks in all
+    n_train: int = 12  # training points per task
+    freqs: tuple = (1.0, 1.5)  # the two clusters' frequencies
+    noise: float = 0.1  # noise sd of the training and validation targets
+    n_val: int = 50  # validation points per task: what every network's rate and step are chosen on
+    hidden: int = 8  # width of every network's trunk (the "wide" control is wider)
+    n_layers: int = 2  # trunk depth, all of it shared by a network's tasks
+    steps: int = 400  # Adam steps per network (the budget; the step kept is chosen on validation)
+    lrs: tuple = LR_GRID  # the Adam rates every network chooses from
+    every: int = 50  # a checkpoint (and an affinity measurement) every this many steps; > steps: the last only
+    lookahead_lr: float = 0.002  # the step eta of the lookahead affinity
+
+    def __post_init__(self):
+        kw = check_keywords(hidden=self.hidden, n_layers=self.n_layers, steps=self.steps, noise=self.noise)
+        self.hidden, self.n_layers, self.steps, self.noise = (kw[k] for k in ("hidden", "n_layers", "steps", "noise"))
+        self.lrs = check_lrs(self.lrs)
+        self.lookahead_lr = check_float("lookahead_lr", self.lookahead_lr, low=0.0, low_open=True)
+        self.every = min(check_int("every", self.every, low=1), self.steps)
 
 
 @cached
-def grouping_sweep(seeds=range(5), *, n_per_cluster: int = 3, n_train: int = 12, freqs=(1.0, 1.5),
-                   hidden: int = 8, n_layers: int = 2, steps: int = 400, lrs=LR_GRID,
-                   lookahead_lr: float = 0.002, every: int = 50, noise: float = 0.1, n_val: int = 50, n_groups=None,
-                   progress: bool = True) -> Sweep:
+def grouping_sweep(seeds=range(5), *, n_groups=None, progress: bool = True, **settings) -> Sweep:
     """Affinity between the tasks of the two-cluster family, then every grouping it suggests, trained.
 
-    Every network trains with Adam at each rate of `lrs` and keeps the rate and the step (every `every` steps)
-    with the lowest validation MSE over its own tasks: each arm's networks are tuned on validation, per seed.
+    settings: any field of GroupingConfig (steps=, lrs=, n_val=, ...). Every network trains with Adam at each
+    rate of `lrs` and keeps the rate and the step with the lowest validation MSE over its own tasks, per seed.
     1. One all-tasks network per seed (MultiTaskNet, whole trunk shared), with the lookahead affinity
        (step `lookahead_lr` on the shared parameters) measured every `every` steps on the training data; each
        seed's affinity is the one measured at the rate its all-tasks network chose.
@@ -320,101 +159,123 @@ def grouping_sweep(seeds=range(5), *, n_per_cluster: int = 3, n_train: int = 12,
     """
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
     check_size("the number of seeds", len(seeds), MAX_SEEDS)
-    kw = check_keywords(hidden=hidden, n_layers=n_layers, steps=steps, noise=noise, progress=progress)
-    hidden, n_layers, steps, noise, progress = (kw[k] for k in ("hidden", "n_layers", "steps", "noise", "progress"))
-    lrs = _check_lrs(lrs)
-    lookahead_lr = check_float("lookahead_lr", lookahead_lr, low=0.0, low_open=True)
-    every = min(check_int("every", every, low=1), steps)  # every > steps: the last step only
-    data = [make_cluster_tasks(n_per_cluster, n_train, freqs=freqs, noise=noise, n_val=n_val, seed=s) for s in seeds]
-    n_tasks, n_seeds = data[0].n_tasks, len(seeds)
-    factory = lambda h=hidden: MultiTaskNet(1, h, n_layers, n_tasks, sharing_depth=n_layers)  # noqa: E731
-    all_seeds = list(range(n_seeds))
-    split = lambda index: [_stack_data(data, index, sp) for sp in ("train", "val", "test")]  # noqa: E731
-
-    # 1. the affinity, measured while all tasks train together, at every rate; each seed keeps its chosen rate's
-    affinity, curve, rate, step = _affinity_run(factory, seeds, split(all_seeds), lrs=lrs, steps=steps, every=every,
-                                                lookahead_lr=lookahead_lr, progress=progress)
-
-    # 2.-3. every grouping's networks in one stack: (seed index, tasks of the group)
+    cfg, progress = GroupingConfig(**settings), check_keywords(progress=progress)["progress"]
+    data = [make_cluster_tasks(cfg.n_per_cluster, cfg.n_train, freqs=cfg.freqs, noise=cfg.noise, n_val=cfg.n_val,
+                               seed=s) for s in seeds]
+    n_tasks = data[0].n_tasks
     ks = (1, 2, 3, n_tasks) if n_groups is None else check_ints("n_groups", n_groups, low=1, high=n_tasks, distinct=True)
     if 2 not in ks:
         raise ValueError(f"n_groups={ks} must include 2 (the controls match the 2-group partition)")
-    groupings = {(k, s): search_groups(affinity[s], k) for k in ks for s in range(n_seeds)}
-    for s, seed in enumerate(seeds):
-        sizes = np.bincount(groupings[(2, s)])
-        groupings[("random", s)] = random_partition(sizes, n_tasks, seed=seed)
-        groupings[("clustering", s)] = affinity_groups(affinity[s], 2)
-        groupings[("planted", s)] = _canonical(data[s].cluster)
-    nets, owner = [], []
-    for key, labels in groupings.items():
-        for g in range(max(labels) + 1):
-            nets.append((key[1], tuple(t for t in range(n_tasks) if labels[t] == g)))
-            owner.append(key)
-    weights = torch.stack([torch.zeros(n_tasks).index_fill_(0, torch.tensor(tasks), 1.0) for _, tasks in nets])
-    index = [s for s, _ in nets]
-    stack = ModelStack.from_factory(factory, [seeds[s] for s in index] * len(lrs))
-    (x, y), val, test = split(index)
-    val_nets, test_nets, net_rate, net_step = _fit_tuned(
-        stack, x, y, val, test, lrs=lrs, steps=steps, select=weights.numpy(), every=every, weights=weights,
-        progress=progress, desc=f"{len(nets)} group networks at {len(lrs)} rates at once")
-    wide_hidden = _matched_hidden(hidden, n_layers, n_tasks, n_trunks=2)
-    wide = ModelStack.from_factory(lambda: factory(wide_hidden), list(seeds) * len(lrs))
-    (x, y), val, test = split(all_seeds)
-    wide_val, wide_test, wide_rate, wide_step = _fit_tuned(
-        wide, x, y, val, test, lrs=lrs, steps=steps, select=np.ones((n_seeds, n_tasks)), every=every,
-        progress=progress, desc=f"all tasks, width {wide_hidden}, at {len(lrs)} rates")
-    scores = {"val": val_nets, "test": test_nets}
-
-    def grouped(key, split):
-        rows = [i for i, o in enumerate(owner) if o == key]
-        return _grouped_mse(scores[split][rows], [nets[i] for i in rows], n_tasks)
-
     sweep = Sweep({"n_groups": ks}, seeds)
+    factory = lambda h=cfg.hidden: MultiTaskNet(1, h, cfg.n_layers, n_tasks, sharing_depth=cfg.n_layers)  # noqa: E731
+    every_seed = list(range(len(seeds)))
+
+    # 1. the affinity, measured while all tasks train together, at every rate; each seed keeps its chosen rate's
+    affinity, curve, *chosen = _affinity_run(factory, seeds, _stacked(data, every_seed), cfg, progress)
+    # 2.-3. every grouping's networks in one stack, then the wide control
+    groupings = _groupings(sweep, affinity, data)
+    mse, arm_choices = _train_groups(groupings, factory, data, seeds, cfg, progress)
+    wide_hidden = _matched_hidden(cfg.hidden, cfg.n_layers, n_tasks, n_trunks=2)
+    wide_val, wide_test, *wide_chosen = _fit_tuned(
+        ModelStack.from_factory(lambda: factory(wide_hidden), list(seeds) * len(cfg.lrs)), *_stacked(data, every_seed),
+        lrs=cfg.lrs, steps=cfg.steps, select=np.ones((len(seeds), n_tasks)), every=cfg.every, progress=progress,
+        desc=f"all tasks, width {wide_hidden}, at {len(cfg.lrs)} rates")
+
+    arm_runs = [(run["n_groups"], seeds.index(run["seed"])) for run in sweep.runs()]  # (k, seed index) per run
     for split in ("val", "test"):
-        sweep.add(f"{split}_mse", np.array([[grouped((k, s), split).mean() for s in range(n_seeds)] for k in ks]))
-    sweep.add("test_mse_tasks", np.array([[grouped((k, s), "test") for s in range(n_seeds)] for k in ks]))
-    sweep.add("groups", np.array([[groupings[(k, s)] for s in range(n_seeds)] for k in ks]))
-    controls = {"wide": {"val": wide_val.mean(-1), "test": wide_test.mean(-1)}}
-    for name in ("random", "clustering", "planted"):
-        controls[name] = {split: np.array([grouped((name, s), split).mean() for s in range(n_seeds)])
-                          for split in ("val", "test")}
-        controls[name]["groups"] = np.array([groupings[(name, s)] for s in range(n_seeds)])
-        controls[name]["test_tasks"] = np.array([grouped((name, s), "test") for s in range(n_seeds)])
-    grid = np.array(lrs)
-    rates = {"all together (affinity)": grid[rate], "wide": grid[wide_rate]}
-    chosen_steps = {"all together (affinity)": np.asarray(step), "wide": np.asarray(wide_step)}
-    for key in dict.fromkeys(o[0] for o in owner):
-        name = f"k = {key}" if isinstance(key, int) else str(key)
-        rates[name] = grid[[net_rate[i] for i, o in enumerate(owner) if o[0] == key]]
-        chosen_steps[name] = np.asarray([net_step[i] for i, o in enumerate(owner) if o[0] == key])
-    sweep.meta.update(affinity=affinity, affinity_steps=curve.numpy(), every=every, cluster=data[0].cluster,
-                      controls=controls, wide_hidden=wide_hidden, hidden=hidden, n_tasks=n_tasks,
-                      lookahead_lr=lookahead_lr, lrs=list(lrs), rates=rates, steps=steps,
-                      chosen_steps=chosen_steps,
-                      n_params={k: k * sharing_parameter_count(1, hidden, n_layers, n_tasks, sharing_depth=n_layers)
-                                for k in ks})
+        sweep.fill(f"{split}_mse", [mse[key][split].mean() for key in arm_runs])
+    sweep.fill("test_mse_tasks", [mse[key]["test"] for key in arm_runs])
+    sweep.fill("groups", [groupings[key] for key in arm_runs])
+    controls = {"wide": {"val": wide_val.mean(-1), "test": wide_test.mean(-1)}, **_controls(groupings, mse, every_seed)}
+    choices = {"all together (affinity)": chosen, "wide": wide_chosen, **arm_choices}  # arm: (rate index, step)
+    n_params = {k: k * sharing_parameter_count(1, cfg.hidden, cfg.n_layers, n_tasks, sharing_depth=cfg.n_layers)
+                for k in ks}
+    sweep.meta.update(affinity=affinity, affinity_steps=curve.numpy(), every=cfg.every, cluster=data[0].cluster,
+                      controls=controls, wide_hidden=wide_hidden, hidden=cfg.hidden, n_tasks=n_tasks,
+                      lookahead_lr=cfg.lookahead_lr, lrs=list(cfg.lrs), steps=cfg.steps, n_params=n_params,
+                      rates={arm: np.array(cfg.lrs)[rate] for arm, (rate, _) in choices.items()},
+                      chosen_steps={arm: np.asarray(step) for arm, (_, step) in choices.items()})
     return sweep
 
 
-def _affinity_run(factory, seeds, data, *, lrs, steps, every, lookahead_lr, progress):
+def _stacked(data: list[ClusterTasks], index: list[int]):
+    """The train, validation and test (x, y) of the seeds at `index`, stacked: each (len(index), T, n, 1)."""
+    return [tuple(torch.stack([getattr(data[k], f"{xy}_{split}") for k in index]) for xy in "xy")
+            for split in ("train", "val", "test")]
+
+
+def _affinity_run(factory, seeds, data, cfg: GroupingConfig, progress):
     """One all-tasks network per seed at every rate of lrs, the lookahead affinity measured every `every` steps
     (steps 0, every, ...: over the whole run, not up to the step chosen) and averaged; each seed keeps the
     affinity of the rate (with its step) best on validation. data: ((x, y), val, test) stacked over seeds.
     Returns affinity (seeds, T, T), curve (checkpoints, seeds, T, T), chosen rate index and step (seeds,)."""
-    (x, y), val, test = data
+    (x, y), _, _ = data
     n_seeds, n_tasks = x.shape[:2]
-    together = ModelStack.from_factory(factory, list(seeds) * len(lrs))
-    rep_x, rep_y, record = x.repeat(len(lrs), 1, 1, 1), y.repeat(len(lrs), 1, 1, 1), []
+    together = ModelStack.from_factory(factory, list(seeds) * len(cfg.lrs))
+    rep_x, rep_y, record = x.repeat(len(cfg.lrs), 1, 1, 1), y.repeat(len(cfg.lrs), 1, 1, 1), []
 
     def look(step: int) -> None:
-        if step % every == 0:
-            record.append(lookahead_affinity(together, rep_x, rep_y, lr=lookahead_lr))
+        if step % cfg.every == 0:
+            record.append(lookahead_affinity(together, rep_x, rep_y, lr=cfg.lookahead_lr))
 
-    _, _, rate, step = _fit_tuned(together, x, y, val, test, lrs=lrs, steps=steps, select=np.ones((n_seeds, n_tasks)),
-                                  every=every, callback=look, progress=progress,
-                                  desc=f"all {n_tasks} tasks together at {len(lrs)} rates, measuring affinity")
+    _, _, rate, step = _fit_tuned(together, *data, lrs=cfg.lrs, steps=cfg.steps,
+                                  select=np.ones((n_seeds, n_tasks)), every=cfg.every, callback=look, progress=progress,
+                                  desc=f"all {n_tasks} tasks together at {len(cfg.lrs)} rates, measuring affinity")
     curve = torch.stack(record)[:, torch.as_tensor(rate * n_seeds + np.arange(n_seeds))]  # (checkpoints, seeds, T, T)
     return curve.mean(0).numpy(), curve, rate, step
+
+
+def _groupings(sweep: Sweep, affinity: np.ndarray, data: list[ClusterTasks]) -> dict:
+    """Every arm's grouping per seed, {(arm, seed index): labels}: TAG's search for each k of the grid, then
+    the 2-group controls (two random groups of the search's sizes, the clustering, the planted clusters)."""
+    groupings = {}
+    for run in sweep.runs():
+        s = sweep.seeds.index(run["seed"])
+        groupings[(run["n_groups"], s)] = search_groups(affinity[s], run["n_groups"])
+    for s, seed in enumerate(sweep.seeds):
+        sizes = np.bincount(groupings[(2, s)])
+        groupings[("random", s)] = random_partition(sizes, len(affinity[s]), seed=seed)
+        groupings[("clustering", s)] = affinity_groups(affinity[s], 2)
+        groupings[("planted", s)] = canonical(data[s].cluster)
+    return groupings
+
+
+def _train_groups(groupings: dict, factory, data: list[ClusterTasks], seeds, cfg: GroupingConfig, progress):
+    """One network per group of every grouping, all in one stack, each trained on its group's tasks only (task
+    weights 1 for them, 0 for the others) and tuned on their validation MSE. Returns {(arm, seed index):
+    {"val": (T,), "test": (T,)}}, each task's MSE from its group's network, and {arm name ("k = 2", "random",
+    ...): (the chosen rate indices, the chosen steps) of its networks over the seeds}."""
+    n_tasks = data[0].n_tasks
+    nets = [(key, tuple(t for t in range(n_tasks) if labels[t] == g))
+            for key, labels in groupings.items() for g in range(max(labels) + 1)]
+    weights = torch.stack([torch.zeros(n_tasks).index_fill_(0, torch.tensor(tasks), 1.0) for _, tasks in nets])
+    index = [s for (_, s), _ in nets]
+    stack = ModelStack.from_factory(factory, [seeds[s] for s in index] * len(cfg.lrs))
+    val, test, rate, step = _fit_tuned(stack, *_stacked(data, index), lrs=cfg.lrs, steps=cfg.steps,
+                                       select=weights.numpy(), every=cfg.every, weights=weights, progress=progress,
+                                       desc=f"{len(nets)} group networks at {len(cfg.lrs)} rates at once")
+    mse = {key: {"val": np.full(n_tasks, np.nan), "test": np.full(n_tasks, np.nan)} for key in groupings}
+    choices = {}  # {arm name: ([rate index], [step]) of its networks}
+    for i, ((arm, s), tasks) in enumerate(nets):
+        mse[(arm, s)]["val"][list(tasks)] = val[i, list(tasks)]
+        mse[(arm, s)]["test"][list(tasks)] = test[i, list(tasks)]
+        rates, steps = choices.setdefault(f"k = {arm}" if isinstance(arm, int) else arm, ([], []))
+        rates.append(rate[i])
+        steps.append(step[i])
+    return mse, choices
+
+
+def _controls(groupings: dict, mse: dict, every_seed: list[int]) -> dict:
+    """The 2-group controls over the seeds: {name: {"val": (seeds,), "test": (seeds,), "groups": (seeds, T) labels,
+    "test_tasks": (seeds, T)}} for "random", "clustering" and "planted"."""
+    controls = {}
+    for name in ("random", "clustering", "planted"):
+        keys = [(name, s) for s in every_seed]
+        controls[name] = {"val": np.array([mse[key]["val"].mean() for key in keys]),
+                          "test": np.array([mse[key]["test"].mean() for key in keys]),
+                          "groups": np.array([groupings[key] for key in keys]),
+                          "test_tasks": np.array([mse[key]["test"] for key in keys])}
+    return controls
 
 
 def _matched_hidden(hidden: int, n_layers: int, n_tasks: int, *, n_trunks: int) -> int:
@@ -433,45 +294,44 @@ def grouping_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplor
     sweep.require(knobs=["n_groups"], by="grouping_explorer", results=["val_mse", "test_mse", "groups"],
                   meta=["affinity", "controls", "cluster"])
     value = {"n_groups": grid_value(sweep, "n_groups", 2), **(value or {})}
-    ks = np.array(sweep.knobs["n_groups"])
-    z = sweep.meta["affinity"][0] / sweep.meta.get("lookahead_lr", 1.0)  # per unit step
-    n_tasks = z.shape[0]
 
     def draw(axes, point):
-        ax_z, ax_m = axes
-        k = point["n_groups"]
-        lim = np.abs(z).max()
-        ax_z.imshow(z, cmap="RdBu", vmin=-lim, vmax=lim)
-        labels = np.asarray(sweep.at("groups", n_groups=k)[0])
-        for t in range(n_tasks):
-            for u in range(n_tasks):
-                if labels[t] == labels[u]:
-                    ax_z.add_patch(_cell_outline(u, t))
-        names = [f"{t} ({'AB'[c]})" for t, c in enumerate(sweep.meta["cluster"])]
-        ax_z.set(xticks=range(n_tasks), yticks=range(n_tasks), xticklabels=names, yticklabels=names,
-                 xlabel="task j (helped or hurt)", ylabel="task i (takes the step)",
-                 title=f"affinity Z(i→j) / η, seed {sweep.seeds[0]}\n(blue: helps; boxes: {k} group(s))")
-        for j, (name, color) in enumerate((("val_mse", PALETTE[0]), ("test_mse", PALETTE[1]))):
-            m = np.stack([sweep.at(name, n_groups=g) for g in ks])  # (ks, seeds)
-            ax_m.errorbar(ks + 0.08 * (2 * j - 1), m.mean(1), m.std(1), marker="o", capsize=3, color=color,
-                          label=f"{name[:-4]}, affinity groups")
-        for j, (name, label) in enumerate((("random", "2 random groups (same capacity)"),
-                                           ("wide", f"all together, width {sweep.meta.get('wide_hidden')} "
-                                                    "(2 trunks' parameters)"))):
-            ax_m.axhline(sweep.meta["controls"][name]["test"].mean(), color=PALETTE[3 + j], ls="--", label=f"test, {label}")
-        ax_m.axvline(k, color="0.7", lw=6, alpha=0.4)
-        ax_m.set(xticks=ks, xlabel="number of groups (1 = all together, T = every task alone)",
-                 ylabel="MSE (mean over tasks)", title=f"Groupings, mean ± sd over {len(sweep.seeds)} seeds")
-        ax_m.legend(fontsize=7)
+        _draw_affinity(axes[0], sweep, point["n_groups"])
+        _draw_groupings(axes[1], sweep, point["n_groups"])
 
     return SweepExplorer(sweep, draw, knobs=["n_groups"], value=value, ncols=2, figsize=(12, 4.4),
                          descriptions={"n_groups": "number of groups"})
 
 
-def _cell_outline(u: int, t: int):
-    """A square outline around cell (t, u) of an imshow."""
-    from matplotlib.patches import Rectangle
-    return Rectangle((u - 0.5, t - 0.5), 1, 1, fill=False, edgecolor="k", lw=1.5)
+def _draw_affinity(ax, sweep: Sweep, k: int) -> None:
+    """The first seed's affinity matrix (per unit step), a box around every pair of tasks in one of its k groups."""
+    z = sweep.meta["affinity"][0] / sweep.meta.get("lookahead_lr", 1.0)  # per unit step
+    n_tasks, lim = z.shape[0], np.abs(z).max()
+    ax.imshow(z, cmap="RdBu", vmin=-lim, vmax=lim)
+    labels = np.asarray(sweep.at("groups", n_groups=k)[0])
+    for t, u in itertools.product(range(n_tasks), repeat=2):
+        if labels[t] == labels[u]:
+            ax.add_patch(Rectangle((u - 0.5, t - 0.5), 1, 1, fill=False, edgecolor="k", lw=1.5))
+    names = [f"{t} ({'AB'[c]})" for t, c in enumerate(sweep.meta["cluster"])]
+    ax.set(xticks=range(n_tasks), yticks=range(n_tasks), xticklabels=names, yticklabels=names,
+           xlabel="task j (helped or hurt)", ylabel="task i (takes the step)",
+           title=f"affinity Z(i→j) / η, seed {sweep.seeds[0]}\n(blue: helps; boxes: {k} group(s))")
+
+
+def _draw_groupings(ax, sweep: Sweep, k: int) -> None:
+    """Validation and test MSE against the number of groups (mean ± sd over seeds), two controls' test MSE."""
+    ks = np.array(sweep.knobs["n_groups"])
+    for j, (name, color) in enumerate((("val_mse", PALETTE[0]), ("test_mse", PALETTE[1]))):
+        m = np.stack([sweep.at(name, n_groups=g) for g in ks])  # (ks, seeds)
+        ax.errorbar(ks + 0.08 * (2 * j - 1), m.mean(1), m.std(1), marker="o", capsize=3, color=color,
+                    label=f"{name[:-4]}, affinity groups")
+    wide = f"all together, width {sweep.meta.get('wide_hidden')} (2 trunks' parameters)"
+    for j, (name, label) in enumerate((("random", "2 random groups (same capacity)"), ("wide", wide))):
+        ax.axhline(sweep.meta["controls"][name]["test"].mean(), color=PALETTE[3 + j], ls="--", label=f"test, {label}")
+    ax.axvline(k, color="0.7", lw=6, alpha=0.4)
+    ax.set(xticks=ks, xlabel="number of groups (1 = all together, T = every task alone)",
+           ylabel="MSE (mean over tasks)", title=f"Groupings, mean ± sd over {len(sweep.seeds)} seeds")
+    ax.legend(fontsize=7)
 
 
 # ---------------------------------------------------------------- multi-task vs transfer
@@ -483,20 +343,20 @@ def transfer_vs_multitask(seeds=range(5), *, n_target: int = 4, n_train: int = 1
     `n_train` points each) of the first cluster of make_cluster_tasks.
 
     Returns {method: {"target": (seeds,) test MSE of the target, "sources": (seeds,) mean test MSE of the
-    sources or nan, "rate": (seeds,) the Adam rate chosen, "step": (seeds,) the step chosen}} for: target only; multi-task (all three at once,
-    equal weights); pretrained on the sources (its phase 1, chosen on the sources' validation MSE at the last
-    step, since its trunk is what transfer copies); then a new target head on the frozen trunk; pretrained
-    then fine-tuned (trunk trained too). Every network trains at each rate of `lrs`, and the networks that
-    serve the target keep the rate and step (every `every` steps) with the lowest validation MSE of the
-    target (`n_val` points): each method tuned for what it is compared on. Every network is a MultiTaskNet with three
-    heads and the whole trunk shared; a task with weight 0 is not trained.
+    sources or nan, "rate": (seeds,) the Adam rate chosen, "step": (seeds,) the step chosen}} for: target
+    only; multi-task (all three at once, equal weights); pretrained on the sources (its phase 1, chosen on the
+    sources' validation MSE at the last step, since its trunk is what transfer copies); then a new target head
+    on the frozen trunk; pretrained then fine-tuned (trunk trained too). Every network trains at each rate of
+    `lrs`, and the networks that serve the target keep the rate and step (every `every` steps) with the lowest
+    validation MSE of the target (`n_val` points): each method tuned for what it is compared on. Every network
+    is a MultiTaskNet with three heads and the whole trunk shared; a task with weight 0 is not trained.
     """
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
     check_size("the number of seeds", len(seeds), MAX_SEEDS)
     kw = check_keywords(n_train=n_train, hidden=hidden, n_layers=n_layers, steps=steps, progress=progress)
     n_train, hidden, n_layers, steps, progress = (kw[k] for k in ("n_train", "hidden", "n_layers", "steps",
                                                                   "progress"))
-    lrs = _check_lrs(lrs)
+    lrs = check_lrs(lrs)
     every = min(check_int("every", every, low=1), steps)  # every > steps: the last step only
     n_target = check_int("n_target", n_target, low=1, high=n_train)
     data = [make_cluster_tasks(3, n_train, n_val=n_val, seed=s) for s in seeds]
@@ -515,21 +375,20 @@ def transfer_vs_multitask(seeds=range(5), *, n_target: int = 4, n_train: int = 1
     select = np.array([[1.0, 0.0, 0.0]] * (2 * n) + [[0.0, 1.0, 1.0]] * n)  # chosen for the target / the sources
     stack = ModelStack.from_factory(factory, list(seeds) * 3 * len(lrs))
     early = np.arange(3 * n) < 2 * n  # the pretrained trunk is copied at its last step: no early stop
-    _, mse, rate, step = _fit_tuned(stack, three(x), three(y), tuple(map(three, val)), tuple(map(three, test)),
+    _, mse, rate, step = _fit_tuned(stack, (three(x), three(y)), tuple(map(three, val)), tuple(map(three, test)),
                                  lrs=lrs, steps=steps, select=select, every=every, weights=weights,
                                  sample_weights=three(mask), early_stop=early, progress=progress,
                                  desc=f"from scratch at {len(lrs)} rates: target only, multi-task, sources only")
-    step = np.asarray(step)
-    out = {"target only": {"target": mse[:n, 0], "sources": nan, "rate": grid[rate[:n]], "step": step[:n]},
-           "multi-task": {"target": mse[n:2 * n, 0], "sources": mse[n:2 * n, 1:].mean(1), "rate": grid[rate[n:2 * n]],
-                          "step": step[n:2 * n]},
-           "pretrained (sources only)": {"target": nan, "sources": mse[2 * n:, 1:].mean(1), "rate": grid[rate[2 * n:]],
-                                         "step": step[2 * n:]}}
+    out = {}
+    for i, (name, (on_target, on_sources, _)) in enumerate(rows.items()):  # arm i: networks i * n .. (i + 1) * n
+        at = slice(i * n, (i + 1) * n)
+        out[name] = {"target": mse[at, 0] if on_target else nan, "sources": mse[at, 1:].mean(1) if on_sources else nan,
+                     "rate": grid[rate[at]], "step": step[at]}
     source_index = [int(rate[2 * n + s]) * 3 * n + 2 * n + s for s in range(n)]  # each seed's chosen phase 1
     for name, freeze in (("frozen trunk + new head", True), ("fine-tuned", False)):
         tuned = transfer_stack(stack, factory, n_layers, source_index=source_index * len(lrs),
                                seeds=list(seeds) * len(lrs), freeze=freeze)
-        _, mse2, rate2, step2 = _fit_tuned(tuned, x, y, val, test, lrs=lrs, steps=steps, select=[[1.0, 0.0, 0.0]] * n,
+        _, mse2, rate2, step2 = _fit_tuned(tuned, (x, y), val, test, lrs=lrs, steps=steps, select=[[1.0, 0.0, 0.0]] * n,
                                        every=every, weights=torch.tensor([1.0, 0.0, 0.0]), sample_weights=mask,
                                        progress=progress, desc=f"transfer at {len(lrs)} rates: {name}")
         out[name] = {"target": mse2[:, 0], "sources": nan, "rate": grid[rate2], "step": np.asarray(step2)}

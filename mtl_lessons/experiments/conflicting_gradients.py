@@ -255,10 +255,17 @@ def front_noise(front: dict) -> np.ndarray:
     """d of each λ run of the front against the other λ runs (leave one out), chosen as for a method: the
     front point on validation, d on test. front: choose_rates' "front"; returns (interior λs, seeds). A λ run
     is on the front by construction only up to noise: this is how far that noise carries it beyond the rest."""
-    inner = interior(front["lambdas"])
-    return np.array([[beyond_front(front["test"][i, k], front["test"][[j for j in inner if j != i], k],
-                                   front["val"][[j for j in inner if j != i], k], point_val=front["val"][i, k])
-                      for k in range(front["test"].shape[1])] for i in inner])
+    if not isinstance(front, dict) or not {"lambdas", "test", "val"} <= set(front):
+        raise TypeError(f"front (a {type(front).__name__}) must be choose_rates' 'front': a dict with 'lambdas', 'test', 'val'")
+    inner, test, val = interior(front["lambdas"]), np.asarray(front["test"]), np.asarray(front["val"])
+    if len(inner) < 2:
+        raise ValueError(f"front has λs {tuple(front['lambdas'])}: leaving one out needs at least 2 strictly between 0 and 1")
+    if test.shape != val.shape or test.ndim != 3 or test.shape[::2] != (len(front["lambdas"]), 2):
+        raise ValueError(f"front's test {test.shape} and val {val.shape} must both be (λs, seeds, 2) = "
+                         f"({len(front['lambdas'])}, seeds, 2)")
+    return np.array([[beyond_front(test[i, k], test[[j for j in inner if j != i], k],
+                                   val[[j for j in inner if j != i], k], point_val=val[i, k])
+                      for k in range(test.shape[1])] for i in inner])
 
 
 def below_front_line(point, front) -> float:
@@ -266,11 +273,21 @@ def below_front_line(point, front) -> float:
     L_1, log10 L_2) through the front's non-dominated points, sorted by L_1. Returns log10 L_2 on the line
     minus log10 L_2 of the point, at the point's L_1 (> 0: below the line, toward lower losses); nan where
     the point's L_1 lies outside the front's range. Unlike beyond_front it interpolates between the points."""
-    f = np.log10(np.asarray(front, dtype=float))
+    f, p = _log_losses("front", front, ndim=2), _log_losses("point", point, ndim=1)
     f = f[[i for i in range(len(f)) if not any((f[m] <= f[i]).all() and (f[m] < f[i]).any() for m in range(len(f)))]]
     f = f[np.argsort(f[:, 0])]
-    p = np.log10(np.asarray(point, dtype=float))
     return float(np.interp(p[0], f[:, 0], f[:, 1]) - p[1]) if f[0, 0] <= p[0] <= f[-1, 0] else float("nan")
+
+
+def _log_losses(name: str, losses, *, ndim: int) -> np.ndarray:
+    """log10 of losses (L_1, L_2): one point (ndim 1, shape (2,)) or several (ndim 2, shape (n, 2))."""
+    a = np.asarray(losses, dtype=float)
+    if a.ndim != ndim or a.shape[-1] != 2 or a.size == 0:
+        raise ValueError(f"{name} has shape {a.shape} but must be {'(2,): one point' if ndim == 1 else '(n, 2): n points'}"
+                         f" (L_1, L_2)")
+    if (a <= 0).any():
+        raise ValueError(f"{name}={a.tolist()} must hold positive losses (they are compared in log10)")
+    return np.log10(a)
 
 
 def plot_front(results: dict, n_shown: int = 3):

@@ -30,7 +30,8 @@ from mtl_lessons.exercises import EXERCISES, TIME_LIMIT, check, feedback, predic
 from mtl_lessons.experiments.data_size import data_size_explorer, data_size_sweep, tuned_comparison  # noqa: E402
 from mtl_lessons.experiments.finetuning import (claims_hold, early_stopped, finetuning_explorer,  # noqa: E402
                                                 finetuning_sweep, measured, practice_schedules)
-from mtl_lessons.experiments.conflicting_gradients import angle_explorer  # noqa: E402
+from mtl_lessons.experiments.conflicting_gradients import angle_explorer, below_front_line, front_noise  # noqa: E402
+from mtl_lessons.exercises.negative_transfer import l2_sp_cost_outcome  # noqa: E402
 from mtl_lessons.claims import check_claim  # noqa: E402
 from mtl_lessons.experiments.learned_weights import (gradnorm_alpha_sweep, learned_weights_explorer,  # noqa: E402
                                                      plot_gradnorm_alpha)
@@ -621,6 +622,18 @@ CASES = [
     row("experiments: GradNorm alpha figure refuses a lam sweep", drawn(lambda: plot_gradnorm_alpha(small("task_weighting"))), ValueError, "needs the knob 'alpha'"),
     row("experiments: learned weights explorer refuses a lam sweep", drawn(lambda: learned_weights_explorer(small("task_weighting"))), ValueError, "needs the knob 'method'"),
     row("experiments: angle explorer refuses a lam sweep", drawn(lambda: angle_explorer(small("task_weighting"))), ValueError, "needs the knob 'angle'"),
+    row("experiments: front_noise accepts nested lists", lambda: front_noise({"lambdas": [0.0, 0.2, 0.8, 1.0], "test": [[[1.0, 2.0]], [[1.0, 1.0]], [[0.5, 2.0]], [[2.0, 1.0]]], "val": [[[1.0, 2.0]], [[1.0, 1.0]], [[0.5, 2.0]], [[2.0, 1.0]]]})),
+    row("experiments: front_noise refuses a bare array", lambda: front_noise(np.ones((3, 2, 2))), TypeError, "must be choose_rates' 'front'"),
+    row("experiments: front_noise refuses one interior λ", lambda: front_noise({"lambdas": (0.0, 0.5, 1.0), "test": np.ones((3, 2, 2)), "val": np.ones((3, 2, 2))}), ValueError, "at least 2 strictly between 0 and 1"),
+    row("experiments: front_noise refuses test and val of different shapes", lambda: front_noise({"lambdas": (0.2, 0.8), "test": np.ones((2, 2, 2)), "val": np.ones((2, 3, 2))}), ValueError, "must both be (λs, seeds, 2)"),
+    row("experiments: below_front_line accepts tensors", lambda: below_front_line(torch.tensor([0.15, 0.1]), torch.tensor([[0.1, 0.2], [0.2, 0.1]]))),
+    row("experiments: below_front_line refuses a one-number point", lambda: below_front_line([0.1], [[0.1, 0.2]]), ValueError, "point has shape (1,)"),
+    row("experiments: below_front_line refuses an empty front", lambda: below_front_line([0.1, 0.1], []), ValueError, "front has shape (0,)"),
+    row("experiments: below_front_line refuses a zero loss", lambda: below_front_line([0.0, 0.1], [[0.1, 0.2], [0.2, 0.1]]), ValueError, "positive losses"),
+    row("exercises: l2_sp_cost_outcome accepts numpy costs", lambda: l2_sp_cost_outcome(np.float64(0.01), np.float32(0.03))),
+    row("exercises: l2_sp_cost_outcome refuses a str", lambda: l2_sp_cost_outcome("0.01", 0.03), TypeError, "cost_helpful='0.01'"),
+    row("exercises: l2_sp_cost_outcome refuses nan", lambda: l2_sp_cost_outcome(0.01, float("nan")), ValueError, "cost_harmful=nan must be finite"),
+    row("exercises: l2_sp_cost_outcome refuses a negative tol", lambda: l2_sp_cost_outcome(0.01, 0.03, tol=-0.1), ValueError, "tol=-0.1 is out of range"),
     row("experiments: model selection explorer on a one-point grid", drawn(lambda: penguin_cv_explorer(small("model_selection")))),
     row("experiments: model selection explorer refuses a lam sweep", drawn(lambda: penguin_cv_explorer(small("task_weighting"))), ValueError, "needs the knob"),
     row("experiments: model selection sweep accepts np grids", lambda: penguin_cv_sweep(np.array([1.0]), np.array([0]), (np.float64(0.1),), seeds=np.arange(1), n_folds=np.int64(2), hidden=2, steps=1, progress=False)),

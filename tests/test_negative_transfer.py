@@ -18,7 +18,8 @@ import torch
 
 from mtl_lessons.data import load_transfer_digits
 from mtl_lessons.exercises import feedback
-from mtl_lessons.experiments.negative_transfer import (CLAIMS, SOURCES, _fit_l2_sp, negative_transfer_data,
+from mtl_lessons.experiments.negative_transfer import (CLAIMS, SOURCES, NegativeTransferConfig, _fit_l2_sp,
+                                                        negative_transfer_data,
                                                         negative_transfer_explorer, negative_transfer_gap,
                                                         negative_transfer_sweep, ntg_table, shuffle_labels)
 from mtl_lessons.experiments.transfer_lambda import chosen_by_validation, joint_accuracies
@@ -199,3 +200,9 @@ def test_claims_hold_on_other_seeds(first):
 def test_sweep_refuses_a_negative_alpha():
     with pytest.raises(ValueError, match="alpha=-0.1"):
         negative_transfer_sweep(seeds=[0], alphas=(0.01, -0.1), progress=False)
+
+
+def test_sweep_settings_are_the_config_fields():
+    assert NegativeTransferConfig().alphas == (0.01, 0.1, 1.0)
+    with pytest.raises(TypeError, match="stepz=5, which is not a setting.*steps"):
+        negative_transfer_sweep(stepz=5)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mtl_lessons._checks import check_float
 from mtl_lessons.exercises import register, register_prediction
 
 
@@ -53,6 +54,8 @@ def check_ntg_over_seeds(answer) -> str | None:
 
 def l2_sp_cost_outcome(cost_helpful: float, cost_harmful: float, *, tol: float = 0.01) -> str:
     """'larger', 'same' or 'smaller': L2-SP's cost toward the harmful source against the helpful one's (tol apart)."""
+    cost_helpful, cost_harmful = check_float("cost_helpful", cost_helpful), check_float("cost_harmful", cost_harmful)
+    tol = check_float("tol", tol, low=0.0)
     if cost_harmful > cost_helpful + tol:
         return "larger"
     return "smaller" if cost_harmful < cost_helpful - tol else "same"

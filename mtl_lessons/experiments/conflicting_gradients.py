@@ -11,10 +11,10 @@ import torch
 from tqdm.auto import tqdm
 
 from mtl_lessons.data import make_competing_tasks
-from mtl_lessons._checks import MAX_STEPS, check_choice, check_floats, check_int, check_ints
+from mtl_lessons._checks import MAX_STEPS, check_choice, check_floats, check_int, check_ints, check_lrs
 from mtl_lessons.experiments.learned_weights import LABELS, make_strategy
 from mtl_lessons.gradients import mgda, pcgrad
-from mtl_lessons.metrics import per_task_mse
+from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
@@ -57,28 +57,25 @@ def two_gradients(angle_deg: float, ratio: float = 0.5) -> torch.Tensor:
 def angle_sweep(angles=DEFAULT_ANGLES, *, ratio: float = 0.5) -> Sweep:
     """The three directions for every angle (no training): sum, pcgrad, mgda, each (2,)."""
     sweep = Sweep({"angle": tuple(angles)}, (0,))
-    rows = {"grads": [], "sum": [], "pcgrad": [], "mgda": []}
-    for a in angles:
-        g = two_gradients(a, ratio)
-        rows["grads"].append(g.numpy())
-        rows["sum"].append(g.sum(0).numpy())
-        rows["pcgrad"].append(pcgrad(g).numpy())
-        rows["mgda"].append(mgda(g).numpy())
-    for name, values in rows.items():
-        sweep.add(name, np.stack(values)[:, None])
+    grads = [two_gradients(run["angle"], ratio) for run in sweep.runs()]
+    for name, direction in (("grads", lambda g: g), ("sum", lambda g: g.sum(0)), ("pcgrad", pcgrad), ("mgda", mgda)):
+        sweep.fill(name, np.stack([direction(g).numpy() for g in grads]))
     return sweep
+
+
+ARROWS = {"sum": (PALETTE[0], "sum $g_1+g_2$", "-"), "pcgrad": (PALETTE[1], "PCGrad", "--"),
+          "mgda": (PALETTE[2], "MGDA (min-norm)", "-")}  # result -> color, label, line style
 
 
 def angle_explorer(sweep: Sweep, *, value: int = 120) -> SweepExplorer:
     """Slider over the angle between g_1 and g_2: the gradients and the three combined directions."""
-    sweep.require(knobs=("angle",), results=("grads", "sum", "pcgrad", "mgda"), by="angle_explorer")
+    sweep.require(knobs=("angle",), results=("grads", *ARROWS), by="angle_explorer")
+
     def draw(axes, point):
-        ax = axes[0]
+        ax, ax2 = axes
         g = sweep.at("grads", **point)[0]
-        for vec, color, label, ls in ((g[0], "0.3", "$g_1$", "-"), (g[1], "0.6", "$g_2$", "-"),
-                                      (sweep.at("sum", **point)[0], PALETTE[0], "sum $g_1+g_2$", "-"),
-                                      (sweep.at("pcgrad", **point)[0], PALETTE[1], "PCGrad", "--"),
-                                      (sweep.at("mgda", **point)[0], PALETTE[2], "MGDA (min-norm)", "-")):
+        arrows = [(g[0], "0.3", "$g_1$", "-"), (g[1], "0.6", "$g_2$", "-")]
+        for vec, color, label, ls in arrows + [(sweep.at(name, **point)[0], *ARROWS[name]) for name in ARROWS]:
             if np.linalg.norm(vec) > 1e-9:
                 ax.annotate("", xy=vec, xytext=(0, 0), arrowprops=dict(arrowstyle="->", color=color, lw=2, ls=ls))
                 ax.plot([], [], color=color, ls=ls, lw=2, label=label)
@@ -87,11 +84,9 @@ def angle_explorer(sweep: Sweep, *, value: int = 120) -> SweepExplorer:
         ax.plot(*g.T, color="0.8", lw=1, label="convex hull of $g_1, g_2$")
         ax.set(xlim=(-1, 1.6), ylim=(-0.3, 1.3), aspect="equal", title=f"angle {point['angle']}°, |g₂| = ½|g₁|")
         ax.figure.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="outside lower left", ncols=3)  # never on an arrow
-        ax2 = axes[1]
-        for name, color, label, ls in (("sum", PALETTE[0], "sum $g_1+g_2$", "-"), ("pcgrad", PALETTE[1], "PCGrad", "--"),
-                                       ("mgda", PALETTE[2], "MGDA", "-")):
-            d = sweep.results[name][:, 0]
-            ax2.plot(sweep.knobs["angle"], np.linalg.norm(d, axis=1), color=color, ls=ls, marker=".", label=label)
+        for name, (color, label, ls) in ARROWS.items():
+            ax2.plot(sweep.knobs["angle"], np.linalg.norm(sweep.results[name][:, 0], axis=1), color=color, ls=ls,
+                     marker=".", label=label)
         ax2.axvline(point["angle"], color="0.5", lw=1)
         ax2.set(xlabel="angle between $g_1$ and $g_2$ (degrees)", ylabel="length of the step",
                 title="Step length against the angle")
@@ -148,40 +143,47 @@ def method_comparison(methods=ALL_METHODS, lrs=DEFAULT_LRS, seeds=range(5), *, l
     "cosine": (checkpoints, lrs, seeds)}}, with raw kept under "raw"; cosine: the two tasks' gradient
     cosine on the shared parameters during training.
     """
-    seeds, lrs = check_ints("seeds", seeds, low=0, distinct=True), check_floats("lrs", lrs, low=0.0, low_open=True)
+    seeds, lrs = check_ints("seeds", seeds, low=0, distinct=True), check_lrs(lrs)
     lambdas = check_floats("lambdas", lambdas, low=0.0, high=1.0, distinct=True)
     for m in methods:
         check_choice("methods", m, ALL_METHODS)
     steps, every = check_int("steps", steps, low=1, high=MAX_STEPS), check_int("every", every, low=1)
-    data = [make_competing_tasks(seed=s) for s in seeds]
+    data = {s: make_competing_tasks(seed=s) for s in seeds}
 
-    def train(strategy, per_model_lr, repeats):
-        """One fit_many over `repeats` copies of the seeds; val and test MSE (models, 2)."""
-        def stacked(name):
-            return torch.stack([getattr(d, name) for d in data] * repeats)
-        stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), seeds * repeats)
-        fit_many(stack, stacked("x_train"), stacked("y_train"), optimizer="adam", lr=per_model_lr, steps=steps,
-                 strategy=strategy, progress=False)
-        with torch.no_grad():
-            return (per_task_mse(stack(stacked("x_val")), stacked("y_val")).numpy(),
-                    per_task_mse(stack(stacked("x_test")), stacked("y_test")).numpy())
+    def net():
+        return MultiTaskNet(1, hidden, 1, 2, sharing_depth=1)
 
     raw = {"lambdas": lambdas, "lrs": lrs, "seeds": list(seeds), "steps": np.arange(0, steps, every)}
-    n, k = len(seeds), len(lrs)
     # one bar over the runs: each run alone is too short for a bar of its own
-    with tqdm(total=1 + len(methods), desc=f"front ({len(lambdas)} λs) + {len(methods)} methods x {k} rates x "
-              f"{n} seeds", delay=PROGRESS_DELAY_S, leave=False, disable=not progress) as bar:
-        w = torch.tensor([[lam, 1 - lam] for lam in lambdas for _ in lrs for _ in seeds])
-        val, test = train(FixedWeights(w), [lr for _ in lambdas for lr in lrs for _ in seeds], len(lambdas) * k)
-        raw["front"] = {"val": val.reshape(len(lambdas), k, n, 2), "test": test.reshape(len(lambdas), k, n, 2)}
+    with tqdm(total=1 + len(methods), desc=f"front ({len(lambdas)} λs) + {len(methods)} methods x {len(lrs)} "
+              f"rates x {len(seeds)} seeds", delay=PROGRESS_DELAY_S, leave=False, disable=not progress) as bar:
+        front = Sweep({"lam": lambdas, "lr": lrs}, seeds)
+        weights = FixedWeights(torch.tensor([[r["lam"], 1 - r["lam"]] for r in front.runs()]))
+        raw["front"] = _trained(front, weights, data, net, steps).results
         bar.update()
         for method in methods:
             strategy = _RecordCosine(make_strategy(method), every)
-            val, test = train(strategy, [lr for lr in lrs for _ in seeds], k)
-            raw[method] = {"val": val.reshape(k, n, 2), "test": test.reshape(k, n, 2),
-                           "cosine": np.stack(strategy.cosines).reshape(-1, k, n)}
+            grid = _trained(Sweep({"lr": lrs}, seeds), strategy, data, net, steps)
+            grid.fill("cosine", np.stack(strategy.cosines, -1))  # (lrs, seeds, checkpoints)
+            raw[method] = {**grid.results, "cosine": np.moveaxis(grid.results["cosine"], -1, 0)}
             bar.update()
     return choose_rates(raw)
+
+
+def _trained(grid: Sweep, strategy: Strategy, data: dict, net, steps: int) -> Sweep:
+    """One fit_many (Adam) over the runs of `grid`, a rate per model; fills val and test MSE, each (*grid, 2)."""
+    runs = grid.runs()
+
+    def stacked(name):
+        return torch.stack([getattr(data[r["seed"]], name) for r in runs])
+
+    stack = ModelStack.from_factory(net, [r["seed"] for r in runs])
+    fit_many(stack, stacked("x_train"), stacked("y_train"), optimizer="adam", lr=[r["lr"] for r in runs],
+             steps=steps, strategy=strategy, progress=False)
+    with torch.no_grad():
+        for split in ("val", "test"):
+            grid.fill(split, per_task_mse(stack(stacked(f"x_{split}")), stacked(f"y_{split}")).numpy())
+    return grid
 
 
 def choose_rates(raw: dict) -> dict:
@@ -190,16 +192,16 @@ def choose_rates(raw: dict) -> dict:
     Each λ of the front: the rate with the lowest mean validation loss of its own objective λ L_1 + (1 - λ) L_2.
     Each method: the rate whose validation point lies furthest beyond the validation front (mean over seeds
     of `beyond_front`), so no single score of the two losses picks it, except among rates tied on that mean
-    (e.g. all at 0: on the front in every seed): there the lower mean log L_1 + log L_2 decides. Returns {"lambdas", "seeds", "steps", "raw", "front": {"lr": (λs,), "val", "test": (λs, seeds, 2)},
-    method: {"lr", "d_val": (lrs,), "val", "test": (seeds, 2), "cosine": (checkpoints, seeds)}}: val and test
-    at the chosen rate only.
+    (e.g. all at 0: on the front in every seed): there the lower mean log L_1 + log L_2 decides (a lexsort:
+    two keys, so not choose_on_validation). Returns {"lambdas", "seeds", "steps", "raw", "front": {"lr": (λs,),
+    "val", "test": (λs, seeds, 2)}, method: {"lr", "d_val": (lrs,), "val", "test": (seeds, 2), "cosine":
+    (checkpoints, seeds)}}: val and test at the chosen rate only.
     """
     lambdas, lrs = raw["lambdas"], raw["lrs"]
     mix = np.array([[lam, 1 - lam] for lam in lambdas])[:, None, None, :]
-    best = (raw["front"]["val"] * mix).sum(-1).mean(-1).argmin(1)  # (λs,)
-    front = {"lambdas": lambdas, "lr": np.array([lrs[b] for b in best]),
-             "val": np.stack([raw["front"]["val"][i, b] for i, b in enumerate(best)]),
-             "test": np.stack([raw["front"]["test"][i, b] for i, b in enumerate(best)])}
+    objective = (raw["front"]["val"] * mix).sum(-1).mean(-1)  # (λs, lrs)
+    (best,), _, val, test = choose_on_validation(objective, raw["front"]["val"], raw["front"]["test"], axes=(1,))
+    front = {"lambdas": lambdas, "lr": np.asarray(lrs)[best], "val": val, "test": test}
     inner = interior(lambdas)
     out = {"lambdas": lambdas, "seeds": raw["seeds"], "steps": raw["steps"], "raw": raw, "front": front}
     n = len(raw["seeds"])
@@ -253,10 +255,17 @@ def front_noise(front: dict) -> np.ndarray:
     """d of each λ run of the front against the other λ runs (leave one out), chosen as for a method: the
     front point on validation, d on test. front: choose_rates' "front"; returns (interior λs, seeds). A λ run
     is on the front by construction only up to noise: this is how far that noise carries it beyond the rest."""
-    inner = interior(front["lambdas"])
-    return np.array([[beyond_front(front["test"][i, k], front["test"][[j for j in inner if j != i], k],
-                                   front["val"][[j for j in inner if j != i], k], point_val=front["val"][i, k])
-                      for k in range(front["test"].shape[1])] for i in inner])
+    if not isinstance(front, dict) or not {"lambdas", "test", "val"} <= set(front):
+        raise TypeError(f"front (a {type(front).__name__}) must be choose_rates' 'front': a dict with 'lambdas', 'test', 'val'")
+    inner, test, val = interior(front["lambdas"]), np.asarray(front["test"]), np.asarray(front["val"])
+    if len(inner) < 2:
+        raise ValueError(f"front has λs {tuple(front['lambdas'])}: leaving one out needs at least 2 strictly between 0 and 1")
+    if test.shape != val.shape or test.ndim != 3 or test.shape[::2] != (len(front["lambdas"]), 2):
+        raise ValueError(f"front's test {test.shape} and val {val.shape} must both be (λs, seeds, 2) = "
+                         f"({len(front['lambdas'])}, seeds, 2)")
+    return np.array([[beyond_front(test[i, k], test[[j for j in inner if j != i], k],
+                                   val[[j for j in inner if j != i], k], point_val=val[i, k])
+                      for k in range(test.shape[1])] for i in inner])
 
 
 def below_front_line(point, front) -> float:
@@ -264,11 +273,21 @@ def below_front_line(point, front) -> float:
     L_1, log10 L_2) through the front's non-dominated points, sorted by L_1. Returns log10 L_2 on the line
     minus log10 L_2 of the point, at the point's L_1 (> 0: below the line, toward lower losses); nan where
     the point's L_1 lies outside the front's range. Unlike beyond_front it interpolates between the points."""
-    f = np.log10(np.asarray(front, dtype=float))
+    f, p = _log_losses("front", front, ndim=2), _log_losses("point", point, ndim=1)
     f = f[[i for i in range(len(f)) if not any((f[m] <= f[i]).all() and (f[m] < f[i]).any() for m in range(len(f)))]]
     f = f[np.argsort(f[:, 0])]
-    p = np.log10(np.asarray(point, dtype=float))
     return float(np.interp(p[0], f[:, 0], f[:, 1]) - p[1]) if f[0, 0] <= p[0] <= f[-1, 0] else float("nan")
+
+
+def _log_losses(name: str, losses, *, ndim: int) -> np.ndarray:
+    """log10 of losses (L_1, L_2): one point (ndim 1, shape (2,)) or several (ndim 2, shape (n, 2))."""
+    a = np.asarray(losses, dtype=float)
+    if a.ndim != ndim or a.shape[-1] != 2 or a.size == 0:
+        raise ValueError(f"{name} has shape {a.shape} but must be {'(2,): one point' if ndim == 1 else '(n, 2): n points'}"
+                         f" (L_1, L_2)")
+    if (a <= 0).any():
+        raise ValueError(f"{name}={a.tolist()} must hold positive losses (they are compared in log10)")
+    return np.log10(a)
 
 
 def plot_front(results: dict, n_shown: int = 3):

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
+from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import PenguinTasks, load_penguin_tasks
-from mtl_lessons.metrics import delta_m
+from mtl_lessons.metrics import choose_on_validation, delta_m
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
@@ -120,6 +120,39 @@ def strata(y: torch.Tensor) -> np.ndarray:
     return (2 * y[:, 0] + y[:, 1]).long().numpy()
 
 
+@dataclass
+class _Job:
+    """One training set of one seed, standardised with its own rows' statistics, and the rows it is scored on."""
+
+    seed: int  # the seed's place in the sweep's seeds
+    slot: int  # where its scores go: fold 0 .. n_folds - 1; n_folds: the validation split; n_folds + 1: test
+    x: torch.Tensor  # (n, 3) features
+    y: list  # the three tasks' targets: species, sex, body mass (standardised)
+    x_score: torch.Tensor  # the scored rows' features
+    y_score: torch.Tensor  # (n_scored, 3) the scored rows' targets, body mass in grams
+    mass_stats: tuple  # body mass mean and sd (g) of the rows it trains on
+
+
+def _penguin_jobs(seeds, n_folds: int) -> list[_Job]:
+    """Every training set of every seed: its folds, the training split (scored on the validation split),
+    the development set (scored on the test set)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    jobs = []
+    for i, seed in enumerate(seeds):
+        data = load_penguin_tasks(seed=seed)
+        x_dev, y_dev = data.x_dev, data.y_dev
+        folds = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(x_dev.numpy(), strata(y_dev))
+        sets = [(x_dev[fit_rows], y_dev[fit_rows], x_dev[score_rows], y_dev[score_rows]) for fit_rows, score_rows in folds]
+        sets += [(data.x_train, data.y_train, data.x_val, data.y_val), (x_dev, y_dev, data.x_test, data.y_test)]
+        for slot, (x_fit, y_fit, x_score, y_score) in enumerate(sets):
+            x_fit, x_score = standardise(x_fit, x_score)
+            (mass,) = standardise(y_fit[:, 2:])
+            jobs.append(_Job(i, slot, x_fit, [y_fit[:, 0], y_fit[:, 1], mass[:, 0]], x_score, y_score,
+                             (y_fit[:, 2].mean().item(), y_fit[:, 2].std().item())))
+    return jobs
+
+
 @cached
 def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_folds: int = 5,
                      hidden: int = 8, n_layers: int = 2, steps: int = 200, progress: bool = True) -> Sweep:
@@ -130,8 +163,6 @@ def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_
     (trained on train + validation, scored on test), for <metric> in METRICS. The seed picks the
     data split, the folds and the initialisation.
     """
-    from sklearn.model_selection import StratifiedKFold
-
     lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
     depths = check_ints("depths", depths, low=0, high=n_layers)
     lrs = check_floats("lrs", lrs, low=0.0, low_open=True, item_name="lr")
@@ -139,75 +170,49 @@ def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_
     n_folds = check_int("n_folds", n_folds, low=2, high=10)
     check_keywords(hidden=hidden, n_layers=n_layers, steps=steps, progress=progress)
     sweep = Sweep({"lam": lams, "depth": depths, "lr": lrs}, seeds)
-
-    # every training set of every seed: the folds, the training split, the development set
-    jobs = []  # (seed index, kind, x_fit, y_fit, x_score, y_score)
-    for i, seed in enumerate(seeds):
-        data = load_penguin_tasks(seed=seed)
-        x_dev, y_dev = data.x_dev, data.y_dev
-        folds = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(x_dev.numpy(), strata(y_dev))
-        for fit_rows, score_rows in folds:
-            jobs.append((i, "cv", x_dev[fit_rows], y_dev[fit_rows], x_dev[score_rows], y_dev[score_rows]))
-        jobs.append((i, "val", data.x_train, data.y_train, data.x_val, data.y_val))
-        jobs.append((i, "test", x_dev, y_dev, data.x_test, data.y_test))
-    xs, ys, scored, mass_stats = [], [], [], []
-    for _, _, x_fit, y_fit, x_score, y_score in jobs:
-        x_fit, x_score = standardise(x_fit, x_score)
-        (mass,) = standardise(y_fit[:, 2:])
-        xs.append([x_fit] * 3)
-        ys.append([y_fit[:, 0], y_fit[:, 1], mass[:, 0]])
-        scored.append((x_score, y_score))
-        mass_stats.append((y_fit[:, 2].mean().item(), y_fit[:, 2].std().item()))
-    grid = [(lam, lr) for lam in lams for lr in lrs]
-    shape = (len(lams), len(depths), len(lrs), len(seeds))
-    found = {f"{kind}_{m}": np.zeros(shape + ((n_folds,) if kind == "cv" else ())) for kind in ("cv", "val", "test")
-             for m in METRICS}
-
-    def train_and_score(d: int, group: list[int], bar) -> None:
-        """One stack: depth depths[d], every (lam, lr) x the jobs in group; its metrics go into found."""
-        x, y, mask = pad_tasks([xs[j] for j in group], [ys[j] for j in group])  # (J, 3, n_max, ...)
-        x = x[:, :1]  # every task sees the same rows: (J, 1, n_max, 3), so the shared layers run once
-        xe, _, _ = pad_tasks([[scored[j][0]] for j in group], [[scored[j][1][:, 0]] for j in group])
-        n_grid, n_jobs = len(grid), len(group)
-        # one network per seed (initialised after torch.manual_seed(seed)); each of its models starts from it
-        nets = ModelStack.from_factory(lambda: MultiTaskNet(3, hidden, n_layers, 3, 3, sharing_depth=depths[d]), seeds)
-        stack = nets.take([jobs[j][0] for _ in grid for j in group])
-        weights = torch.tensor([[1.0, 1.0, lam] for lam, _ in grid for _ in group])
-        fit_many(stack, x.repeat(n_grid, 1, 1, 1), y.repeat(n_grid, 1, 1), loss=TASK_LOSSES, weights=weights,
-                 sample_weights=mask.repeat(n_grid, 1, 1), optimizer="sgd", lr=[lr for _, lr in grid for _ in group],
-                 steps=steps, progress=False, callback=lambda step: bar.update())
-        with torch.no_grad():
-            out = stack(xe[:, 0].repeat(n_grid, 1, 1))  # the scored rows, one copy for all tasks: (n_grid * J, 3, n, 3)
-        n_scored = [len(scored[j][1]) for j in group]
-        values = penguin_metrics([out[g * n_jobs + k][:, :n_scored[k]] for g in range(n_grid) for k in range(n_jobs)],
-                                 [scored[j][1] for _ in grid for j in group], [mass_stats[j] for j in group] * n_grid)
-        for m, v in values.items():
-            v = v.reshape(n_grid, n_jobs)
-            for g, (lam, lr) in enumerate(grid):
-                fold = 0
-                for k, j in enumerate(group):
-                    i, kind = jobs[j][:2]
-                    at = (lams.index(lam), d, lrs.index(lr), i)
-                    if kind == "cv":
-                        found[f"cv_{m}"][at + (fold % n_folds,)] = v[g, k]
-                        fold += 1
-                    else:
-                        found[f"{kind}_{m}"][at] = v[g, k]
-
+    jobs = _penguin_jobs(seeds, n_folds)
+    run_of = {tuple(r.values()): i for i, r in enumerate(sweep.runs())}
+    found = {m: np.zeros((len(run_of), n_folds + 2)) for m in METRICS}  # per run: each fold, validation, test
     # one stack per depth (the architecture changes with it) and row count: the folds and the training
     # split have ~200 rows, the development set 249, padded apart so that no model computes 50 rows of padding
-    groups = [[j for j, job in enumerate(jobs) if job[1] != "test"],
-              [j for j, job in enumerate(jobs) if job[1] == "test"]]
-    with tqdm(total=len(depths) * len(groups) * steps, desc=f"training {len(grid) * len(jobs) * len(depths)} models",
+    groups = [[job for job in jobs if job.slot <= n_folds], [job for job in jobs if job.slot > n_folds]]
+    with tqdm(total=len(depths) * len(groups) * steps, desc=f"training {len(sweep.runs()) * (n_folds + 2)} models",
               disable=not progress, delay=PROGRESS_DELAY_S, leave=False) as bar:
-        for d in range(len(depths)):
+        for depth in depths:
+            points = [p for p in sweep.points() if p["depth"] == depth]  # every (lam, lr) at this depth
             for group in groups:
-                train_and_score(d, group, bar)
-    for name, array in found.items():
-        sweep.add(name, array)
+                models = [(p, job) for p in points for job in group]
+                for m, values in _train_and_score(models, group, seeds, hidden, n_layers, steps, bar).items():
+                    for (p, job), value in zip(models, values):
+                        found[m][run_of[p["lam"], depth, p["lr"], seeds[job.seed]], job.slot] = value
+    for kind, at in (("cv", slice(0, n_folds)), ("val", n_folds), ("test", n_folds + 1)):
+        for m, flat in found.items():
+            sweep.fill(f"{kind}_{m}", flat[:, at])
     sweep.meta.update(n_folds=n_folds, hidden=hidden, n_layers=n_layers, steps=steps,
-                      n_dev=len(jobs[-1][2]), n_test=len(jobs[-1][4]))
+                      n_dev=len(jobs[-1].x), n_test=len(jobs[-1].x_score))
     return sweep
+
+
+def _train_and_score(models: list, group: list[_Job], seeds, hidden: int, n_layers: int, steps: int, bar
+                     ) -> dict[str, np.ndarray]:
+    """One stack, one model per (grid point, job) of `models` (every point x `group`, at one depth), trained
+    at once; each model's metrics (penguin_metrics), in the order of `models`."""
+    n = len(models) // len(group)  # grid points
+    depth = models[0][0]["depth"]
+    x, y, mask = pad_tasks([[job.x] * 3 for job in group], [job.y for job in group])  # (J, 3, n_max, ...)
+    x = x[:, :1]  # every task sees the same rows: (J, 1, n_max, 3), so the shared layers run once
+    xe, _, _ = pad_tasks([[job.x_score] for job in group], [[job.y_score[:, 0]] for job in group])
+    # one network per seed (initialised after torch.manual_seed(seed)); each of its models starts from it
+    nets = ModelStack.from_factory(lambda: MultiTaskNet(3, hidden, n_layers, 3, 3, sharing_depth=depth), seeds)
+    stack = nets.take([job.seed for _, job in models])
+    weights = torch.tensor([[1.0, 1.0, p["lam"]] for p, _ in models])
+    fit_many(stack, x.repeat(n, 1, 1, 1), y.repeat(n, 1, 1), loss=TASK_LOSSES, weights=weights,
+             sample_weights=mask.repeat(n, 1, 1), optimizer="sgd", lr=[p["lr"] for p, _ in models],
+             steps=steps, progress=False, callback=lambda step: bar.update())
+    with torch.no_grad():
+        out = stack(xe[:, 0].repeat(n, 1, 1))  # the scored rows, one copy for all tasks: (n * J, 3, n_rows, 3)
+    return penguin_metrics([o[:, :len(job.y_score)] for o, (_, job) in zip(out, models)],
+                           [job.y_score for _, job in models], [job.mass_stats for _, job in models])
 
 
 def _task_metrics(sweep: Sweep, kind: str) -> np.ndarray:
@@ -236,10 +241,9 @@ def baseline_settings(sweep: Sweep, chosen_by: str = "cv") -> list[list[dict]]:
         raise ValueError(f"Δm's baseline needs depth {BASELINE_DEPTH} on the sweep's grid {sweep.knobs}; include it")
     cv = _task_metrics(sweep, chosen_by)[:, sweep.knobs["depth"].index(BASELINE_DEPTH)]  # (n_lam, n_lr, n_seeds, 3)
     sign = np.where(LOWER_IS_BETTER, -1.0, 1.0)
-    best = (sign * cv).reshape(-1, *cv.shape[2:]).argmax(0)  # (n_seeds, 3) flat index over (lam, lr)
-    n_lr = len(sweep.knobs["lr"])
-    return [[{"lam": sweep.knobs["lam"][b // n_lr], "depth": BASELINE_DEPTH, "lr": sweep.knobs["lr"][b % n_lr]}
-             for b in row] for row in best]
+    (lam, lr), _ = choose_on_validation(sign * cv, axes=(0, 1), higher_is_better=True)  # each (n_seeds, 3)
+    return [[{"lam": sweep.knobs["lam"][l], "depth": BASELINE_DEPTH, "lr": sweep.knobs["lr"][r]}
+             for l, r in zip(*row)] for row in zip(lam, lr)]
 
 
 def baseline_metrics(sweep: Sweep, kind: str, chosen_by: str | None = None) -> np.ndarray:
@@ -272,12 +276,10 @@ def cv_choice(sweep: Sweep, kind: str = "cv") -> dict[str, np.ndarray]:
     The choice looks at `kind` only ('cv' or 'val'); the test numbers play no part in it.
     """
     score, test = delta_m_table(sweep, kind), delta_m_table(sweep, "test")
-    n_seeds = len(sweep.seeds)
-    flat_score, flat_test = score.reshape(-1, n_seeds), test.reshape(-1, n_seeds)
-    chosen = flat_score.argmax(0)
-    points = sweep.points()
-    return {"chosen": [points[c] for c in chosen],
-            "test_of_chosen": flat_test[chosen, np.arange(n_seeds)],
+    index, _, test_of_chosen = choose_on_validation(score, test, axes=(0, 1, 2), higher_is_better=True)
+    flat_test, points = test.reshape(-1, len(sweep.seeds)), sweep.points()  # over every grid point, per seed
+    return {"chosen": [dict(zip(sweep.knobs, (v[i] for v, i in zip(sweep.knobs.values(), at)))) for at in zip(*index)],
+            "test_of_chosen": test_of_chosen,
             "best_test": flat_test.max(0),
             "mean_test": flat_test.mean(0),
             "test_optimum": [points[c] for c in flat_test.argmax(0)]}
@@ -303,13 +305,9 @@ def sparse_vs_tuned(sweep: Sweep) -> dict[str, np.ndarray]:
     cv, test = delta_m_table(sweep, "cv"), delta_m_table(sweep, "test")
     if any(value not in sweep.knobs[knob] for knob, value in SPARSE.items()):
         raise ValueError(f"the sparse grid's point {SPARSE} is not on the sweep's grid {sweep.knobs}; include it")
-    n_seeds = len(sweep.seeds)
     sparse = np.stack([test[sweep.index(depth=k, **SPARSE)] for k in sweep.knobs["depth"]])
-    tuned = []
-    for d in range(len(sweep.knobs["depth"])):
-        c = cv[:, d].reshape(-1, n_seeds)  # over (lam, lr)
-        tuned.append(test[:, d].reshape(-1, n_seeds)[c.argmax(0), np.arange(n_seeds)])
-    return {"sparse": sparse, "tuned": np.stack(tuned)}
+    _, _, tuned = choose_on_validation(cv, test, axes=(0, 2), higher_is_better=True)  # per depth, over (lam, lr)
+    return {"sparse": sparse, "tuned": tuned}
 
 
 def delta_m_parts(sweep: Sweep, point: dict, kind: str = "test") -> np.ndarray:
@@ -387,26 +385,27 @@ def penguin_cv_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
         ax.title.set_fontsize(9)
         ax.axhline(0, color="grey", lw=0.8)
         ax.legend(fontsize=6.5, loc="lower right", ncols=2)
-        names = ("f1_species", "f1_sex", "rmse_mass")
-        cv_vals = [sweep.at(f"cv_{m}", **point) for m in names]  # (n_seeds, n_folds)
-        test_vals = [sweep.at(f"test_{m}", **point) for m in names]  # (n_seeds,)
-        scale = [1, 1, 1000]  # RMSE in kg
-        pos = np.arange(3)
-        ax_r.bar(pos - 0.18, [v.mean() / c for v, c in zip(cv_vals, scale)], 0.34,
-                 yerr=[v.std(-1).mean() / c for v, c in zip(cv_vals, scale)], color=PALETTE[0],
-                 label="CV (bar: sd over folds)")
-        ax_r.bar(pos + 0.18, [v.mean() / c for v, c in zip(test_vals, scale)], 0.34,
-                 yerr=[v.std() / c for v, c in zip(test_vals, scale)], color=PALETTE[3],
-                 label="test, trained on all dev rows (bar: sd over seeds)")
-        ax_r.set(xticks=[0, 1, 2], xticklabels=["species\nmacro-F1", "sex\nmacro-F1", "body mass\nRMSE (kg)"],
-                 ylabel="macro-F1; RMSE in kg", ylim=(0, 1.05),
-                 title=f"λ = {point['lam']:g}, depth {point['depth']}, lr = {point['lr']:g}: the three tasks, "
-                       f"mean over {seeds_text}")
-        ax_r.title.set_fontsize(9)
-        ax_r.legend(fontsize=7, loc="lower left")
+        _draw_tasks(ax_r, sweep, point, seeds_text)
 
     return SweepExplorer(sweep, draw, knobs=["lam", "depth"], value=value, figsize=(11, 4.2),
                          descriptions={"lam": "λ (body-mass weight)", "depth": "sharing depth"})
+
+
+def _draw_tasks(ax, sweep: Sweep, point: dict, seeds_text: str) -> None:
+    """The point's three tasks, mean over seeds: CV (bar: sd over folds) and test (bar: sd over seeds)."""
+    names, scale = ("f1_species", "f1_sex", "rmse_mass"), (1, 1, 1000)  # RMSE in kg
+    pos = np.arange(3)
+    for kind, shift, color, label in (("cv", -0.18, PALETTE[0], "CV (bar: sd over folds)"),
+                                      ("test", 0.18, PALETTE[3], "test, trained on all dev rows (bar: sd over seeds)")):
+        values = [sweep.at(f"{kind}_{m}", **point) for m in names]  # (n_seeds, n_folds) for CV, (n_seeds,) for test
+        spread = [(v.std(-1).mean() if kind == "cv" else v.std()) / c for v, c in zip(values, scale)]
+        ax.bar(pos + shift, [v.mean() / c for v, c in zip(values, scale)], 0.34, yerr=spread, color=color, label=label)
+    ax.set(xticks=[0, 1, 2], xticklabels=["species\nmacro-F1", "sex\nmacro-F1", "body mass\nRMSE (kg)"],
+           ylabel="macro-F1; RMSE in kg", ylim=(0, 1.05),
+           title=f"λ = {point['lam']:g}, depth {point['depth']}, lr = {point['lr']:g}: the three tasks, "
+                 f"mean over {seeds_text}")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7, loc="lower left")
 
 
 def accuracy_vs_f1_case(seed: int = 0, *, feature: int = 1) -> dict[str, dict[str, float]]:

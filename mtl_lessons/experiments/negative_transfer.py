@@ -127,22 +127,47 @@ def _fit_l2_sp(stack: ModelStack, x, y, mask, anchor: dict, alpha: torch.Tensor,
             opt.step()
 
 
+@dataclass
+class NegativeTransferConfig:
+    """What negative_transfer_sweep trains besides its grid (source x lam x n_target x seed); the
+    defaults are chapter 9's. Give any field to the sweep by name (negative_transfer_sweep(..., steps=50))."""
+
+    n_source: int = 100  # source examples (clean digits, SOURCES[source] of their labels shuffled)
+    permuted: float = 0.25  # the target's shift: the fraction of pixels re-wired (chapter 6)
+    n_val: int = 30  # labelled target validation examples (what every choice on validation sees)
+    hidden: int = 32  # units per hidden layer
+    n_layers: int = 2  # hidden layers, all shared by the joint objective, all copied by transfer
+    steps: int = 100  # full-batch SGD steps of every training (joint, pretraining, each target phase)
+    lr: float = 1.0  # the SGD rate of the joint objective, the pretraining and fine-tuning
+    l2sp_lr: float = 0.3  # the rate of "plain_slow" and L2-SP, where L2-SP trains stably (chapter 6)
+    alpha: float = 0.1  # "l2sp": the pull toward the source's weights
+    beta: float = 0.01  # "l2sp": the pull of the new head toward 0
+    alphas: tuple = (0.01, 0.1, 1.0)  # the pulls "l2sp_tuned" chooses among on validation (beta = alpha / 10)
+    joint_variants: tuple = ("joint_heads",)  # "joint_heads": heads at their own rate; "joint": one rate
+
+    def __post_init__(self):
+        for name, value in check_keywords(n_source=self.n_source, hidden=self.hidden, n_layers=self.n_layers,
+                                          steps=self.steps, lr=self.lr).items():
+            setattr(self, name, value)
+        self.l2sp_lr = check_float("l2sp_lr", self.l2sp_lr, low=0.0, low_open=True)
+        self.alpha, self.beta = check_float("alpha", self.alpha, low=0.0), check_float("beta", self.beta, low=0.0)
+        self.alphas = check_floats("alphas", self.alphas, low=0.0, low_open=True, min_len=0, item_name="alpha")
+
+
 @cached
 def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, sources=tuple(SOURCES),
-                            n_source: int = 100, permuted: float = 0.25, n_val: int = 30, hidden: int = 32,
-                            n_layers: int = 2, steps: int = 100, lr: float = 1.0, l2sp_lr: float = 0.3,
-                            alpha: float = 0.1, beta: float = 0.01, alphas=(0.01, 0.1, 1.0),
-                            joint_variants=("joint_heads",), progress: bool = True) -> Sweep:
-    """Target accuracy (test and validation) with each source, for every (source, lam, n_target, seed).
+                            progress: bool = True, **config) -> Sweep:
+    """Target accuracy (test and validation) with each source, for every (source, lam, n_target, seed);
+    `config`: any field of NegativeTransferConfig by name (steps, lr, l2sp_lr, alpha, alphas, ...).
 
     Results, each (n_sources, n_lam, n_n_target, n_seeds), as acc_<name> (test) and val_<name>
     (validation): chapter 6's joint objective, each of `joint_variants` ("joint_heads": heads at their
-    own rate, the default; "joint": one rate, the fixed budget); "target_only" (no source: from scratch); and the two-phase networks of TWO_PHASE,
-    pretrained on each source (they do not depend on lam and are repeated along it). "plain_slow"
-    and "l2sp" run at the rate l2sp_lr, where L2-SP (alpha, beta) trains stably (chapter 6).
-    "l2sp_tuned" is L2-SP with its strength chosen per model on validation among alpha = 0 (plain, rate
-    l2sp_lr), the plain network at rate lr ("finetune") and every alpha of `alphas` (beta = alpha / 10,
-    rate l2sp_lr); "l2sp_alpha" is the alpha chosen (0 for either plain network).
+    own rate, the default; "joint": one rate, the fixed budget); "target_only" (no source: from scratch);
+    and the two-phase networks of TWO_PHASE, pretrained on each source (they do not depend on lam and
+    are repeated along it). "plain_slow" and "l2sp" run at the rate l2sp_lr, where L2-SP (alpha, beta)
+    trains stably (chapter 6). "l2sp_tuned" is L2-SP with its strength chosen per model on validation
+    among alpha = 0 (plain, rate l2sp_lr), the plain network at rate lr ("finetune") and every alpha of
+    `alphas` (beta = alpha / 10, rate l2sp_lr); "l2sp_alpha" is the alpha chosen (0 for either plain network).
     """
     lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
     n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0, distinct=True)
@@ -152,92 +177,106 @@ def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, 
             raise ValueError(f"sources contains {name!r} (allowed: {', '.join(map(repr, SOURCES))})")
     if len(set(sources)) != len(sources):
         raise ValueError(f"sources={sources} has repeated names")
-    check_keywords(n_source=n_source, hidden=hidden, n_layers=n_layers, progress=progress)
-    check_int("steps", steps, low=1)
-    for name, value in (("lr", lr), ("l2sp_lr", l2sp_lr)):
-        check_float(name, value, low=0.0, low_open=True)
-    alpha, beta = check_float("alpha", alpha, low=0.0), check_float("beta", beta, low=0.0)
-    alphas = check_floats("alphas", alphas, low=0.0, low_open=True, min_len=0, item_name="alpha")
+    check_keywords(progress=progress)
+    fields = [f.name for f in dataclasses.fields(NegativeTransferConfig)]
+    for name in config:
+        if name not in fields:
+            raise TypeError(f"negative_transfer_sweep got {name}={config[name]!r}, which is not a setting "
+                            f"(allowed: lams, n_target, seeds, sources, progress, {', '.join(fields)})")
+    cfg = NegativeTransferConfig(**config)
     sweep = Sweep({"source": tuple(sources), "lam": lams, "n_target": n_target}, seeds)
-    grid = sweep.grid_shape + (len(seeds),)
     use_one_thread()  # before the data too: torch on two busy cores is slow even for small tensors (see train.py)
-    base = {(n, s): load_transfer_digits(n, n_source=n_source, permuted=permuted, n_val=n_val, seed=s)
+    base = {(n, s): load_transfer_digits(n, n_source=cfg.n_source, permuted=cfg.permuted, n_val=cfg.n_val, seed=s)
             for n in n_target for s in seeds}
     data = {(src, n, s): dataclasses.replace(d, y_source=shuffle_labels(d.y_source, SOURCES[src], seed=s))
             for (n, s), d in base.items() for src in sources}
 
-    def net():
-        return MultiTaskNet(64, hidden, n_layers, 1, 10, sharing_depth=n_layers)
-
-    # the joint objective: every (source, lam, n_target, seed), one rate and heads at their own rate
-    points = [(src, lam, n, s) for src in sources for lam in lams for n in n_target for s in seeds]
-    joint = joint_accuracies([data[src, n, s] for src, _, n, s in points], [p[1] for p in points],
-                             [p[3] for p in points], hidden=hidden, n_layers=n_layers, steps=steps, lr=lr,
-                             progress=progress, variants=joint_variants)
+    # the joint objective: every run of the grid, one rate and heads at their own rate
+    runs = sweep.runs()
+    joint = joint_accuracies([data[r["source"], r["n_target"], r["seed"]] for r in runs], [r["lam"] for r in runs],
+                             [r["seed"] for r in runs], hidden=cfg.hidden, n_layers=cfg.n_layers, steps=cfg.steps,
+                             lr=cfg.lr, progress=progress, variants=cfg.joint_variants)
     for name, acc in joint.items():
-        sweep.add(name, acc.reshape(grid))
+        sweep.fill(name, acc)
+    # the rest does not depend on lam: trained once per run of a smaller grid, repeated along lam
+    def net():
+        return MultiTaskNet(64, cfg.hidden, cfg.n_layers, 1, 10, sharing_depth=cfg.n_layers)
 
+    sgd = dict(loss="ce", optimizer="sgd", lr=cfg.lr, steps=cfg.steps, progress=progress)
+    adapted = Sweep({"source": tuple(sources), "n_target": n_target}, seeds)  # phase 2: per (source, n_target, seed)
+    alone = Sweep({"n_target": n_target}, seeds)  # without the source: the same for every source
+    for grid, results in ((adapted, _two_phase(data, adapted, cfg, net, sgd)), (alone, _target_only(base, alone, net, sgd))):
+        for name, acc in results.items():
+            sweep.fill(name, _along_lam(runs, grid.runs(), acc))
+    sweep.meta.update({k: v for k, v in dataclasses.asdict(cfg).items() if k != "joint_variants"},
+                      shuffled={src: SOURCES[src] for src in sources})
+    return sweep
+
+
+def _along_lam(runs: list[dict], sub_runs: list[dict], flat: np.ndarray) -> np.ndarray:
+    """A result of the runs of a smaller grid (`sub_runs`, without lam) as one entry per run of `runs`."""
+    where = {tuple(r.values()): i for i, r in enumerate(sub_runs)}
+    return flat[[where[tuple(r[k] for k in sub_runs[0])] for r in runs]]
+
+
+def _two_phase(data: dict, grid: Sweep, cfg: NegativeTransferConfig, net, sgd: dict) -> dict[str, np.ndarray]:
+    """Pretrain on each source, then adapt to the target every way of TWO_PHASE: {acc_<name>, val_<name>,
+    l2sp_alpha}, each one entry per run of `grid` (source, n_target, seed)."""
+    sources, n_target = grid.knobs["source"], grid.knobs["n_target"]
     # pretraining, one network per (source, seed): the source images do not depend on n_target
-    pre_keys = [(src, s) for src in sources for s in seeds]
+    pre_keys = [(r["source"], r["seed"]) for r in Sweep({"source": sources}, grid.seeds).runs()]
     pre = ModelStack.from_factory(net, [s for _, s in pre_keys])
     pre_data = [data[src, n_target[0], s] for src, s in pre_keys]
-    sgd = dict(loss="ce", optimizer="sgd", lr=lr, steps=steps, progress=progress)
     fit_many(pre, torch.stack([d.x_source for d in pre_data])[:, None],
              torch.stack([d.y_source for d in pre_data])[:, None], desc="pretraining on each source", **sgd)
 
-    # phase 2, one network per (source, n_target, seed); fresh heads from seed 10_000 + s, as in chapter 6
-    keys = [(src, n, s) for src in sources for n in n_target for s in seeds]
+    # phase 2, one network per run of the grid; fresh heads from seed 10_000 + s, as in chapter 6
+    keys = [tuple(r.values()) for r in grid.runs()]
     key_data = [data[k] for k in keys]
     xt, yt, mt = pad_tasks([[d.x_target] for d in key_data], [[d.y_target] for d in key_data])
-    index = [pre_keys.index((src, s)) for src, _, s in keys]
-    heads = [10_000 + s for *_, s in keys]
+    index, heads = [pre_keys.index((src, s)) for src, _, s in keys], [10_000 + s for *_, s in keys]
     stacks = {"source": pre.take(index)}
-    for name, frozen in (("frozen", n_layers), ("frozen_1", 1), ("finetune", 0)):
-        stacks[name] = transfer_stack(pre, net, n_layers, source_index=index, seeds=heads, freeze=frozen > 0)
-        if 0 < frozen < n_layers:  # transfer_stack freezes every copied layer: thaw the upper ones
+    for name, frozen in (("frozen", cfg.n_layers), ("frozen_1", 1), ("finetune", 0)):
+        stacks[name] = transfer_stack(pre, net, cfg.n_layers, source_index=index, seeds=heads, freeze=frozen > 0)
+        if 0 < frozen < cfg.n_layers:  # transfer_stack freezes every copied layer: thaw the upper ones
             stacks[name] = _thawed(stacks[name], frozen)
         fit_many(stacks[name], xt, yt, sample_weights=mt, desc=f"{TWO_PHASE[name]}, {len(keys)} models", **sgd)
 
     # L2-SP toward each source and its plain control, both at l2sp_lr, in one stack: the plain network,
     # then (alpha, beta), then each (a, a / 10) of the alphas grid that chooses alpha on validation
-    pulls = [(0.0, 0.0), (alpha, beta)] + [(a, a / 10) for a in alphas if (a, a / 10) != (alpha, beta)]
-    tuned = [pulls.index((a, a / 10)) for a in alphas]  # where each alpha of the grid was trained
+    pulls = [(0.0, 0.0), (cfg.alpha, cfg.beta)]
+    pulls += [(a, a / 10) for a in cfg.alphas if (a, a / 10) != (cfg.alpha, cfg.beta)]
     k = len(pulls)
-    both = transfer_stack(pre, net, n_layers, source_index=index * k, seeds=heads * k, freeze=False)
+    both = transfer_stack(pre, net, cfg.n_layers, source_index=index * k, seeds=heads * k, freeze=False)
     anchor = {name: p.detach().clone() for name, p in both.params.items() if not name.startswith("heads.")}
     a_m, b_m = (torch.tensor([pull[i] for pull in pulls for _ in keys]) for i in (0, 1))  # (k M,)
     _fit_l2_sp(both, xt.repeat(k, 1, 1, 1), yt.repeat(k, 1, 1), mt.repeat(k, 1, 1), anchor, a_m, b_m,
-               lr=l2sp_lr, steps=steps, progress=progress, desc=f"plain and L2-SP, {k * len(keys)} models")
+               lr=cfg.l2sp_lr, steps=cfg.steps, progress=sgd["progress"], desc=f"plain and L2-SP, {k * len(keys)} models")
 
-    # without the source: target only, one network per (n_target, seed), the same for every source
-    pairs = [(n, s) for n in n_target for s in seeds]
+    tuned = [pulls.index((a, a / 10)) for a in cfg.alphas]  # where each alpha of the grid was trained
+    results, options = {}, {}  # options: split -> (2 + len(alphas), M): rate lr, alpha 0, then each alpha
+    for split, prefix in (("test", "acc_"), ("val", "val_")):
+        for name, stack in stacks.items():
+            results[prefix + name] = target_accuracies(stack, key_data, 0, split).numpy()
+        acc = target_accuracies(both, key_data * k, 0, split).numpy().reshape(k, len(keys))
+        results[prefix + "plain_slow"], results[prefix + "l2sp"] = acc[0], acc[1]
+        options[split] = np.concatenate([results[prefix + "finetune"][None], acc[[0, *tuned]]])
+    # L2-SP with its strength chosen on validation (alpha = 0, at either rate, among the choices), and the
+    # control: plain fine-tuning, its rate chosen on validation
+    chosen, results["acc_l2sp_tuned"] = chosen_by_validation(options["val"], options["test"])
+    _, results["acc_plain_tuned"] = chosen_by_validation(options["val"][:2], options["test"][:2])
+    results["l2sp_alpha"] = np.array([0.0, 0.0, *cfg.alphas])[chosen]
+    return results
+
+
+def _target_only(base: dict, grid: Sweep, net, sgd: dict) -> dict[str, np.ndarray]:
+    """Without the source: trained from scratch on the target, one network per run of `grid` (n_target, seed)."""
+    pairs = [tuple(r.values()) for r in grid.runs()]
     xo, yo, mo = pad_tasks([[base[p].x_target] for p in pairs], [[base[p].y_target] for p in pairs])
     scratch = ModelStack.from_factory(net, [10_000 + s for _, s in pairs])
     fit_many(scratch, xo, yo, sample_weights=mo, desc=f"target only, {len(pairs)} models", **sgd)
-
-    shape = (len(sources), 1, len(n_target), len(seeds))
-    l2sp_acc = {}  # split -> (2 + len(alphas), n_sources, 1, n_n_target, n_seeds): rate lr, alpha 0, alphas
-    for split, prefix in (("test", "acc_"), ("val", "val_")):
-        for name, stack in stacks.items():
-            acc = target_accuracies(stack, key_data, 0, split).numpy().reshape(shape)
-            sweep.add(prefix + name, np.broadcast_to(acc, grid).copy())
-        acc = target_accuracies(both, key_data * k, 0, split).numpy().reshape(k, *shape)
-        sweep.add(prefix + "plain_slow", np.broadcast_to(acc[0], grid).copy())
-        sweep.add(prefix + "l2sp", np.broadcast_to(acc[1], grid).copy())
-        l2sp_acc[split] = np.concatenate([sweep.results[prefix + "finetune"][None, :, :1], acc[[0, *tuned]]])
-        acc = target_accuracies(scratch, [base[p] for p in pairs], 0, split).numpy().reshape(1, 1, len(n_target), len(seeds))
-        sweep.add(prefix + "target_only", np.broadcast_to(acc, grid).copy())
-    # L2-SP with its strength chosen on validation (alpha = 0, at either rate, among the choices)
-    val, test = (l2sp_acc[split].reshape(len(l2sp_acc[split]), -1) for split in ("val", "test"))
-    chosen, acc = chosen_by_validation(val, test)
-    sweep.add("acc_l2sp_tuned", np.broadcast_to(acc.reshape(shape), grid).copy())
-    _, acc = chosen_by_validation(val[:2], test[:2])  # the control: plain fine-tuning, its rate chosen on validation
-    sweep.add("acc_plain_tuned", np.broadcast_to(acc.reshape(shape), grid).copy())
-    sweep.add("l2sp_alpha", np.broadcast_to(np.array([0.0, 0.0, *alphas])[chosen].reshape(shape), grid).copy())
-    sweep.meta.update(n_source=n_source, permuted=permuted, n_val=n_val, hidden=hidden, n_layers=n_layers,
-                      steps=steps, lr=lr, l2sp_lr=l2sp_lr, alpha=alpha, beta=beta, alphas=alphas,
-                      shuffled={src: SOURCES[src] for src in sources})
-    return sweep
+    return {prefix + "target_only": target_accuracies(scratch, [base[p] for p in pairs], 0, split).numpy()
+            for split, prefix in (("test", "acc_"), ("val", "val_"))}
 
 
 def _thawed(stack: ModelStack, n_frozen: int) -> ModelStack:
@@ -269,37 +308,32 @@ def negative_transfer_explorer(sweep: Sweep, *, value: dict | None = None) -> Sw
                   by="negative_transfer_explorer")
     value = {"lam": grid_value(sweep, "lam", 1.0), "n_target": grid_value(sweep, "n_target", 30), **(value or {})}
     colors = {"helpful": PALETTE[2], "mild": PALETTE[4], "harmful": PALETTE[1]}
-    ntg = {"joint_heads": negative_transfer_gap(sweep.results["acc_joint_heads"],
-                                                sweep.results["acc_target_only"])}  # (n_src, n_lam, n_n, n_seeds)
-    mean, sd = ntg["joint_heads"].mean(-1), ntg["joint_heads"].std(-1)
+    ntg = ntg_table(sweep, "joint_heads")  # (n_sources, n_lam, n_n_target, n_seeds)
+    mean, sd = ntg.mean(-1), ntg.std(-1)
     ylim = (min(0.0, (mean - sd).min()) - 0.08, max(0.0, (mean + sd).max()) + 0.08)  # fixed; room for the texts
-    n_seeds = len(sweep.seeds)
+    lams, sizes = sweep.knobs["lam"], sweep.knobs["n_target"]
 
     def draw(axes, point):
         ax_lam, ax_n = axes
-        n_i, lam_i = sweep.knobs["n_target"].index(point["n_target"]), sweep.knobs["lam"].index(point["lam"])
         for s, src in enumerate(sweep.knobs["source"]):
-            color = colors.get(src, PALETTE[0])
-            plot_seed_band(sweep.knobs["lam"], ntg["joint_heads"][s, :, n_i], ax=ax_lam, color=color,
-                           highlight=point["lam"], label=f"{src} source")
-            plot_seed_band(sweep.knobs["n_target"], ntg["joint_heads"][s, lam_i], ax=ax_n, color=color,
-                           highlight=point["n_target"])
-        for ax, values in ((ax_lam, sweep.knobs["lam"]), (ax_n, sweep.knobs["n_target"])):
+            band = dict(color=colors.get(src, PALETTE[0]))
+            plot_seed_band(lams, ntg[s, :, sizes.index(point["n_target"])], ax=ax_lam, highlight=point["lam"],
+                           label=f"{src} source", **band)
+            plot_seed_band(sizes, ntg[s, lams.index(point["lam"])], ax=ax_n, highlight=point["n_target"], **band)
+        for ax, values in ((ax_lam, lams), (ax_n, sizes)):
             ax.axhline(0, color="0.3", lw=1)
-            ax.text(0.01, 0.98, "negative transfer ↑", transform=ax.transAxes, va="top", fontsize=7, color="0.3")
-            ax.text(0.01, 0.02, "positive transfer ↓", transform=ax.transAxes, va="bottom", fontsize=7, color="0.3")
+            for y, va, text in ((0.98, "top", "negative transfer ↑"), (0.02, "bottom", "positive transfer ↓")):
+                ax.text(0.01, y, text, transform=ax.transAxes, va=va, fontsize=7, color="0.3")
             ax.set(xscale="log", ylim=ylim)
             ax.set_xticks(values, [f"{v:g}" for v in values])  # plain labels: no mathtext 10^-2
             ax.minorticks_off()
         ax_lam.set(xlabel="λ, the target's weight (log scale)", ylabel="NTG (target error gap)",
                    title=f"{point['n_target']} target labels")
         ax_n.set(xlabel="labelled target examples (log scale)", title=f"λ = {point['lam']:g}")
-        # one legend for both panels, below them: it covers no data at any slider position
-        fig = ax_lam.figure
-        for old in fig.legends[:]:
+        for old in ax_lam.figure.legends[:]:  # one legend for both panels, below them: it covers no data
             old.remove()
-        fig.legend(loc="outside lower center", ncols=len(sweep.knobs["source"]),
-                   title=f"joint objective, heads at their own rate: mean ± sd over {n_seeds} seeds")
+        ax_lam.figure.legend(loc="outside lower center", ncols=len(sweep.knobs["source"]), title="joint objective, "
+                             f"heads at their own rate: mean ± sd over {len(sweep.seeds)} seeds")
 
     return SweepExplorer(sweep, draw, knobs=["lam", "n_target"], value={"source": sweep.knobs["source"][0], **value},
                          figsize=(11, 4.8), descriptions={"lam": "λ (target weight)", "n_target": "target labels"})

@@ -86,7 +86,7 @@ class TransferClaims:
 CLAIMS = TransferClaims()
 
 
-@dataclass(frozen=True)
+@dataclass
 class TransferConfig:
     """Chapter 6's setting (the digits, the network, the training), one field per knob; a sweep takes any
     of them as a keyword (transfer_lambda_sweep(steps=50)). Chapters 8 and 9 build on it."""
@@ -142,7 +142,7 @@ def target_accuracies(stack: ModelStack, data: list[TransferDigits], task: int, 
         return per_task_accuracy(stack(x), y)[:, task]
 
 
-def _scored(stack: ModelStack, data: list[TransferDigits], task: int = 0) -> dict[str, np.ndarray]:
+def split_accuracies(stack: ModelStack, data: list[TransferDigits], task: int = 0) -> dict[str, np.ndarray]:
     """{"acc_": test accuracy, "val_": validation accuracy} of head `task` of every model, each (M,)."""
     return {prefix: target_accuracies(stack, data, task, split).numpy() for prefix, split in (("acc_", "test"),
                                                                                                 ("val_", "val"))}
@@ -210,15 +210,15 @@ def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 3
                      loss="ce", optimizer="sgd", lr=lr, steps=steps, progress=False,
                      callback=lambda step: bar.update(1 if step else 0))
             bar.update(1)
-            for prefix, a in _scored(joint, [all_data[i] for i in rows], task=1).items():
+            for prefix, a in split_accuracies(joint, [all_data[i] for i in rows], task=1).items():
                 acc[prefix].append(a)
     return {prefix + v: a for prefix, parts in acc.items()
             for v, a in zip(variants, np.split(np.concatenate(parts), k))}
 
 
-def _pretrained(config: TransferConfig, data: list[TransferDigits], seeds, progress: bool) -> ModelStack:
-    """Phase 1: one network per seed trained on data[i]'s source at config.lr (the source does not depend
-    on n_target)."""
+def pretrain(config: TransferConfig, data: list[TransferDigits], seeds, progress: bool) -> ModelStack:
+    """Phase 1: one network per seed (seeds[i]) trained on data[i]'s source at config.lr (the source does not
+    depend on n_target)."""
     pre = ModelStack.from_factory(config.net(1), seeds)
     fit_many(pre, torch.stack([d.x_source for d in data])[:, None], torch.stack([d.y_source for d in data])[:, None],
              loss="ce", optimizer="sgd", lr=config.lr, steps=config.steps, progress=progress,
@@ -273,7 +273,7 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, pr
         sweep.fill(name, flat)
 
     # phase 1 on the source, then phase 2: one model per (n_target, seed) and arm, target padded to max n
-    pre = _pretrained(config, [data[n_target[0], s] for s in seeds], seeds, progress)
+    pre = pretrain(config, [data[n_target[0], s] for s in seeds], seeds, progress)
     pair_data = [data[r["n_target"], r["seed"]] for r in pairs]
     index, head_seeds = [seeds.index(r["seed"]) for r in pairs], [10_000 + r["seed"] for r in pairs]
     arms = _adaptations(pre, config, index, head_seeds)
@@ -287,11 +287,11 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, pr
              lr_scale=_trunk_scale(both, torch.tensor([scale for _, scale in arms.values() for _ in pairs])),
              desc=f"target only and fine-tuning, {len(both)} models", **sgd)
     fit_many(frozen, xt, yt, sample_weights=mt, desc="frozen trunk", **sgd)
-    for prefix, acc in _scored(both, pair_data * k).items():
+    for prefix, acc in split_accuracies(both, pair_data * k).items():
         for name, flat in zip(arms, np.split(acc, k)):
             fill_repeated(sweep, prefix + name, flat, along="lam")
     for name, stack in (("source", arms["keep_head"][0]), ("frozen", frozen)):  # the source model, untrained
-        for prefix, flat in _scored(stack, pair_data).items():
+        for prefix, flat in split_accuracies(stack, pair_data).items():
             fill_repeated(sweep, prefix + name, flat, along="lam")
     sweep.meta.update(asdict(config))
     return sweep
@@ -336,7 +336,7 @@ def tuned_rates_sweep(rates=RATES, lams=LAMBDAS, n_target: int = 30, seeds=range
         sweep.fill(name, np.concatenate(parts))
 
     # pretraining, then target-only and the four fine-tuning variants at every (rate, seed): one fit_many
-    pre = _pretrained(config, list(data.values()), seeds, progress)
+    pre = pretrain(config, list(data.values()), seeds, progress)
     arms = _adaptations(pre, config, range(len(seeds)), [10_000 + s for s in seeds])
     by_rate = without(sweep, "lam").runs()
     both = ModelStack.concat([stack for stack, _ in arms.values() for _ in rates])  # arm, then rate, then seed
@@ -346,7 +346,7 @@ def tuned_rates_sweep(rates=RATES, lams=LAMBDAS, n_target: int = 30, seeds=range
              loss="ce", optimizer="sgd", lr=torch.tensor([r["rate"] for _ in arms for r in by_rate]),
              steps=config.steps, progress=progress,
              desc=f"target only and fine-tuning at {len(rates)} rates, {len(both)} models")
-    for prefix, acc in _scored(both, [data[r["seed"]] for _ in arms for r in by_rate]).items():
+    for prefix, acc in split_accuracies(both, [data[r["seed"]] for _ in arms for r in by_rate]).items():
         for name, flat in zip(arms, np.split(acc, len(arms))):
             fill_repeated(sweep, prefix + name, flat, along="lam")
     sweep.meta.update(n_target=n_target, **asdict(config))

@@ -240,10 +240,11 @@ def _ood_accuracy(stack: ModelStack, clean) -> np.ndarray:
         return per_task_accuracy(stack(x), clean.y_test[None, None].expand(len(stack), 1, -1))[:, 0].numpy()
 
 
-def _trained(stack: ModelStack, jobs, data: list, clean, c: FinetuningConfig, progress: bool, desc: str):
-    """Train every job's model at its rate and schedule, all in one fit_many, recording validation and test
-    accuracy every c.record_every steps. Returns (per model: acc, val, ood, dist, curve_val, curve_test; the
-    History)."""
+def _trained(stack: ModelStack, jobs, data: dict, clean, c: FinetuningConfig, progress: bool, desc: str):
+    """Train every job's model at its rate and schedule on data[n_target, seed] of its run, all in one fit_many,
+    recording validation and test accuracy every c.record_every steps. Returns (per model: acc, val, ood, dist,
+    curve_val, curve_test; the History)."""
+    data = [data[run["n_target"], run["seed"]] for *_, run in jobs]
     start = {name: p.detach().clone() for name, p in stack.params.items() if name.startswith("layers.")}
     xt, yt, mask = pad_tasks([[d.x_target] for d in data], [[d.y_target] for d in data])
     x_eval = {split: torch.stack([getattr(d, f"x_{split}") for d in data])[:, None] for split in ("val", "test")}
@@ -316,9 +317,8 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, progre
     jobs += [(kind, c.lr, unfreezing[s] * joined[s] if kind == "unfreeze_slow" else unfreezing[s], r)
              for kind in ("unfreeze", "unfreeze_slow") for r in sweep.runs() for s in [r["stage_steps"]]]
     clean = load_digits_split(seed=0)  # the source domain's test images (out of the target's distribution)
-    flat, history = _trained(_started(c, pretrained, jobs), jobs, [data[r["n_target"], r["seed"]] for *_, r in jobs],
-                             clean, c, progress, f"{len(schedules)} practices at {len(c.rates)} rates and the unfreezing "
-                                          f"grid, {len(jobs)} models")
+    desc = f"{len(schedules)} practices at {len(c.rates)} rates and the unfreezing grid, {len(jobs)} models"
+    flat, history = _trained(_started(c, pretrained, jobs), jobs, data, clean, c, progress, desc)
     for name in (*schedules, "unfreeze", "unfreeze_slow"):
         mine = [i for i, job in enumerate(jobs) if job[0] == name]  # its runs, in order
         for key, values in flat.items():
@@ -327,7 +327,8 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, progre
             elif name in schedules and (key != "dist" or name in FROM_PRETRAINED):
                 _fill_by_rate(sweep, by_rate, f"{key}_{name}_by_rate", values[mine])
     source = ModelStack([pretrained[r["seed"]] for r in pairs])
-    scores = {**split_accuracies(source, [data[r["n_target"], r["seed"]] for r in pairs]), "ood_": _ood_accuracy(source, clean)}
+    scores = {**split_accuracies(source, [data[r["n_target"], r["seed"]] for r in pairs]),
+              "ood_": _ood_accuracy(source, clean)}
     for prefix, flat_score in scores.items():
         fill_repeated(sweep, prefix + "source", flat_score, along="stage_steps")
     sweep.meta.update(asdict(c), record_steps=history.record_steps, schedules=schedules)
@@ -365,53 +366,47 @@ def finetuning_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
                   by="finetuning_explorer")
     value = {"stage_steps": grid_value(sweep, "stage_steps", 20), "n_target": grid_value(sweep, "n_target", 30),
              **(value or {})}
-    n_seeds, steps, lr, join = len(sweep.seeds), sweep.meta["steps"], sweep.meta["lr"], sweep.meta["join_scale"]
+    lr, join = sweep.meta["lr"], sweep.meta["join_scale"]
     spans = [a.mean(-1) - a.std(-1) for a in (sweep.results[n] for n in ("acc_unfreeze", "acc_target_only"))]
     ylim = (max(0.0, np.floor(min(lo.min() for lo in spans) * 10) / 10), 1.0)  # the same on every move
     dmax = float(np.ceil((sweep.results["dist_unfreeze"].max()) * 10 + 0.5) / 10)
+    unfreezing = {"acc_unfreeze": (f"gradual unfreezing, rate {lr:g}", PALETTE[0], "o"),
+                  "acc_unfreeze_slow": (f"the same, rate ×{join:g} from the second stage on", PALETTE[1], "^")}
     baselines = {"acc_source": ("source model, no adaptation", PALETTE[6], "--"),
                  "acc_target_only": ("target only (from scratch)", PALETTE[3], ":")}
 
     def draw(axes, point):
         ax_n, ax_stage, ax_dist = axes
         stage, n = point["stage_steps"], point["n_target"]
-        ns, acc = sweep.curve("acc_unfreeze", "n_target", stage_steps=stage)
-        plot_seed_band(ns, acc, ax=ax_n, color=PALETTE[0], highlight=n, label=f"gradual unfreezing, rate {lr:g}")
-        _, slow = sweep.curve("acc_unfreeze_slow", "n_target", stage_steps=stage)
-        plot_seed_band(ns, slow, ax=ax_n, color=PALETTE[1], marker="^", highlight=n,
-                       label=f"the same, rate ×{join:g} from the second stage on")
-        _, ft = sweep.curve("acc_finetune", "n_target", stage_steps=stage)
-        plot_seed_band(ns, ft, ax=ax_n, color=PALETTE[2], marker="s", label="fine-tune (rate on validation)")
+        for name, (label, color, marker) in unfreezing.items():  # left vs n_target, middle vs stage length
+            plot_seed_band(*sweep.curve(name, "n_target", stage_steps=stage), ax=ax_n, color=color, marker=marker,
+                           highlight=n, label=label)
+            plot_seed_band(*sweep.curve(name, "stage_steps", n_target=n), ax=ax_stage, color=color, marker=marker,
+                           highlight=stage)
+        plot_seed_band(*sweep.curve("acc_finetune", "n_target", stage_steps=stage), ax=ax_n, color=PALETTE[2],
+                       marker="s", label="fine-tune (rate on validation)")
         for name, (label, color, ls) in baselines.items():
-            _, a = sweep.curve(name, "n_target", stage_steps=stage)
-            ax_n.plot(ns, a.mean(1), color=color, ls=ls, lw=1.3, label=label)
+            ns, acc = sweep.curve(name, "n_target", stage_steps=stage)
+            ax_n.plot(ns, acc.mean(1), color=color, ls=ls, lw=1.3, label=label)
+            ax_stage.axhline(sweep.at(name, stage_steps=stage, n_target=n).mean(), color=color, ls=ls, lw=1.3)
         ax_n.set(xscale="log", ylim=ylim, xlabel="target labels (log scale)", ylabel="target test accuracy",
                  title=f"Unfreezing in {stage}-step stages" if stage else "All layers at once")
         ax_n.set_xticks(ns, [str(v) for v in ns])  # plain labels: no mathtext
         ax_n.minorticks_off()
-
-        stages, acc_s = sweep.curve("acc_unfreeze", "stage_steps", n_target=n)
-        plot_seed_band(stages, acc_s, ax=ax_stage, color=PALETTE[0], highlight=stage)
-        _, slow_s = sweep.curve("acc_unfreeze_slow", "stage_steps", n_target=n)
-        plot_seed_band(stages, slow_s, ax=ax_stage, color=PALETTE[1], marker="^", highlight=stage)
-        for name, (label, color, ls) in baselines.items():
-            ax_stage.axhline(sweep.at(name, stage_steps=stage, n_target=n).mean(), color=color, ls=ls, lw=1.3)
+        stages = sweep.knobs["stage_steps"]
         ax_stage.set(ylim=ylim, xticks=stages, xlabel="steps per stage (0 = all at once)",
-                     title=f"{n} target labels, {steps} steps")
-
-        for j, (m, color) in enumerate(zip(sweep.knobs["n_target"], (PALETTE[4], PALETTE[1], PALETTE[5], PALETTE[0]))):
-            _, dist = sweep.curve("dist_unfreeze", "stage_steps", n_target=m)
-            plot_seed_band(stages, dist, ax=ax_dist, color=color, marker="o^sv"[j % 4],
-                           highlight=stage if m == n else None, label=str(m))
+                     title=f"{n} target labels, {sweep.meta['steps']} steps")
+        for j, (m, color) in enumerate(zip(ns, (PALETTE[4], PALETTE[1], PALETTE[5], PALETTE[0]))):  # right
+            plot_seed_band(*sweep.curve("dist_unfreeze", "stage_steps", n_target=m), ax=ax_dist, color=color,
+                           marker="o^sv"[j % 4], highlight=stage if m == n else None, label=str(m))
         ax_dist.set(ylim=(0, dmax), xticks=stages, xlabel="steps per stage",
                     ylabel="‖θ_trunk − θ_src‖ / ‖θ_src‖", title="How far the trunk moves")
-        # the legends below the panels, where they cover no data: the left two panels share one
-        fig = ax_n.figure
+        fig = ax_n.figure  # the legends below the panels, where they cover no data: the left two panels share one
         for old in fig.legends[:]:
             old.remove()
         fig.legend(*ax_n.get_legend_handles_labels(), loc="outside lower left", ncols=2,
-                   title=f"left and middle: mean ± sd over {n_seeds} seeds")
-        fig.legend(*ax_dist.get_legend_handles_labels(), loc="outside lower right", ncols=len(sweep.knobs["n_target"]),
+                   title=f"left and middle: mean ± sd over {len(sweep.seeds)} seeds")
+        fig.legend(*ax_dist.get_legend_handles_labels(), loc="outside lower right", ncols=len(ns),
                    title="right: target labels")
 
     return SweepExplorer(sweep, draw, knobs=["stage_steps", "n_target"], value=value, ncols=3, figsize=(13, 4.8),

@@ -140,10 +140,23 @@ def _named(prefix: str, variant: str) -> str:
     return prefix + variant if prefix in ("", "val_", "fixed_") else prefix + variant[len("acc_"):]
 
 
+def _base_networks(split: dict, b_train: list, seeds, net, tune: dict) -> tuple[dict, list]:
+    """The networks transfer starts from: one on A and one on B per seed, each at its rate chosen on its own
+    task's validation split (one stack; B's smaller sets are padded and masked). Returns (fit_tuned's dict
+    for the 2 n_seeds networks, A's first; the validation and test sets: A val, B val, A test, B test)."""
+    n = len(seeds)
+    x, y, mask = pad_tasks([[split["A"].x_train] for _ in seeds] + [[xb] for xb, _ in b_train],
+                           [[split["A"].y_train] for _ in seeds] + [[yb] for _, yb in b_train])
+    sets = [(split[t].x_val, split[t].y_val) for t in "AB"] + [(split[t].x_test, split[t].y_test) for t in "AB"]
+    based = fit_tuned(ModelStack.from_factory(net, seeds + seeds), x, y, sample_weights=mask,
+                      val_test=dict(sets=sets, val=[0] * n + [1] * n, test=[2] * n + [3] * n),
+                      desc=f"base networks on A and on B, {len(tune['lrs'])} rates", **tune)
+    return based, sets
+
+
 @cached
 def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4, steps: int = 100,
-                          lrs=LRS, n_labels_b: int | None = None,
-                          progress: bool = True) -> Sweep:
+                          lrs=LRS, n_labels_b: int | None = None, progress: bool = True) -> Sweep:
     """B accuracy of AnB, AnB+, BnB, BnB+ for every frozen depth n = 0..n_layers and seed, each arm at
     its own learning rate, chosen per seed on validation.
 
@@ -173,26 +186,18 @@ def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4
     def net():
         return MultiTaskNet(64, hidden, n_layers, 1, len(CLASSES_B), sharing_depth=n_layers)
 
-    # the base networks: A and B for every seed, one stack (B's smaller sets are padded and masked)
-    x, y, mask = pad_tasks([[split["A"].x_train] for _ in seeds] + [[xb] for xb, _ in b_train],
-                           [[split["A"].y_train] for _ in seeds] + [[yb] for _, yb in b_train])
-    sets = [(split[t].x_val, split[t].y_val) for t in "AB"] + [(split[t].x_test, split[t].y_test) for t in "AB"]
-    based = fit_tuned(ModelStack.from_factory(net, seeds + seeds), x, y, sample_weights=mask,  # A, then B
-                      val_test=dict(sets=sets, val=[0] * n + [1] * n, test=[2] * n + [3] * n),
-                      desc=f"base networks on A and on B, {len(lrs)} rates", **tune)
+    based, sets = _base_networks(split, b_train, seeds, net, tune)
     found = {(key, name, 0): based[key][n:] for key in KEYS.values() for name in VARIANTS}  # n = 0: the baseline
 
     # the transferred networks: fine-tuned ones (nothing frozen) all in one stack; frozen ones one stack per n
     x_b = torch.stack([xb for xb, _ in b_train])[:, None]  # (n_seeds, 1, n_b, 64): seed j's B images
-    y_b = torch.stack([yb for _, yb in b_train])[:, None]
+    y_b, fresh = torch.stack([yb for _, yb in b_train])[:, None], [20_000 + s for s in seeds]  # fresh: upper layers
 
-    def transferred(runs, freeze):  # runs: (depth, variant); n_seeds models each, fresh upper layers and head
-        return ModelStack.concat([transfer_stack(based["stack"], net, d, seeds=[20_000 + s for s in seeds],
-                                                 source_index=range(n) if VARIANTS[v][0] == "A" else range(n, 2 * n),
-                                                 freeze=freeze) for d, v in runs])
-
-    def train(runs, freeze, desc):
-        chosen = fit_tuned(transferred(runs, freeze), x_b.repeat(len(runs), 1, 1, 1), y_b.repeat(len(runs), 1, 1),
+    def train(runs, freeze, desc):  # runs: (depth, variant), n_seeds models each
+        stack = ModelStack.concat([transfer_stack(based["stack"], net, d, seeds=fresh, freeze=freeze,
+                                                  source_index=range(n) if VARIANTS[v][0] == "A" else range(n, 2 * n))
+                                   for d, v in runs])
+        chosen = fit_tuned(stack, x_b.repeat(len(runs), 1, 1, 1), y_b.repeat(len(runs), 1, 1),
                            val_test=dict(sets=sets[1::2], val=[0] * n * len(runs), test=[1] * n * len(runs)),
                            desc=desc, **tune)
         for key in KEYS.values():
@@ -230,27 +235,20 @@ def transferability_explorer(sweep: Sweep, *, value: int | None = None) -> Sweep
         ax.axhline(base.mean(), color="0.3", lw=1, ls=":", label="baseline B (from scratch)")
         ax.axhspan(base.mean() - base.std(), base.mean() + base.std(), color="0.5", alpha=0.15, lw=0)
         for name, (_, frozen, label, color, style) in VARIANTS.items():
-            _, acc = sweep.curve(name, "frozen_depth")
-            plot_seed_band(depths, acc, ax=ax, color=color, highlight=n, label=label,
+            plot_seed_band(depths, sweep.curve(name, "frozen_depth")[1], ax=ax, color=color, highlight=n, label=label,
                            marker="o" if frozen else "s")
-            ax.lines[-2 if n is not None else -1].set_linestyle(style)
+            ax.lines[-2].set_linestyle(style)  # the mean's line (the last one marks n)
         ax.set(xticks=depths, ylim=ylim, xlabel="n, hidden layers copied from the first network",
                ylabel="test accuracy on B (digits 5–9)",
                title=f"Transfer by depth: mean ± sd over {len(sweep.seeds)} seeds")
         ax.legend(fontsize=7, loc="lower left")
-
-        names = ["acc_base_B", *VARIANTS]
-        labels = ["base B", *(VARIANTS[k][2].split(" ")[0] for k in VARIANTS)]
-        colors = ["0.5", *(VARIANTS[k][3] for k in VARIANTS)]
-        values = [sweep.at(name, frozen_depth=n) for name in names]
-        bars = ax_bar.bar(labels, [v.mean() for v in values], yerr=[v.std() for v in values], color=colors,
-                          capsize=3)
-        for bar, name in zip(bars, names):
-            if name in VARIANTS and VARIANTS[name][1]:
-                bar.set_hatch("//")
-                bar.set_facecolor("white")
-                bar.set_edgecolor(VARIANTS[name][3])
-        for bar, v in zip(bars, values):
+        values = [sweep.at(name, frozen_depth=n) for name in ("acc_base_B", *VARIANTS)]
+        bars = ax_bar.bar(["base B", *(label.split(" ")[0] for _, _, label, _, _ in VARIANTS.values())],
+                          [v.mean() for v in values], yerr=[v.std() for v in values], capsize=3,
+                          color=["0.5", *(color for *_, color, _ in VARIANTS.values())])
+        for bar, v, variant in zip(bars, values, (None, *VARIANTS.values())):
+            if variant and variant[1]:  # frozen: hatched
+                bar.set(hatch="//", facecolor="white", edgecolor=variant[3])
             ax_bar.text(bar.get_x() + bar.get_width() / 2, ylim[0] + 0.01, f"{v.mean():.3f}", ha="center",
                         va="bottom", fontsize=8)
         ax_bar.set(ylim=ylim, ylabel="test accuracy on B", title=f"At n = {n}: mean ± sd over seeds")

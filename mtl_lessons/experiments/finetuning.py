@@ -22,9 +22,9 @@ import torch
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import load_digits_split
-from mtl_lessons.experiments.transfer_lambda import (TransferConfig, fill_repeated, pretrain, split_accuracies,
-                                                     without)
-from mtl_lessons.metrics import per_task_accuracy
+from mtl_lessons.experiments.transfer_lambda import (TransferConfig, fill_repeated, log_ticks, pretrain,
+                                                     split_accuracies, without)
+from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.models import copy_layers
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
@@ -131,8 +131,8 @@ def early_stopped(val: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
     val, test = np.asarray(val), np.asarray(test)
     if val.ndim < 1 or val.shape != test.shape or len(val) == 0:
         raise ValueError(f"val {val.shape} and test {test.shape} must both be (n_records, ...), non-empty")
-    chosen = val.argmax(0)
-    return chosen, np.take_along_axis(test, chosen[None], 0)[0]
+    (chosen,), _, stopped = choose_on_validation(val, test, axes=(0,), higher_is_better=True)
+    return chosen, stopped
 
 
 def measured(sweep: Sweep) -> dict[str, float]:
@@ -278,25 +278,21 @@ def _fill_by_rate(sweep: Sweep, by_rate: Sweep, name: str, flat) -> None:
 @cached
 def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, progress: bool = True, **config) -> Sweep:
     """Target accuracy of every practice at each peak rate of config.rates, and of gradual unfreezing over a
-    grid of stage lengths.
+    grid of stage lengths; config: any field of FinetuningConfig. Knobs: stage_steps, n_target (then seeds).
 
-    config: any field of FinetuningConfig. Knobs: stage_steps, n_target (then seeds). Every trained practice
-    runs at every rate of `rates` (its peak rate: the schedule's scales times the rate; LP-FT probes at `lr`
-    and the rate is the one after the probe); per practice and n_target the rate with the best validation
-    accuracy at the last step, averaged over the seeds, is kept (meta["chosen_rate"]). Results at that rate
-    (acc_ target test, val_ validation, ood_ the clean source digits' test set, all at the last step; dist_
-    the trunk's relative distance from the pretrained one, ||θ - θ_src|| / ||θ_src||; curve_val_ /
-    curve_test_ every record_every steps, (..., n_records), for early stopping, the steps in
-    meta["record_steps"]); the same at every rate as <result>_by_rate, (..., n_rates). The practices
-    do not depend on stage_steps and are repeated along it. "unfreeze": gradual unfreezing with the
-    point's stage length at rate `lr`; "unfreeze_slow": the same with every rate times `join_scale`
-    from the second stage on, when the top hidden layer joins (the control: the step size once the head has
-    grown). Pretraining runs at `lr`. meta: the config, record_steps, schedules.
+    A practice's peak rate is its schedule's scales times the rate (LP-FT probes at lr; the rate is the one
+    after the probe). Results per practice at every rate, as <result>_by_rate (..., n_rates): acc_ target test,
+    val_ validation, ood_ the clean source digits' test set (all at the last step), dist_ the trunk's relative
+    distance from the pretrained one, ||θ - θ_src|| / ||θ_src||, and curve_val_ / curve_test_ every record_every
+    steps (..., n_records; the steps in meta["record_steps"]), for early stopping; repeated along stage_steps.
+    choose_rates adds them at each practice's rate chosen on validation (meta["chosen_rate"]). "unfreeze":
+    gradual unfreezing with the point's stage length at rate lr; "unfreeze_slow": its control, every rate
+    times join_scale once the top hidden layer joins. meta: the config, record_steps, schedules.
     """
     stages = check_ints("stages", stages, low=0, item_name="stage_steps", distinct=True)
     n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0)
     check_keywords(progress=progress)
-    c = FinetuningConfig(**config)
+    c = FinetuningConfig.of(config)
     unfreezing = {stage: gradual_unfreezing(c.steps, c.n_layers, stage) for stage in stages}  # raises now if too long
     sweep = Sweep({"stage_steps": stages, "n_target": n_target}, seeds)
     by_rate = Sweep({"rate": c.rates, "n_target": n_target}, seeds)  # the practices' own grid
@@ -391,8 +387,7 @@ def finetuning_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
             ax_stage.axhline(sweep.at(name, stage_steps=stage, n_target=n).mean(), color=color, ls=ls, lw=1.3)
         ax_n.set(xscale="log", ylim=ylim, xlabel="target labels (log scale)", ylabel="target test accuracy",
                  title=f"Unfreezing in {stage}-step stages" if stage else "All layers at once")
-        ax_n.set_xticks(ns, [str(v) for v in ns])  # plain labels: no mathtext
-        ax_n.minorticks_off()
+        log_ticks(ax_n, ns)
         stages = sweep.knobs["stage_steps"]
         ax_stage.set(ylim=ylim, xticks=stages, xlabel="steps per stage (0 = all at once)",
                      title=f"{n} target labels, {sweep.meta['steps']} steps")

@@ -22,7 +22,7 @@ tuned_choice picks each arm's rate (and variant, or lam) on validation.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
@@ -105,6 +105,15 @@ class TransferConfig:
         check_keywords(n_source=self.n_source, noise=self.noise, hidden=self.hidden, n_layers=self.n_layers,
                        steps=self.steps, lr=self.lr)
         check_float("trunk_lr_scale", self.trunk_lr_scale, low=0.0, low_open=True)
+
+    @classmethod
+    def of(cls, settings: dict):
+        """The config with these fields changed; an unknown name is refused with the names allowed."""
+        allowed = [f.name for f in fields(cls)]
+        for name in settings:
+            if name not in allowed:
+                raise TypeError(f"{name}={settings[name]!r} is not a setting of {cls.__name__} (allowed: {allowed})")
+        return cls(**settings)
 
     def net(self, n_tasks: int = 1):
         """A factory of the course's network: 64 pixels in, 10 classes out per task, the whole trunk shared."""
@@ -258,7 +267,7 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, pr
     lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
     n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0)
     check_keywords(progress=progress)
-    config = TransferConfig(**config)
+    config = TransferConfig.of(config)
     sweep = Sweep({"lam": lams, "n_target": n_target}, seeds)
     use_one_thread()  # before the data too: torch on two busy cores is slow even for small tensors (see train.py)
     pairs = without(sweep, "lam").runs()  # (n_target, seed): the baselines do not depend on lam
@@ -317,7 +326,7 @@ def tuned_rates_sweep(rates=RATES, lams=LAMBDAS, n_target: int = 30, seeds=range
     check_int("n_target", n_target, low=10)
     seeds = check_ints("seeds", seeds, low=0)
     check_keywords(progress=progress)
-    config = TransferConfig(**config)
+    config = TransferConfig.of(config)
     sweep = Sweep({"rate": rates, "lam": lams}, seeds)
     use_one_thread()
     data = {s: config.load(n_target, s) for s in seeds}
@@ -378,14 +387,6 @@ def log_ticks(ax, values, axis: str = "x") -> None:
     getattr(ax, f"{axis}axis").set_minor_locator(NullLocator())
 
 
-def legend_below(fig, handles: dict, labels, **kwargs) -> None:
-    """One legend for the whole figure, below the panels (it covers no data), replacing the last one;
-    handles: label -> artist (e.g. from an axis's get_legend_handles_labels)."""
-    for old in fig.legends[:]:
-        old.remove()
-    fig.legend([handles[label] for label in labels], labels, loc="outside lower center", **kwargs)
-
-
 def transfer_lambda_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplorer:
     """Sliders over lam and n_target: left, accuracy vs lam beside the baselines; right, accuracy vs n_target."""
     if not isinstance(sweep, Sweep):
@@ -419,9 +420,12 @@ def transfer_lambda_explorer(sweep: Sweep, *, value: dict | None = None) -> Swee
         ax_n.set(xscale="log", ylim=ylim, xlabel="labelled target examples (log scale)",
                  title=f"λ = {lam:g}; mean ± sd, {len(sweep.seeds)} seeds")
         log_ticks(ax_n, sweep.knobs["n_target"])
-        legend_below(ax_lam.figure, dict(zip(*reversed(ax_lam.get_legend_handles_labels()))),  # a colour is one
-                     [*JOINT.values(), *(BASELINES[name] for name in LEGEND_ORDER)],  # method in both panels
-                     ncols=3, fontsize="small", columnspacing=1.2, handlelength=1.6)
+        for old in ax_lam.figure.legends[:]:  # one legend for both panels (a colour is one method in both), below
+            old.remove()  # them: it covers no data
+        handles = dict(zip(*reversed(ax_lam.get_legend_handles_labels())))  # label -> handle
+        labels = [*JOINT.values(), *(BASELINES[name] for name in LEGEND_ORDER)]  # the longest labels in one column
+        ax_lam.figure.legend([handles[label] for label in labels], labels, loc="outside lower center", ncols=3,
+                             fontsize="small", columnspacing=1.2, handlelength=1.6)
 
     return SweepExplorer(sweep, draw, knobs=["lam", "n_target"], value=value, figsize=(11, 5.2),
                          descriptions={"lam": "λ (target weight)", "n_target": "target labels"})

@@ -309,9 +309,9 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, progre
     jobs = [(name, r["rate"], row, r) if name != "lp_ft" else
             (name, c.lr, torch.where(late, row * (r["rate"] / c.lr), row), r)
             for name, row in schedules.items() for r in by_rate.runs()]
-    joined = {s: torch.where(torch.arange(c.steps)[:, None] >= s, c.join_scale, 1.0) for s in stages}
-    jobs += [(kind, c.lr, unfreezing[s] * joined[s] if kind == "unfreeze_slow" else unfreezing[s], r)
-             for kind in ("unfreeze", "unfreeze_slow") for r in sweep.runs() for s in [r["stage_steps"]]]
+    slowed = {s: torch.where(torch.arange(c.steps)[:, None] >= s, c.join_scale, 1.0) for s in stages}
+    jobs += [("unfreeze", c.lr, unfreezing[r["stage_steps"]], r) for r in sweep.runs()]
+    jobs += [("unfreeze_slow", c.lr, unfreezing[r["stage_steps"]] * slowed[r["stage_steps"]], r) for r in sweep.runs()]
     clean = load_digits_split(seed=0)  # the source domain's test images (out of the target's distribution)
     desc = f"{len(schedules)} practices at {len(c.rates)} rates and the unfreezing grid, {len(jobs)} models"
     flat, history = _trained(_started(c, pretrained, jobs), jobs, data, clean, c, progress, desc)

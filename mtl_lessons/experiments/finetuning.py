@@ -15,15 +15,17 @@ source digits' test set (out of distribution for the target).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
-from mtl_lessons.data import load_digits_split, load_transfer_digits
-from mtl_lessons.metrics import per_task_accuracy
-from mtl_lessons.models import MultiTaskNet, copy_layers
+from mtl_lessons.data import load_digits_split
+from mtl_lessons.experiments.transfer_lambda import (TransferConfig, fill_repeated, log_ticks, pretrain,
+                                                     split_accuracies, without)
+from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
+from mtl_lessons.models import copy_layers
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
 from mtl_lessons.sweep import Sweep, cached
@@ -129,8 +131,8 @@ def early_stopped(val: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
     val, test = np.asarray(val), np.asarray(test)
     if val.ndim < 1 or val.shape != test.shape or len(val) == 0:
         raise ValueError(f"val {val.shape} and test {test.shape} must both be (n_records, ...), non-empty")
-    chosen = val.argmax(0)
-    return chosen, np.take_along_axis(test, chosen[None], 0)[0]
+    (chosen,), _, stopped = choose_on_validation(val, test, axes=(0,), higher_is_better=True)
+    return chosen, stopped
 
 
 def measured(sweep: Sweep) -> dict[str, float]:
@@ -199,144 +201,133 @@ def claims_hold(numbers: dict[str, float]) -> dict[str, bool]:
             for name, value in numbers.items()}
 
 
-@cached
-def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, n_source: int = 200,
-                     permuted: float = 0.25, n_val: int = 30, hidden: int = 32, n_layers: int = 2,
-                     steps: int = 100, lr: float = 1.0, rates=RATES, join_scale: float = 0.1,
-                     factor: float = 2.6, record_every: int = 20, progress: bool = True) -> Sweep:
-    """Target accuracy of every practice at each peak rate of `rates`, and of gradual unfreezing over a
-    grid of stage lengths.
+@dataclass
+class FinetuningConfig(TransferConfig):
+    """Chapter 8's setting: chapter 6's (TransferConfig; its lr is the pretraining rate, gradual unfreezing's
+    rate and LP-FT's probe rate) and the practices' own knobs, one field each."""
 
-    Knobs: stage_steps, n_target (then seeds). Every trained practice runs at every rate of `rates`
-    (its peak rate: the schedule's scales times the rate; LP-FT probes at `lr` and the rate is the one
-    after the probe); per practice and n_target the rate with the best validation accuracy at the last
-    step, averaged over the seeds, is kept (meta["chosen_rate"]). Results at that rate (acc_ target
-    test, val_ validation, ood_ the clean source digits' test set, all at the last step; dist_ the
-    trunk's relative distance from the pretrained one, ||θ - θ_src|| / ||θ_src||; curve_val_ /
-    curve_test_ every record_every steps, (..., n_records), for early stopping, the steps in
-    meta["record_steps"]); the same at every rate as <result>_by_rate, (..., n_rates). The practices
-    do not depend on stage_steps and are repeated along it. "unfreeze": gradual unfreezing with the
-    point's stage length at rate `lr`; "unfreeze_slow": the same with every rate times `join_scale`
-    from the second stage on, when the top hidden layer joins (the control: the step size once the head has grown).
-    `factor` is the discriminative factor. pretraining runs at `lr`.
-    """
-    stages = check_ints("stages", stages, low=0, item_name="stage_steps", distinct=True)
-    n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0)
-    check_keywords(n_source=n_source, hidden=hidden, n_layers=n_layers, steps=steps, lr=lr, progress=progress)
-    rates = check_floats("rates", rates, low=0.0, low_open=True, distinct=True, item_name="rate")
-    join_scale = check_float("join_scale", join_scale, low=0.0, low_open=True)
-    record_every = check_int("record_every", record_every, low=1, high=steps)
-    for stage in stages:
-        gradual_unfreezing(steps, n_layers, stage)  # raises now, before any training, if a stage is too long
-    factor = check_float("factor", factor, low=1.0)
-    sweep = Sweep({"stage_steps": stages, "n_target": n_target}, seeds)
-    data = {(n, s): load_transfer_digits(n, n_source=n_source, permuted=permuted, n_val=n_val, seed=s)
-            for n in n_target for s in seeds}
-    clean = load_digits_split(seed=0)  # the source domain's test images (out of the target's distribution)
+    rates: tuple = RATES  # the peak rates every practice is tried at; validation chooses one per practice
+    join_scale: float = 0.1  # "unfreeze_slow": every rate times this from the second stage on
+    factor: float = 2.6  # the discriminative factor: each layer down trains this many times slower
+    record_every: int = 20  # validation and test accuracy every this many steps, for early stopping
 
-    def net():
-        return MultiTaskNet(64, hidden, n_layers, 1, 10, sharing_depth=n_layers)
+    def __post_init__(self):
+        super().__post_init__()
+        self.rates = check_floats("rates", self.rates, low=0.0, low_open=True, distinct=True, item_name="rate")
+        check_float("join_scale", self.join_scale, low=0.0, low_open=True)
+        check_int("record_every", self.record_every, low=1, high=self.steps)
+        check_float("factor", self.factor, low=1.0)
 
-    # phase 1: one pretrained network per seed (the source does not depend on n_target)
-    pre = ModelStack.from_factory(net, seeds)
-    src = [data[n_target[0], s] for s in seeds]
-    fit_many(pre, torch.stack([d.x_source for d in src])[:, None], torch.stack([d.y_source for d in src])[:, None],
-             loss="ce", optimizer="sgd", lr=lr, steps=steps, desc="pretraining on the source", progress=progress)
-    pretrained = [pre.model(i) for i in range(len(seeds))]
 
-    # phase 2: every model starts from the pretrained trunk with a fresh head (seed 10_000 + s),
-    # except target_only (fresh everywhere) and keep_head (the source network as it is)
-    schedules = practice_schedules(steps, n_layers, factor=factor)
-    pairs = [(n, s) for n in n_target for s in seeds]
-
-    def lp_ft(rate):  # the probe at lr, then every layer at `rate`
-        row = schedules["lp_ft"].clone()
-        row[steps // 2:] *= rate / lr
-        return row, lr
-
-    points = [(name, r, n, s) for name in schedules for r in range(len(rates)) for n, s in pairs]
-    points += [(kind, k, n, s) for kind in ("unfreeze", "unfreeze_slow") for k in stages for n, s in pairs]
-    unique, index, rows, model_lr = {}, [], [], []  # a point repeating another's start, schedule and rate trains once
-    for name, r, n, s in points:
-        start = {"target_only": "fresh", "keep_head": "source"}.get(name, "trunk")
-        if name == "lp_ft":
-            row, rate = lp_ft(rates[r])
-        elif name in schedules:
-            row, rate = schedules[name], rates[r]
-        else:
-            row, rate = gradual_unfreezing(steps, n_layers, r), lr
-            if name == "unfreeze_slow":
-                row = row * torch.where(torch.arange(steps)[:, None] >= r, join_scale, 1.0)
-        key = (start, row.numpy().tobytes(), rate, n, s)
-        if key not in unique:
-            unique[key] = len(unique)
-            rows.append(row)
-            model_lr.append(rate)
-        index.append(unique[key])
+def _started(c: FinetuningConfig, pretrained: dict, jobs) -> ModelStack:
+    """One model per job (name, rate, row, run), started as its practice starts (seed 10_000 + s): fresh for
+    target_only, the source network for keep_head, else the pretrained trunk with a new head."""
     models = []
-    for start, _, _, n, s in unique:
-        torch.manual_seed(10_000 + s)
-        model = net()
-        if start == "source":
-            model.load_state_dict(pretrained[seeds.index(s)].state_dict())
-        elif start == "trunk":
-            copy_layers(pretrained[seeds.index(s)], model, n_layers)
-        models.append(model)
-    stack = ModelStack(models)
+    for name, _, _, run in jobs:
+        torch.manual_seed(10_000 + run["seed"])
+        models.append(model := c.net(1)())
+        if name == "keep_head":
+            model.load_state_dict(pretrained[run["seed"]].state_dict())
+        elif name != "target_only":
+            copy_layers(pretrained[run["seed"]], model, c.n_layers)
+    return ModelStack(models)
+
+
+def _ood_accuracy(stack: ModelStack, clean) -> np.ndarray:
+    """Accuracy of every model on the clean source digits' test set (out of the target's distribution), (M,)."""
+    with torch.no_grad():
+        x = clean.x_test[None, None].expand(len(stack), 1, *clean.x_test.shape)
+        return per_task_accuracy(stack(x), clean.y_test[None, None].expand(len(stack), 1, -1))[:, 0].numpy()
+
+
+def _trained(stack: ModelStack, jobs, data: dict, clean, c: FinetuningConfig, progress: bool, desc: str):
+    """Train every job's model at its rate and schedule on data[n_target, seed] of its run, all in one fit_many,
+    recording validation and test accuracy every c.record_every steps. Returns (per model: acc, val, ood, dist,
+    curve_val, curve_test; the History)."""
+    data = [data[run["n_target"], run["seed"]] for *_, run in jobs]
     start = {name: p.detach().clone() for name, p in stack.params.items() if name.startswith("layers.")}
-    per_layer = torch.stack(rows, dim=1)  # (steps, M, n_layers + 1)
-    point_data = [data[n, s] for _, _, _, n, s in unique]
-    xt, yt, mask = pad_tasks([[d.x_target] for d in point_data], [[d.y_target] for d in point_data])
-    x_eval = {split: torch.stack([getattr(d, f"x_{split}") for d in point_data])[:, None] for split in ("val", "test")}
-    y_eval = {split: torch.stack([getattr(d, f"y_{split}") for d in point_data])[:, None] for split in ("val", "test")}
+    xt, yt, mask = pad_tasks([[d.x_target] for d in data], [[d.y_target] for d in data])
+    x_eval = {split: torch.stack([getattr(d, f"x_{split}") for d in data])[:, None] for split in ("val", "test")}
+    y_eval = {split: torch.stack([getattr(d, f"y_{split}") for d in data])[:, None] for split in ("val", "test")}
 
     def accuracies(models):  # (M, 2): validation and test accuracy of every model
         return torch.stack([per_task_accuracy(models(x_eval[split]), y_eval[split])[:, 0]
                             for split in ("val", "test")], 1)
 
     history = fit_many(stack, xt, yt, sample_weights=mask, loss="ce", optimizer="sgd",
-                       lr=torch.tensor(model_lr), steps=steps,
-                       lr_schedule=layer_schedule(stack, per_layer), record=accuracies, record_every=record_every,
-                       desc=f"{len(schedules)} practices at {len(rates)} rates and the unfreezing grid, "
-                            f"{len(stack)} models", progress=progress)
-    index = np.array(index)  # grid point -> its model
-    records = history.records[:, index]  # (n_records, n_points, 2)
+                       lr=torch.tensor([rate for _, rate, _, _ in jobs]), steps=c.steps,
+                       lr_schedule=layer_schedule(stack, torch.stack([row for _, _, row, _ in jobs], dim=1)),
+                       record=accuracies, record_every=c.record_every, desc=desc, progress=progress)
     with torch.no_grad():
         moved = sum(((stack.params[k] - v) ** 2).flatten(1).sum(1) for k, v in start.items())
         size = sum((v ** 2).flatten(1).sum(1) for v in start.values())
-        distance = (moved / size).sqrt().numpy()[index]  # (n_points,)
-        x_ood = clean.x_test[None, None].expand(len(stack), 1, *clean.x_test.shape)
-        ood = per_task_accuracy(stack(x_ood), clean.y_test[None, None].expand(len(stack), 1, -1))[:, 0].numpy()[index]
+    records = history.records  # (n_records, M, 2): validation, test
+    return {"acc": records[-1, :, 1], "val": records[-1, :, 0], "ood": _ood_accuracy(stack, clean),
+            "dist": (moved / size).sqrt().numpy(), "curve_val": records[:, :, 0].T,
+            "curve_test": records[:, :, 1].T}, history
 
-    grid = sweep.grid_shape + (len(seeds),)
-    n_pairs, n_rates = len(pairs), len(rates)
-    for i, name in enumerate(schedules):
-        block = slice(i * n_rates * n_pairs, (i + 1) * n_rates * n_pairs)   # (rate, n, s) in that order
-        by_rate = {"acc": records[-1, block, 1], "val": records[-1, block, 0], "ood": ood[block],
-                   **({"dist": distance[block]} if name in FROM_PRETRAINED else {}),
-                   "curve_val": records[:, block, 0].T, "curve_test": records[:, block, 1].T}
-        for prefix, values in by_rate.items():
-            values = np.moveaxis(values.reshape(n_rates, *grid[1:], *values.shape[1:]), 0, -1)  # (n, seed, ..., rate)
-            sweep.add(f"{prefix}_{name}_by_rate", np.broadcast_to(values, grid + values.shape[2:]).copy())
-    after = len(schedules) * n_rates * n_pairs
-    for j, kind in enumerate(("unfreeze", "unfreeze_slow")):
-        rows_g = slice(after + j * len(stages) * n_pairs, after + (j + 1) * len(stages) * n_pairs)
-        for prefix, values in (("acc_", records[-1, rows_g, 1]), ("val_", records[-1, rows_g, 0]),
-                               ("dist_", distance[rows_g]), ("ood_", ood[rows_g])):
-            sweep.add(prefix + kind, values.reshape(grid))
-    source = ModelStack([pretrained[seeds.index(s)] for _, s in pairs])
-    with torch.no_grad():
-        for prefix, split in (("acc_", "test"), ("val_", "val")):
-            x = torch.stack([getattr(data[p], f"x_{split}") for p in pairs])[:, None]
-            y = torch.stack([getattr(data[p], f"y_{split}") for p in pairs])[:, None]
-            acc = per_task_accuracy(source(x), y)[:, 0].numpy()
-            sweep.add(prefix + "source", np.broadcast_to(acc.reshape(grid[1:]), grid).copy())
-        acc = per_task_accuracy(source(clean.x_test[None, None].expand(len(pairs), 1, *clean.x_test.shape)),
-                                clean.y_test[None, None].expand(len(pairs), 1, -1))[:, 0].numpy()
-        sweep.add("ood_source", np.broadcast_to(acc.reshape(grid[1:]), grid).copy())
-    sweep.meta.update(n_source=n_source, permuted=permuted, n_val=n_val, hidden=hidden, n_layers=n_layers,
-                      steps=steps, lr=lr, rates=rates, join_scale=join_scale, factor=factor,
-                      record_steps=history.record_steps, schedules=schedules)
+
+def _fill_by_rate(sweep: Sweep, by_rate: Sweep, name: str, flat) -> None:
+    """Store a practice's result given flat over by_rate.runs() (rate, n_target, seed) as (stage_steps,
+    n_target, seed, ..., rate): the rate last, repeated along stage_steps (the practices do not use it)."""
+    by_rate.fill(name, flat)
+    values = np.moveaxis(by_rate.results.pop(name), 0, -1)
+    sweep.add(name, np.broadcast_to(values, (len(sweep.knobs["stage_steps"]), *values.shape)).copy())
+
+
+@cached
+def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, progress: bool = True, **config) -> Sweep:
+    """Target accuracy of every practice at each peak rate of config.rates, and of gradual unfreezing over a
+    grid of stage lengths; config: any field of FinetuningConfig. Knobs: stage_steps, n_target (then seeds).
+
+    A practice's peak rate is its schedule's scales times the rate (LP-FT probes at lr; the rate is the one
+    after the probe). Results per practice at every rate, as <result>_by_rate (..., n_rates): acc_ target test,
+    val_ validation, ood_ the clean source digits' test set (all at the last step), dist_ the trunk's relative
+    distance from the pretrained one, ||θ - θ_src|| / ||θ_src||, and curve_val_ / curve_test_ every record_every
+    steps (..., n_records; the steps in meta["record_steps"]), for early stopping; repeated along stage_steps.
+    choose_rates adds them at each practice's rate chosen on validation (meta["chosen_rate"]). "unfreeze":
+    gradual unfreezing with the point's stage length at rate lr; "unfreeze_slow": its control, every rate
+    times join_scale once the top hidden layer joins. meta: the config, record_steps, schedules.
+    """
+    stages = check_ints("stages", stages, low=0, item_name="stage_steps", distinct=True)
+    n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0)
+    check_keywords(progress=progress)
+    c = FinetuningConfig.of(config)
+    unfreezing = {stage: gradual_unfreezing(c.steps, c.n_layers, stage) for stage in stages}  # raises now if too long
+    sweep = Sweep({"stage_steps": stages, "n_target": n_target}, seeds)
+    by_rate = Sweep({"rate": c.rates, "n_target": n_target}, seeds)  # the practices' own grid
+    pairs = without(sweep, "stage_steps").runs()
+    data = {(r["n_target"], r["seed"]): c.load(r["n_target"], r["seed"]) for r in pairs}
+    pre = pretrain(c, [data[n_target[0], s] for s in seeds], seeds, progress)  # phase 1, one per seed
+    pretrained = {s: pre.model(i) for i, s in enumerate(seeds)}
+
+    # phase 2, one job (name, rate, rate scales per step and layer, run) per model, all in one fit_many:
+    # every practice at every run of by_rate (LP-FT probes at lr, then trains at the run's rate), then the
+    # unfreezing grid at lr (the slow control: times join_scale once the first stage is over)
+    schedules = practice_schedules(c.steps, c.n_layers, factor=c.factor, trunk_scale=c.trunk_lr_scale)
+    late = torch.arange(c.steps)[:, None] >= c.steps // 2
+    jobs = [(name, r["rate"], row, r) if name != "lp_ft" else
+            (name, c.lr, torch.where(late, row * (r["rate"] / c.lr), row), r)
+            for name, row in schedules.items() for r in by_rate.runs()]
+    slowed = {s: torch.where(torch.arange(c.steps)[:, None] >= s, c.join_scale, 1.0) for s in stages}
+    jobs += [("unfreeze", c.lr, unfreezing[r["stage_steps"]], r) for r in sweep.runs()]
+    jobs += [("unfreeze_slow", c.lr, unfreezing[r["stage_steps"]] * slowed[r["stage_steps"]], r) for r in sweep.runs()]
+    clean = load_digits_split(seed=0)  # the source domain's test images (out of the target's distribution)
+    desc = f"{len(schedules)} practices at {len(c.rates)} rates and the unfreezing grid, {len(jobs)} models"
+    flat, history = _trained(_started(c, pretrained, jobs), jobs, data, clean, c, progress, desc)
+    for name in (*schedules, "unfreeze", "unfreeze_slow"):
+        mine = [i for i, job in enumerate(jobs) if job[0] == name]  # its runs, in order
+        for key, values in flat.items():
+            if name not in schedules and not key.startswith("curve"):
+                sweep.fill(f"{key}_{name}", values[mine])
+            elif name in schedules and (key != "dist" or name in FROM_PRETRAINED):
+                _fill_by_rate(sweep, by_rate, f"{key}_{name}_by_rate", values[mine])
+    source = ModelStack([pretrained[r["seed"]] for r in pairs])
+    scores = {**split_accuracies(source, [data[r["n_target"], r["seed"]] for r in pairs]),
+              "ood_": _ood_accuracy(source, clean)}
+    for prefix, flat_score in scores.items():
+        fill_repeated(sweep, prefix + "source", flat_score, along="stage_steps")
+    sweep.meta.update(asdict(c), record_steps=history.record_steps, schedules=schedules)
     return choose_rates(sweep)
 
 
@@ -371,53 +362,46 @@ def finetuning_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
                   by="finetuning_explorer")
     value = {"stage_steps": grid_value(sweep, "stage_steps", 20), "n_target": grid_value(sweep, "n_target", 30),
              **(value or {})}
-    n_seeds, steps, lr, join = len(sweep.seeds), sweep.meta["steps"], sweep.meta["lr"], sweep.meta["join_scale"]
+    lr, join = sweep.meta["lr"], sweep.meta["join_scale"]
     spans = [a.mean(-1) - a.std(-1) for a in (sweep.results[n] for n in ("acc_unfreeze", "acc_target_only"))]
     ylim = (max(0.0, np.floor(min(lo.min() for lo in spans) * 10) / 10), 1.0)  # the same on every move
     dmax = float(np.ceil((sweep.results["dist_unfreeze"].max()) * 10 + 0.5) / 10)
+    unfreezing = {"acc_unfreeze": (f"gradual unfreezing, rate {lr:g}", PALETTE[0], "o"),
+                  "acc_unfreeze_slow": (f"the same, rate ×{join:g} from the second stage on", PALETTE[1], "^")}
     baselines = {"acc_source": ("source model, no adaptation", PALETTE[6], "--"),
                  "acc_target_only": ("target only (from scratch)", PALETTE[3], ":")}
 
     def draw(axes, point):
         ax_n, ax_stage, ax_dist = axes
         stage, n = point["stage_steps"], point["n_target"]
-        ns, acc = sweep.curve("acc_unfreeze", "n_target", stage_steps=stage)
-        plot_seed_band(ns, acc, ax=ax_n, color=PALETTE[0], highlight=n, label=f"gradual unfreezing, rate {lr:g}")
-        _, slow = sweep.curve("acc_unfreeze_slow", "n_target", stage_steps=stage)
-        plot_seed_band(ns, slow, ax=ax_n, color=PALETTE[1], marker="^", highlight=n,
-                       label=f"the same, rate ×{join:g} from the second stage on")
-        _, ft = sweep.curve("acc_finetune", "n_target", stage_steps=stage)
-        plot_seed_band(ns, ft, ax=ax_n, color=PALETTE[2], marker="s", label="fine-tune (rate on validation)")
+        for name, (label, color, marker) in unfreezing.items():  # left vs n_target, middle vs stage length
+            plot_seed_band(*sweep.curve(name, "n_target", stage_steps=stage), ax=ax_n, color=color, marker=marker,
+                           highlight=n, label=label)
+            plot_seed_band(*sweep.curve(name, "stage_steps", n_target=n), ax=ax_stage, color=color, marker=marker,
+                           highlight=stage)
+        plot_seed_band(*sweep.curve("acc_finetune", "n_target", stage_steps=stage), ax=ax_n, color=PALETTE[2],
+                       marker="s", label="fine-tune (rate on validation)")
         for name, (label, color, ls) in baselines.items():
-            _, a = sweep.curve(name, "n_target", stage_steps=stage)
-            ax_n.plot(ns, a.mean(1), color=color, ls=ls, lw=1.3, label=label)
+            ns, acc = sweep.curve(name, "n_target", stage_steps=stage)
+            ax_n.plot(ns, acc.mean(1), color=color, ls=ls, lw=1.3, label=label)
+            ax_stage.axhline(sweep.at(name, stage_steps=stage, n_target=n).mean(), color=color, ls=ls, lw=1.3)
         ax_n.set(xscale="log", ylim=ylim, xlabel="target labels (log scale)", ylabel="target test accuracy",
                  title=f"Unfreezing in {stage}-step stages" if stage else "All layers at once")
-        ax_n.set_xticks(ns, [str(v) for v in ns])  # plain labels: no mathtext
-        ax_n.minorticks_off()
-
-        stages, acc_s = sweep.curve("acc_unfreeze", "stage_steps", n_target=n)
-        plot_seed_band(stages, acc_s, ax=ax_stage, color=PALETTE[0], highlight=stage)
-        _, slow_s = sweep.curve("acc_unfreeze_slow", "stage_steps", n_target=n)
-        plot_seed_band(stages, slow_s, ax=ax_stage, color=PALETTE[1], marker="^", highlight=stage)
-        for name, (label, color, ls) in baselines.items():
-            ax_stage.axhline(sweep.at(name, stage_steps=stage, n_target=n).mean(), color=color, ls=ls, lw=1.3)
+        log_ticks(ax_n, ns)
+        stages = sweep.knobs["stage_steps"]
         ax_stage.set(ylim=ylim, xticks=stages, xlabel="steps per stage (0 = all at once)",
-                     title=f"{n} target labels, {steps} steps")
-
-        for j, (m, color) in enumerate(zip(sweep.knobs["n_target"], (PALETTE[4], PALETTE[1], PALETTE[5], PALETTE[0]))):
-            _, dist = sweep.curve("dist_unfreeze", "stage_steps", n_target=m)
-            plot_seed_band(stages, dist, ax=ax_dist, color=color, marker="o^sv"[j % 4],
-                           highlight=stage if m == n else None, label=str(m))
+                     title=f"{n} target labels, {sweep.meta['steps']} steps")
+        for j, (m, color) in enumerate(zip(ns, (PALETTE[4], PALETTE[1], PALETTE[5], PALETTE[0]))):  # right
+            plot_seed_band(*sweep.curve("dist_unfreeze", "stage_steps", n_target=m), ax=ax_dist, color=color,
+                           marker="o^sv"[j % 4], highlight=stage if m == n else None, label=str(m))
         ax_dist.set(ylim=(0, dmax), xticks=stages, xlabel="steps per stage",
                     ylabel="‖θ_trunk − θ_src‖ / ‖θ_src‖", title="How far the trunk moves")
-        # the legends below the panels, where they cover no data: the left two panels share one
-        fig = ax_n.figure
+        fig = ax_n.figure  # the legends below the panels, where they cover no data: the left two panels share one
         for old in fig.legends[:]:
             old.remove()
         fig.legend(*ax_n.get_legend_handles_labels(), loc="outside lower left", ncols=2,
-                   title=f"left and middle: mean ± sd over {n_seeds} seeds")
-        fig.legend(*ax_dist.get_legend_handles_labels(), loc="outside lower right", ncols=len(sweep.knobs["n_target"]),
+                   title=f"left and middle: mean ± sd over {len(sweep.seeds)} seeds")
+        fig.legend(*ax_dist.get_legend_handles_labels(), loc="outside lower right", ncols=len(ns),
                    title="right: target labels")
 
     return SweepExplorer(sweep, draw, knobs=["stage_steps", "n_target"], value=value, ncols=3, figsize=(13, 4.8),

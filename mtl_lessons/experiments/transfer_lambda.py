@@ -22,7 +22,7 @@ tuned_choice picks each arm's rate (and variant, or lam) on validation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence
 from mtl_lessons.data import TransferDigits, load_transfer_digits
-from mtl_lessons.metrics import per_task_accuracy
+from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
@@ -86,6 +86,44 @@ class TransferClaims:
 CLAIMS = TransferClaims()
 
 
+@dataclass
+class TransferConfig:
+    """Chapter 6's setting (the digits, the network, the training), one field per knob; a sweep takes any
+    of them as a keyword (transfer_lambda_sweep(steps=50)). Chapters 8 and 9 build on it."""
+
+    n_source: int = 200  # labelled source examples (clean digits)
+    noise: float = 0.0  # pixel noise on the target images
+    permuted: float = 0.25  # share of the target's pixels re-wired (the domain shift)
+    n_val: int = 30  # labelled target examples kept for validation
+    hidden: int = 32  # units per hidden layer
+    n_layers: int = 2  # hidden layers, all in the shared (transferred) trunk
+    steps: int = 100  # full-batch SGD steps of every phase (pretraining, then adaptation)
+    lr: float = 1.0  # the SGD rate (pretraining; in transfer_lambda_sweep every arm too)
+    trunk_lr_scale: float = 0.1  # the "slower trunk" variants train the pretrained hidden layers at lr times this
+
+    def __post_init__(self):
+        check_keywords(n_source=self.n_source, noise=self.noise, hidden=self.hidden, n_layers=self.n_layers,
+                       steps=self.steps, lr=self.lr)
+        check_float("trunk_lr_scale", self.trunk_lr_scale, low=0.0, low_open=True)
+
+    @classmethod
+    def of(cls, settings: dict):
+        """The config with these fields changed; an unknown name is refused with the names allowed."""
+        allowed = [f.name for f in fields(cls)]
+        for name in settings:
+            if name not in allowed:
+                raise TypeError(f"{name}={settings[name]!r} is not a setting of {cls.__name__} (allowed: {allowed})")
+        return cls(**settings)
+
+    def net(self, n_tasks: int = 1):
+        """A factory of the course's network: 64 pixels in, 10 classes out per task, the whole trunk shared."""
+        return lambda: MultiTaskNet(64, self.hidden, self.n_layers, n_tasks, 10, sharing_depth=self.n_layers)
+
+    def load(self, n_target: int, seed: int) -> TransferDigits:
+        return load_transfer_digits(n_target, n_source=self.n_source, noise=self.noise, permuted=self.permuted,
+                                    n_val=self.n_val, seed=seed)
+
+
 def joint_weights(lam: float) -> tuple[float, float]:
     """(1, lam) / (1 + lam): the joint objective's task weights with their sum fixed to 1."""
     check_float("lam", lam, low=0.0)
@@ -101,8 +139,8 @@ def chosen_by_validation(val: np.ndarray, test: np.ndarray) -> tuple[np.ndarray,
     val, test = np.asarray(val), np.asarray(test)
     if val.ndim != 2 or val.shape != test.shape:
         raise ValueError(f"val {val.shape} and test {test.shape} must both be (n_grid, n_seeds)")
-    chosen = val.argmax(0)
-    return chosen, test[chosen, np.arange(test.shape[1])]
+    (chosen,), _, test_there = choose_on_validation(val, test, axes=(0,), higher_is_better=True)
+    return chosen, test_there
 
 
 def target_accuracies(stack: ModelStack, data: list[TransferDigits], task: int, split: str) -> torch.Tensor:
@@ -111,6 +149,28 @@ def target_accuracies(stack: ModelStack, data: list[TransferDigits], task: int, 
     y = torch.stack([getattr(d, f"y_{split}") for d in data])[:, None].expand(-1, stack.base.n_tasks, -1)
     with torch.no_grad():
         return per_task_accuracy(stack(x), y)[:, task]
+
+
+def split_accuracies(stack: ModelStack, data: list[TransferDigits], task: int = 0) -> dict[str, np.ndarray]:
+    """{"acc_": test accuracy, "val_": validation accuracy} of head `task` of every model, each (M,)."""
+    return {prefix: target_accuracies(stack, data, task, split).numpy() for prefix, split in (("acc_", "test"),
+                                                                                                ("val_", "val"))}
+
+
+def without(sweep: Sweep, knob: str) -> Sweep:
+    """The sweep's grid without one knob (same seeds): the runs of what does not depend on that knob."""
+    return Sweep({k: v for k, v in sweep.knobs.items() if k != knob}, sweep.seeds)
+
+
+def fill_repeated(sweep: Sweep, name: str, flat, along: str) -> None:
+    """Store a result that does not depend on the knob `along`, given flat in the runs() order of
+    without(sweep, along): the same numbers at every value of `along`."""
+    rest = without(sweep, along)
+    rest.fill(name, flat)
+    axis = list(sweep.knobs).index(along)
+    values = np.expand_dims(rest.results[name], axis)
+    shape = (*values.shape[:axis], len(sweep.knobs[along]), *values.shape[axis + 1:])
+    sweep.add(name, np.broadcast_to(values, shape).copy())
 
 
 def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 32, n_layers: int = 2,
@@ -131,9 +191,7 @@ def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 3
     if not data or len(data) != len(lams) or len(data) != len(seeds):
         raise ValueError(f"data has {len(data)} entries, lams {len(lams)} and seeds {len(seeds)}; "
                          "they must match and be non-empty (one per model)")
-    check_keywords(hidden=hidden, n_layers=n_layers, progress=progress)
-    check_int("steps", steps, low=1)
-    check_float("lr", lr, low=0.0, low_open=True)
+    check_keywords(hidden=hidden, n_layers=n_layers, progress=progress, steps=steps, lr=lr)
     variants = check_sequence("variants", variants)
     if not set(variants) <= set(JOINT) or len(set(variants)) != len(variants):
         raise ValueError(f"variants={tuple(variants)} must be distinct names among {tuple(JOINT)}")
@@ -149,8 +207,8 @@ def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 3
     size = max(1, JOINT_GROUP_FLOATS // (x.shape[1] * x.shape[2] * hidden))  # models per group
     groups = np.array_split(np.arange(len(all_seeds)), math.ceil(len(all_seeds) / size))
     distinct = sorted(set(all_seeds))  # models of one seed start alike: build each seed's network once
-    start = ModelStack.from_factory(lambda: MultiTaskNet(64, hidden, n_layers, 2, 10, sharing_depth=n_layers), distinct)
-    acc = {"test": [], "val": []}
+    start = ModelStack.from_factory(TransferConfig(hidden=hidden, n_layers=n_layers).net(2), distinct)
+    acc = {"acc_": [], "val_": []}
     with tqdm(total=len(groups) * steps, desc=f"joint objective, {len(all_seeds)} models", disable=not progress,
               delay=PROGRESS_DELAY_S, leave=False) as bar:
         for rows in groups:
@@ -161,91 +219,90 @@ def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 3
                      loss="ce", optimizer="sgd", lr=lr, steps=steps, progress=False,
                      callback=lambda step: bar.update(1 if step else 0))
             bar.update(1)
-            for split in acc:
-                acc[split].append(target_accuracies(joint, [all_data[i] for i in rows], 1, split))
-    out = {}
-    for split, prefix in (("test", "acc_"), ("val", "val_")):
-        a = torch.cat(acc[split]).numpy().reshape(k, len(data))
-        out.update({prefix + v: a_v for v, a_v in zip(variants, a)})
-    return out
+            for prefix, a in split_accuracies(joint, [all_data[i] for i in rows], task=1).items():
+                acc[prefix].append(a)
+    return {prefix + v: a for prefix, parts in acc.items()
+            for v, a in zip(variants, np.split(np.concatenate(parts), k))}
+
+
+def pretrain(config: TransferConfig, data: list[TransferDigits], seeds, progress: bool) -> ModelStack:
+    """Phase 1: one network per seed (seeds[i]) trained on data[i]'s source at config.lr (the source does not
+    depend on n_target)."""
+    pre = ModelStack.from_factory(config.net(1), seeds)
+    fit_many(pre, torch.stack([d.x_source for d in data])[:, None], torch.stack([d.y_source for d in data])[:, None],
+             loss="ce", optimizer="sgd", lr=config.lr, steps=config.steps, progress=progress,
+             desc="pretraining on the source")
+    return pre
+
+
+def _adaptations(pre: ModelStack, config: TransferConfig, source_index, head_seeds) -> dict[str, tuple]:
+    """The five arms that meet the target with nothing frozen, one model per entry of source_index (the
+    pretrained network it starts from): {name: (stack, rate scale of the hidden layers)}. Fresh networks
+    and new heads start at head_seeds (not the pretrained network's init); "keep_head" is the source model."""
+    scratch = ModelStack.from_factory(config.net(1), head_seeds)
+    new_head = transfer_stack(pre, config.net(1), config.n_layers, source_index=source_index, seeds=head_seeds,
+                              freeze=False)
+    source = pre.take(source_index)
+    slow = config.trunk_lr_scale
+    return {"target_only": (scratch, 1.0), "finetune": (new_head, 1.0), "finetune_slow": (new_head, slow),
+            "keep_head": (source, 1.0), "keep_head_slow": (source, slow)}
+
+
+def _trunk_scale(stack: ModelStack, scale: torch.Tensor) -> dict[str, torch.Tensor]:
+    """fit_many's lr_scale: every hidden layer's rate times scale (one per model), the heads at 1."""
+    return {name: scale for name in stack.params if name.startswith("layers.")}
 
 
 @cached
-def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, n_source: int = 200,
-                          noise: float = 0.0, permuted: float = 0.25, n_val: int = 30, hidden: int = 32,
-                          n_layers: int = 2, steps: int = 100, lr: float = 1.0, trunk_lr_scale: float = 0.1,
-                          progress: bool = True) -> Sweep:
+def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, progress: bool = True,
+                          **config) -> Sweep:
     """Target accuracy (test and validation) of the joint objective for every (lam, n_target, seed), and of the baselines.
 
-    Results, each (n_lam, n_n_target, n_seeds), as acc_<name> (test) and val_<name> (validation):
-    the joint objective, "joint" (one rate: fixed budget) and "joint_heads" (heads at their own
-    rate); the baselines of BASELINES (they do not depend on lam and are repeated along it). The
-    "slower trunk" variants train the pretrained hidden layers at lr * trunk_lr_scale.
+    config: any field of TransferConfig (steps=50, lr=0.3, ...). Results, each (n_lam, n_n_target, n_seeds),
+    as acc_<name> (test) and val_<name> (validation): the joint objective, "joint" (one rate: fixed budget)
+    and "joint_heads" (heads at their own rate); the baselines of BASELINES (they do not depend on lam and
+    are repeated along it). The "slower trunk" variants train the pretrained hidden layers at
+    lr * trunk_lr_scale. meta: the config.
     """
     lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
     n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0)
-    check_keywords(n_source=n_source, noise=noise, hidden=hidden, n_layers=n_layers, progress=progress)
-    check_int("steps", steps, low=1)
-    check_float("lr", lr, low=0.0, low_open=True)
-    check_float("trunk_lr_scale", trunk_lr_scale, low=0.0, low_open=True)
+    check_keywords(progress=progress)
+    config = TransferConfig.of(config)
     sweep = Sweep({"lam": lams, "n_target": n_target}, seeds)
     use_one_thread()  # before the data too: torch on two busy cores is slow even for small tensors (see train.py)
-    data = {(n, s): load_transfer_digits(n, n_source=n_source, noise=noise, permuted=permuted, n_val=n_val, seed=s)
-            for n in n_target for s in seeds}
-    sgd = dict(loss="ce", optimizer="sgd", lr=lr, steps=steps, progress=progress)
-    grid = (len(lams), len(n_target), len(seeds))
+    pairs = without(sweep, "lam").runs()  # (n_target, seed): the baselines do not depend on lam
+    data = {(r["n_target"], r["seed"]): config.load(r["n_target"], r["seed"]) for r in pairs}
 
-    def net(n_tasks):
-        return lambda: MultiTaskNet(64, hidden, n_layers, n_tasks, 10, sharing_depth=n_layers)
+    # the joint objective, twice per run of the grid: one rate, then heads at their own rate
+    runs = sweep.runs()
+    joint = joint_accuracies([data[r["n_target"], r["seed"]] for r in runs], [r["lam"] for r in runs],
+                             [r["seed"] for r in runs], hidden=config.hidden, n_layers=config.n_layers,
+                             steps=config.steps, lr=config.lr, progress=progress)
+    for name, flat in joint.items():
+        sweep.fill(name, flat)
 
-    def add(name, stack, point_data, task=0, broadcast=False):
-        for split, prefix in (("test", "acc_"), ("val", "val_")):
-            acc = target_accuracies(stack, point_data, task, split).numpy()
-            acc = np.broadcast_to(acc.reshape(1, *grid[1:]), grid).copy() if broadcast else acc.reshape(grid)
-            sweep.add(prefix + name, acc)
-
-    # the joint objective, twice per (lam, n_target, seed): one rate, then heads at their own rate
-    points = [(lam, n, s) for lam in lams for n in n_target for s in seeds]
-    joint = joint_accuracies([data[n, s] for _, n, s in points], [lam for lam, _, _ in points],
-                             [s for *_, s in points], hidden=hidden, n_layers=n_layers, steps=steps, lr=lr,
-                             progress=progress)
-    for name, acc in joint.items():
-        sweep.add(name, acc.reshape(grid))
-
-    # phase 1: pretrain one network per seed on the source (the source does not depend on n_target)
-    pre = ModelStack.from_factory(net(1), seeds)
-    src = [data[n_target[0], s] for s in seeds]
-    fit_many(pre, torch.stack([d.x_source for d in src])[:, None], torch.stack([d.y_source for d in src])[:, None],
-             desc="pretraining on the source", **sgd)
-
-    # phase 2, one model per (n_target, seed) and variant, target padded to max n
-    pairs = [(n, s) for n in n_target for s in seeds]
-    pair_data = [data[p] for p in pairs]
-    source = pre.take([seeds.index(s) for _, s in pairs])  # the source model, as it is
-    add("source", source, pair_data, broadcast=True)
-    xt, yt, mt = pad_tasks([[data[p].x_target] for p in pairs], [[data[p].y_target] for p in pairs])
-    head_seeds = [10_000 + s for _, s in pairs]  # fresh heads, not the pretrained network's init
-    source_index = [seeds.index(s) for _, s in pairs]
-    scratch = ModelStack.from_factory(net(1), head_seeds)
-    new_head = transfer_stack(pre, net(1), n_layers, source_index=source_index, seeds=head_seeds, freeze=False)
-    frozen = transfer_stack(pre, net(1), n_layers, source_index=source_index, seeds=head_seeds, freeze=True)
-    # nothing frozen in these five: one stack, the slower-trunk variants by a rate scale on the hidden layers
-    variants = {"target_only": (scratch, 1.0), "finetune": (new_head, 1.0), "finetune_slow": (new_head, trunk_lr_scale),
-                "keep_head": (source, 1.0), "keep_head_slow": (source, trunk_lr_scale)}
-    both = ModelStack.concat([stack for stack, _ in variants.values()])
-    trunk_scale = torch.tensor([scale for _, scale in variants.values() for _ in pairs])  # (5 * len(pairs),)
-    k = len(variants)
+    # phase 1 on the source, then phase 2: one model per (n_target, seed) and arm, target padded to max n
+    pre = pretrain(config, [data[n_target[0], s] for s in seeds], seeds, progress)
+    pair_data = [data[r["n_target"], r["seed"]] for r in pairs]
+    index, head_seeds = [seeds.index(r["seed"]) for r in pairs], [10_000 + r["seed"] for r in pairs]
+    arms = _adaptations(pre, config, index, head_seeds)
+    frozen = transfer_stack(pre, config.net(1), config.n_layers, source_index=index, seeds=head_seeds, freeze=True)
+    xt, yt, mt = pad_tasks([[d.x_target] for d in pair_data], [[d.y_target] for d in pair_data])
+    # nothing frozen in the five arms: one stack, the slower-trunk variants by a rate scale on the hidden layers
+    both = ModelStack.concat([stack for stack, _ in arms.values()])
+    k = len(arms)
+    sgd = dict(loss="ce", optimizer="sgd", lr=config.lr, steps=config.steps, progress=progress)
     fit_many(both, xt.repeat(k, 1, 1, 1), yt.repeat(k, 1, 1), sample_weights=mt.repeat(k, 1, 1),
-             lr_scale={name: trunk_scale for name in both.params if name.startswith("layers.")},
+             lr_scale=_trunk_scale(both, torch.tensor([scale for _, scale in arms.values() for _ in pairs])),
              desc=f"target only and fine-tuning, {len(both)} models", **sgd)
     fit_many(frozen, xt, yt, sample_weights=mt, desc="frozen trunk", **sgd)
-    for split, prefix in (("test", "acc_"), ("val", "val_")):
-        acc = target_accuracies(both, pair_data * k, 0, split).numpy().reshape(k, *grid[1:])
-        for name, a in zip(variants, acc):
-            sweep.add(prefix + name, np.broadcast_to(a, grid).copy())
-    add("frozen", frozen, pair_data, broadcast=True)
-    sweep.meta.update(n_source=n_source, noise=noise, permuted=permuted, n_val=n_val, hidden=hidden,
-                      n_layers=n_layers, steps=steps, lr=lr, trunk_lr_scale=trunk_lr_scale)
+    for prefix, acc in split_accuracies(both, pair_data * k).items():
+        for name, flat in zip(arms, np.split(acc, k)):
+            fill_repeated(sweep, prefix + name, flat, along="lam")
+    for name, stack in (("source", arms["keep_head"][0]), ("frozen", frozen)):  # the source model, untrained
+        for prefix, flat in split_accuracies(stack, pair_data).items():
+            fill_repeated(sweep, prefix + name, flat, along="lam")
+    sweep.meta.update(asdict(config))
     return sweep
 
 
@@ -254,75 +311,54 @@ TUNED = ("target_only", "finetune", "finetune_slow", "keep_head", "keep_head_slo
 
 
 @cached
-def tuned_rates_sweep(rates=RATES, lams=LAMBDAS, n_target: int = 30, seeds=range(5), *, n_source: int = 200,
-                      noise: float = 0.0, permuted: float = 0.25, n_val: int = 30, hidden: int = 32,
-                      n_layers: int = 2, steps: int = 100, pretrain_lr: float = 1.0, trunk_lr_scale: float = 0.1,
-                      progress: bool = True) -> Sweep:
+def tuned_rates_sweep(rates=RATES, lams=LAMBDAS, n_target: int = 30, seeds=range(5), *, progress: bool = True,
+                      **config) -> Sweep:
     """Claim 2's arms, each trained at every rate of `rates`, so that each can choose its own on validation.
 
-    One n_target. Pretraining (one network per seed) runs at pretrain_lr, as in transfer_lambda_sweep;
-    then, at every rate: target-only training, the four fine-tuning variants, and the joint objective
-    with one rate at every lam. Results, each (n_rates, n_lam, n_seeds), as acc_<name> (test) and
-    val_<name> (validation) for the names of TUNED (all but "joint" are repeated along lam).
+    One n_target; config: any field of TransferConfig. Pretraining (one network per seed) runs at config.lr,
+    as in transfer_lambda_sweep; then, at every rate: target-only training, the four fine-tuning variants,
+    and the joint objective with one rate at every lam. Results, each (n_rates, n_lam, n_seeds), as
+    acc_<name> (test) and val_<name> (validation) for the names of TUNED (all but "joint" are repeated
+    along lam). meta: n_target and the config.
     """
     rates = check_floats("rates", rates, low=0.0, low_open=True, item_name="rate")
     lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
     check_int("n_target", n_target, low=10)
     seeds = check_ints("seeds", seeds, low=0)
-    check_keywords(n_source=n_source, noise=noise, hidden=hidden, n_layers=n_layers, progress=progress)
-    check_int("steps", steps, low=1)
-    check_float("pretrain_lr", pretrain_lr, low=0.0, low_open=True)
-    check_float("trunk_lr_scale", trunk_lr_scale, low=0.0, low_open=True)
+    check_keywords(progress=progress)
+    config = TransferConfig.of(config)
     sweep = Sweep({"rate": rates, "lam": lams}, seeds)
     use_one_thread()
-    data = [load_transfer_digits(n_target, n_source=n_source, noise=noise, permuted=permuted, n_val=n_val, seed=s)
-            for s in seeds]
-    n_r, n_l, n_s = len(rates), len(lams), len(seeds)
-
-    def net():
-        return MultiTaskNet(64, hidden, n_layers, 1, 10, sharing_depth=n_layers)
+    data = {s: config.load(n_target, s) for s in seeds}
 
     # the joint objective, one rate, at every (rate, lam, seed): one call per rate
-    with tqdm(total=n_r, desc=f"joint objective at {n_r} rates, {n_r * n_l * n_s} models", disable=not progress,
-              delay=PROGRESS_DELAY_S, leave=False) as bar:
-        joint = {"acc_joint": [], "val_joint": []}
-        for rate in rates:
-            out = joint_accuracies([d for _ in lams for d in data], [lam for lam in lams for _ in seeds],
-                                   [s for _ in lams for s in seeds], hidden=hidden, n_layers=n_layers, steps=steps,
-                                   lr=rate, progress=False, variants=("joint",))
-            for name in joint:
-                joint[name].append(out[name].reshape(n_l, n_s))
-            bar.update(1)
-    for name, acc in joint.items():
-        sweep.add(name, np.stack(acc))
+    by_lam = without(sweep, "rate").runs()
+    joint = {"acc_joint": [], "val_joint": []}
+    for rate in tqdm(rates, desc=f"joint objective at {len(rates)} rates, {len(rates) * len(by_lam)} models",
+                     disable=not progress, delay=PROGRESS_DELAY_S, leave=False):
+        out = joint_accuracies([data[r["seed"]] for r in by_lam], [r["lam"] for r in by_lam],
+                               [r["seed"] for r in by_lam], hidden=config.hidden, n_layers=config.n_layers,
+                               steps=config.steps, lr=rate, progress=False, variants=("joint",))
+        for name in joint:
+            joint[name].append(out[name])
+    for name, parts in joint.items():
+        sweep.fill(name, np.concatenate(parts))
 
-    # pretraining, then target-only and the four fine-tuning variants at every rate: one fit_many
-    pre = ModelStack.from_factory(net, seeds)
-    fit_many(pre, torch.stack([d.x_source for d in data])[:, None], torch.stack([d.y_source for d in data])[:, None],
-             loss="ce", optimizer="sgd", lr=pretrain_lr, steps=steps, progress=progress, desc="pretraining on the source")
-    head_seeds = [10_000 + s for s in seeds]
-    every = list(range(n_s))
-    scratch = ModelStack.from_factory(net, head_seeds)
-    new_head = transfer_stack(pre, net, n_layers, source_index=every, seeds=head_seeds, freeze=False)
-    arms = {"target_only": (scratch, 1.0), "finetune": (new_head, 1.0), "finetune_slow": (new_head, trunk_lr_scale),
-            "keep_head": (pre, 1.0), "keep_head_slow": (pre, trunk_lr_scale)}
-    stacks = [stack for stack, _ in arms.values() for _ in rates]  # arm-major, then rate, then seed
-    both = ModelStack.concat(stacks)
-    lr = torch.tensor([rate for _ in arms for rate in rates for _ in seeds])
-    trunk = torch.tensor([scale for _, scale in arms.values() for _ in rates for _ in seeds])
-    m = len(both)
-    xt = torch.stack([d.x_target for d in data])[:, None].repeat(m // n_s, 1, 1, 1)
-    yt = torch.stack([d.y_target for d in data])[:, None].repeat(m // n_s, 1, 1)
-    fit_many(both, xt, yt, lr_scale={name: trunk for name in both.params if name.startswith("layers.")},
-             loss="ce", optimizer="sgd", lr=lr, steps=steps, progress=progress,
-             desc=f"target only and fine-tuning at {n_r} rates, {m} models")
-    for split, prefix in (("test", "acc_"), ("val", "val_")):
-        acc = target_accuracies(both, data * (m // n_s), 0, split).numpy().reshape(len(arms), n_r, 1, n_s)
-        for name, a in zip(arms, acc):
-            sweep.add(prefix + name, np.broadcast_to(a, (n_r, n_l, n_s)).copy())
-    sweep.meta.update(n_target=n_target, n_source=n_source, noise=noise, permuted=permuted, n_val=n_val,
-                      hidden=hidden, n_layers=n_layers, steps=steps, pretrain_lr=pretrain_lr,
-                      trunk_lr_scale=trunk_lr_scale)
+    # pretraining, then target-only and the four fine-tuning variants at every (rate, seed): one fit_many
+    pre = pretrain(config, list(data.values()), seeds, progress)
+    arms = _adaptations(pre, config, range(len(seeds)), [10_000 + s for s in seeds])
+    by_rate = without(sweep, "lam").runs()
+    both = ModelStack.concat([stack for stack, _ in arms.values() for _ in rates])  # arm, then rate, then seed
+    x = torch.stack([data[r["seed"]].x_target for _ in arms for r in by_rate])[:, None]
+    y = torch.stack([data[r["seed"]].y_target for _ in arms for r in by_rate])[:, None]
+    fit_many(both, x, y, lr_scale=_trunk_scale(both, torch.tensor([s for _, s in arms.values() for _ in by_rate])),
+             loss="ce", optimizer="sgd", lr=torch.tensor([r["rate"] for _ in arms for r in by_rate]),
+             steps=config.steps, progress=progress,
+             desc=f"target only and fine-tuning at {len(rates)} rates, {len(both)} models")
+    for prefix, acc in split_accuracies(both, [data[r["seed"]] for _ in arms for r in by_rate]).items():
+        for name, flat in zip(arms, np.split(acc, len(arms))):
+            fill_repeated(sweep, prefix + name, flat, along="lam")
+    sweep.meta.update(n_target=n_target, **asdict(config))
     return sweep
 
 
@@ -331,18 +367,18 @@ def tuned_choice(sweep: Sweep, names, *, over_lam: bool = False) -> tuple[list[t
 
     names: the arms to choose among (e.g. the four fine-tuning variants); every rate is a choice, and
     every lam too if over_lam (the joint objective), else only the first (the others repeat it).
-    Returns (the choice per seed, test accuracy per seed (n_seeds,)); the test numbers play no part.
+    Returns (the choice per seed, test accuracy per seed (n_seeds,)); the test numbers play no part;
+    ties go to the first (name, rate, lam).
     """
     if not isinstance(sweep, Sweep):
         raise TypeError(f"sweep must be a Sweep (from tuned_rates_sweep), got {type(sweep).__name__}")
     names = check_sequence("names", names)
     sweep.require(knobs=["rate", "lam"], results=[f"{p}{n}" for n in names for p in ("acc_", "val_")],
                   by="tuned_choice")
-    rates, lams = sweep.knobs["rate"], sweep.knobs["lam"]
-    grid = [(n, i, j) for n in names for i in range(len(rates)) for j in (range(len(lams)) if over_lam else [0])]
-    chosen, test = chosen_by_validation(np.stack([sweep.results["val_" + n][i, j] for n, i, j in grid]),
-                                        np.stack([sweep.results["acc_" + n][i, j] for n, i, j in grid]))
-    return [(grid[c][0], rates[grid[c][1]], lams[grid[c][2]]) for c in chosen], test
+    lams = slice(None) if over_lam else slice(0, 1)
+    val, test = (np.stack([sweep.results[prefix + n][:, lams] for n in names]) for prefix in ("val_", "acc_"))
+    index, _, test = choose_on_validation(val, test, axes=(0, 1, 2), higher_is_better=True)  # (name, rate, lam)
+    return [(names[n], sweep.knobs["rate"][r], sweep.knobs["lam"][j]) for n, r, j in zip(*index)], test
 
 
 def log_ticks(ax, values, axis: str = "x") -> None:
@@ -358,9 +394,8 @@ def transfer_lambda_explorer(sweep: Sweep, *, value: dict | None = None) -> Swee
     sweep.require(knobs=["lam", "n_target"], results=[f"acc_{name}" for name in (*JOINT, *SHOWN)],
                   by="transfer_lambda_explorer")
     value = {"lam": grid_value(sweep, "lam", 1.0), "n_target": grid_value(sweep, "n_target", 30), **(value or {})}
-    n_seeds = len(sweep.seeds)
-    names = ("joint", "joint_heads", *SHOWN)
-    spans = [(a.mean(-1) - a.std(-1), a.mean(-1) + a.std(-1)) for a in (sweep.results["acc_" + n] for n in names)]
+    spans = [(a.mean(-1) - a.std(-1), a.mean(-1) + a.std(-1))
+             for a in (sweep.results["acc_" + n] for n in (*JOINT, *SHOWN))]
     ylim = (np.floor(min(lo.min() for lo, _ in spans) * 10 - 0.5) / 10,  # the legend is below the panels
             min(1.0, np.ceil(max(hi.max() for _, hi in spans) * 10 + 0.5) / 10))  # the same on every slider move
     colors = dict(zip(SHOWN, (PALETTE[6], PALETTE[3], PALETTE[4], PALETTE[5], PALETTE[2])))  # one colour each
@@ -368,33 +403,29 @@ def transfer_lambda_explorer(sweep: Sweep, *, value: dict | None = None) -> Swee
 
     def draw(axes, point):
         ax_lam, ax_n = axes
-        for name in SHOWN:
+        lam, n = point["lam"], point["n_target"]
+        for name in SHOWN:  # left: the baselines as bands (they do not depend on lam), the joint objective vs lam
             acc = sweep.at("acc_" + name, **point)  # (n_seeds,)
             ax_lam.axhline(acc.mean(), color=colors[name], ls="--", lw=1.3, label=BASELINES[name])
             ax_lam.axhspan(acc.mean() - acc.std(), acc.mean() + acc.std(), color=colors[name], alpha=0.10, lw=0)
         for name, (color, marker) in styles.items():
-            lams, acc = sweep.curve("acc_" + name, "lam", n_target=point["n_target"])
-            plot_seed_band(lams, acc, ax=ax_lam, color=color, marker=marker, highlight=point["lam"], label=JOINT[name])
+            plot_seed_band(*sweep.curve("acc_" + name, "lam", n_target=n), ax=ax_lam, color=color, marker=marker,
+                           highlight=lam, label=JOINT[name])
         ax_lam.set(xscale="log", xlabel="λ, the target's weight (log scale)", ylabel="target test accuracy",
-                   ylim=ylim, title=f"{point['n_target']} target labels, {sweep.meta['steps']} steps")
-        log_ticks(ax_lam, lams)
-
-        ns, joint_n = sweep.curve("acc_joint_heads", "n_target", lam=point["lam"])
-        plot_seed_band(ns, joint_n, ax=ax_n, color=PALETTE[0], highlight=point["n_target"])
-        for name in SHOWN:
-            _, acc = sweep.curve("acc_" + name, "n_target", lam=point["lam"])
-            plot_seed_band(ns, acc, ax=ax_n, color=colors[name], highlight=point["n_target"], marker="s")
+                   ylim=ylim, title=f"{n} target labels, {sweep.meta['steps']} steps")
+        log_ticks(ax_lam, sweep.knobs["lam"])
+        for name, color in (("joint_heads", PALETTE[0]), *colors.items()):  # right: every curve vs n_target
+            plot_seed_band(*sweep.curve("acc_" + name, "n_target", lam=lam), ax=ax_n, color=color, highlight=n,
+                           marker="o" if name == "joint_heads" else "s")
         ax_n.set(xscale="log", ylim=ylim, xlabel="labelled target examples (log scale)",
-                 title=f"λ = {point['lam']:g}; mean ± sd, {n_seeds} seeds")
-        log_ticks(ax_n, ns)
-        # one legend for both panels (a colour is one method in both), below them: it covers no data
-        fig = ax_lam.figure
-        for old in fig.legends[:]:
-            old.remove()
+                 title=f"λ = {lam:g}; mean ± sd, {len(sweep.seeds)} seeds")
+        log_ticks(ax_n, sweep.knobs["n_target"])
+        for old in ax_lam.figure.legends[:]:  # one legend for both panels (a colour is one method in both), below
+            old.remove()  # them: it covers no data
         handles = dict(zip(*reversed(ax_lam.get_legend_handles_labels())))  # label -> handle
         labels = [*JOINT.values(), *(BASELINES[name] for name in LEGEND_ORDER)]  # the longest labels in one column
-        fig.legend([handles[label] for label in labels], labels, loc="outside lower center", ncols=3,
-                   fontsize="small", columnspacing=1.2, handlelength=1.6)
+        ax_lam.figure.legend([handles[label] for label in labels], labels, loc="outside lower center", ncols=3,
+                             fontsize="small", columnspacing=1.2, handlelength=1.6)
 
     return SweepExplorer(sweep, draw, knobs=["lam", "n_target"], value=value, figsize=(11, 5.2),
                          descriptions={"lam": "λ (target weight)", "n_target": "target labels"})

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords
+from mtl_lessons._checks import check_int, check_ints, check_keywords, check_lrs
 from mtl_lessons.data import load_digits_split, take_labels
-from mtl_lessons.metrics import per_task_accuracy
+from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
@@ -103,13 +103,14 @@ def fit_tuned(stack: ModelStack, x, y, *, lrs, steps: int, val_test, sample_weig
               progress: bool = True, desc: str = "training") -> dict:
     """Train every model of the stack once per learning rate of `lrs` (all in one vectorised run) for
     `steps` steps, and choose for each model, on validation only, its rate: the best validation accuracy,
-    ties going to the lower validation loss.
+    ties going to the lower validation loss (then to the first rate).
 
     val_test: {"sets": a list of (x, y), "val": [index into sets per model], "test": [the same]}.
     Returns per model (arrays of len(stack)): val, test (accuracies at the chosen rate), lr, and
     fixed_val, fixed_test: the same at the fixed rate lrs[len(lrs) // 2] (no choice); and "stack":
     the models at their chosen rates (for transfer).
     """
+    lrs = check_lrs(lrs)
     n, k = len(stack), len(lrs)
     big = ModelStack.concat([stack] * k)  # model j * n + i is model i at lrs[j]
     reps = (k,) + (1,) * (x.dim() - 1)
@@ -119,22 +120,43 @@ def fit_tuned(stack: ModelStack, x, y, *, lrs, steps: int, val_test, sample_weig
              progress=progress, desc=desc)
     with torch.no_grad():
         scores = _scores(big, val_test["sets"]).reshape(len(val_test["sets"]), 2, k, n)  # (set, acc/loss, lr, model)
-    out = {key: np.empty(n) for key in ("val", "test", "lr", "fixed_val", "fixed_test")}
-    rows = []
-    for i in range(n):
-        (val_acc, val_loss), test_acc = scores[val_test["val"][i], :, :, i], scores[val_test["test"][i], 0, :, i]
-        j = np.lexsort((val_loss, -val_acc))[0]  # best validation accuracy, then lowest validation loss
-        out["val"][i], out["test"][i], out["lr"][i] = val_acc[j], test_acc[j], lrs[j]
-        out["fixed_val"][i], out["fixed_test"][i] = val_acc[k // 2], test_acc[k // 2]
-        rows.append(j * n + i)
-    out["stack"] = big.take(rows)
-    return out
+    models = np.arange(n)
+    val_acc, val_loss = np.moveaxis(scores[np.asarray(val_test["val"]), :, :, models], 1, 0)  # each (model, lr)
+    test_acc = scores[np.asarray(val_test["test"]), 0, :, models]
+    # one score holds both keys: the rank of the validation loss among the rates with the best validation accuracy
+    loss_rank = val_loss.argsort(-1, kind="stable").argsort(-1, kind="stable")
+    score = np.where(val_acc == val_acc.max(-1, keepdims=True), loss_rank, k)
+    (j,), _, val, test = choose_on_validation(score, val_acc, test_acc, axes=(-1,))
+    return {"val": val.astype(float), "test": test.astype(float), "lr": np.asarray(lrs, dtype=float)[j],
+            "fixed_val": val_acc[:, k // 2].astype(float), "fixed_test": test_acc[:, k // 2].astype(float),
+            "stack": big.take((j * n + models).tolist())}
+
+
+KEYS = {"": "test", "val_": "val", "lr_": "lr", "fixed_": "fixed_test"}  # result prefix -> fit_tuned's key
+
+
+def _named(prefix: str, variant: str) -> str:
+    """acc_AnB -> acc_AnB, val_acc_AnB, fixed_acc_AnB, lr_AnB."""
+    return prefix + variant if prefix in ("", "val_", "fixed_") else prefix + variant[len("acc_"):]
+
+
+def _base_networks(split: dict, b_train: list, seeds, net, tune: dict) -> tuple[dict, list]:
+    """The networks transfer starts from: one on A and one on B per seed, each at its rate chosen on its own
+    task's validation split (one stack; B's smaller sets are padded and masked). Returns (fit_tuned's dict
+    for the 2 n_seeds networks, A's first; the validation and test sets: A val, B val, A test, B test)."""
+    n = len(seeds)
+    x, y, mask = pad_tasks([[split["A"].x_train] for _ in seeds] + [[xb] for xb, _ in b_train],
+                           [[split["A"].y_train] for _ in seeds] + [[yb] for _, yb in b_train])
+    sets = [(split[t].x_val, split[t].y_val) for t in "AB"] + [(split[t].x_test, split[t].y_test) for t in "AB"]
+    based = fit_tuned(ModelStack.from_factory(net, seeds + seeds), x, y, sample_weights=mask,
+                      val_test=dict(sets=sets, val=[0] * n + [1] * n, test=[2] * n + [3] * n),
+                      desc=f"base networks on A and on B, {len(tune['lrs'])} rates", **tune)
+    return based, sets
 
 
 @cached
 def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4, steps: int = 100,
-                          lrs=LRS, n_labels_b: int | None = None,
-                          progress: bool = True) -> Sweep:
+                          lrs=LRS, n_labels_b: int | None = None, progress: bool = True) -> Sweep:
     """B accuracy of AnB, AnB+, BnB, BnB+ for every frozen depth n = 0..n_layers and seed, each arm at
     its own learning rate, chosen per seed on validation.
 
@@ -151,73 +173,47 @@ def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4
     """
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
     n_layers = check_keywords(n_layers=n_layers)["n_layers"]
-    check_keywords(hidden=hidden, progress=progress)
-    check_int("steps", steps, low=1)
-    lrs = check_floats("lrs", lrs, low=0.0, low_open=True, distinct=True)
-    depths = tuple(range(n_layers + 1))
-    sweep = Sweep({"frozen_depth": depths}, seeds)
+    check_keywords(hidden=hidden, progress=progress, steps=steps)
+    tune = dict(lrs=check_lrs(lrs), steps=steps, progress=progress)
+    sweep = Sweep({"frozen_depth": tuple(range(n_layers + 1))}, seeds)
     split = {"A": load_digits_split(CLASSES_A, seed=0), "B": load_digits_split(CLASSES_B, seed=0)}
     if n_labels_b is not None:
         check_int("n_labels_b", n_labels_b, low=len(CLASSES_B), high=len(split["B"].y_train))
-    n_seeds = len(seeds)
-    tune = dict(lrs=lrs, steps=steps, progress=progress)
+    n = len(seeds)
     b_train = [(split["B"].x_train, split["B"].y_train) if n_labels_b is None else
                take_labels(split["B"].x_train, split["B"].y_train, n_labels_b, seed=s) for s in seeds]
 
     def net():
         return MultiTaskNet(64, hidden, n_layers, 1, len(CLASSES_B), sharing_depth=n_layers)
 
-    # the base networks: A and B for every seed, one stack (B's smaller sets are padded and masked)
-    x, y, mask = pad_tasks([[split["A"].x_train] for _ in seeds] + [[xb] for xb, _ in b_train],
-                           [[split["A"].y_train] for _ in seeds] + [[yb] for _, yb in b_train])
-    base = ModelStack.from_factory(net, seeds + seeds)  # rows 0..S-1 learn A, S..2S-1 learn B
-    sets = [(split[t].x_val, split[t].y_val) for t in "AB"] + [(split[t].x_test, split[t].y_test) for t in "AB"]
-    on = dict(sets=sets, val=[0] * n_seeds + [1] * n_seeds, test=[2] * n_seeds + [3] * n_seeds)
-    based = fit_tuned(base, x, y, sample_weights=mask, val_test=on,
-                      desc=f"base networks on A and on B, {len(lrs)} rates", **tune)
-    base = based["stack"]
+    based, sets = _base_networks(split, b_train, seeds, net, tune)
+    found = {(key, name, 0): based[key][n:] for key in KEYS.values() for name in VARIANTS}  # n = 0: the baseline
 
     # the transferred networks: fine-tuned ones (nothing frozen) all in one stack; frozen ones one stack per n
-    fresh = [20_000 + s for s in seeds]  # upper layers and head: not the base networks' init
     x_b = torch.stack([xb for xb, _ in b_train])[:, None]  # (n_seeds, 1, n_b, 64): seed j's B images
-    y_b = torch.stack([yb for _, yb in b_train])[:, None]
-    keys = {"": "test", "val_": "val", "lr_": "lr", "fixed_": "fixed_test"}
+    y_b, fresh = torch.stack([yb for _, yb in b_train])[:, None], [20_000 + s for s in seeds]  # fresh: upper layers
 
-    def named(prefix, result):  # acc_AnB -> acc_AnB, val_acc_AnB, fixed_acc_AnB, lr_AnB
-        return prefix + result if prefix in ("", "val_", "fixed_") else prefix + result[len("acc_"):]
+    def train(runs, freeze, desc):  # runs: (depth, variant), n_seeds models each
+        stack = ModelStack.concat([transfer_stack(based["stack"], net, d, seeds=fresh, freeze=freeze,
+                                                  source_index=range(n) if VARIANTS[v][0] == "A" else range(n, 2 * n))
+                                   for d, v in runs])
+        chosen = fit_tuned(stack, x_b.repeat(len(runs), 1, 1, 1), y_b.repeat(len(runs), 1, 1),
+                           val_test=dict(sets=sets[1::2], val=[0] * n * len(runs), test=[1] * n * len(runs)),
+                           desc=desc, **tune)
+        for key in KEYS.values():
+            found.update({(key, v, d): row for (d, v), row in zip(runs, np.split(chosen[key], len(runs)))})
 
-    results = {named(prefix, name): np.empty((len(depths), n_seeds)) for prefix in keys for name in VARIANTS}
-    for prefix, key in keys.items():
-        for name in VARIANTS:  # n = 0: nothing is copied, the network is the baseline
-            results[named(prefix, name)][0] = based[key][n_seeds:]
-    source_rows = {"A": list(range(n_seeds)), "B": list(range(n_seeds, 2 * n_seeds))}
-    b_sets = dict(sets=sets[1::2])
-
-    def train_and_record(stack, runs, desc):  # runs: (depth, variant) per block of n_seeds models
-        reps = len(stack) // n_seeds
-        chosen = fit_tuned(stack, x_b.repeat(reps, 1, 1, 1), y_b.repeat(reps, 1, 1), desc=desc,
-                           val_test={**b_sets, "val": [0] * len(stack), "test": [1] * len(stack)}, **tune)
-        for prefix, key in keys.items():
-            for (d, name), row in zip(runs, chosen[key].reshape(len(runs), n_seeds)):
-                results[named(prefix, name)][d] = row
-
-    tuned = [(d, name) for d in depths[1:] for name in VARIANTS if not VARIANTS[name][1]]
-    models = []
-    for d, name in tuned:
-        stack = transfer_stack(base, net, d, source_index=source_rows[VARIANTS[name][0]], seeds=fresh, freeze=False)
-        models += [stack.model(i) for i in range(n_seeds)]
-    train_and_record(ModelStack(models), tuned, f"fine-tuned transfers, {len(models)} x {len(lrs)} rates")
-    frozen = [name for name in VARIANTS if VARIANTS[name][1]]
-    for d in depths[1:]:
-        rows = [i for name in frozen for i in source_rows[VARIANTS[name][0]]]
-        stack = transfer_stack(base, net, d, source_index=rows, seeds=fresh * len(frozen), freeze=True)
-        train_and_record(stack, [(d, name) for name in frozen], f"frozen transfers, n = {d}, {len(lrs)} rates")
-    for name, array in results.items():
-        sweep.add(name, array)
-    for prefix, key in keys.items():
-        sweep.add(named(prefix, "acc_base_B"), np.broadcast_to(based[key][n_seeds:], (len(depths), n_seeds)).copy())
-    sweep.meta.update(acc_base_A=based["test"][:n_seeds], lr_base_A=based["lr"][:n_seeds], hidden=hidden, n_layers=n_layers, steps=steps,
-                      lrs=lrs, n_labels_b=len(b_train[0][1]))
+    depths = sweep.knobs["frozen_depth"][1:]
+    tuned = [(d, v) for d in depths for v in VARIANTS if not VARIANTS[v][1]]
+    train(tuned, False, f"fine-tuned transfers, {len(tuned) * n} x {len(lrs)} rates")
+    for d in depths:
+        train([(d, v) for v in VARIANTS if VARIANTS[v][1]], True, f"frozen transfers, n = {d}, {len(lrs)} rates")
+    for prefix, key in KEYS.items():
+        for v in VARIANTS:
+            sweep.fill(_named(prefix, v), np.concatenate([found[key, v, d] for d in sweep.knobs["frozen_depth"]]))
+        sweep.fill(_named(prefix, "acc_base_B"), np.tile(based[key][n:], len(sweep.knobs["frozen_depth"])))
+    sweep.meta.update(acc_base_A=based["test"][:n], lr_base_A=based["lr"][:n], hidden=hidden, n_layers=n_layers,
+                      steps=steps, lrs=tune["lrs"], n_labels_b=len(b_train[0][1]))
     return sweep
 
 
@@ -239,27 +235,20 @@ def transferability_explorer(sweep: Sweep, *, value: int | None = None) -> Sweep
         ax.axhline(base.mean(), color="0.3", lw=1, ls=":", label="baseline B (from scratch)")
         ax.axhspan(base.mean() - base.std(), base.mean() + base.std(), color="0.5", alpha=0.15, lw=0)
         for name, (_, frozen, label, color, style) in VARIANTS.items():
-            _, acc = sweep.curve(name, "frozen_depth")
-            plot_seed_band(depths, acc, ax=ax, color=color, highlight=n, label=label,
+            plot_seed_band(depths, sweep.curve(name, "frozen_depth")[1], ax=ax, color=color, highlight=n, label=label,
                            marker="o" if frozen else "s")
-            ax.lines[-2 if n is not None else -1].set_linestyle(style)
+            ax.lines[-2].set_linestyle(style)  # the mean's line (the last one marks n)
         ax.set(xticks=depths, ylim=ylim, xlabel="n, hidden layers copied from the first network",
                ylabel="test accuracy on B (digits 5–9)",
                title=f"Transfer by depth: mean ± sd over {len(sweep.seeds)} seeds")
         ax.legend(fontsize=7, loc="lower left")
-
-        names = ["acc_base_B", *VARIANTS]
-        labels = ["base B", *(VARIANTS[k][2].split(" ")[0] for k in VARIANTS)]
-        colors = ["0.5", *(VARIANTS[k][3] for k in VARIANTS)]
-        values = [sweep.at(name, frozen_depth=n) for name in names]
-        bars = ax_bar.bar(labels, [v.mean() for v in values], yerr=[v.std() for v in values], color=colors,
-                          capsize=3)
-        for bar, name in zip(bars, names):
-            if name in VARIANTS and VARIANTS[name][1]:
-                bar.set_hatch("//")
-                bar.set_facecolor("white")
-                bar.set_edgecolor(VARIANTS[name][3])
-        for bar, v in zip(bars, values):
+        values = [sweep.at(name, frozen_depth=n) for name in ("acc_base_B", *VARIANTS)]
+        bars = ax_bar.bar(["base B", *(label.split(" ")[0] for _, _, label, _, _ in VARIANTS.values())],
+                          [v.mean() for v in values], yerr=[v.std() for v in values], capsize=3,
+                          color=["0.5", *(color for *_, color, _ in VARIANTS.values())])
+        for bar, v, variant in zip(bars, values, (None, *VARIANTS.values())):
+            if variant and variant[1]:  # frozen: hatched
+                bar.set(hatch="//", facecolor="white", edgecolor=variant[3])
             ax_bar.text(bar.get_x() + bar.get_width() / 2, ylim[0] + 0.01, f"{v.mean():.3f}", ha="center",
                         va="bottom", fontsize=8)
         ax_bar.set(ylim=ylim, ylabel="test accuracy on B", title=f"At n = {n}: mean ± sd over seeds")

@@ -66,15 +66,13 @@ def fresh_model_losses(seeds=range(5), *, target_scale=(1.0, 1.0), n_train: int 
 
     target_scale multiplies each task's targets, as a change of units would (metres -> centimetres: 100).
     """
-    seeds = tuple(int(s) if isinstance(s, np.integer) else s for s in seeds)  # numpy ints welcome
-    if not seeds:
-        raise ValueError("seeds is empty; give at least one seed")
+    seeds = check_ints("seeds", seeds, low=0)  # numpy ints welcome
     scale = torch.as_tensor(target_scale, dtype=torch.float32)
     if scale.shape != (2,) or not torch.isfinite(scale).all() or (scale <= 0).any():
         raise ValueError(f"target_scale={target_scale} must be two positive finite numbers, one per task")
     losses = []
     for seed in seeds:
-        tasks = make_competing_tasks(n_train, seed=check_int("seed", seed, low=0))
+        tasks = make_competing_tasks(n_train, seed=seed)
         torch.manual_seed(seed)
         model = MultiTaskNet(1, 1, 1, 2, sharing_depth=1)
         with torch.no_grad():
@@ -92,12 +90,9 @@ def head_only_runs(optimizer: str, lams=(0.1, 10.0), seeds=range(5), *, train_tr
     Returns (len(lams), len(seeds), steps); model (lam, seed) starts from torch.manual_seed(seed).
     """
     lams = check_floats("lams", lams, low=0.0, item_name="lam")
-    seeds = tuple(int(s) if isinstance(s, np.integer) else s for s in seeds)  # numpy ints welcome
+    seeds = check_ints("seeds", seeds, low=0, distinct=True)  # numpy ints welcome
     check_choice("optimizer", optimizer, ("sgd", "adam"))
-    check_int("steps", steps, low=1)
-    check_float("lr", lr, low=0.0, low_open=True)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds={seeds} must be non-empty with no repeated values")
+    check_keywords(steps=steps, lr=lr)
 
     def net():
         model = MultiTaskNet(1, 1, 1, 2, sharing_depth=1)

@@ -4,7 +4,7 @@ thresholds, and the pure-noise task on which uncertainty weighting gives up a ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from mtl_lessons._checks import MAX_STEPS, check_choice, check_float, check_floats, check_int, check_ints
 from mtl_lessons.data import make_competing_tasks
+from mtl_lessons.experiments.data_size import stacked
 from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
@@ -64,7 +65,7 @@ def scaled_tasks(seed: int, scale: float, n_train: int = 16, noise: float = 0.1)
     """The competing tasks with task 2 in other units: y_2 * scale (its loss scale^2 times larger)."""
     d = make_competing_tasks(n_train, noise=noise, seed=seed)
     c = torch.tensor([1.0, scale]).reshape(2, 1, 1)
-    return d, d.x_train, d.y_train * c, d.x_test, d.y_test * c
+    return replace(d, y_train=d.y_train * c, y_val=d.y_val * c, y_test=d.y_test * c)
 
 
 COMPARED = ("equal", "original", "static", "uncertainty", "gradnorm", "dwa")
@@ -91,10 +92,7 @@ def loss_scale_comparison(ratio: float = 100.0, seeds=range(3), *, methods=COMPA
     grid = Sweep({"lr": lrs}, seeds)  # every rate is trained; each method keeps one, on validation
     runs, scale = grid.runs(), float(np.sqrt(ratio))
     data = [scaled_tasks(r["seed"], scale) for r in runs]
-    c = torch.tensor([1.0, scale]).reshape(2, 1, 1)
-    x, y = torch.stack([d[1] for d in data]), torch.stack([d[2] for d in data])
-    x_val, y_val = torch.stack([d[0].x_val for d in data]), torch.stack([d[0].y_val * c for d in data])
-    x_test, y_test = torch.stack([d[3] for d in data]), torch.stack([d[4] for d in data])
+    x, y, x_val, y_val, x_test, y_test = stacked(data, "x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
     unscale = torch.tensor([1.0, 1.0 / ratio])  # back to task 2's original units
     out = {}
     for method in tqdm(methods, desc=f"{len(methods)} methods x {len(lrs)} rates x {len(seeds)} seeds, loss "
@@ -133,7 +131,7 @@ def _train_scaled(runs: list[dict], hidden: int, strategy, *, lr: float, steps: 
     (checkpoints, 2) every `every` steps, test_mse (2,) held-out with task 2 in its original units (so ratios
     compare), train_losses (2,) at the end."""
     data = [scaled_tasks(r["seed"], float(np.sqrt(r["loss_ratio"]))) for r in runs]
-    x, y, x_test, y_test = (torch.stack([d[i] for d in data]) for i in (1, 2, 3, 4))
+    x, y, x_test, y_test = stacked(data, "x_train", "y_train", "x_test", "y_test")
     unscale = torch.tensor([[1.0, 1.0 / r["loss_ratio"]] for r in runs])  # back to task 2's original units
     stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), [r["seed"] for r in runs])
     h = fit_many(stack, x, y, optimizer="adam", lr=lr, steps=steps, strategy=strategy, progress=progress, desc=desc)

@@ -75,16 +75,8 @@ def matched_width(in_features: int, hidden: int, n_layers: int, n_tasks: int, ou
 
 def _check_depths(depths, n_layers: int) -> tuple[int, ...]:
     """All depths 0..n_layers if None, else distinct ints in that range (numpy ints accepted)."""
-    if depths is None:
-        return tuple(range(n_layers + 1))
-    depths = tuple(int(k) if isinstance(k, np.integer) else k for k in np.atleast_1d(np.asarray(depths, dtype=object)))
-    if not depths:
-        raise ValueError("depths is empty; give at least one sharing depth")
-    for k in depths:
-        check_int("depths", k, low=0, high=n_layers)
-    if len(set(depths)) != len(depths):
-        raise ValueError(f"depths={depths} repeats a depth; give each at most once")
-    return depths
+    return tuple(range(n_layers + 1)) if depths is None else check_ints("depths", depths, low=0, high=n_layers,
+                                                                         distinct=True)
 
 
 @dataclass(frozen=True)

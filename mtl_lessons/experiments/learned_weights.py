@@ -11,7 +11,7 @@ import torch
 
 from tqdm.auto import tqdm
 
-from mtl_lessons._checks import MAX_STEPS, check_choice, check_float, check_floats, check_int, check_ints
+from mtl_lessons._checks import MAX_STEPS, check_choice, check_float, check_floats, check_int, check_ints, check_lrs
 from mtl_lessons.data import make_competing_tasks
 from mtl_lessons.experiments.data_size import stacked
 from mtl_lessons.metrics import choose_on_validation, per_task_mse
@@ -85,7 +85,7 @@ def loss_scale_comparison(ratio: float = 100.0, seeds=range(3), *, methods=COMPA
     """
     ratio = check_float("ratio", ratio, low=0.0, low_open=True)
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
-    lrs = check_floats("lrs", lrs, low=0.0, low_open=True, distinct=True)
+    lrs = check_lrs(lrs)
     for m in methods:
         check_choice("methods", m, COMPARED)
     steps = check_int("steps", steps, low=1, high=MAX_STEPS)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords
+from mtl_lessons._checks import check_int, check_ints, check_keywords, check_lrs
 from mtl_lessons.data import make_sinusoid_tasks
-from mtl_lessons.metrics import per_task_mse
+from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.sweep import Sweep, cached
@@ -18,6 +18,7 @@ from mtl_lessons.train import ModelStack, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 MODELS = {"independent": 0, "shared": None}  # name -> sharing depth (None: the whole trunk)
+TUNED_LRS = (0.003, 0.01, 0.03)  # the learning rates each architecture chooses from, per seed and task, on validation
 
 
 def cut(ratio: float) -> float:
@@ -50,111 +51,131 @@ class DataSizeClaims:
 CLAIMS = DataSizeClaims()
 
 
-@cached
-def data_size_sweep(n_per_task=(4, 6, 8, 16, 32, 64), seeds=range(5), *, n_tasks: int = 8,
-                    hidden: int = 16, n_layers: int = 2, steps: int = 600, lr: float = 1e-2,
-                    noise: float = 0.1, relatedness: float = 1.0, n_grid: int = 120,
-                    progress: bool = True) -> Sweep:
-    """Train independent networks (k=0) and a shared trunk (k=L) for every (n_per_task, seed):
-    tanh MultiTaskNet, full-batch Adam.
+@dataclass(frozen=True)
+class DataSize:
+    """Chapter 1's grid (data_size_sweep): one field per knob; tanh MultiTaskNet, full-batch Adam."""
 
-    Each architecture is one vectorised run over the whole grid; tasks with fewer
-    points are padded and masked by sample weights. Results per grid point and seed:
-    test_mse_<model> (mean over tasks), fit_<model> (n_tasks, n_grid), and the data.
-    """
-    n_per_task, seeds = check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0)
-    check_keywords(n_tasks=n_tasks, hidden=hidden, n_layers=n_layers, steps=steps, lr=lr, noise=noise,
-                   relatedness=relatedness, n_grid=n_grid, progress=progress)
-    sweep = Sweep({"n_per_task": n_per_task}, seeds)
-    points = [(n, s) for n in n_per_task for s in seeds]
-    tasks = [make_sinusoid_tasks(n_tasks, n, relatedness=relatedness, noise=noise, seed=s) for n, s in points]
-    n_max = max(n_per_task)
-    x, y, mask = pad_tasks([list(d.x_train) for d in tasks], [list(d.y_train) for d in tasks])
-    x_test = torch.stack([d.x_test for d in tasks])
-    y_test = torch.stack([d.y_test for d in tasks])
-    x_grid = torch.linspace(-5, 5, n_grid)
-    grid_shape = (len(n_per_task), len(seeds))
+    n_per_task: tuple[int, ...] = (4, 6, 8, 16, 32, 64)  # the slider: training points per task
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # every grid point is trained once per seed
+    n_tasks: int = 8  # sinusoid tasks (make_sinusoid_tasks)
+    hidden: int = 16  # width of every hidden layer
+    n_layers: int = 2  # hidden layers; the shared trunk shares them all, independent networks none
+    steps: int = 600  # full-batch Adam steps per model
+    lr: float = 1e-2  # Adam's learning rate, the same for every model
+    noise: float = 0.1  # sd of the noise on the training targets
+    relatedness: float = 1.0  # 1: every task mixes the same two features; 0: each its own sinusoid
+    n_grid: int = 120  # x values the fits are drawn at
 
+
+@dataclass(frozen=True)
+class TunedComparison:
+    """The tuned comparison's settings (tuned_comparison): each architecture at its best rate and step."""
+
+    n_per_task: tuple[int, ...] = (4, 8, 64)  # training points per task
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    lrs: tuple[float, ...] = TUNED_LRS  # the rates each architecture chooses from, per seed and task
+    max_steps: int = 2000  # full-batch Adam steps per model; the stopping step is chosen among the records
+    record_every: int = 50  # validation and test MSE are recorded every this many steps (and at step 0)
+    n_tasks: int = 8
+    hidden: int = 16
+    n_layers: int = 2
+    noise: float = 0.1
+    relatedness: float = 1.0
+    n_val: int = 50  # validation points per task: what the choice is made on
+
+
+def stacked(tasks, *splits: str) -> list[torch.Tensor]:
+    """Each named split (e.g. "x_test") of every TaskSet in `tasks`, stacked: (len(tasks), n_tasks, n, 1)."""
+    return [torch.stack([getattr(d, split) for d in tasks]) for split in splits]
+
+
+def _train_both(cfg, runs, x, y, mask, *, progress: bool, **fit_kwargs):
+    """Train MODELS' two architectures, one model per run (a {..., "seed": s} dict), all in one vectorised
+    fit_many each; yields (name, trained ModelStack, history)."""
     for name, depth in MODELS.items():
-        depth = n_layers if depth is None else depth
-        stack = ModelStack.from_factory(
-            lambda: MultiTaskNet(1, hidden, n_layers, n_tasks, sharing_depth=depth), [s for _, s in points])
-        fit_many(stack, x, y, sample_weights=mask, optimizer="adam", lr=lr, steps=steps,
-                 progress=progress, desc=f"{name} networks, {len(points)} at once")
-        with torch.no_grad():
-            mse = per_task_mse(stack(x_test), y_test).mean(-1)  # (points,)
-            fits = stack(x_grid[None, :, None].expand(len(points), -1, -1))[..., 0]  # (points, n_tasks, n_grid)
-        sweep.add(f"test_mse_{name}", mse.reshape(grid_shape).numpy())
-        sweep.add(f"fit_{name}", fits.reshape(*grid_shape, n_tasks, n_grid).numpy())
+        depth = cfg.n_layers if depth is None else depth
+        stack = ModelStack.from_factory(lambda: MultiTaskNet(1, cfg.hidden, cfg.n_layers, cfg.n_tasks,
+                                                             sharing_depth=depth), [r["seed"] for r in runs])
+        history = fit_many(stack, x, y, sample_weights=mask, optimizer="adam", progress=progress,
+                           desc=f"{name} networks, {len(runs)} at once", **fit_kwargs)
+        yield name, stack, history
 
-    x_pad = np.where(mask.numpy() > 0, x[..., 0].numpy(), np.nan)
-    y_pad = np.where(mask.numpy() > 0, y[..., 0].numpy(), np.nan)
-    sweep.add("x_train", x_pad.reshape(*grid_shape, n_tasks, n_max))
-    sweep.add("y_train", y_pad.reshape(*grid_shape, n_tasks, n_max))
-    truth = np.stack([tasks[i].true_function(x_grid).numpy() for i in range(len(seeds))])  # n = first size
-    sweep.meta.update(x_grid=x_grid.numpy(), truth=truth, noise=noise)  # truth: (n_seeds, n_tasks, n_grid)
+
+@cached
+def data_size_sweep(n_per_task=DataSize.n_per_task, seeds=DataSize.seeds, *, progress: bool = True,
+                    **settings) -> Sweep:
+    """Train independent networks (k=0) and a shared trunk (k=L) for every (n_per_task, seed).
+
+    settings: any other field of DataSize (n_tasks=..., steps=..., ...). Each architecture is one vectorised
+    run over the whole grid; tasks with fewer points are padded and masked by sample weights. Results per
+    grid point and seed: test_mse_<model> (mean over tasks), fit_<model> (n_tasks, n_grid), and the data.
+    """
+    cfg = DataSize(check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0), **settings)
+    check_keywords(n_tasks=cfg.n_tasks, hidden=cfg.hidden, n_layers=cfg.n_layers, steps=cfg.steps, lr=cfg.lr,
+                   noise=cfg.noise, relatedness=cfg.relatedness, n_grid=cfg.n_grid, progress=progress)
+    sweep = Sweep({"n_per_task": cfg.n_per_task}, cfg.seeds)
+    runs = sweep.runs()
+    tasks = [make_sinusoid_tasks(cfg.n_tasks, r["n_per_task"], relatedness=cfg.relatedness, noise=cfg.noise,
+                                 seed=r["seed"]) for r in runs]
+    x, y, mask = pad_tasks([list(d.x_train) for d in tasks], [list(d.y_train) for d in tasks])
+    x_test, y_test = stacked(tasks, "x_test", "y_test")
+    x_grid = torch.linspace(-5, 5, cfg.n_grid)
+    for name, stack, _ in _train_both(cfg, runs, x, y, mask, lr=cfg.lr, steps=cfg.steps, progress=progress):
+        with torch.no_grad():
+            sweep.fill(f"test_mse_{name}", per_task_mse(stack(x_test), y_test).mean(-1))  # mean over tasks
+            sweep.fill(f"fit_{name}", stack(x_grid[None, :, None].expand(len(runs), -1, -1))[..., 0])
+    sweep.fill("x_train", np.where(mask.numpy() > 0, x[..., 0].numpy(), np.nan))  # padding: nan
+    sweep.fill("y_train", np.where(mask.numpy() > 0, y[..., 0].numpy(), np.nan))
+    truth = np.stack([d.true_function(x_grid).numpy() for d in tasks[:len(cfg.seeds)]])  # the same at every n
+    sweep.meta.update(x_grid=x_grid.numpy(), truth=truth, noise=cfg.noise)  # truth: (n_seeds, n_tasks, n_grid)
     return sweep
 
 
-TUNED_LRS = (0.003, 0.01, 0.03)  # the learning rates each architecture chooses from, per seed and task, on validation
-
-
 @cached
-def tuned_comparison(n_per_task=(4, 8, 64), seeds=range(5), *, lrs=TUNED_LRS, max_steps: int = 2000,
-                     record_every: int = 50, n_tasks: int = 8, hidden: int = 16, n_layers: int = 2,
-                     noise: float = 0.1, relatedness: float = 1.0, n_val: int = 50, progress: bool = True) -> Sweep:
+def tuned_comparison(n_per_task=TunedComparison.n_per_task, seeds=TunedComparison.seeds, *,
+                     progress: bool = True, **settings) -> Sweep:
     """Each architecture at its best: its learning rate and stopping step chosen on validation, per seed
     and per task (as Caruana 1997 picks the stopping point per task, for the multi-task net too).
 
-    For every (n_per_task, rate, seed) and architecture one model is trained for up to `max_steps`
-    full-batch Adam steps (one vectorised run per architecture); every `record_every` steps (and at
-    step 0) each task's validation and test MSE are recorded. Per seed, architecture and task the
-    (rate, step) with the lowest validation MSE of that task is chosen (the first, on ties), and only
-    its test MSE is reported: a task's error is that of its own network (independent) or of the shared
-    trunk with its head as they were at that task's chosen step (shared).
+    settings: any other field of TunedComparison. For every (n_per_task, rate, seed) and architecture one
+    model is trained for up to `max_steps` full-batch Adam steps (one vectorised run per architecture);
+    every `record_every` steps (and at step 0) each task's validation and test MSE are recorded. Per seed,
+    architecture and task the (rate, step) with the lowest validation MSE of that task is chosen (the first,
+    on ties), and only its test MSE is reported: a task's error is that of its own network (independent) or
+    of the shared trunk with its head as they were at that task's chosen step (shared).
     Results (n_per_task, seeds): test_mse_<model> (mean over tasks, each at its choice); (n_per_task,
     seeds, n_tasks): val_mse_<model> (at the choice), lr_<model>, step_<model>; (n_per_task, seeds,
     n_tasks, rates, records): val_curve_<model>, every validation MSE recorded.
     """
-    n_per_task, seeds = check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0)
-    lrs = check_floats("lrs", lrs, low=0.0, low_open=True, distinct=True)
-    max_steps = check_int("max_steps", max_steps, low=1)
-    record_every = check_int("record_every", record_every, low=1, high=max_steps)
-    n_val = check_int("n_val", n_val, low=1)
-    check_keywords(n_tasks=n_tasks, hidden=hidden, n_layers=n_layers, noise=noise, relatedness=relatedness,
-                   progress=progress)
-    sweep = Sweep({"n_per_task": n_per_task}, seeds)
-    tasks = {(n, s): make_sinusoid_tasks(n_tasks, n, n_val=n_val, relatedness=relatedness, noise=noise, seed=s)
-             for n in n_per_task for s in seeds}
-    points = [(n, lr, s) for n in n_per_task for lr in lrs for s in seeds]
-    data = [tasks[n, s] for n, _, s in points]
-    x, y, mask = pad_tasks([list(d.x_train) for d in data], [list(d.y_train) for d in data])
-    x_val, y_val = torch.stack([d.x_val for d in data]), torch.stack([d.y_val for d in data])
-    x_test, y_test = torch.stack([d.x_test for d in data]), torch.stack([d.y_test for d in data])
+    cfg = TunedComparison(check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0),
+                          **settings)
+    lrs, max_steps = check_lrs(cfg.lrs), check_int("max_steps", cfg.max_steps, low=1)
+    record_every = check_int("record_every", cfg.record_every, low=1, high=max_steps)
+    check_int("n_val", cfg.n_val, low=1)
+    check_keywords(n_tasks=cfg.n_tasks, hidden=cfg.hidden, n_layers=cfg.n_layers, noise=cfg.noise,
+                   relatedness=cfg.relatedness, progress=progress)
+    sweep = Sweep({"n_per_task": cfg.n_per_task}, cfg.seeds)
+    grid = Sweep({"n_per_task": cfg.n_per_task, "lr": lrs}, cfg.seeds)  # every rate is trained; the choice is after
+    runs = grid.runs()
+    tasks = [make_sinusoid_tasks(cfg.n_tasks, r["n_per_task"], n_val=cfg.n_val, relatedness=cfg.relatedness,
+                                 noise=cfg.noise, seed=r["seed"]) for r in runs]
+    x, y, mask = pad_tasks([list(d.x_train) for d in tasks], [list(d.y_train) for d in tasks])
+    x_val, y_val, x_test, y_test = stacked(tasks, "x_val", "y_val", "x_test", "y_test")
 
     def record(stack):  # (2, models, n_tasks): validation and test MSE of every task
         return torch.stack([per_task_mse(stack(x_val), y_val), per_task_mse(stack(x_test), y_test)])
 
-    shape = (len(n_per_task), len(lrs), len(seeds), n_tasks)
-    for name, depth in MODELS.items():
-        depth = n_layers if depth is None else depth
-        stack = ModelStack.from_factory(
-            lambda: MultiTaskNet(1, hidden, n_layers, n_tasks, sharing_depth=depth), [s for *_, s in points])
-        history = fit_many(stack, x, y, sample_weights=mask, optimizer="adam", lr=[lr for _, lr, _ in points],
-                           steps=max_steps, record=record, record_every=record_every, progress=progress,
-                           desc=f"{name} networks, {len(points)} at once, {len(lrs)} rates")
-        records = history.records.reshape(-1, 2, *shape)  # (n_records, val/test, sizes, rates, seeds, tasks)
-        curves = np.moveaxis(records, (0, 3), (-1, -2))  # (val/test, sizes, seeds, tasks, rates, n_records)
-        val = curves[0].reshape(*curves.shape[1:4], -1)  # (sizes, seeds, tasks, rates x records)
-        test = curves[1].reshape(val.shape)
-        best = val.argmin(-1)  # (sizes, seeds, tasks): the choice, on validation only
-        rate, when = np.unravel_index(best, (len(lrs), len(records)))
-        sweep.add(f"test_mse_{name}", np.take_along_axis(test, best[..., None], -1)[..., 0].mean(-1))
-        sweep.add(f"val_mse_{name}", np.take_along_axis(val, best[..., None], -1)[..., 0])
+    for name, _, history in _train_both(cfg, runs, x, y, mask, lr=[r["lr"] for r in runs], steps=max_steps,
+                                       record=record, record_every=record_every, progress=progress):
+        grid.fill(name, np.moveaxis(history.records, 2, 0))  # (sizes, rates, seeds, records, val/test, tasks)
+        val, test = grid.results[name][..., 0, :], grid.results[name][..., 1, :]
+        (rate, when), best_val, best_test = choose_on_validation(val, test, axes=(1, 3))  # (sizes, seeds, tasks)
+        sweep.add(f"test_mse_{name}", best_test.mean(-1))
+        sweep.add(f"val_mse_{name}", best_val)
         sweep.add(f"lr_{name}", np.asarray(lrs)[rate])
         sweep.add(f"step_{name}", history.record_steps[when])
-        sweep.add(f"val_curve_{name}", curves[0])
-    sweep.meta.update(lrs=lrs, max_steps=max_steps, noise=noise)
+        sweep.add(f"val_curve_{name}", val.transpose(0, 2, 4, 1, 3))  # (sizes, seeds, tasks, rates, records)
+    sweep.meta.update(lrs=lrs, max_steps=max_steps, noise=cfg.noise)
     return sweep
 
 
@@ -170,26 +191,24 @@ def data_size_explorer(sweep: Sweep, *, tasks=None, value: int | None = None) ->
     n_tasks = sweep.results["fit_shared"].shape[-2]
     tasks = tuple(range(min(3, n_tasks))) if tasks is None else check_ints("tasks", tasks, low=0, high=n_tasks - 1)
     value = grid_value(sweep, "n_per_task", 8) if value is None else value
+    labels = {"shared": "shared trunk", "independent": "independent networks"}
 
     def draw(axes, point):
         ax_fit, ax_mse = axes
-        i = sweep.index(**point)[0]
-        plot_task_fits(sweep.results["x_train"][i, 0], sweep.results["y_train"][i, 0], sweep.meta["x_grid"],
-                       [sweep.results["fit_shared"][i, 0], sweep.results["fit_independent"][i, 0]],
-                       truth=sweep.meta["truth"][0], tasks=tasks, labels=("shared trunk", "independent"),
-                       ax=ax_fit)
+        first = {name: sweep.at(name, **point)[0] for name in ("x_train", "y_train", "fit_shared", "fit_independent")}
+        plot_task_fits(first["x_train"], first["y_train"], sweep.meta["x_grid"], [first["fit_shared"],
+                       first["fit_independent"]], truth=sweep.meta["truth"][0], tasks=tasks,
+                       labels=("shared trunk", "independent"), ax=ax_fit)
         ax_fit.set(title=f"{point['n_per_task']} points per task (seed {sweep.seeds[0]}, {len(tasks)} of the tasks)",
                    xlabel="x", ylabel="y", ylim=(-3.2, 3.2))
-        for name, color in (("shared", PALETTE[0]), ("independent", PALETTE[1])):
+        for (name, label), color in zip(labels.items(), PALETTE):
             values, mse = sweep.curve(f"test_mse_{name}", "n_per_task")
-            plot_seed_band(values, mse, ax=ax_mse, color=color, highlight=point["n_per_task"],
-                           label="shared trunk" if name == "shared" else "independent networks")
+            plot_seed_band(values, mse, ax=ax_mse, color=color, highlight=point["n_per_task"], label=label)
         noise = sweep.meta.get("noise")
         if noise:  # the level below which both fit the true functions to within the training noise
             ax_mse.axhline(noise ** 2, color="grey", ls="--", lw=1, label=f"noise variance σ² = {noise ** 2:g}")
         ax_mse.set(xscale="log", yscale="log", xticks=values, xticklabels=[str(v) for v in values],
-                   xlabel="training points per task (log scale)",
-                   ylabel="held-out MSE (mean over tasks)",
+                   xlabel="training points per task (log scale)", ylabel="held-out MSE (mean over tasks)",
                    title=f"Held-out error, mean ± sd over {len(sweep.seeds)} seeds")
         ax_mse.minorticks_off()
         ax_mse.legend(fontsize=8)

@@ -4,16 +4,17 @@ thresholds, and the pure-noise task on which uncertainty weighting gives up a ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from tqdm.auto import tqdm
 
-from mtl_lessons._checks import MAX_STEPS, check_choice, check_float, check_floats, check_int, check_ints
+from mtl_lessons._checks import MAX_STEPS, check_choice, check_float, check_floats, check_int, check_ints, check_lrs
 from mtl_lessons.data import make_competing_tasks
-from mtl_lessons.metrics import per_task_mse
+from mtl_lessons.experiments.data_size import stacked
+from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
@@ -64,7 +65,7 @@ def scaled_tasks(seed: int, scale: float, n_train: int = 16, noise: float = 0.1)
     """The competing tasks with task 2 in other units: y_2 * scale (its loss scale^2 times larger)."""
     d = make_competing_tasks(n_train, noise=noise, seed=seed)
     c = torch.tensor([1.0, scale]).reshape(2, 1, 1)
-    return d, d.x_train, d.y_train * c, d.x_test, d.y_test * c
+    return replace(d, y_train=d.y_train * c, y_val=d.y_val * c, y_test=d.y_test * c)
 
 
 COMPARED = ("equal", "original", "static", "uncertainty", "gradnorm", "dwa")
@@ -84,22 +85,20 @@ def loss_scale_comparison(ratio: float = 100.0, seeds=range(3), *, methods=COMPA
     """
     ratio = check_float("ratio", ratio, low=0.0, low_open=True)
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
-    lrs = check_floats("lrs", lrs, low=0.0, low_open=True, distinct=True)
+    lrs = check_lrs(lrs)
     for m in methods:
         check_choice("methods", m, COMPARED)
     steps = check_int("steps", steps, low=1, high=MAX_STEPS)
-    k, n = len(lrs), len(seeds)
-    scale = float(np.sqrt(ratio))
-    data = [scaled_tasks(s, scale) for s in seeds] * k
-    c = torch.tensor([1.0, scale]).reshape(2, 1, 1)
-    x, y = torch.stack([d[1] for d in data]), torch.stack([d[2] for d in data])
-    x_val, y_val = torch.stack([d[0].x_val for d in data]), torch.stack([d[0].y_val * c for d in data])
-    x_test, y_test = torch.stack([d[3] for d in data]), torch.stack([d[4] for d in data])
+    grid = Sweep({"lr": lrs}, seeds)  # every rate is trained; each method keeps one, on validation
+    runs, scale = grid.runs(), float(np.sqrt(ratio))
+    data = [scaled_tasks(r["seed"], scale) for r in runs]
+    x, y, x_val, y_val, x_test, y_test = stacked(data, "x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
     unscale = torch.tensor([1.0, 1.0 / ratio])  # back to task 2's original units
     out = {}
-    for method in tqdm(methods, desc=f"{len(methods)} methods x {k} rates x {n} seeds, loss ratio {ratio:g}",
-                       delay=PROGRESS_DELAY_S, leave=False, disable=not progress):
-        stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), seeds * k)
+    for method in tqdm(methods, desc=f"{len(methods)} methods x {len(lrs)} rates x {len(seeds)} seeds, loss "
+                       f"ratio {ratio:g}", delay=PROGRESS_DELAY_S, leave=False, disable=not progress):
+        stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1),
+                                        [r["seed"] for r in runs])
         if method == "static":
             with torch.no_grad():
                 inverse = 1 / per_task_mse(stack(x), y)  # (models, 2): 1 / L_t(θ_0)
@@ -108,18 +107,37 @@ def loss_scale_comparison(ratio: float = 100.0, seeds=range(3), *, methods=COMPA
             strategy = FixedWeights(torch.tensor([1.0, 1.0 / ratio]))
         else:
             strategy = make_strategy(method)
-        h = fit_many(stack, x, y, optimizer="adam", lr=[lr for lr in lrs for _ in seeds], steps=steps,
-                     strategy=strategy, progress=False)
+        h = fit_many(stack, x, y, optimizer="adam", lr=[r["lr"] for r in runs], steps=steps, strategy=strategy,
+                     progress=False)
         with torch.no_grad():
-            val = (per_task_mse(stack(x_val), y_val) * unscale).sum(-1).reshape(k, n)
-            test = (per_task_mse(stack(x_test), y_test) * unscale).reshape(k, n, 2)
-        b = int(val.mean(1).argmin())
-        if progress and k > 2 and b in (0, k - 1):
+            grid.fill("val_by_lr", (per_task_mse(stack(x_val), y_val) * unscale).sum(-1))  # (rates, seeds)
+            grid.fill("test_by_lr", per_task_mse(stack(x_test), y_test) * unscale)  # (rates, seeds, 2)
+        grid.fill("weights", h.weights[-1].astype(float))
+        by_lr = dict(grid.results)
+        criterion = torch.from_numpy(by_lr["val_by_lr"]).mean(1)  # the mean over seeds picks one rate per method
+        (b,), _, test, weights = choose_on_validation(criterion.numpy(), by_lr["test_by_lr"], by_lr["weights"],
+                                                      axes=(0,))
+        if progress and len(lrs) > 2 and b in (0, len(lrs) - 1):
             tqdm.write(f"note: {method} chose lr = {lrs[b]:g}, at the edge of the grid {lrs}")
-        out[method] = {"lr": lrs[b], "test": test[b].numpy(),
-                       "weights": h.weights[-1].reshape(k, n, 2)[b].astype(float),
-                       "val_by_lr": val.numpy(), "test_by_lr": test.numpy()}
+        out[method] = {"lr": lrs[b], "test": test, "weights": weights, "val_by_lr": by_lr["val_by_lr"],
+                       "test_by_lr": by_lr["test_by_lr"]}
     return out
+
+
+def _train_scaled(runs: list[dict], hidden: int, strategy, *, lr: float, steps: int, every: int, progress: bool,
+                  desc: str) -> dict[str, np.ndarray]:
+    """One two-task net per run ({"loss_ratio": r, "seed": s, ...}: task 2's loss r times task 1's), trained
+    by `strategy` with Adam, all in one vectorised fit_many. Returns flat results, one row per run: weights
+    (checkpoints, 2) every `every` steps, test_mse (2,) held-out with task 2 in its original units (so ratios
+    compare), train_losses (2,) at the end."""
+    data = [scaled_tasks(r["seed"], float(np.sqrt(r["loss_ratio"]))) for r in runs]
+    x, y, x_test, y_test = stacked(data, "x_train", "y_train", "x_test", "y_test")
+    unscale = torch.tensor([[1.0, 1.0 / r["loss_ratio"]] for r in runs])  # back to task 2's original units
+    stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), [r["seed"] for r in runs])
+    h = fit_many(stack, x, y, optimizer="adam", lr=lr, steps=steps, strategy=strategy, progress=progress, desc=desc)
+    with torch.no_grad():
+        test = (per_task_mse(stack(x_test), y_test) * unscale).numpy()
+    return {"weights": np.moveaxis(h.weights[::every], 0, 1), "test_mse": test, "train_losses": h.task_losses[-1]}
 
 
 @cached
@@ -130,29 +148,15 @@ def learned_weights_sweep(ratios=DEFAULT_RATIOS, seeds=range(3), *, methods=METH
     Results: weights (method, ratio, seed, checkpoints, 2) along training, test_mse (..., 2) held-out
     MSE in task 2's *original* units (so ratios compare), train_losses (..., 2) at the end.
     """
-    ratios, seeds = tuple(float(r) for r in ratios), tuple(seeds)
-    for r in ratios:
-        check_float("ratios", r, low=0.0, low_open=True)
+    ratios = check_floats("ratios", ratios, low=0.0, low_open=True)
     check_int("steps", steps, low=1)
     sweep = Sweep({"method": tuple(methods), "loss_ratio": ratios}, seeds)
-    grid = [(r, s) for r in ratios for s in seeds]
-    data = [scaled_tasks(s, float(np.sqrt(r))) for r, s in grid]
-    x = torch.stack([d[1] for d in data])
-    y = torch.stack([d[2] for d in data])
-    x_test, y_test = torch.stack([d[3] for d in data]), torch.stack([d[4] for d in data])
-    unscale = torch.tensor([[1.0, 1.0 / r] for r, _ in grid])  # back to task 2's original units
-    weights, test, train = [], [], []
-    for method in methods:
-        stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), [s for _, s in grid])
-        h = fit_many(stack, x, y, optimizer="adam", lr=lr, steps=steps, strategy=make_strategy(method),
-                     progress=progress, desc=f"{LABELS[method]}: {len(ratios)} ratios x {len(seeds)} seeds")
-        with torch.no_grad():
-            test.append((per_task_mse(stack(x_test), y_test) * unscale).reshape(len(ratios), len(seeds), 2))
-        weights.append(np.moveaxis(h.weights[::every], 0, 1).reshape(len(ratios), len(seeds), -1, 2))
-        train.append(h.task_losses[-1].reshape(len(ratios), len(seeds), 2))
-    sweep.add("weights", np.stack(weights))
-    sweep.add("test_mse", torch.stack(test).numpy())
-    sweep.add("train_losses", np.stack(train))
+    flat = [_train_scaled([r for r in sweep.runs() if r["method"] == method], hidden, make_strategy(method), lr=lr,
+                          steps=steps, every=every, progress=progress,
+                          desc=f"{LABELS[method]}: {len(ratios)} ratios x {len(sweep.seeds)} seeds")
+            for method in methods]
+    for name in flat[0]:
+        sweep.fill(name, np.concatenate([results[name] for results in flat]))
     sweep.meta.update(steps=np.arange(0, steps, every), lr=lr)
     return sweep
 
@@ -194,21 +198,22 @@ def gradnorm_alpha_sweep(alphas=GRADNORM_ALPHAS, ratios=(1.0, 100.0), seeds=rang
     steps = check_int("steps", steps, low=1, high=MAX_STEPS)
     every = check_int("every", every, low=1)
     sweep = Sweep({"alpha": alphas, "loss_ratio": ratios}, seeds)
-    grid = [(a, r, s) for a in alphas for r in ratios for s in seeds]
-    data = [scaled_tasks(s, float(np.sqrt(r))) for _, r, s in grid]
-    x, y = torch.stack([d[1] for d in data]), torch.stack([d[2] for d in data])
-    x_test, y_test = torch.stack([d[3] for d in data]), torch.stack([d[4] for d in data])
-    unscale = torch.tensor([[1.0, 1.0 / r] for _, r, _ in grid])
-    stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), [s for *_, s in grid])
-    h = fit_many(stack, x, y, optimizer="adam", lr=lr, steps=steps, strategy=GradNorm(alpha=[a for a, *_ in grid]),
-                 progress=progress, desc=f"GradNorm: {len(alphas)} alphas x {len(ratios)} ratios x {len(seeds)} seeds")
-    shape = (len(alphas), len(ratios), len(seeds))
-    with torch.no_grad():
-        sweep.add("test_mse", (per_task_mse(stack(x_test), y_test) * unscale).reshape(*shape, 2))
-    sweep.add("weights", np.moveaxis(h.weights[::every], 0, 1).reshape(*shape, -1, 2))
-    sweep.add("train_losses", h.task_losses[-1].reshape(*shape, 2))
+    runs = sweep.runs()
+    results = _train_scaled(runs, hidden, GradNorm(alpha=[r["alpha"] for r in runs]), lr=lr, steps=steps,
+                            every=every, progress=progress, desc=f"GradNorm: {len(alphas)} alphas x "
+                            f"{len(ratios)} ratios x {len(seeds)} seeds")
+    for name, flat in results.items():
+        sweep.fill(name, flat)
     sweep.meta.update(steps=np.arange(0, steps, every), lr=lr)
     return sweep
+
+
+def plot_weight_share(ax, steps, weights, color, label: str) -> None:
+    """The share of weight on task 1, w_1 / (w_1 + w_2), along training: the mean over seeds, and a band from
+    the lowest to the highest seed. weights: (seeds, checkpoints, 2) at `steps`."""
+    share = weights[..., 0] / weights.sum(-1)
+    ax.plot(steps, share.mean(0), color=color, label=label)
+    ax.fill_between(steps, share.min(0), share.max(0), color=color, alpha=0.15, lw=0)
 
 
 def plot_gradnorm_alpha(sweep: Sweep):
@@ -222,10 +227,7 @@ def plot_gradnorm_alpha(sweep: Sweep):
                              layout="constrained")
     for ax, r in zip(axes[0], ratios):
         for k, a in enumerate(sweep.knobs["alpha"]):
-            w = sweep.at("weights", alpha=a, loss_ratio=r)  # (seeds, checkpoints, 2)
-            share = w[..., 0] / w.sum(-1)
-            ax.plot(steps, share.mean(0), color=PALETTE[k], label=f"α = {a:g}")
-            ax.fill_between(steps, share.min(0), share.max(0), color=PALETTE[k], alpha=0.15, lw=0)
+            plot_weight_share(ax, steps, sweep.at("weights", alpha=a, loss_ratio=r), PALETTE[k], f"α = {a:g}")
         ax.axhline(0.5, color="0.5", ls=":", lw=1)
         ax.set(xlabel="step", ylim=(0, 1), title=f"GradNorm, task 2's loss ×{r:g}")
     axes[0, 0].set_ylabel("share of weight on task 1, $w_1/(w_1+w_2)$")
@@ -248,10 +250,7 @@ def learned_weights_explorer(sweep: Sweep, *, value: float = 100.0) -> SweepExpl
         ax_w, ax_mse = axes
         r = point["loss_ratio"]
         for k, method in enumerate(methods):
-            w = sweep.at("weights", method=method, loss_ratio=r)  # (seeds, checkpoints, 2)
-            share = w[..., 0] / w.sum(-1)
-            ax_w.plot(steps, share.mean(0), color=PALETTE[k], label=LABELS[method])
-            ax_w.fill_between(steps, share.min(0), share.max(0), color=PALETTE[k], alpha=0.15, lw=0)
+            plot_weight_share(ax_w, steps, sweep.at("weights", method=method, loss_ratio=r), PALETTE[k], LABELS[method])
         start = r / (1 + r)  # 1/(2 L_t) with L_2 = r L_1: UW's share if its losses were equal in original units
         ax_w.axhline(start, color="0.5", ls=":", lw=1)
         ax_w.text(steps[-1], start + (-0.02 if start > 0.9 else 0.02),

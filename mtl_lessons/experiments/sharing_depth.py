@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords
+from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords, check_lrs
 from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks
-from mtl_lessons.experiments.data_size import cut
-from mtl_lessons.metrics import per_task_accuracy, per_task_mse
+from mtl_lessons.experiments.data_size import cut, stacked
+from mtl_lessons.metrics import choose_on_validation, per_task_accuracy, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.sweep import Sweep, cached
@@ -75,95 +75,97 @@ def matched_width(in_features: int, hidden: int, n_layers: int, n_tasks: int, ou
 
 def _check_depths(depths, n_layers: int) -> tuple[int, ...]:
     """All depths 0..n_layers if None, else distinct ints in that range (numpy ints accepted)."""
-    if depths is None:
-        return tuple(range(n_layers + 1))
-    depths = tuple(int(k) if isinstance(k, np.integer) else k for k in np.atleast_1d(np.asarray(depths, dtype=object)))
-    if not depths:
-        raise ValueError("depths is empty; give at least one sharing depth")
-    for k in depths:
-        check_int("depths", k, low=0, high=n_layers)
-    if len(set(depths)) != len(depths):
-        raise ValueError(f"depths={depths} repeats a depth; give each at most once")
-    return depths
+    return tuple(range(n_layers + 1)) if depths is None else check_ints("depths", depths, low=0, high=n_layers,
+                                                                         distinct=True)
+
+
+@dataclass(frozen=True)
+class SharingDepth:
+    """Chapter 2's grid (sharing_depth_sweep): one field per knob; tanh MultiTaskNet, full-batch Adam."""
+
+    relatedness: tuple[float, ...] = (0.0, 0.5, 1.0)  # the slider: 1 two shared features, 0 a sinusoid per task
+    n_per_task: tuple[int, ...] = (8, 64)  # the slider: training points per task
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # every grid point is trained once per seed
+    depths: tuple[int, ...] | None = None  # the sharing depths k trained (None: every k = 0..n_layers)
+    n_tasks: int = 8  # sinusoid tasks (make_sinusoid_tasks)
+    hidden: int = 8  # width of every hidden layer
+    n_layers: int = 2  # hidden layers of each task's path
+    steps: int = 600  # a fixed budget of full-batch Adam steps per model
+    lr: float | tuple[float, ...] = 1e-2  # one rate for every model, or several (e.g. TUNED_LRS): each model
+    #                                      is trained at each, and the one best on validation is kept
+    noise: float = 0.1  # sd of the noise on the training and validation targets
+    n_val: int = 50  # validation points per task: for choosing k (or a rate), never for reporting
+    n_grid: int = 120  # x values the fits are drawn at
+    shared_freq: float = 1.0  # the shared features' frequency (make_sinusoid_tasks)
 
 
 @cached
-def sharing_depth_sweep(relatedness=(0.0, 0.5, 1.0), n_per_task=(8, 64), seeds=range(5), *,
-                        n_tasks: int = 8, hidden: int = 8, n_layers: int = 2, steps: int = 600,
-                        lr: float | tuple = 1e-2, noise: float = 0.1, n_val: int = 50, n_grid: int = 120, depths=None,
-                        shared_freq: float = 1.0, progress: bool = True) -> Sweep:
+def sharing_depth_sweep(relatedness=SharingDepth.relatedness, n_per_task=SharingDepth.n_per_task,
+                        seeds=SharingDepth.seeds, *, progress: bool = True, **settings) -> Sweep:
     """Train MultiTaskNet (tanh, Adam, full batch) with every sharing depth k = 0..n_layers on the sinusoid family.
 
-    Knobs: sharing_depth, relatedness, n_per_task; one vectorised run per depth covers every
-    (relatedness, n_per_task, seed). `depths` trains only some k (default: all); `shared_freq` is
-    passed to make_sinusoid_tasks, n_val validation points per task. Results: test_mse, val_mse and
-    train_mse (mean over tasks; validation is for choosing k, test for reporting, training for seeing
-    whether a model fits its own data within the fixed budget of `steps`), test_mse_tasks (n_tasks,), fit (n_tasks, n_grid),
+    settings: any other field of SharingDepth. Knobs: sharing_depth, relatedness, n_per_task; one vectorised
+    run per depth covers every (relatedness, n_per_task, seed). Results: test_mse, val_mse and train_mse
+    (mean over tasks; validation is for choosing k, test for reporting, training for seeing whether a model
+    fits its own data within the fixed budget of `steps`), test_mse_tasks (n_tasks,), fit (n_tasks, n_grid),
     truth (n_tasks, n_grid), x_train / y_train (padded with nan), lr (the rate each model was trained at);
-    meta: x_grid and n_params (one count per depth).
-
-    lr: one learning rate for every model, or several (e.g. TUNED_LRS): then every depth is trained at
-    each rate and, per depth, grid point and seed, the rate with the lowest validation MSE is kept
-    (each arm its own rate, chosen on validation); every result is that rate's.
+    meta: x_grid and n_params (one count per depth). With several rates every result is that of the rate
+    kept (each arm its own rate, chosen on validation per depth, grid point and seed).
     """
-    relatedness = check_floats("relatedness", relatedness, low=0.0, high=1.0)
-    n_per_task, seeds = check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0)
-    n_layers = check_keywords(n_layers=n_layers)["n_layers"]
-    several = isinstance(lr, (tuple, list, np.ndarray))
-    lrs = check_floats("lr", lr, low=0.0, low_open=True, distinct=True) if several else (check_keywords(lr=lr)["lr"],)
-    check_keywords(n_tasks=n_tasks, hidden=hidden, steps=steps, noise=noise, n_grid=n_grid, progress=progress)
-    n_val = check_int("n_val", n_val, low=1)
-    depths = _check_depths(depths, n_layers)
-    sweep = Sweep({"sharing_depth": depths, "relatedness": relatedness, "n_per_task": n_per_task}, seeds)
-    points = [(r, n, s) for r in relatedness for n in n_per_task for s in seeds]
-    tasks = [make_sinusoid_tasks(n_tasks, n, n_val=n_val, relatedness=r, noise=noise, shared_freq=shared_freq,
-                                 seed=s)
-             for r, n, s in points]
-    # tasks with fewer points are padded and masked out
-    x, y, mask = pad_tasks([list(d.x_train) for d in tasks], [list(d.y_train) for d in tasks])
-    x_test = torch.stack([d.x_test for d in tasks])
-    y_test = torch.stack([d.y_test for d in tasks])
-    x_val = torch.stack([d.x_val for d in tasks])
-    y_val = torch.stack([d.y_val for d in tasks])
-    x_grid = torch.linspace(-5, 5, n_grid)
-    rest = (len(relatedness), len(n_per_task), len(seeds))
-    m = len(lrs) * len(points)  # one model per (rate, point): the data repeat for every rate
+    cfg = SharingDepth(check_floats("relatedness", relatedness, low=0.0, high=1.0),
+                       check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0), **settings)
+    n_layers = check_keywords(n_layers=cfg.n_layers)["n_layers"]
+    several = isinstance(cfg.lr, (tuple, list, np.ndarray))
+    lr = check_lrs(cfg.lr, name="lr") if several else check_keywords(lr=cfg.lr)["lr"]
+    check_keywords(n_tasks=cfg.n_tasks, hidden=cfg.hidden, steps=cfg.steps, noise=cfg.noise, n_grid=cfg.n_grid,
+                   progress=progress)
+    check_int("n_val", cfg.n_val, low=1)
+    depths = _check_depths(cfg.depths, n_layers)
+    sweep = Sweep({"sharing_depth": depths, "relatedness": cfg.relatedness, "n_per_task": cfg.n_per_task}, cfg.seeds)
+    runs = [r for r in sweep.runs() if r["sharing_depth"] == depths[0]]  # the data: the same at every depth
+    tasks = [make_sinusoid_tasks(cfg.n_tasks, r["n_per_task"], n_val=cfg.n_val, relatedness=r["relatedness"],
+                                 noise=cfg.noise, shared_freq=cfg.shared_freq, seed=r["seed"]) for r in runs]
+    x, y, mask = pad_tasks([list(d.x_train) for d in tasks], [list(d.y_train) for d in tasks])  # padded, masked
+    data = (x, y, mask, *stacked(tasks, "x_val", "y_val", "x_test", "y_test"))
+    x_grid = torch.linspace(-5, 5, cfg.n_grid)
+    flat = [_train_depth(cfg, k, lr, [r["seed"] for r in runs], data, x_grid, progress) for k in depths]
+    for name in flat[0]:
+        sweep.fill(name, np.concatenate([results[name] for results in flat]))
 
-    def repeat(t):
-        return t.repeat(len(lrs), *[1] * (t.dim() - 1))
+    def every_depth(array):  # the data are the same at every depth
+        return np.concatenate([array] * len(depths))
 
-    results = {name: [] for name in ("test_mse", "val_mse", "train_mse", "test_mse_tasks", "fit", "lr")}
-    for k in depths:
-        stack = ModelStack.from_factory(
-            lambda: MultiTaskNet(1, hidden, n_layers, n_tasks, sharing_depth=k), [s for *_, s in points] * len(lrs))
-        fit_many(stack, repeat(x), repeat(y), sample_weights=repeat(mask), optimizer="adam",
-                 lr=[r for r in lrs for _ in points] if several else lrs[0], steps=steps, progress=progress,
-                 desc=f"sharing depth {k}: {m} models at once")
-        with torch.no_grad():
-            per_task = per_task_mse(stack(repeat(x_test)), repeat(y_test))  # (models, n_tasks)
-            val = per_task_mse(stack(repeat(x_val)), repeat(y_val)).mean(-1)
-            sq = ((stack(repeat(x)) - repeat(y)) ** 2).flatten(3).mean(-1) * repeat(mask)  # padding zeroed
-            train = (sq.sum(-1) / repeat(mask).sum(-1)).mean(-1)
-            fit = stack(x_grid[None, :, None].expand(m, -1, -1))[..., 0]  # (models, n_tasks, n_grid)
-        by_rate = {"test_mse": per_task.mean(-1), "val_mse": val, "train_mse": train, "test_mse_tasks": per_task,
-                   "fit": fit, "lr": torch.tensor(lrs, dtype=torch.float64).repeat_interleave(len(points))}
-        best = by_rate["val_mse"].reshape(len(lrs), -1).argmin(0)  # (points,): each point's rate, on validation
-        for name, value in by_rate.items():
-            value = value.reshape(len(lrs), len(points), *value.shape[1:])[best, torch.arange(len(points))]
-            results[name].append(value.reshape(*rest, *value.shape[1:]).numpy())
-    for name, value in results.items():
-        sweep.add(name, np.stack(value))
-
-    def per_depth(array):  # the data are the same at every depth
-        return np.broadcast_to(array.reshape(*rest, *array.shape[1:]), (len(depths), *rest, *array.shape[1:]))
-
-    sweep.add("x_train", per_depth(np.where(mask.numpy() > 0, x[..., 0].numpy(), np.nan)))
-    sweep.add("y_train", per_depth(np.where(mask.numpy() > 0, y[..., 0].numpy(), np.nan)))
-    sweep.add("truth", per_depth(np.stack([d.true_function(x_grid).numpy() for d in tasks])))
-    sweep.meta.update(x_grid=x_grid.numpy(), hidden=hidden, n_layers=n_layers, n_tasks=n_tasks, shared_freq=shared_freq, lrs=lrs,
-                      n_params=[sharing_parameter_count(1, hidden, n_layers, n_tasks, sharing_depth=k)
+    sweep.fill("x_train", every_depth(np.where(mask.numpy() > 0, x[..., 0].numpy(), np.nan)))
+    sweep.fill("y_train", every_depth(np.where(mask.numpy() > 0, y[..., 0].numpy(), np.nan)))
+    sweep.fill("truth", every_depth(np.stack([d.true_function(x_grid).numpy() for d in tasks])))
+    sweep.meta.update(x_grid=x_grid.numpy(), hidden=cfg.hidden, n_layers=n_layers, n_tasks=cfg.n_tasks,
+                      shared_freq=cfg.shared_freq, lrs=lr if several else (lr,),
+                      n_params=[sharing_parameter_count(1, cfg.hidden, n_layers, cfg.n_tasks, sharing_depth=k)
                                 for k in depths])
     return sweep
+
+
+def _train_depth(cfg: SharingDepth, k: int, lr, seeds, data, x_grid, progress) -> dict[str, np.ndarray]:
+    """Every run at sharing depth k, one model per (rate, run) in one vectorised fit_many (with several rates
+    the data repeat for every rate, the rate outermost). Per run the rate with the lowest validation MSE is
+    kept (the first on ties); returns each result flat, one row per run."""
+    lrs = lr if isinstance(lr, tuple) else (lr,)
+    x, y, mask, x_val, y_val, x_test, y_test = (t.repeat(len(lrs), *[1] * (t.dim() - 1)) for t in data)
+    stack = ModelStack.from_factory(
+        lambda: MultiTaskNet(1, cfg.hidden, cfg.n_layers, cfg.n_tasks, sharing_depth=k), list(seeds) * len(lrs))
+    fit_many(stack, x, y, sample_weights=mask, optimizer="adam", steps=cfg.steps, progress=progress,
+             lr=[r for r in lrs for _ in seeds] if isinstance(lr, tuple) else lr,
+             desc=f"sharing depth {k}: {len(stack)} models at once")
+    with torch.no_grad():
+        per_task = per_task_mse(stack(x_test), y_test)  # (models, n_tasks)
+        sq = ((stack(x) - y) ** 2).flatten(3).mean(-1) * mask  # padding zeroed
+        by_rate = {"test_mse": per_task.mean(-1), "val_mse": per_task_mse(stack(x_val), y_val).mean(-1),
+                   "train_mse": (sq.sum(-1) / mask.sum(-1)).mean(-1), "test_mse_tasks": per_task,
+                   "fit": stack(x_grid[None, :, None].expand(len(stack), -1, -1))[..., 0],  # (models, n_tasks, n_grid)
+                   "lr": torch.tensor(lrs, dtype=torch.float64).repeat_interleave(len(seeds))}
+    by_rate = {name: v.numpy().reshape(len(lrs), len(seeds), *v.shape[1:]) for name, v in by_rate.items()}
+    _, _, *chosen = choose_on_validation(by_rate["val_mse"], *by_rate.values(), axes=(0,))
+    return dict(zip(by_rate, chosen))
 
 
 def sharing_depth_explorer(sweep: Sweep, *, tasks=None, value: dict | None = None) -> SweepExplorer:
@@ -177,40 +179,50 @@ def sharing_depth_explorer(sweep: Sweep, *, tasks=None, value: dict | None = Non
     tasks = tuple(range(min(3, n_tasks))) if tasks is None else check_ints("tasks", tasks, low=0, high=n_tasks - 1)
     value = {"sharing_depth": sweep.knobs["sharing_depth"][-1], "relatedness": grid_value(sweep, "relatedness", 1.0),
              "n_per_task": grid_value(sweep, "n_per_task", 8), **(value or {})}
-    depths = np.array(sweep.knobs["sharing_depth"])
 
     def draw(axes, point):
         ax_fit, ax_mse, ax_par = axes
         k, r, n = point["sharing_depth"], point["relatedness"], point["n_per_task"]
-        plot_task_fits(sweep.at("x_train", **point)[0], sweep.at("y_train", **point)[0], sweep.meta["x_grid"],
-                       [sweep.at("fit", **point)[0]], truth=sweep.at("truth", **point)[0], tasks=tasks,
-                       labels=(f"k = {k}",), ax=ax_fit)
+        first = {name: sweep.at(name, **point)[0] for name in ("x_train", "y_train", "fit", "truth")}
+        plot_task_fits(first["x_train"], first["y_train"], sweep.meta["x_grid"], [first["fit"]], truth=first["truth"],
+                       tasks=tasks, labels=(f"k = {k}",), ax=ax_fit)
         ax_fit.set(title=f"k = {k}, relatedness {r:g}, {n} points per task\n"
                          f"({len(tasks)} of {sweep.meta['n_tasks']} tasks, seed {sweep.seeds[0]})",
                    xlabel="x", ylabel="y", ylim=(-4, 4))
-        for j, other in enumerate(sweep.knobs["relatedness"]):  # the current relatedness in bold, with its band
-            _, mse = sweep.curve("test_mse", "sharing_depth", relatedness=other, n_per_task=n)
-            if other == r:
-                plot_seed_band(depths, mse, ax=ax_mse, color=PALETTE[j], highlight=k,
-                               label=f"relatedness {other:g} (mean ± sd)")
-            else:
-                ax_mse.plot(depths, mse.mean(1), color=PALETTE[j], ls=":", marker="o", ms=3, alpha=0.7,
-                            label=f"relatedness {other:g} (mean)")
-        ax_mse.set(yscale="log", xticks=depths, xlabel="sharing depth k (shared hidden layers)",
-                   ylabel="held-out MSE (mean over tasks, log)",
-                   title=f"Held-out error vs k, {n} points per task, {len(sweep.seeds)} seeds")
-        ax_mse.legend(fontsize=7)
-        n_params = np.array(sweep.meta["n_params"])
-        ax_par.bar(depths, n_params, color=[PALETTE[1] if d == k else PALETTE[5] for d in depths])
-        for d, p in zip(depths, n_params):
-            ax_par.text(d, p, str(p), ha="center", va="bottom", fontsize=8)
-        ax_par.set(xticks=depths, xlabel="sharing depth k (shared hidden layers)", ylabel="parameters (count)",
-                   ylim=(0, 1.15 * n_params.max()),
-                   title=f"Parameters, {sweep.meta['n_tasks']} tasks, width {sweep.meta['hidden']}")
+        _plot_mse_against_depth(ax_mse, sweep, point)
+        _plot_parameter_counts(ax_par, sweep, k)
 
     return SweepExplorer(sweep, draw, knobs=["sharing_depth", "relatedness", "n_per_task"], value=value,
                          ncols=3, figsize=(13, 3.8),
                          descriptions={"sharing_depth": "sharing depth k", "n_per_task": "points per task"})
+
+
+def _plot_mse_against_depth(ax, sweep: Sweep, point: dict) -> None:
+    """Held-out MSE against k for every relatedness: the current one in bold with its band, the others dotted."""
+    depths = np.array(sweep.knobs["sharing_depth"])
+    for j, other in enumerate(sweep.knobs["relatedness"]):
+        _, mse = sweep.curve("test_mse", "sharing_depth", relatedness=other, n_per_task=point["n_per_task"])
+        if other == point["relatedness"]:
+            plot_seed_band(depths, mse, ax=ax, color=PALETTE[j], highlight=point["sharing_depth"],
+                           label=f"relatedness {other:g} (mean ± sd)")
+        else:
+            ax.plot(depths, mse.mean(1), color=PALETTE[j], ls=":", marker="o", ms=3, alpha=0.7,
+                    label=f"relatedness {other:g} (mean)")
+    ax.set(yscale="log", xticks=depths, xlabel="sharing depth k (shared hidden layers)",
+           ylabel="held-out MSE (mean over tasks, log)",
+           title=f"Held-out error vs k, {point['n_per_task']} points per task, {len(sweep.seeds)} seeds")
+    ax.legend(fontsize=7)
+
+
+def _plot_parameter_counts(ax, sweep: Sweep, k: int) -> None:
+    """The parameter count of every sharing depth, depth k highlighted."""
+    depths, n_params = np.array(sweep.knobs["sharing_depth"]), np.array(sweep.meta["n_params"])
+    ax.bar(depths, n_params, color=[PALETTE[1] if d == k else PALETTE[5] for d in depths])
+    for d, p in zip(depths, n_params):
+        ax.text(d, p, str(p), ha="center", va="bottom", fontsize=8)
+    ax.set(xticks=depths, xlabel="sharing depth k (shared hidden layers)", ylabel="parameters (count)",
+           ylim=(0, 1.15 * n_params.max()),
+           title=f"Parameters, {sweep.meta['n_tasks']} tasks, width {sweep.meta['hidden']}")
 
 
 @cached
@@ -225,30 +237,27 @@ def digit_overlay_sweep(hidden=(16, 64), seeds=range(5), *, n_train: int = 200, 
     hidden, seeds = check_ints("hidden", hidden, low=1, distinct=True), check_ints("seeds", seeds, low=0)
     n_layers = check_keywords(n_layers=n_layers)["n_layers"]
     check_keywords(n_train=n_train, n_test=n_test, shift=shift, steps=steps, lr=lr, progress=progress)
-    depths = _check_depths(depths, n_layers)
-    sweep = Sweep({"sharing_depth": depths, "hidden": hidden}, seeds)
+    sweep = Sweep({"sharing_depth": _check_depths(depths, n_layers), "hidden": hidden}, seeds)
     data = [make_digit_overlay(n_train, n_test, shift=shift, seed=s) for s in seeds]
     n_in = data[0].x_train.shape[1]
-    x = torch.stack([d.x_train.expand(2, -1, -1) for d in data])  # (seeds, 2 tasks, n, in): one canvas, two tasks
-    y = torch.stack([d.y_train.T for d in data])  # (seeds, 2, n)
-    x_test = torch.stack([d.x_test.expand(2, -1, -1) for d in data])
-    y_test = torch.stack([d.y_test.T for d in data])
-    x_val = torch.stack([d.x_val.expand(2, -1, -1) for d in data])
-    y_val = torch.stack([d.y_val.T for d in data])
-    accuracy = np.zeros((len(depths), len(hidden), len(seeds), 2))
-    val_accuracy = np.zeros_like(accuracy)
-    n_params = {}
-    for i, k in enumerate(depths):
-        for j, h in enumerate(hidden):
-            stack = ModelStack.from_factory(
-                lambda: MultiTaskNet(n_in, h, n_layers, 2, 10, sharing_depth=k, activation="relu"), seeds)
-            fit_many(stack, x, y, loss="ce", optimizer="adam", lr=lr, steps=steps, progress=progress,
-                     desc=f"digits: width {h}, sharing depth {k}")
-            with torch.no_grad():
-                accuracy[i, j] = per_task_accuracy(stack(x_test), y_test).numpy()
-                val_accuracy[i, j] = per_task_accuracy(stack(x_val), y_val).numpy()
-            n_params[(k, h)] = sharing_parameter_count(n_in, h, n_layers, 2, 10, sharing_depth=k)
-    sweep.add("test_accuracy", accuracy)
-    sweep.add("val_accuracy", val_accuracy)
+
+    def both_tasks(split):  # x (seeds, 2 tasks, n, in): one canvas, two tasks; labels y (seeds, 2, n)
+        return (torch.stack([getattr(d, f"x_{split}").expand(2, -1, -1) for d in data]),
+                torch.stack([getattr(d, f"y_{split}").T for d in data]))
+
+    (x, y), (x_val, y_val), (x_test, y_test) = (both_tasks(split) for split in ("train", "val", "test"))
+    accuracy, n_params = {"test_accuracy": [], "val_accuracy": []}, {}
+    for point in sweep.points():  # one vectorised run over the seeds per grid point: runs() order
+        k, h = point["sharing_depth"], point["hidden"]
+        stack = ModelStack.from_factory(
+            lambda: MultiTaskNet(n_in, h, n_layers, 2, 10, sharing_depth=k, activation="relu"), seeds)
+        fit_many(stack, x, y, loss="ce", optimizer="adam", lr=lr, steps=steps, progress=progress,
+                 desc=f"digits: width {h}, sharing depth {k}")
+        with torch.no_grad():
+            accuracy["test_accuracy"].append(per_task_accuracy(stack(x_test), y_test))
+            accuracy["val_accuracy"].append(per_task_accuracy(stack(x_val), y_val))
+        n_params[(k, h)] = sharing_parameter_count(n_in, h, n_layers, 2, 10, sharing_depth=k)
+    for name, rows in accuracy.items():
+        sweep.fill(name, torch.cat(rows).double())
     sweep.meta.update(n_params=n_params, image_shape=data[0].image_shape, n_train=n_train)
     return sweep

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import MAX_ELEMENTS, check_choice, check_size, check_float, check_floats, check_int, check_ints, check_keywords
+from mtl_lessons._checks import (MAX_ELEMENTS, check_choice, check_float, check_floats, check_int, check_ints,
+                                 check_keywords, check_size)
 from mtl_lessons.data import make_competing_tasks
+from mtl_lessons.experiments.data_size import stacked
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plain_ticks, plot_front, plot_seed_band, plot_task_fits
@@ -64,15 +66,13 @@ def fresh_model_losses(seeds=range(5), *, target_scale=(1.0, 1.0), n_train: int 
 
     target_scale multiplies each task's targets, as a change of units would (metres -> centimetres: 100).
     """
-    seeds = tuple(int(s) if isinstance(s, np.integer) else s for s in seeds)  # numpy ints welcome
-    if not seeds:
-        raise ValueError("seeds is empty; give at least one seed")
+    seeds = check_ints("seeds", seeds, low=0)  # numpy ints welcome
     scale = torch.as_tensor(target_scale, dtype=torch.float32)
     if scale.shape != (2,) or not torch.isfinite(scale).all() or (scale <= 0).any():
         raise ValueError(f"target_scale={target_scale} must be two positive finite numbers, one per task")
     losses = []
     for seed in seeds:
-        tasks = make_competing_tasks(n_train, seed=check_int("seed", seed, low=0))
+        tasks = make_competing_tasks(n_train, seed=seed)
         torch.manual_seed(seed)
         model = MultiTaskNet(1, 1, 1, 2, sharing_depth=1)
         with torch.no_grad():
@@ -89,14 +89,10 @@ def head_only_runs(optimizer: str, lams=(0.1, 10.0), seeds=range(5), *, train_tr
     lam / (1 + lam) grad L_2, which SGD follows and Adam normalises away (Kingma & Ba 2015).
     Returns (len(lams), len(seeds), steps); model (lam, seed) starts from torch.manual_seed(seed).
     """
-    lams = tuple(lams)
-    seeds = tuple(int(s) if isinstance(s, np.integer) else s for s in seeds)  # numpy ints welcome
+    lams = check_floats("lams", lams, low=0.0, item_name="lam")
+    seeds = check_ints("seeds", seeds, low=0, distinct=True)  # numpy ints welcome
     check_choice("optimizer", optimizer, ("sgd", "adam"))
-    check_int("steps", steps, low=1)
-    check_float("lr", lr, low=0.0, low_open=True)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds={seeds} must be non-empty with no repeated values")
-    weights = lam_weights(lams).repeat_interleave(len(seeds), dim=0)  # (lams * seeds, 2), also checks lams
+    check_keywords(steps=steps, lr=lr)
 
     def net():
         model = MultiTaskNet(1, 1, 1, 2, sharing_depth=1)
@@ -104,13 +100,26 @@ def head_only_runs(optimizer: str, lams=(0.1, 10.0), seeds=range(5), *, train_tr
             p.requires_grad_(train_trunk)
         return model
 
-    tasks = [make_competing_tasks(n_train, seed=s) for s in seeds]
-    x = torch.stack([d.x_train for d in tasks] * len(lams))  # (models, 2, n_train, 1), lam-major
-    y = torch.stack([d.y_train for d in tasks] * len(lams))
-    stack = ModelStack.from_factory(net, seeds * len(lams))
-    history = fit_many(stack, x, y, weights=weights, optimizer=optimizer, lr=lr, steps=steps, progress=progress,
-                       desc=f"{optimizer.upper()}, trunk {'trained' if train_trunk else 'frozen'}, {len(stack)} nets")
-    return history.task_losses[:, :, 1].T.reshape(len(lams), len(seeds), steps)  # task 2's loss
+    grid = Sweep({"lam": lams}, seeds)
+    _, history, _ = _train_lam_grid(grid, net, {s: make_competing_tasks(n_train, seed=s) for s in seeds},
+                                    optimizer=optimizer, lr=lr, steps=steps, progress=progress,
+                                    desc=f"{optimizer.upper()}, trunk {'trained' if train_trunk else 'frozen'}")
+    grid.fill("task_2_loss", history.task_losses[:, :, 1].T)  # (lams, seeds, steps)
+    return grid.results["task_2_loss"]
+
+
+def _train_lam_grid(sweep: Sweep, net, tasks: dict, *, optimizer: str, lr: float, steps: int, progress: bool,
+                    desc: str):
+    """One model `net()` per run of a lam grid, minimising (L_1 + lam L_2) / (1 + lam) on its seed's tasks
+    (tasks: seed -> TaskSet), all in one vectorised fit_many. Returns the ModelStack, its history and the
+    TaskSet of every run."""
+    runs = sweep.runs()
+    data = [tasks[r["seed"]] for r in runs]  # each seed's tasks, at every lam
+    x, y = stacked(data, "x_train", "y_train")  # (runs, 2, n_train, 1)
+    stack = ModelStack.from_factory(net, [r["seed"] for r in runs])
+    history = fit_many(stack, x, y, weights=lam_weights([r["lam"] for r in runs]), optimizer=optimizer, lr=lr,
+                       steps=steps, progress=progress, desc=f"{desc}, {len(stack)} nets at once")
+    return stack, history, data
 
 
 @cached
@@ -126,28 +135,19 @@ def task_weighting_sweep(lams=DEFAULT_LAMS, seeds=range(5), *, hidden: int = 1, 
     lams, seeds = check_floats("lams", lams, low=0.0, item_name="lam"), check_ints("seeds", seeds, low=0)
     check_keywords(hidden=hidden, n_train=n_train, noise=noise, steps=steps, lr=lr, n_grid=n_grid, progress=progress)
     check_choice("optimizer", optimizer, ("sgd", "adam"))
-    check_int("hidden", hidden, low=1)
     sweep = Sweep({"lam": lams}, seeds)  # also rejects an empty, repeated or non-finite grid
-    weights = lam_weights(lams).repeat_interleave(len(seeds), dim=0)  # (lams * seeds, 2)
-    tasks = [make_competing_tasks(n_train, noise=noise, seed=s) for s in seeds]
-    x = torch.stack([d.x_train for d in tasks] * len(lams))  # (models, 2, n_train, 1), lam-major
-    y = torch.stack([d.y_train for d in tasks] * len(lams))
-    stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), seeds * len(lams))
-    fit_many(stack, x, y, weights=weights, optimizer=optimizer, lr=lr, steps=steps, progress=progress,
-             desc=f"{len(lams)} values of lam x {len(seeds)} seeds, at once")
+    stack, _, data = _train_lam_grid(sweep, lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1),
+                                     {s: make_competing_tasks(n_train, noise=noise, seed=s) for s in seeds},
+                                     optimizer=optimizer, lr=lr, steps=steps, progress=progress,
+                                     desc=f"{len(lams)} values of lam x {len(seeds)} seeds")
     x_grid = torch.linspace(-3, 3, n_grid)
+    x_test, y_test = stacked(data, "x_test", "y_test")
     with torch.no_grad():
-        x_test = torch.stack([d.x_test for d in tasks] * len(lams))
-        y_test = torch.stack([d.y_test for d in tasks] * len(lams))
-        losses = per_task_mse(stack(x_test), y_test)  # (models, 2)
-        fits = stack(x_grid[None, :, None].expand(len(stack), -1, -1))[..., 0]  # (models, 2, n_grid)
-    grid = (len(lams), len(seeds))
-    sweep.add("test_losses", losses.reshape(*grid, 2).numpy())
-    sweep.add("fit", fits.reshape(*grid, 2, n_grid).numpy())
-    per_seed = {"x_train": [d.x_train[..., 0] for d in tasks], "y_train": [d.y_train[..., 0] for d in tasks],
-                "truth": [d.true_function(x_grid) for d in tasks]}
-    for name, rows in per_seed.items():  # the same data at every lam
-        sweep.add(name, np.broadcast_to(torch.stack(rows).numpy(), (len(lams), *torch.stack(rows).shape)))
+        sweep.fill("test_losses", per_task_mse(stack(x_test), y_test))  # (runs, 2)
+        sweep.fill("fit", stack(x_grid[None, :, None].expand(len(stack), -1, -1))[..., 0])  # (runs, 2, n_grid)
+    sweep.fill("x_train", torch.stack([d.x_train[..., 0] for d in data]))
+    sweep.fill("y_train", torch.stack([d.y_train[..., 0] for d in data]))
+    sweep.fill("truth", torch.stack([d.true_function(x_grid) for d in data]))
     sweep.meta.update(x_grid=x_grid.numpy(), optimizer=optimizer, hidden=hidden)
     return sweep
 

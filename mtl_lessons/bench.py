@@ -46,7 +46,8 @@ import torch
 from mtl_lessons._checks import MAX_STEPS, check_int
 from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.models import MultiTaskNet
-from mtl_lessons.train import ModelStack, fit, fit_many
+from mtl_lessons.stack import ModelStack
+from mtl_lessons.train import fit, fit_many
 from mtl_lessons.weighting import FixedWeights
 
 

@@ -537,3 +537,8 @@ def make_cluster_tasks(n_per_cluster: int = 3, n_train: int = 12, *, freqs=(1.0,
 
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = draw(n_train, True), draw(n_val, True), draw(n_test, False)
     return ClusterTasks(x_tr, y_tr, x_va, y_va, x_te, y_te, tuple([0] * n_per_cluster + [1] * n_per_cluster))
+
+
+def stacked(tasks, *splits: str) -> list[torch.Tensor]:
+    """Each named split (e.g. "x_test") of every TaskSet in `tasks`, stacked: (len(tasks), n_tasks, n, 1)."""
+    return [torch.stack([getattr(d, split) for d in tasks]) for split in splits]

@@ -33,7 +33,7 @@ class TaskLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(n_tasks, 1, out_features).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n_tasks, batch, in) -> (n_tasks, batch, out)
-        return torch.bmm(x, self.weight) + self.bias  # baddbmm's numbers, faster (see train._multitask_forward)
+        return torch.bmm(x, self.weight) + self.bias  # baddbmm's numbers, faster (see stack._multitask_forward)
 
 
 class MultiTaskNet(nn.Module):

@@ -92,34 +92,56 @@ class Sweep:
         self._check_result(name, array)
         self.results[name] = array
 
-    def runs(self) -> list[dict]:
+    def runs(self, *, without=()) -> list[dict]:
         """Every training run of the grid, one per (grid point, seed), as {knob: value, ..., "seed": s}.
 
         The order is the grid's own: knobs in slider order with the last knob changing fastest, and the
         seed fastest of all (for knobs lam=(0.1, 1) and seeds (0, 1): lam 0.1 seed 0, lam 0.1 seed 1,
         lam 1 seed 0, lam 1 seed 1). Train the runs in this order, then hand the flat results to `fill`.
+        without: knobs a result does not depend on (e.g. a baseline that ignores lam): the runs of the grid
+        without them, in the same order; `fill(..., repeated_along=...)` takes their results back.
 
         >>> sweep = Sweep({"lam": (0.1, 1.0)}, seeds=(0, 1))
         >>> [(run["lam"], run["seed"]) for run in sweep.runs()]
         [(0.1, 0), (0.1, 1), (1.0, 0), (1.0, 1)]
+        >>> sweep.runs(without="lam")
+        [{'seed': 0}, {'seed': 1}]
         """
-        return [{**point, "seed": seed} for point in self.points() for seed in self.seeds]
+        without = self._knob_names("without", without)
+        knobs = {k: v for k, v in self.knobs.items() if k not in without}
+        points = [dict(zip(knobs, combo)) for combo in itertools.product(*knobs.values())]
+        return [{**point, "seed": seed} for point in points for seed in self.seeds]
 
-    def fill(self, name: str, flat) -> None:
+    def fill(self, name: str, flat, *, repeated_along=()) -> None:
         """Store a result given flat, one entry per run in `runs()` order: shape (len(runs()), *extra)
-        becomes (*grid_shape, n_seeds, *extra).
+        becomes (*grid_shape, n_seeds, *extra). A result that does not depend on some knobs comes as one
+        entry per run of `runs(without=those)` with `repeated_along=those`: the same numbers at each of
+        their values.
 
         >>> sweep = Sweep({"lam": (0.1, 1.0)}, seeds=(0, 1))
         >>> sweep.fill("score", [run["lam"] * 10 + run["seed"] for run in sweep.runs()])
         >>> sweep.at("score", lam=1.0)
         array([10., 11.])
+        >>> sweep.fill("baseline", [0.5, 0.7], repeated_along="lam")   # one per seed, the same at every lam
+        >>> sweep.at("baseline", lam=0.1)
+        array([0.5, 0.7])
         """
         flat = np.asarray(flat.detach().cpu() if isinstance(flat, torch.Tensor) else flat)
-        n_runs = math.prod(self.grid_shape) * len(self.seeds)
-        if flat.ndim == 0 or flat.shape[0] != n_runs:
-            raise ValueError(f"result {name!r} has shape {flat.shape} but must start with {n_runs}, "
-                             f"one entry per run of the grid (Sweep.runs(): grid points x seeds)")
+        sub_runs = self.runs(without=repeated_along)
+        if flat.ndim == 0 or flat.shape[0] != len(sub_runs):
+            raise ValueError(f"result {name!r} has shape {flat.shape} but must start with {len(sub_runs)}, one "
+                             f"entry per run of the grid (Sweep.runs(without={repeated_along!r}): grid points x seeds)")
+        if repeated_along:  # each run of the whole grid takes the entry of its run without those knobs
+            where = {tuple(run.values()): i for i, run in enumerate(sub_runs)}
+            flat = flat[[where[tuple(run[k] for k in sub_runs[0])] for run in self.runs()]]
         self.add(name, flat.reshape(*self.grid_shape, len(self.seeds), *flat.shape[1:]))
+
+    def _knob_names(self, what: str, names) -> tuple[str, ...]:
+        names = (names,) if isinstance(names, str) else tuple(names)
+        for name in names:
+            if name not in self.knobs:
+                raise ValueError(f"{what}={name!r} is not a knob of this sweep (its knobs: {list(self.knobs)})")
+        return names
 
     def points(self) -> list[dict]:
         """Every grid point as a {knob: value} dict, in grid order."""

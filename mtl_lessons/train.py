@@ -35,9 +35,7 @@ from mtl_lessons._checks import (MAX_ELEMENTS, MAX_STEPS, check_bool, check_choi
                                   check_labels, check_sequence, check_size, check_tensor, check_weights)
 from mtl_lessons.models import MultiTaskNet, TaskLinear
 from mtl_lessons.objectives import LOSSES, task_losses_fn
-# ModelStack, one_thread: used here. transfer_stack, use_one_thread: imported from here by modules not yet
-# moved to mtl_lessons.stack (their one home); drop them from this line once those import from there.
-from mtl_lessons.stack import ModelStack, one_thread, transfer_stack, use_one_thread  # noqa: F401
+from mtl_lessons.stack import ModelStack, one_thread
 from mtl_lessons.weighting import Strategy
 
 OPTIMIZERS = ("sgd", "adam")

@@ -28,7 +28,8 @@ from mtl_lessons.experiments.finetuning import (CLAIMS, PRACTICES, claims_hold, 
                                                 finetuning_sweep, measured, practice_schedules)
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
-from mtl_lessons.train import ModelStack, fit, fit_many
+from mtl_lessons.stack import ModelStack
+from mtl_lessons.train import fit, fit_many
 
 SEEDS = [0, 1, 2]
 STEPS = 24

@@ -62,7 +62,8 @@ from mtl_lessons.schedules import (discriminative_scales, gradual_unfreezing, la
                                    slanted_triangular)
 from mtl_lessons.plots import plot_front, plot_history, plot_seed_band, plot_task_fits, presenter_style  # noqa: E402
 from mtl_lessons.sweep import Sweep
-from mtl_lessons.train import ModelStack, fit, fit_many, pad_tasks, transfer_stack  # noqa: E402
+from mtl_lessons.stack import ModelStack, transfer_stack
+from mtl_lessons.train import fit, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value  # noqa: E402
 
 # ---------------------------------------------------------------- small, cheap inputs

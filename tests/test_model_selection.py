@@ -27,7 +27,8 @@ from mtl_lessons.experiments.model_selection import (CLAIMS, LOWER_IS_BETTER, ac
                                                      standardise)
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import task_losses
-from mtl_lessons.train import ModelStack, fit, fit_many
+from mtl_lessons.stack import ModelStack
+from mtl_lessons.train import fit, fit_many
 
 CLAIM_SEEDS = list(range(11, 17))  # not the notebook's default seeds (0-2)
 

@@ -25,7 +25,7 @@ from mtl_lessons.experiments.negative_transfer import (CLAIMS, SOURCES, Negative
 from mtl_lessons.experiments.transfer_lambda import chosen_by_validation, joint_accuracies
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import l2_sp_penalty
-from mtl_lessons.train import ModelStack
+from mtl_lessons.stack import ModelStack
 
 
 # ---------------------------------------------------------------- data

@@ -18,7 +18,8 @@ from mtl_lessons.experiments.task_affinity import (CLAIMS, GroupingConfig, _fit_
                                                    geometric_mean_ratio, grouping_sweep, share_below,
                                                    transfer_vs_multitask)
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
-from mtl_lessons.train import ModelStack, fit_many
+from mtl_lessons.stack import ModelStack
+from mtl_lessons.train import fit_many
 from mtl_lessons.weighting import MGDA, PCGrad, UncertaintyWeighting
 
 

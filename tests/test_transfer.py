@@ -20,7 +20,8 @@ from mtl_lessons.experiments.transfer_lambda import (CLAIMS, chosen_by_validatio
 from mtl_lessons.models import MultiTaskNet, copy_layers, freeze_layers
 from mtl_lessons.objectives import l2_sp_penalty
 from mtl_lessons.sweep import Sweep
-from mtl_lessons.train import ModelStack, fit_many, transfer_stack
+from mtl_lessons.stack import ModelStack, transfer_stack
+from mtl_lessons.train import fit_many
 
 
 def net(n_tasks=1):

@@ -9,7 +9,8 @@ from mtl_lessons.data import load_digits_split
 from mtl_lessons.experiments.transferability import (CLAIMS, LRS, VARIANTS, _accuracy, fit_tuned, recovered_fraction,
                                                      transferability_sweep)
 from mtl_lessons.models import MultiTaskNet
-from mtl_lessons.train import ModelStack, fit_many, transfer_stack
+from mtl_lessons.stack import ModelStack, transfer_stack
+from mtl_lessons.train import fit_many
 
 
 def test_recovered_fraction_by_hand():

@@ -18,7 +18,8 @@ from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import PROGRESS_DELAY_S, ModelStack, fit_many
+from mtl_lessons.stack import ModelStack
+from mtl_lessons.train import PROGRESS_DELAY_S, fit_many
 from mtl_lessons.weighting import FixedWeights, Strategy
 from mtl_lessons.widgets import SweepExplorer
 

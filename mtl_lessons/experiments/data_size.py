@@ -9,12 +9,13 @@ import numpy as np
 import torch
 
 from mtl_lessons._checks import check_int, check_ints, check_keywords, check_lrs
-from mtl_lessons.data import make_sinusoid_tasks
+from mtl_lessons.data import make_sinusoid_tasks, stacked
 from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import ModelStack, fit_many, pad_tasks
+from mtl_lessons.stack import ModelStack
+from mtl_lessons.train import fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 MODELS = {"independent": 0, "shared": None}  # name -> sharing depth (None: the whole trunk)
@@ -82,11 +83,6 @@ class TunedComparison:
     noise: float = 0.1
     relatedness: float = 1.0
     n_val: int = 50  # validation points per task: what the choice is made on
-
-
-def stacked(tasks, *splits: str) -> list[torch.Tensor]:
-    """Each named split (e.g. "x_test") of every TaskSet in `tasks`, stacked: (len(tasks), n_tasks, n, 1)."""
-    return [torch.stack([getattr(d, split) for d in tasks]) for split in splits]
 
 
 def _train_both(cfg, runs, x, y, mask, *, progress: bool, **fit_kwargs):

@@ -22,14 +22,14 @@ import torch
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import load_digits_split
-from mtl_lessons.experiments.transfer_lambda import (TransferConfig, fill_repeated, log_ticks, pretrain,
-                                                     split_accuracies, without)
+from mtl_lessons.experiments.transfer_lambda import TransferConfig, log_ticks, pretrain, split_accuracies
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.models import copy_layers
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import ModelStack, fit_many, pad_tasks
+from mtl_lessons.stack import ModelStack
+from mtl_lessons.train import fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 STAGES = (0, 10, 20, 30, 40)  # gradual unfreezing, steps per stage (0: everything trains from the start)
@@ -296,7 +296,7 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, progre
     unfreezing = {stage: gradual_unfreezing(c.steps, c.n_layers, stage) for stage in stages}  # raises now if too long
     sweep = Sweep({"stage_steps": stages, "n_target": n_target}, seeds)
     by_rate = Sweep({"rate": c.rates, "n_target": n_target}, seeds)  # the practices' own grid
-    pairs = without(sweep, "stage_steps").runs()
+    pairs = sweep.runs(without="stage_steps")
     data = {(r["n_target"], r["seed"]): c.load(r["n_target"], r["seed"]) for r in pairs}
     pre = pretrain(c, [data[n_target[0], s] for s in seeds], seeds, progress)  # phase 1, one per seed
     pretrained = {s: pre.model(i) for i, s in enumerate(seeds)}
@@ -326,7 +326,7 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, progre
     scores = {**split_accuracies(source, [data[r["n_target"], r["seed"]] for r in pairs]),
               "ood_": _ood_accuracy(source, clean)}
     for prefix, flat_score in scores.items():
-        fill_repeated(sweep, prefix + "source", flat_score, along="stage_steps")
+        sweep.fill(prefix + "source", flat_score, repeated_along="stage_steps")
     sweep.meta.update(asdict(c), record_steps=history.record_steps, schedules=schedules)
     return choose_rates(sweep)
 

@@ -12,13 +12,13 @@ import torch
 from tqdm.auto import tqdm
 
 from mtl_lessons._checks import MAX_STEPS, check_choice, check_float, check_floats, check_int, check_ints, check_lrs
-from mtl_lessons.data import make_competing_tasks
-from mtl_lessons.experiments.data_size import stacked
+from mtl_lessons.data import make_competing_tasks, stacked
 from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import PROGRESS_DELAY_S, ModelStack, fit_many
+from mtl_lessons.stack import ModelStack
+from mtl_lessons.train import PROGRESS_DELAY_S, fit_many
 from mtl_lessons.weighting import DynamicWeightAverage, FixedWeights, GradNorm, UncertaintyWeighting
 from mtl_lessons.widgets import SweepExplorer
 

@@ -26,7 +26,8 @@ from mtl_lessons.metrics import choose_on_validation, delta_m
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import PROGRESS_DELAY_S, ModelStack, fit_many, pad_tasks
+from mtl_lessons.stack import ModelStack
+from mtl_lessons.train import PROGRESS_DELAY_S, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 LAMBDAS = (0.1, 0.3, 1.0)  # the body-mass task's weight (SGD diverges at lam * lr = 0.9)

@@ -26,7 +26,8 @@ from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import task_losses_unchecked
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import ModelStack, fit_many, one_thread, pad_tasks, transfer_stack, use_one_thread, progress_bar
+from mtl_lessons.stack import ModelStack, one_thread, transfer_stack, use_one_thread
+from mtl_lessons.train import fit_many, pad_tasks, progress_bar
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0)  # one per decade, as in chapter 6
@@ -185,7 +186,7 @@ def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, 
                             f"(allowed: lams, n_target, seeds, sources, progress, {', '.join(fields)})")
     cfg = NegativeTransferConfig(**config)
     sweep = Sweep({"source": tuple(sources), "lam": lams, "n_target": n_target}, seeds)
-    use_one_thread()  # before the data too: torch on two busy cores is slow even for small tensors (see train.py)
+    use_one_thread()  # before the data too: torch on two busy cores is slow even for small tensors (see stack.py)
     base = {(n, s): load_transfer_digits(n, n_source=cfg.n_source, permuted=cfg.permuted, n_val=cfg.n_val, seed=s)
             for n in n_target for s in seeds}
     data = {(src, n, s): dataclasses.replace(d, y_source=shuffle_labels(d.y_source, SOURCES[src], seed=s))
@@ -205,18 +206,13 @@ def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, 
     sgd = dict(loss="ce", optimizer="sgd", lr=cfg.lr, steps=cfg.steps, progress=progress)
     adapted = Sweep({"source": tuple(sources), "n_target": n_target}, seeds)  # phase 2: per (source, n_target, seed)
     alone = Sweep({"n_target": n_target}, seeds)  # without the source: the same for every source
-    for grid, results in ((adapted, _two_phase(data, adapted, cfg, net, sgd)), (alone, _target_only(base, alone, net, sgd))):
+    for results, along in ((_two_phase(data, adapted, cfg, net, sgd), "lam"),
+                           (_target_only(base, alone, net, sgd), ("source", "lam"))):
         for name, acc in results.items():
-            sweep.fill(name, _along_lam(runs, grid.runs(), acc))
+            sweep.fill(name, acc, repeated_along=along)
     sweep.meta.update({k: v for k, v in dataclasses.asdict(cfg).items() if k != "joint_variants"},
                       shuffled={src: SOURCES[src] for src in sources})
     return sweep
-
-
-def _along_lam(runs: list[dict], sub_runs: list[dict], flat: np.ndarray) -> np.ndarray:
-    """A result of the runs of a smaller grid (`sub_runs`, without lam) as one entry per run of `runs`."""
-    where = {tuple(r.values()): i for i, r in enumerate(sub_runs)}
-    return flat[[where[tuple(r[k] for k in sub_runs[0])] for r in runs]]
 
 
 def _two_phase(data: dict, grid: Sweep, cfg: NegativeTransferConfig, net, sgd: dict) -> dict[str, np.ndarray]:

@@ -10,13 +10,14 @@ import numpy as np
 import torch
 
 from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords, check_lrs
-from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks
-from mtl_lessons.experiments.data_size import cut, stacked
+from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks, stacked
+from mtl_lessons.experiments.data_size import cut
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import ModelStack, fit_many, pad_tasks
+from mtl_lessons.stack import ModelStack
+from mtl_lessons.train import fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 

@@ -30,7 +30,8 @@ from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import ModelStack, fit_many, pad_tasks, transfer_stack
+from mtl_lessons.stack import ModelStack, transfer_stack
+from mtl_lessons.train import fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 

@@ -12,13 +12,13 @@ import torch
 
 from mtl_lessons._checks import (MAX_ELEMENTS, check_choice, check_float, check_floats, check_int, check_ints,
                                  check_keywords, check_size)
-from mtl_lessons.data import make_competing_tasks
-from mtl_lessons.experiments.data_size import stacked
+from mtl_lessons.data import make_competing_tasks, stacked
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plain_ticks, plot_front, plot_seed_band, plot_task_fits
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import ModelStack, fit_many
+from mtl_lessons.stack import ModelStack
+from mtl_lessons.train import fit_many
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 DEFAULT_LAMS = tuple(float(v) for v in np.round(np.geomspace(0.1, 10.0, 9), 3))  # includes 1.0

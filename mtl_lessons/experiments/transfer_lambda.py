@@ -35,7 +35,8 @@ from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import PROGRESS_DELAY_S, ModelStack, fit_many, pad_tasks, transfer_stack, use_one_thread
+from mtl_lessons.stack import ModelStack, transfer_stack, use_one_thread
+from mtl_lessons.train import PROGRESS_DELAY_S, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0)  # one per decade: both limits and the middle
@@ -157,22 +158,6 @@ def split_accuracies(stack: ModelStack, data: list[TransferDigits], task: int = 
                                                                                                 ("val_", "val"))}
 
 
-def without(sweep: Sweep, knob: str) -> Sweep:
-    """The sweep's grid without one knob (same seeds): the runs of what does not depend on that knob."""
-    return Sweep({k: v for k, v in sweep.knobs.items() if k != knob}, sweep.seeds)
-
-
-def fill_repeated(sweep: Sweep, name: str, flat, along: str) -> None:
-    """Store a result that does not depend on the knob `along`, given flat in the runs() order of
-    without(sweep, along): the same numbers at every value of `along`."""
-    rest = without(sweep, along)
-    rest.fill(name, flat)
-    axis = list(sweep.knobs).index(along)
-    values = np.expand_dims(rest.results[name], axis)
-    shape = (*values.shape[:axis], len(sweep.knobs[along]), *values.shape[axis + 1:])
-    sweep.add(name, np.broadcast_to(values, shape).copy())
-
-
 def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 32, n_layers: int = 2,
                      steps: int = 100, lr: float = 1.0, progress: bool = True,
                      variants=("joint", "joint_heads")) -> dict[str, np.ndarray]:
@@ -269,8 +254,8 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, pr
     check_keywords(progress=progress)
     config = TransferConfig.of(config)
     sweep = Sweep({"lam": lams, "n_target": n_target}, seeds)
-    use_one_thread()  # before the data too: torch on two busy cores is slow even for small tensors (see train.py)
-    pairs = without(sweep, "lam").runs()  # (n_target, seed): the baselines do not depend on lam
+    use_one_thread()  # before the data too: torch on two busy cores is slow even for small tensors (see stack.py)
+    pairs = sweep.runs(without="lam")  # (n_target, seed): the baselines do not depend on lam
     data = {(r["n_target"], r["seed"]): config.load(r["n_target"], r["seed"]) for r in pairs}
 
     # the joint objective, twice per run of the grid: one rate, then heads at their own rate
@@ -298,10 +283,10 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, pr
     fit_many(frozen, xt, yt, sample_weights=mt, desc="frozen trunk", **sgd)
     for prefix, acc in split_accuracies(both, pair_data * k).items():
         for name, flat in zip(arms, np.split(acc, k)):
-            fill_repeated(sweep, prefix + name, flat, along="lam")
+            sweep.fill(prefix + name, flat, repeated_along="lam")
     for name, stack in (("source", arms["keep_head"][0]), ("frozen", frozen)):  # the source model, untrained
         for prefix, flat in split_accuracies(stack, pair_data).items():
-            fill_repeated(sweep, prefix + name, flat, along="lam")
+            sweep.fill(prefix + name, flat, repeated_along="lam")
     sweep.meta.update(asdict(config))
     return sweep
 
@@ -332,7 +317,7 @@ def tuned_rates_sweep(rates=RATES, lams=LAMBDAS, n_target: int = 30, seeds=range
     data = {s: config.load(n_target, s) for s in seeds}
 
     # the joint objective, one rate, at every (rate, lam, seed): one call per rate
-    by_lam = without(sweep, "rate").runs()
+    by_lam = sweep.runs(without="rate")
     joint = {"acc_joint": [], "val_joint": []}
     for rate in tqdm(rates, desc=f"joint objective at {len(rates)} rates, {len(rates) * len(by_lam)} models",
                      disable=not progress, delay=PROGRESS_DELAY_S, leave=False):
@@ -347,7 +332,7 @@ def tuned_rates_sweep(rates=RATES, lams=LAMBDAS, n_target: int = 30, seeds=range
     # pretraining, then target-only and the four fine-tuning variants at every (rate, seed): one fit_many
     pre = pretrain(config, list(data.values()), seeds, progress)
     arms = _adaptations(pre, config, range(len(seeds)), [10_000 + s for s in seeds])
-    by_rate = without(sweep, "lam").runs()
+    by_rate = sweep.runs(without="lam")
     both = ModelStack.concat([stack for stack, _ in arms.values() for _ in rates])  # arm, then rate, then seed
     x = torch.stack([data[r["seed"]].x_target for _ in arms for r in by_rate])[:, None]
     y = torch.stack([data[r["seed"]].y_target for _ in arms for r in by_rate])[:, None]
@@ -357,7 +342,7 @@ def tuned_rates_sweep(rates=RATES, lams=LAMBDAS, n_target: int = 30, seeds=range
              desc=f"target only and fine-tuning at {len(rates)} rates, {len(both)} models")
     for prefix, acc in split_accuracies(both, [data[r["seed"]] for _ in arms for r in by_rate]).items():
         for name, flat in zip(arms, np.split(acc, len(arms))):
-            fill_repeated(sweep, prefix + name, flat, along="lam")
+            sweep.fill(prefix + name, flat, repeated_along="lam")
     sweep.meta.update(n_target=n_target, **asdict(config))
     return sweep
 

@@ -22,7 +22,8 @@ from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.train import ModelStack, fit_many, pad_tasks, transfer_stack
+from mtl_lessons.stack import ModelStack, transfer_stack
+from mtl_lessons.train import fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 CLASSES_A, CLASSES_B = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)

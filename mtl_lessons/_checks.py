@@ -9,6 +9,8 @@ the limit (the LIMITS below).
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -133,6 +135,17 @@ def check_floats(name: str, value, *, low: float | None = None, high: float | No
     """A sequence of finite floats in range (a grid of lam, relatedness), as a tuple of Python floats."""
     return check_sequence(name, value, item=lambda n, v: check_float(n, v, low=low, high=high, low_open=low_open),
                           min_len=min_len, distinct=distinct, item_name=item_name)
+
+
+def check_settings(config_class, settings: dict, by: str) -> dict:
+    """The keyword settings a grid function passes on to its config dataclass: an unknown name is refused
+    with the names allowed (a typo never falls back silently to a default)."""
+    allowed = [f.name for f in dataclasses.fields(config_class)]
+    for name, value in settings.items():
+        if name not in allowed:
+            raise TypeError(f"{by} got {name}={value!r}, which is not one of its settings "
+                            f"(allowed: {', '.join(allowed)})")
+    return settings
 
 
 def check_lrs(lrs, name: str = "lrs") -> tuple[float, ...]:

@@ -1,4 +1,5 @@
-"""Per-task metrics: held-out MSE, accuracy, and the relative change Δm."""
+"""Per-task metrics: held-out MSE, accuracy, the relative change Δm, Pareto masks, and the tuned choice
+made on validation (choose_on_validation)."""
 
 from __future__ import annotations
 

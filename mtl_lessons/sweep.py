@@ -1,5 +1,6 @@
 """Results grids: a `Sweep` holds results over a grid of knob values × seeds, looked up by the knob
-values themselves (what the sliders and plots read). It trains nothing; `fit_many` fills it."""
+values themselves (what the sliders and plots read). It trains nothing: an experiment trains one model
+per run of `runs()` and hands the flat results back with `fill`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """Training: one model with `fit`, many models at once with `fit_many`, both with fixed task
-weights or a weighting strategy (mtl_lessons.weighting). The grid of results they fill is
-mtl_lessons.sweep.Sweep.
+weights or a weighting strategy (mtl_lessons.weighting).
 
 `fit` is the loop to read: full batch, one weighted sum of the task losses, one backward pass.
 `fit_many` is the same loop for M models of one architecture trained as one batched model
@@ -15,6 +14,7 @@ for a given seed.
     >>> model = MultiTaskNet(1, 16, 2, 3, sharing_depth=2)
     >>> fit(model, tasks.x_train, tasks.y_train, optimizer="adam", lr=1e-2, steps=50, progress=False).task_losses.shape
     (50, 3)
+    >>> from mtl_lessons.stack import ModelStack
     >>> stack = ModelStack.from_factory(lambda: MultiTaskNet(1, 16, 2, 3, sharing_depth=2), seeds=[0, 1])
     >>> x, y = tasks.x_train.expand(2, -1, -1, -1), tasks.y_train.expand(2, -1, -1, -1)   # (M, n_tasks, n, 1)
     >>> fit_many(stack, x, y, optimizer="adam", lr=1e-2, steps=50, progress=False).task_losses.shape

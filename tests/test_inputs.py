@@ -569,7 +569,7 @@ CASES = [
     row("experiments: transfer lambda with one value each", drawn(lambda: transfer_lambda_explorer(small("transfer_lambda")))),
     row("experiments: transfer lambda explorer refuses a depth sweep", drawn(lambda: transfer_lambda_explorer(small("transferability"))), ValueError, "needs the knob 'lam'"),
     row("experiments: transfer lambda sweep refuses n_target 5", lambda: transfer_lambda_sweep(n_target=(5,)), ValueError, "n_target=5 is out of range (allowed: 10..inf) (n_target[0])"),
-    row("experiments: transfer lambda sweep refuses an unknown setting", lambda: transfer_lambda_sweep(hiden=4), TypeError, "hiden=4 is not a setting of TransferConfig"),
+    row("experiments: transfer lambda sweep refuses an unknown setting", lambda: transfer_lambda_sweep(hiden=4), TypeError, "TransferConfig got hiden=4, which is not one of its settings"),
     row("experiments: joint_accuracies refuses a list of tensors", lambda: joint_accuracies([torch.zeros(3)], [1.0], [0]), TypeError, "data must be a list of TransferDigits"),
     row("experiments: joint_accuracies refuses mismatched lengths", lambda: joint_accuracies([TD10, TD10], [1.0], [0]), ValueError, "data has 2 entries, lams 1"),
     row("experiments: joint_accuracies refuses lam 0", lambda: joint_accuracies([TD10], [0.0], [0]), ValueError, "lam=0.0"),

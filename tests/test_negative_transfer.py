@@ -204,5 +204,5 @@ def test_sweep_refuses_a_negative_alpha():
 
 def test_sweep_settings_are_the_config_fields():
     assert NegativeTransferConfig().alphas == (0.01, 0.1, 1.0)
-    with pytest.raises(TypeError, match="stepz=5, which is not a setting.*steps"):
+    with pytest.raises(TypeError, match="stepz=5, which is not one of its settings.*steps"):
         negative_transfer_sweep(stepz=5)

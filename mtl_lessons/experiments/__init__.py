@@ -1,7 +1,8 @@
 """The grids behind the course's sliders. Each module trains one grid up front
 with `fit_many` (a progress bar shows) and returns a `Sweep`, and builds the
 `SweepExplorer` that shows it. `SLIDERS` lists them for `make bench`:
-notebook name -> (sweep function, explorer function), both called with defaults.
+notebook name -> (sweep function, explorer function), both called with their defaults (chapter 5's
+grid is analytic: it trains nothing and shows no progress bar).
 """
 
 from mtl_lessons.experiments.conflicting_gradients import angle_explorer, angle_sweep

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_int, check_ints, check_keywords, check_lrs
+from mtl_lessons._checks import check_int, check_ints, check_keywords, check_lrs, check_settings
 from mtl_lessons.data import make_sinusoid_tasks, stacked
 from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet
@@ -106,7 +106,8 @@ def data_size_sweep(n_per_task=DataSize.n_per_task, seeds=DataSize.seeds, *, pro
     run over the whole grid; tasks with fewer points are padded and masked by sample weights. Results per
     grid point and seed: test_mse_<model> (mean over tasks), fit_<model> (n_tasks, n_grid), and the data.
     """
-    cfg = DataSize(check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0), **settings)
+    cfg = DataSize(check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0),
+                   **check_settings(DataSize, settings, by="data_size_sweep"))
     check_keywords(n_tasks=cfg.n_tasks, hidden=cfg.hidden, n_layers=cfg.n_layers, steps=cfg.steps, lr=cfg.lr,
                    noise=cfg.noise, relatedness=cfg.relatedness, n_grid=cfg.n_grid, progress=progress)
     sweep = Sweep({"n_per_task": cfg.n_per_task}, cfg.seeds)
@@ -144,7 +145,7 @@ def tuned_comparison(n_per_task=TunedComparison.n_per_task, seeds=TunedCompariso
     n_tasks, rates, records): val_curve_<model>, every validation MSE recorded.
     """
     cfg = TunedComparison(check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0),
-                          **settings)
+                          **check_settings(TunedComparison, settings, by="tuned_comparison"))
     lrs, max_steps = check_lrs(cfg.lrs), check_int("max_steps", cfg.max_steps, low=1)
     record_every = check_int("record_every", cfg.record_every, low=1, high=max_steps)
     check_int("n_val", cfg.n_val, low=1)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence, check_tensor
+from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence, check_tensor, check_settings
 from mtl_lessons.data import TransferDigits, load_transfer_digits
 from mtl_lessons.experiments.transfer_lambda import target_accuracies, chosen_by_validation, joint_accuracies
 from mtl_lessons.models import MultiTaskNet
@@ -179,12 +179,7 @@ def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, 
     if len(set(sources)) != len(sources):
         raise ValueError(f"sources={sources} has repeated names")
     check_keywords(progress=progress)
-    fields = [f.name for f in dataclasses.fields(NegativeTransferConfig)]
-    for name in config:
-        if name not in fields:
-            raise TypeError(f"negative_transfer_sweep got {name}={config[name]!r}, which is not a setting "
-                            f"(allowed: lams, n_target, seeds, sources, progress, {', '.join(fields)})")
-    cfg = NegativeTransferConfig(**config)
+    cfg = NegativeTransferConfig(**check_settings(NegativeTransferConfig, config, by="negative_transfer_sweep"))
     sweep = Sweep({"source": tuple(sources), "lam": lams, "n_target": n_target}, seeds)
     use_one_thread()  # before the data too: torch on two busy cores is slow even for small tensors (see stack.py)
     base = {(n, s): load_transfer_digits(n, n_source=cfg.n_source, permuted=cfg.permuted, n_val=cfg.n_val, seed=s)

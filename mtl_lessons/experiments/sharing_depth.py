@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords, check_lrs
+from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords, check_lrs, check_settings
 from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks, stacked
 from mtl_lessons.experiments.data_size import cut
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy, per_task_mse
@@ -114,7 +114,8 @@ def sharing_depth_sweep(relatedness=SharingDepth.relatedness, n_per_task=Sharing
     kept (each arm its own rate, chosen on validation per depth, grid point and seed).
     """
     cfg = SharingDepth(check_floats("relatedness", relatedness, low=0.0, high=1.0),
-                       check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0), **settings)
+                       check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0),
+                       **check_settings(SharingDepth, settings, by="sharing_depth_sweep"))
     n_layers = check_keywords(n_layers=cfg.n_layers)["n_layers"]
     several = isinstance(cfg.lr, (tuple, list, np.ndarray))
     lr = check_lrs(cfg.lr, name="lr") if several else check_keywords(lr=cfg.lr)["lr"]

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
-from mtl_lessons._checks import check_float, check_int, check_ints, check_keywords, check_lrs, check_size
+from mtl_lessons._checks import check_float, check_int, check_ints, check_keywords, check_lrs, check_size, check_settings
 from mtl_lessons.affinity import affinity_groups, canonical, lookahead_affinity, random_partition, search_groups
 from mtl_lessons.data import ClusterTasks, make_cluster_tasks
 from mtl_lessons.metrics import choose_on_validation, per_task_mse
@@ -160,7 +160,7 @@ def grouping_sweep(seeds=range(5), *, n_groups=None, progress: bool = True, **se
     """
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
     check_size("the number of seeds", len(seeds), MAX_SEEDS)
-    cfg, progress = GroupingConfig(**settings), check_keywords(progress=progress)["progress"]
+    cfg, progress = GroupingConfig(**check_settings(GroupingConfig, settings, by="grouping_sweep")), check_keywords(progress=progress)["progress"]
     data = [make_cluster_tasks(cfg.n_per_cluster, cfg.n_train, freqs=cfg.freqs, noise=cfg.noise, n_val=cfg.n_val,
                                seed=s) for s in seeds]
     n_tasks = data[0].n_tasks

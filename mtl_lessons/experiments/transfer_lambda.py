@@ -22,14 +22,14 @@ tuned_choice picks each arm's rate (and variant, or lam) on validation.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from matplotlib.ticker import NullLocator
 from tqdm.auto import tqdm
 
-from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence
+from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence, check_settings
 from mtl_lessons.data import TransferDigits, load_transfer_digits
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
@@ -110,11 +110,7 @@ class TransferConfig:
     @classmethod
     def of(cls, settings: dict):
         """The config with these fields changed; an unknown name is refused with the names allowed."""
-        allowed = [f.name for f in fields(cls)]
-        for name in settings:
-            if name not in allowed:
-                raise TypeError(f"{name}={settings[name]!r} is not a setting of {cls.__name__} (allowed: {allowed})")
-        return cls(**settings)
+        return cls(**check_settings(cls, settings, by=cls.__name__))
 
     def net(self, n_tasks: int = 1):
         """A factory of the course's network: 64 pixels in, 10 classes out per task, the whole trunk shared."""

@@ -237,18 +237,18 @@ def _check_fit_args(net: nn.Module, trainable: list, named: dict, x, y, *, n_mod
     sample_weights = _check_sample_weights(sample_weights, x.shape[:lead + 2])
     progress = check_bool("progress", progress)
     _trainable(trainable, "the model" if n_models is None else "the stack")
-    shared = others = extra = []
-    if strategy is not None:
-        strategy.start(n_models or 1, n_tasks)
-        extra = strategy.parameters()
-        shared_names = shared_parameter_names(net)
-        shared = [p for name, p in trainable if name in shared_names]
-        others = [p for name, p in trainable if name not in shared_names]
     check_choice("optimizer", optimizer, OPTIMIZERS)
     lr, lrs = _check_lr(lr, n_models)
     scales = _check_lr_scale(lr_scale, named, optimizer, lead)
     schedule = _check_lr_schedule(lr_schedule, named, optimizer, lead, steps)
     record, record_at = _recorder(record, record_every, steps)
+    shared = others = extra = []
+    if strategy is not None:  # every argument is checked: only now does the strategy's state change
+        strategy.start(n_models or 1, n_tasks)
+        extra = strategy.parameters()
+        shared_names = shared_parameter_names(net)
+        shared = [p for name, p in trainable if name in shared_names]
+        others = [p for name, p in trainable if name not in shared_names]
     return _Run(inputs, task_losses_fn(y, loss, sample_weights), w, steps, progress, [p for _, p in trainable] + extra,
                 shared, others, named, scales, schedule, record, record_at, lr, lrs)
 

@@ -4,8 +4,16 @@ A move only looks the point up and shows its picture; nothing is trained. Each
 grid point's figure is drawn once to PNG and kept, so a move swaps the bytes of
 one ipywidgets.Image: no flicker, no figures piling up, and the same speed for
 every move however slow matplotlib is. The explorer's display also carries the
-default point's PNG as a plain image, so nbval and a static HTML export show it;
-with MTL_STATIC_HTML=1 it is instead to_html(): a slider that moves without a kernel.
+default point's PNG as a plain image, so nbval and a static HTML export show it.
+
+A slider that moves without a kernel is the explorer's own HTML, to_html(): every
+figure embedded, a range input per knob, a few lines of JavaScript. The display
+offers it as text/html (beside the live widget, which JupyterLab shows; a page
+without widgets shows the HTML) only when asked: static_html=True for one
+explorer, or STATIC_EXPORT = True for every explorer a kernel makes, which a
+static export's kernel sets before the notebook runs (tools/handout.py does, in a
+startup line). It is off by default because to_html() draws every figure first:
+about 0.1 s each, seconds for a large grid, before the slider would show.
 
 When the figures are drawn: in a notebook, only the default point's figure
 before the slider shows; the others while the kernel is idle, nearest grid
@@ -17,8 +25,17 @@ lock keeps the explorer's one Figure to one drawing at a time.) Without a
 running event loop (a script, a test) every figure the sliders can reach is
 drawn up front, behind a progress bar.
 
-    >>> explorer = SweepExplorer(sweep, draw, knobs=["lam"], value={"lam": 1.0})
-    >>> explorer            # in a notebook: the slider and the figure
+    >>> import numpy as np
+    >>> from mtl_lessons.sweep import Sweep
+    >>> sweep = Sweep({"lam": (0.1, 1.0, 10.0)}, seeds=(0, 1), results={"err": np.array([[3., 4], [1, 2], [5, 6]])})
+    >>> def draw(axes, point):  # one grid point's figure, from looked-up results
+    ...     axes[0].bar(["seed 0", "seed 1"], sweep.at("err", **point))
+    ...     axes[0].set_title(f"lam = {point['lam']:g}")
+    >>> explorer = SweepExplorer(sweep, draw, value={"lam": 1.0}, ncols=1, figsize=(3, 2))
+    >>> explorer              # in a notebook: the slider and the figure
+    SweepExplorer(knobs=['lam'], point={'lam': 1.0})
+    >>> explorer.to_html().count("<img data-key=")  # kernel-free: all three figures embedded
+    3
 """
 
 from __future__ import annotations
@@ -30,7 +47,6 @@ import html
 import io
 import json
 import math
-import os
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -47,9 +63,10 @@ from mtl_lessons.train import PROGRESS_DELAY_S
 MAX_PRERENDER = 1_000  # figures a slider can reach, all kept (about 50 kB each)
 IDLE_TICK_S = 0.05   # how often the background drawing checks that the kernel is idle
 IDLE_QUIET_S = 0.25  # idle this long (every check on time, no slider move) before a figure is drawn
-STATIC_HTML_ENV = "MTL_STATIC_HTML"  # =1: the display is the kernel-free slider (text/html), for static exports
-# MTL_STATIC_HTML=both: the display also carries a presenter-style twin's kernel-free slider under this type,
-# so one execution of a notebook serves the handout (text/html) and the slides (this) alike
+# A static export's switches (see the module docstring), for explorers made with static_html=None:
+STATIC_EXPORT = False  # True: every explorer's display carries its kernel-free slider (to_html) as text/html
+PRESENTER_COPY = False  # True (with STATIC_EXPORT): and a presenter-style twin's, under PRESENTER_HTML_MIME,
+# so one execution of a notebook serves the handout (text/html) and the slides (this type) alike
 PRESENTER_HTML_MIME = "application/vnd.mtl-lessons.presenter+html"
 
 
@@ -79,9 +96,9 @@ class SweepExplorer:
     prerender=True draws every point the sliders can reach: while the kernel is idle in a notebook,
     up front elsewhere (see the module docstring); prerender=False draws each point on first visit.
     With MTL_PRESENTER=1 set when the explorer is made, its figures use the presenter style (plots.py).
-    to_html() is a kernel-free copy (every figure embedded). With MTL_STATIC_HTML=1 set (a static export:
-    nbconvert --execute, the handout) the display is that copy instead of the live widget; with
-    static_html=True it carries both (JupyterLab shows the live one); static_html=False: the widget only.
+    to_html() is a kernel-free copy (every figure embedded). static_html=True: the display carries it too, as
+    text/html beside the live widget (JupyterLab shows the widget, a page without widgets the HTML);
+    False: never; None: as the module's STATIC_EXPORT switch says (off unless a static export sets it).
     """
 
     def __init__(self, sweep: Sweep, draw: Callable, *, knobs: Sequence[str] | None = None,
@@ -285,19 +302,13 @@ class SweepExplorer:
                              prerender=False, static_html=False, presenter=presenter, **self._layout)
 
     def _repr_mimebundle_(self, **kwargs):
-        png = base64.b64encode(self.png).decode()  # the static fallback
-        mode = os.environ.get(STATIC_HTML_ENV, "").strip().lower()
-        if self.static_html is None and mode in {"1", "true", "yes", "on", "both"}:
-            # a static export (nbconvert --execute, the handout): nbconvert would pick the live widget's view
-            # over text/html and show nothing without a kernel, so the export gets the kernel-free slider only
-            bundle = {"text/html": self.to_html(), "image/png": png, "text/plain": repr(self)}
-            if mode == "both":  # the slides' copy, from the same execution (handout.build_both)
-                bundle[PRESENTER_HTML_MIME] = self.twin(presenter=True).to_html()
-            return bundle
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["image/png"] = png
-        if self.static_html:  # both: JupyterLab shows the live widget, a renderer without widgets the HTML
+        bundle["image/png"] = base64.b64encode(self.png).decode()  # the static fallback (nbval, plain exports)
+        export = STATIC_EXPORT if self.static_html is None else self.static_html
+        if export:  # the kernel-free slider, for a page without widgets (the handout strips the widget's view)
             bundle["text/html"] = self.to_html()
+        if export and PRESENTER_COPY and self.static_html is None:  # the slides' copy, from the same execution
+            bundle[PRESENTER_HTML_MIME] = self.twin(presenter=True).to_html()
         return bundle
 
     def __repr__(self) -> str:

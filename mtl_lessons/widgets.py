@@ -60,6 +60,7 @@ from mtl_lessons.plots import PRESENTER_DPI, PRESENTER_WIDTH_IN, presenter_on, p
 from mtl_lessons.sweep import Sweep
 from mtl_lessons.train import PROGRESS_DELAY_S
 
+DPI = 80  # the learner figures' resolution (the presenter style sets its own)
 MAX_PRERENDER = 1_000  # figures a slider can reach, all kept (about 50 kB each)
 IDLE_TICK_S = 0.05   # how often the background drawing checks that the kernel is idle
 IDLE_QUIET_S = 0.25  # idle this long (every check on time, no slider move) before a figure is drawn
@@ -88,6 +89,25 @@ def _label(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _checked_knobs(sweep: Sweep, draw: Callable, knobs, value) -> tuple[list[str], dict]:
+    """An explorer's slider knobs and starting point ({knob: value}, each grid's first value unless given)."""
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep, got {type(sweep).__name__}")
+    if not callable(draw):
+        raise TypeError(f"draw must be a function draw(axes, point), got {type(draw).__name__}")
+    knobs = list(sweep.knobs) if knobs is None else list(check_sequence("knobs", knobs, min_len=0))
+    for k in knobs:
+        if k not in sweep.knobs:
+            raise ValueError(f"knobs names {k!r}, which is not a knob of the sweep (allowed: {list(sweep.knobs)})")
+    if value is not None and not isinstance(value, dict):
+        raise TypeError(f"value={value!r} must be a dict {{knob: value}}, e.g. {{{list(sweep.knobs)[0]!r}: "
+                        f"{sweep.knobs[list(sweep.knobs)[0]][0]!r}}}")
+    for k in value or {}:
+        if k not in sweep.knobs:
+            raise ValueError(f"value names {k!r}, which is not a knob of the sweep (allowed: {list(sweep.knobs)})")
+    return knobs, {**{k: v[0] for k, v in sweep.knobs.items()}, **(value or {})}
+
+
 class SweepExplorer:
     """Sliders over knobs of `sweep`; on every move, `draw(axes, point)` redraws from looked-up results.
 
@@ -102,59 +122,29 @@ class SweepExplorer:
     """
 
     def __init__(self, sweep: Sweep, draw: Callable, *, knobs: Sequence[str] | None = None,
-                 value: dict | None = None, ncols: int = 2, figsize=(10, 3.6), dpi: int = 80,
+                 value: dict | None = None, ncols: int = 2, figsize=(10, 3.6),
                  descriptions: dict[str, str] | None = None, prerender: bool = True,
                  static_html: bool | None = None, presenter: bool | None = None):
-        if not isinstance(sweep, Sweep):
-            raise TypeError(f"sweep must be a Sweep, got {type(sweep).__name__}")
-        if not callable(draw):
-            raise TypeError(f"draw must be a function draw(axes, point), got {type(draw).__name__}")
-        knobs = list(sweep.knobs) if knobs is None else list(check_sequence("knobs", knobs, min_len=0))
-        for k in knobs:
-            if k not in sweep.knobs:
-                raise ValueError(f"knobs names {k!r}, which is not a knob of the sweep (allowed: {list(sweep.knobs)})")
-        if value is not None and not isinstance(value, dict):
-            raise TypeError(f"value={value!r} must be a dict {{knob: value}}, e.g. {{{list(sweep.knobs)[0]!r}: "
-                            f"{sweep.knobs[list(sweep.knobs)[0]][0]!r}}}")
-        for k in value or {}:
-            if k not in sweep.knobs:
-                raise ValueError(f"value names {k!r}, which is not a knob of the sweep (allowed: {list(sweep.knobs)})")
+        self.knobs, self.point = _checked_knobs(sweep, draw, knobs, value)
         ncols = check_int("ncols", ncols, low=1, high=8)
-        figsize, dpi = check_figsize(figsize, dpi)
-        self._layout = {"ncols": ncols, "figsize": figsize, "dpi": dpi}  # as asked, for twin()
+        figsize, _ = check_figsize(figsize, DPI)
+        self._layout = {"ncols": ncols, "figsize": figsize}  # as asked, for twin()
         prerender = check_bool("prerender", prerender)
         self.static_html = None if static_html is None else check_bool("static_html", static_html)
         # read when the explorer is made, never at import: a projector-ready style (plots.presenter_style)
         self.presenter = presenter_on() if presenter is None else check_bool("presenter", presenter)
-        if self.presenter:  # 1920 px wide (a 16:9 slide, crisp at 2x zoom), the learner figure's aspect;
-            # a figure wider than PRESENTER_WIDTH_IN keeps its width, so its panels and legends still fit
-            width = max(PRESENTER_WIDTH_IN, figsize[0])
-            figsize, dpi = (width, width * figsize[1] / figsize[0]), round(PRESENTER_WIDTH_IN * PRESENTER_DPI / width)
         if descriptions is not None and not isinstance(descriptions, dict):
             raise TypeError(f"descriptions must be a dict {{knob: label}}, got {type(descriptions).__name__}")
-        self.sweep, self.draw, self.knobs = sweep, draw, knobs
-        self.point = {k: v[0] for k, v in sweep.knobs.items()}
-        self.point.update(value or {})
+        self.sweep, self.draw = sweep, draw
         sweep.index(**self.point)  # raises if a value is off the grid
         if prerender:
-            n_reachable = math.prod(len(sweep.knobs[k]) for k in knobs)
+            n_reachable = math.prod(len(sweep.knobs[k]) for k in self.knobs)
             check_size("the number of figures the sliders can reach (each drawn once and kept)", n_reachable,
                        MAX_PRERENDER,
                        advice="use fewer slider values, or prerender=False to draw each on first visit")
         self.descriptions = descriptions or {}
-        with plt.ioff(), presenter_style(self.presenter):
-            self.fig, axes = plt.subplots(1, ncols, figsize=figsize, dpi=dpi, layout="constrained")
-        plt.close(self.fig)  # drawn only into PNGs: a later plt.show() must not show it again
-        self.axes = list(axes) if ncols > 1 else [axes]
-        descriptions = descriptions or {}
-        self.sliders = {}
-        for k in knobs:
-            slider = widgets.SelectionSlider(
-                options=[(_label(v), v) for v in sweep.knobs[k]], value=self.point[k],
-                description=descriptions.get(k, k), continuous_update=True,
-                style={"description_width": "initial"}, layout=widgets.Layout(width="420px"))
-            slider.observe(self._on_change, names="value")
-            self.sliders[k] = slider
+        self._make_figure(ncols, figsize)
+        self.sliders = {k: self._make_slider(k) for k in self.knobs}
         self.image = widgets.Image(format="png")
         if self.presenter:
             self.image.layout = widgets.Layout(width="100%", max_width=f"{round(PRESENTER_WIDTH_IN * 100)}px")
@@ -166,7 +156,8 @@ class SweepExplorer:
         self._loop: asyncio.AbstractEventLoop | None = None  # the kernel's loop, when drawing in the background
         self.update(**self.point)
         # the points the sliders can reach: knobs without a slider stay where they are
-        self.reachable = [p for p in sweep.points() if all(p[k] == self.point[k] for k in sweep.knobs if k not in knobs)]
+        self.reachable = [p for p in sweep.points()
+                          if all(p[k] == self.point[k] for k in sweep.knobs if k not in self.knobs)]
         if prerender:
             try:
                 loop = asyncio.get_running_loop()  # a notebook kernel's loop
@@ -175,6 +166,26 @@ class SweepExplorer:
             else:
                 self._loop, self._quiet_since = loop, loop.time()
                 self._schedule_tick()
+
+    def _make_figure(self, ncols: int, figsize: tuple[float, float]) -> None:
+        """The explorer's one Figure, drawn again for every grid point (into PNGs, never shown itself)."""
+        dpi = DPI
+        if self.presenter:  # 1920 px wide (a 16:9 slide, crisp at 2x zoom), the learner figure's aspect;
+            # a figure wider than PRESENTER_WIDTH_IN keeps its width, so its panels and legends still fit
+            width = max(PRESENTER_WIDTH_IN, figsize[0])
+            figsize, dpi = (width, width * figsize[1] / figsize[0]), round(PRESENTER_WIDTH_IN * PRESENTER_DPI / width)
+        with plt.ioff(), presenter_style(self.presenter):
+            self.fig, axes = plt.subplots(1, ncols, figsize=figsize, dpi=dpi, layout="constrained")
+        plt.close(self.fig)  # drawn only into PNGs: a later plt.show() must not show it again
+        self.axes = list(axes) if ncols > 1 else [axes]
+
+    def _make_slider(self, knob: str) -> widgets.SelectionSlider:
+        slider = widgets.SelectionSlider(
+            options=[(_label(v), v) for v in self.sweep.knobs[knob]], value=self.point[knob],
+            description=self.descriptions.get(knob, knob), continuous_update=True,
+            style={"description_width": "initial"}, layout=widgets.Layout(width="420px"))
+        slider.observe(self._on_change, names="value")
+        return slider
 
     def _on_change(self, change) -> None:
         knob = next(k for k, s in self.sliders.items() if s is change["owner"])

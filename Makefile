@@ -61,20 +61,20 @@ test: env  ## package tests and every notebook under nbval, including the lock c
 	$(BIN)/python -m pytest -v --require-all-notebooks
 
 bench: env  ## benchmark figures, one `name: value` per line (make bench BENCH_ARGS="--runs 3 --busy")
-	$(BIN)/python -m mtl_lessons.bench $(BENCH_ARGS)
+	$(BIN)/python tools/bench.py $(BENCH_ARGS)
 
 CLAIMS_ARGS ?=
 claims: env  ## every notebook over SEED = 0..19: each claim's mean, sd and worst against its threshold (~30 min)
 	$(BIN)/python tools/claims_report.py $(CLAIMS_ARGS)
 
 handout: env  ## build/handout: one self-contained HTML page per chapter, sliders without a kernel (npm fetches MathJax once)
-	$(BIN)/python -m mtl_lessons.handout --out build/handout
+	$(BIN)/python tools/handout.py --out build/handout
 
 slides: env  ## build/slides: a reveal.js deck per chapter, offline, ## headings start slides, presenter style
-	MTL_PRESENTER=1 $(BIN)/python -m mtl_lessons.handout --slides --out build/slides
+	MTL_PRESENTER=1 $(BIN)/python tools/handout.py --slides --out build/slides
 
 materials: env  ## build/handout and build/slides together, from one run of each notebook (two at a time)
-	$(BIN)/python -m mtl_lessons.handout --out build/handout --slides-out build/slides
+	$(BIN)/python tools/handout.py --out build/handout --slides-out build/slides
 
 lock:  ## re-pin constraints.txt from the current .venv
 	$(PIP) freeze --all --exclude pip --exclude-editable | sed 's/+cpu$$//' > constraints.txt.new

@@ -4,8 +4,16 @@ A move only looks the point up and shows its picture; nothing is trained. Each
 grid point's figure is drawn once to PNG and kept, so a move swaps the bytes of
 one ipywidgets.Image: no flicker, no figures piling up, and the same speed for
 every move however slow matplotlib is. The explorer's display also carries the
-default point's PNG as a plain image, so nbval and a static HTML export show it;
-with MTL_STATIC_HTML=1 it is instead to_html(): a slider that moves without a kernel.
+default point's PNG as a plain image, so nbval and a static HTML export show it.
+
+A slider that moves without a kernel is the explorer's own HTML, to_html(): every
+figure embedded, a range input per knob, a few lines of JavaScript. The display
+offers it as text/html (beside the live widget, which JupyterLab shows; a page
+without widgets shows the HTML) only when asked: static_html=True for one
+explorer, or STATIC_EXPORT = True for every explorer a kernel makes, which a
+static export's kernel sets before the notebook runs (tools/handout.py does, in a
+startup line). It is off by default because to_html() draws every figure first:
+about 0.1 s each, seconds for a large grid, before the slider would show.
 
 When the figures are drawn: in a notebook, only the default point's figure
 before the slider shows; the others while the kernel is idle, nearest grid
@@ -17,8 +25,17 @@ lock keeps the explorer's one Figure to one drawing at a time.) Without a
 running event loop (a script, a test) every figure the sliders can reach is
 drawn up front, behind a progress bar.
 
-    >>> explorer = SweepExplorer(sweep, draw, knobs=["lam"], value={"lam": 1.0})
-    >>> explorer            # in a notebook: the slider and the figure
+    >>> import numpy as np
+    >>> from mtl_lessons.sweep import Sweep
+    >>> sweep = Sweep({"lam": (0.1, 1.0, 10.0)}, seeds=(0, 1), results={"err": np.array([[3., 4], [1, 2], [5, 6]])})
+    >>> def draw(axes, point):  # one grid point's figure, from looked-up results
+    ...     axes[0].bar(["seed 0", "seed 1"], sweep.at("err", **point))
+    ...     axes[0].set_title(f"lam = {point['lam']:g}")
+    >>> explorer = SweepExplorer(sweep, draw, value={"lam": 1.0}, ncols=1, figsize=(3, 2))
+    >>> explorer              # in a notebook: the slider and the figure
+    SweepExplorer(knobs=['lam'], point={'lam': 1.0})
+    >>> explorer.to_html().count("<img data-key=")  # kernel-free: all three figures embedded
+    3
 """
 
 from __future__ import annotations
@@ -30,7 +47,6 @@ import html
 import io
 import json
 import math
-import os
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -44,12 +60,14 @@ from mtl_lessons.plots import PRESENTER_DPI, PRESENTER_WIDTH_IN, presenter_on, p
 from mtl_lessons.sweep import Sweep
 from mtl_lessons.train import PROGRESS_DELAY_S
 
+DPI = 80  # the learner figures' resolution (the presenter style sets its own)
 MAX_PRERENDER = 1_000  # figures a slider can reach, all kept (about 50 kB each)
 IDLE_TICK_S = 0.05   # how often the background drawing checks that the kernel is idle
 IDLE_QUIET_S = 0.25  # idle this long (every check on time, no slider move) before a figure is drawn
-STATIC_HTML_ENV = "MTL_STATIC_HTML"  # =1: the display is the kernel-free slider (text/html), for static exports
-# MTL_STATIC_HTML=both: the display also carries a presenter-style twin's kernel-free slider under this type,
-# so one execution of a notebook serves the handout (text/html) and the slides (this) alike
+# A static export's switches (see the module docstring), for explorers made with static_html=None:
+STATIC_EXPORT = False  # True: every explorer's display carries its kernel-free slider (to_html) as text/html
+PRESENTER_COPY = False  # True (with STATIC_EXPORT): and a presenter-style twin's, under PRESENTER_HTML_MIME,
+# so one execution of a notebook serves the handout (text/html) and the slides (this type) alike
 PRESENTER_HTML_MIME = "application/vnd.mtl-lessons.presenter+html"
 
 
@@ -71,6 +89,25 @@ def _label(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _checked_knobs(sweep: Sweep, draw: Callable, knobs, value) -> tuple[list[str], dict]:
+    """An explorer's slider knobs and starting point ({knob: value}, each grid's first value unless given)."""
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep, got {type(sweep).__name__}")
+    if not callable(draw):
+        raise TypeError(f"draw must be a function draw(axes, point), got {type(draw).__name__}")
+    knobs = list(sweep.knobs) if knobs is None else list(check_sequence("knobs", knobs, min_len=0))
+    for k in knobs:
+        if k not in sweep.knobs:
+            raise ValueError(f"knobs names {k!r}, which is not a knob of the sweep (allowed: {list(sweep.knobs)})")
+    if value is not None and not isinstance(value, dict):
+        raise TypeError(f"value={value!r} must be a dict {{knob: value}}, e.g. {{{list(sweep.knobs)[0]!r}: "
+                        f"{sweep.knobs[list(sweep.knobs)[0]][0]!r}}}")
+    for k in value or {}:
+        if k not in sweep.knobs:
+            raise ValueError(f"value names {k!r}, which is not a knob of the sweep (allowed: {list(sweep.knobs)})")
+    return knobs, {**{k: v[0] for k, v in sweep.knobs.items()}, **(value or {})}
+
+
 class SweepExplorer:
     """Sliders over knobs of `sweep`; on every move, `draw(axes, point)` redraws from looked-up results.
 
@@ -79,65 +116,35 @@ class SweepExplorer:
     prerender=True draws every point the sliders can reach: while the kernel is idle in a notebook,
     up front elsewhere (see the module docstring); prerender=False draws each point on first visit.
     With MTL_PRESENTER=1 set when the explorer is made, its figures use the presenter style (plots.py).
-    to_html() is a kernel-free copy (every figure embedded). With MTL_STATIC_HTML=1 set (a static export:
-    nbconvert --execute, the handout) the display is that copy instead of the live widget; with
-    static_html=True it carries both (JupyterLab shows the live one); static_html=False: the widget only.
+    to_html() is a kernel-free copy (every figure embedded). static_html=True: the display carries it too, as
+    text/html beside the live widget (JupyterLab shows the widget, a page without widgets the HTML);
+    False: never; None: as the module's STATIC_EXPORT switch says (off unless a static export sets it).
     """
 
     def __init__(self, sweep: Sweep, draw: Callable, *, knobs: Sequence[str] | None = None,
-                 value: dict | None = None, ncols: int = 2, figsize=(10, 3.6), dpi: int = 80,
+                 value: dict | None = None, ncols: int = 2, figsize=(10, 3.6),
                  descriptions: dict[str, str] | None = None, prerender: bool = True,
                  static_html: bool | None = None, presenter: bool | None = None):
-        if not isinstance(sweep, Sweep):
-            raise TypeError(f"sweep must be a Sweep, got {type(sweep).__name__}")
-        if not callable(draw):
-            raise TypeError(f"draw must be a function draw(axes, point), got {type(draw).__name__}")
-        knobs = list(sweep.knobs) if knobs is None else list(check_sequence("knobs", knobs, min_len=0))
-        for k in knobs:
-            if k not in sweep.knobs:
-                raise ValueError(f"knobs names {k!r}, which is not a knob of the sweep (allowed: {list(sweep.knobs)})")
-        if value is not None and not isinstance(value, dict):
-            raise TypeError(f"value={value!r} must be a dict {{knob: value}}, e.g. {{{list(sweep.knobs)[0]!r}: "
-                            f"{sweep.knobs[list(sweep.knobs)[0]][0]!r}}}")
-        for k in value or {}:
-            if k not in sweep.knobs:
-                raise ValueError(f"value names {k!r}, which is not a knob of the sweep (allowed: {list(sweep.knobs)})")
+        self.knobs, self.point = _checked_knobs(sweep, draw, knobs, value)
         ncols = check_int("ncols", ncols, low=1, high=8)
-        figsize, dpi = check_figsize(figsize, dpi)
-        self._layout = {"ncols": ncols, "figsize": figsize, "dpi": dpi}  # as asked, for twin()
+        figsize, _ = check_figsize(figsize, DPI)
+        self._layout = {"ncols": ncols, "figsize": figsize}  # as asked, for twin()
         prerender = check_bool("prerender", prerender)
         self.static_html = None if static_html is None else check_bool("static_html", static_html)
         # read when the explorer is made, never at import: a projector-ready style (plots.presenter_style)
         self.presenter = presenter_on() if presenter is None else check_bool("presenter", presenter)
-        if self.presenter:  # 1920 px wide (a 16:9 slide, crisp at 2x zoom), the learner figure's aspect;
-            # a figure wider than PRESENTER_WIDTH_IN keeps its width, so its panels and legends still fit
-            width = max(PRESENTER_WIDTH_IN, figsize[0])
-            figsize, dpi = (width, width * figsize[1] / figsize[0]), round(PRESENTER_WIDTH_IN * PRESENTER_DPI / width)
         if descriptions is not None and not isinstance(descriptions, dict):
             raise TypeError(f"descriptions must be a dict {{knob: label}}, got {type(descriptions).__name__}")
-        self.sweep, self.draw, self.knobs = sweep, draw, knobs
-        self.point = {k: v[0] for k, v in sweep.knobs.items()}
-        self.point.update(value or {})
+        self.sweep, self.draw = sweep, draw
         sweep.index(**self.point)  # raises if a value is off the grid
         if prerender:
-            n_reachable = math.prod(len(sweep.knobs[k]) for k in knobs)
+            n_reachable = math.prod(len(sweep.knobs[k]) for k in self.knobs)
             check_size("the number of figures the sliders can reach (each drawn once and kept)", n_reachable,
                        MAX_PRERENDER,
                        advice="use fewer slider values, or prerender=False to draw each on first visit")
         self.descriptions = descriptions or {}
-        with plt.ioff(), presenter_style(self.presenter):
-            self.fig, axes = plt.subplots(1, ncols, figsize=figsize, dpi=dpi, layout="constrained")
-        plt.close(self.fig)  # drawn only into PNGs: a later plt.show() must not show it again
-        self.axes = list(axes) if ncols > 1 else [axes]
-        descriptions = descriptions or {}
-        self.sliders = {}
-        for k in knobs:
-            slider = widgets.SelectionSlider(
-                options=[(_label(v), v) for v in sweep.knobs[k]], value=self.point[k],
-                description=descriptions.get(k, k), continuous_update=True,
-                style={"description_width": "initial"}, layout=widgets.Layout(width="420px"))
-            slider.observe(self._on_change, names="value")
-            self.sliders[k] = slider
+        self._make_figure(ncols, figsize)
+        self.sliders = {k: self._make_slider(k) for k in self.knobs}
         self.image = widgets.Image(format="png")
         if self.presenter:
             self.image.layout = widgets.Layout(width="100%", max_width=f"{round(PRESENTER_WIDTH_IN * 100)}px")
@@ -149,7 +156,8 @@ class SweepExplorer:
         self._loop: asyncio.AbstractEventLoop | None = None  # the kernel's loop, when drawing in the background
         self.update(**self.point)
         # the points the sliders can reach: knobs without a slider stay where they are
-        self.reachable = [p for p in sweep.points() if all(p[k] == self.point[k] for k in sweep.knobs if k not in knobs)]
+        self.reachable = [p for p in sweep.points()
+                          if all(p[k] == self.point[k] for k in sweep.knobs if k not in self.knobs)]
         if prerender:
             try:
                 loop = asyncio.get_running_loop()  # a notebook kernel's loop
@@ -158,6 +166,26 @@ class SweepExplorer:
             else:
                 self._loop, self._quiet_since = loop, loop.time()
                 self._schedule_tick()
+
+    def _make_figure(self, ncols: int, figsize: tuple[float, float]) -> None:
+        """The explorer's one Figure, drawn again for every grid point (into PNGs, never shown itself)."""
+        dpi = DPI
+        if self.presenter:  # 1920 px wide (a 16:9 slide, crisp at 2x zoom), the learner figure's aspect;
+            # a figure wider than PRESENTER_WIDTH_IN keeps its width, so its panels and legends still fit
+            width = max(PRESENTER_WIDTH_IN, figsize[0])
+            figsize, dpi = (width, width * figsize[1] / figsize[0]), round(PRESENTER_WIDTH_IN * PRESENTER_DPI / width)
+        with plt.ioff(), presenter_style(self.presenter):
+            self.fig, axes = plt.subplots(1, ncols, figsize=figsize, dpi=dpi, layout="constrained")
+        plt.close(self.fig)  # drawn only into PNGs: a later plt.show() must not show it again
+        self.axes = list(axes) if ncols > 1 else [axes]
+
+    def _make_slider(self, knob: str) -> widgets.SelectionSlider:
+        slider = widgets.SelectionSlider(
+            options=[(_label(v), v) for v in self.sweep.knobs[knob]], value=self.point[knob],
+            description=self.descriptions.get(knob, knob), continuous_update=True,
+            style={"description_width": "initial"}, layout=widgets.Layout(width="420px"))
+        slider.observe(self._on_change, names="value")
+        return slider
 
     def _on_change(self, change) -> None:
         knob = next(k for k, s in self.sliders.items() if s is change["owner"])
@@ -285,19 +313,13 @@ class SweepExplorer:
                              prerender=False, static_html=False, presenter=presenter, **self._layout)
 
     def _repr_mimebundle_(self, **kwargs):
-        png = base64.b64encode(self.png).decode()  # the static fallback
-        mode = os.environ.get(STATIC_HTML_ENV, "").strip().lower()
-        if self.static_html is None and mode in {"1", "true", "yes", "on", "both"}:
-            # a static export (nbconvert --execute, the handout): nbconvert would pick the live widget's view
-            # over text/html and show nothing without a kernel, so the export gets the kernel-free slider only
-            bundle = {"text/html": self.to_html(), "image/png": png, "text/plain": repr(self)}
-            if mode == "both":  # the slides' copy, from the same execution (handout.build_both)
-                bundle[PRESENTER_HTML_MIME] = self.twin(presenter=True).to_html()
-            return bundle
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["image/png"] = png
-        if self.static_html:  # both: JupyterLab shows the live widget, a renderer without widgets the HTML
+        bundle["image/png"] = base64.b64encode(self.png).decode()  # the static fallback (nbval, plain exports)
+        export = STATIC_EXPORT if self.static_html is None else self.static_html
+        if export:  # the kernel-free slider, for a page without widgets (the handout strips the widget's view)
             bundle["text/html"] = self.to_html()
+        if export and PRESENTER_COPY and self.static_html is None:  # the slides' copy, from the same execution
+            bundle[PRESENTER_HTML_MIME] = self.twin(presenter=True).to_html()
         return bundle
 
     def __repr__(self) -> str:

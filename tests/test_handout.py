@@ -26,12 +26,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tools"))  # the builder is a tool, not part of the learners' package
+import handout  # noqa: E402
 from test_browser import offline_page  # noqa: E402
 
-from mtl_lessons import handout, widgets  # noqa: E402
+from mtl_lessons import widgets  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "build" / ".cache"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 NAMES = [p.stem for p in NOTEBOOKS]
@@ -312,7 +314,8 @@ def test_slide_ids_and_links_point_at_the_slide_that_holds_a_heading():
 
 def test_notebooks_execute_where_an_event_loop_already_runs():
     """Playwright's sync API (the browser tests) and a notebook keep an event loop running: execute_all
-    must still run the kernels there (asyncio.run cannot nest), not fail."""
+    must still run the kernels there (asyncio.run cannot nest), not fail. The kernel's startup line turns the
+    static export on there (the slider carries its kernel-free HTML), not in this process."""
     import asyncio
 
     async def inside_a_loop():
@@ -324,3 +327,8 @@ def test_notebooks_execute_where_an_event_loop_already_runs():
     with ThreadPoolExecutor(1) as pool:
         (nb,) = pool.submit(asyncio.run, inside_a_loop()).result()
     assert any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")
+    sliders = [o["data"] for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
+               if {"image/png", "application/vnd.jupyter.widget-view+json"} <= set(o.get("data", {}))]
+    assert len(sliders) == 1 and sliders[0]["text/html"].startswith('<div class="mtl-explorer"')
+    assert widgets.PRESENTER_HTML_MIME not in sliders[0], "a presenter copy only when asked (build_both)"
+    assert not widgets.STATIC_EXPORT, "the switch is the kernel's, not this process's"

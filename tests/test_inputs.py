@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -21,8 +23,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from mtl_lessons import _checks  # noqa: E402
-from mtl_lessons.bench import slider_figures, strategy_step_times, sweep_speedup  # noqa: E402
-from mtl_lessons.bench import slider_figures, sweep_speedup  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # benchmarks are a tool
+from bench import slider_figures, strategy_step_times, sweep_speedup  # noqa: E402
 from mtl_lessons.data import load_penguin_tasks  # noqa: E402
 from mtl_lessons.data import (add_pixel_noise, load_digits_split, load_transfer_digits,  # noqa: E402
                               make_competing_tasks, make_digit_overlay, make_sinusoid_tasks, take_labels)

@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mtl_lessons import widgets
 from mtl_lessons.plots import PRESENTER_DPI, PRESENTER_MIN_FONT, PRESENTER_WIDTH_IN, presenter_style
 from mtl_lessons.sweep import Sweep
-from mtl_lessons.widgets import SweepExplorer
+from mtl_lessons.widgets import PRESENTER_HTML_MIME, SweepExplorer
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -51,14 +54,14 @@ def test_one_knob_slider_reaches_only_its_points():
 
 
 def test_the_display_carries_html_only_when_asked(monkeypatch):
-    monkeypatch.delenv("MTL_STATIC_HTML", raising=False)
-    assert "text/html" not in make_explorer()._repr_mimebundle_()
-    assert "text/html" in make_explorer(static_html=True)._repr_mimebundle_()
+    monkeypatch.setenv("MTL_STATIC_HTML", "1")  # the old environment switch: read no more
+    assert set(make_explorer()._repr_mimebundle_()) == {WIDGET_VIEW, "image/png", "text/plain"}
     both = make_explorer(static_html=True)._repr_mimebundle_()
-    assert {"text/html", "image/png", "application/vnd.jupyter.widget-view+json"} <= set(both)
-    monkeypatch.setenv("MTL_STATIC_HTML", "1")  # a static export: nbconvert would pick the widget view over html
-    assert set(make_explorer()._repr_mimebundle_()) == {"text/html", "image/png", "text/plain"}
-    assert "application/vnd.jupyter.widget-view+json" in make_explorer(static_html=False)._repr_mimebundle_()
+    assert set(both) == {"text/html", "image/png", WIDGET_VIEW, "text/plain"}
+    assert both["text/html"].startswith('<div class="mtl-explorer"')
+    monkeypatch.setattr(widgets, "STATIC_EXPORT", True)  # a static export's kernel (tools/handout.py)
+    assert set(make_explorer()._repr_mimebundle_()) == {"text/html", "image/png", WIDGET_VIEW, "text/plain"}
+    assert set(make_explorer(static_html=False)._repr_mimebundle_()) == {WIDGET_VIEW, "image/png", "text/plain"}
     with pytest.raises(TypeError, match="static_html"):
         make_explorer(static_html="yes")
 
@@ -98,10 +101,10 @@ def test_presenter_floor_thickens_annotation_arrows_to_the_presenter_line_width(
     assert thick.arrow_patch.get_linewidth() == 5, "a thicker arrow keeps its width"
 
 
-def test_static_html_both_carries_a_presenter_copy(monkeypatch):
-    from mtl_lessons.widgets import PRESENTER_HTML_MIME
+def test_static_export_with_presenter_copy_carries_both_styles(monkeypatch):
     monkeypatch.delenv("MTL_PRESENTER", raising=False)
-    monkeypatch.setenv("MTL_STATIC_HTML", "both")  # handout.build_both: one execution, both styles
+    monkeypatch.setattr(widgets, "STATIC_EXPORT", True)  # handout.build_both: one execution, both styles
+    monkeypatch.setattr(widgets, "PRESENTER_COPY", True)
     explorer = make_explorer(value={"lam": 1.0})
     bundle = explorer._repr_mimebundle_()
     assert {"text/html", PRESENTER_HTML_MIME, "image/png"} <= set(bundle) and not explorer.presenter
@@ -110,7 +113,11 @@ def test_static_html_both_carries_a_presenter_copy(monkeypatch):
         return {png_size(base64.b64decode(b))[0] for b in re.findall(r'src="data:image/png;base64,([^"]+)"', page)}
     assert widths(bundle["text/html"]) == {240} and widths(bundle[PRESENTER_HTML_MIME]) == {1920}
     assert 'value="1"' in bundle[PRESENTER_HTML_MIME], "the copy starts at the same point"
-    monkeypatch.setenv("MTL_STATIC_HTML", "1")
+    assert PRESENTER_HTML_MIME not in make_explorer(static_html=True)._repr_mimebundle_(), "only on the switch"
+    monkeypatch.setattr(widgets, "PRESENTER_COPY", False)
+    assert PRESENTER_HTML_MIME not in make_explorer()._repr_mimebundle_()
+    monkeypatch.setattr(widgets, "STATIC_EXPORT", False)
+    monkeypatch.setattr(widgets, "PRESENTER_COPY", True)  # a copy of a slider the display does not carry: none
     assert PRESENTER_HTML_MIME not in make_explorer()._repr_mimebundle_()
     with pytest.raises(TypeError, match="presenter"):
         make_explorer(presenter="yes")

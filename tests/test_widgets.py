@@ -103,7 +103,10 @@ def test_in_a_notebook_only_the_default_is_drawn_before_showing_then_the_rest_wh
 
 
 def test_bench_reports_every_slider_figure():
-    from mtl_lessons.bench import slider_figures
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # benchmarks are a tool
+    from bench import slider_figures
 
     def sweep_fn(progress=True):
         return Sweep({"lam": (0.1, 1.0, 10.0)}, seeds=(0,), results={"err": np.arange(3.0).reshape(3, 1)})

@@ -1,16 +1,17 @@
 """`make handout`: one self-contained HTML page per chapter, and an index, for learners without Python.
 
-Each notebook is executed (nbclient; two kernels at once by default) with MTL_STATIC_HTML=1, so every
-slider's display carries its kernel-free HTML (SweepExplorer.to_html); then widget state,
-live-widget views and progress bars (tqdm's widgets and stderr) are stripped, and nbconvert's lab
+Each notebook is executed (nbclient; two kernels at once by default) on a kernel whose startup line turns
+on mtl_lessons.widgets.STATIC_EXPORT, so every slider's display carries its kernel-free HTML
+(SweepExplorer.to_html); then widget state, live-widget views (so the page shows that HTML) and progress
+bars (tqdm's widgets and stderr) are stripped, and nbconvert's lab
 page is written without require.js, the widget manager or mermaid. Math is rendered by MathJax 2
 (npm package `mathjax`, pinned below) vendored into the output folder at build time: nothing is
 fetched when a page is viewed. Links between chapters (NN_name.ipynb#heading) go to the other page's
 heading, and in the decks to the slide that holds it (reveal.js's #/slide-id).
 
-    python -m mtl_lessons.handout [--out build/handout] [notebooks/00_welcome.ipynb ...]
-    python -m mtl_lessons.handout --slides --out build/slides   # `make slides`: reveal.js decks, offline
-    python -m mtl_lessons.handout --out build/handout --slides-out build/slides   # both, one execution each
+    python tools/handout.py [--out build/handout] [notebooks/00_welcome.ipynb ...]
+    python tools/handout.py --slides --out build/slides   # `make slides`: reveal.js decks, offline
+    python tools/handout.py --out build/handout --slides-out build/slides   # both, one execution each
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import urllib.parse
 from pathlib import Path
 
 from mtl_lessons.plots import PRESENTER_ENV
-from mtl_lessons.widgets import PRESENTER_HTML_MIME, STATIC_HTML_ENV
+from mtl_lessons.widgets import PRESENTER_HTML_MIME
 
 ROOT = Path(__file__).resolve().parent.parent
 MATHJAX_NPM = "mathjax@2.7.9"  # MathJax 2: the API nbconvert's page configures (MathJax.Hub.Config)
@@ -88,7 +89,7 @@ def vendor_mathjax(out: Path, cache: Path) -> Path:
 def clean(nb, *, presenter: bool = False) -> None:
     """Strip widget state, live-widget views (kept: their static fallbacks) and progress bars, in place.
 
-    A slider's presenter-style copy (MTL_STATIC_HTML=both) becomes its text/html if `presenter`, else is dropped.
+    A slider's presenter-style copy (widgets.PRESENTER_COPY) becomes its text/html if `presenter`, else is dropped.
     """
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
@@ -124,27 +125,31 @@ def title_of(nb, fallback: str) -> str:
 TEMPLATES = Path(__file__).parent / "handout_templates"
 
 
-def execute_all(notebooks: list[Path], *, static_html: str = "1", presenter: bool | None = None, jobs: int = 2,
+def execute_all(notebooks: list[Path], *, presenter_copy: bool = False, presenter: bool | None = None, jobs: int = 2,
                 timeout: int = 1200) -> list:
     """Each notebook executed on a fresh kernel (`jobs` kernels at once), not yet cleaned.
 
-    The kernels get MTL_STATIC_HTML=`static_html` (1: sliders are their kernel-free HTML; both: with a
-    presenter-style copy too) and, unless None, MTL_PRESENTER; this process's environment is left alone.
+    Each kernel starts with widgets.STATIC_EXPORT on (every slider's display carries its kernel-free HTML)
+    and, if `presenter_copy`, widgets.PRESENTER_COPY (a presenter-style copy too); it gets MTL_PRESENTER
+    unless `presenter` is None. This process's environment and modules are left alone.
     """
     import asyncio
 
     import nbformat
     from nbclient import NotebookClient
 
-    env = {**os.environ, STATIC_HTML_ENV: static_html}
+    env = dict(os.environ)
     if presenter is not None:
         env[PRESENTER_ENV] = "1" if presenter else "0"
+    # the kernel's startup line, run before the first cell: the package reads no environment variable for this
+    switches = f"import mtl_lessons.widgets as w; w.STATIC_EXPORT = True; w.PRESENTER_COPY = {presenter_copy}; del w"
+    startup = [f"--IPKernelApp.exec_lines={switches}"]
 
     async def run(path: Path, slots: asyncio.Semaphore):
         async with slots:
             start = time.perf_counter()
             nb = nbformat.read(path, as_version=4)
-            client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", extra_arguments=startup,
                                     resources={"metadata": {"path": str(path.parent)}})
             await client.async_execute(env=env)  # env: the kernel's whole environment
             print(f"    {path.name} executed in {time.perf_counter() - start:.0f} s", flush=True)
@@ -224,7 +229,7 @@ def build_both(notebooks: list[Path], out: Path, slides_out: Path, *, cache: Pat
         folder.mkdir(parents=True, exist_ok=True)
     vendor_mathjax(out, cache)
     vendor_slides(slides_out, cache)
-    executed = execute_all(notebooks, static_html="both", presenter=False, timeout=timeout, jobs=jobs)
+    executed = execute_all(notebooks, presenter_copy=True, presenter=False, timeout=timeout, jobs=jobs)
     for_slides = [copy.deepcopy(nb) for nb in executed]
     pages = export_all(notebooks, executed, out, handout_exporter(), slides=False)
     decks = export_all(notebooks, for_slides, slides_out, slides_exporter(), slides=True)

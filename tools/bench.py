@@ -1,4 +1,4 @@
-"""Benchmarks behind the README's Performance section: `make bench` (python -m mtl_lessons.bench).
+"""Benchmarks behind the README's Performance section: `make bench` (python tools/bench.py).
 
 Prints one figure per line as `name: value`:
   load_1min_start, load_1min_end    the machine's 1-minute load average (2 cores: above 2 means

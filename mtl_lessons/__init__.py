@@ -9,7 +9,7 @@ The package map, in dependency order (each module imports only those above it):
     models       MultiTaskNet (hard sharing, any sharing_depth), copy_layers, freeze_layers,
                  the parameter count as a function of sharing depth
     objectives   per-task losses, the multi-task / transfer objectives, soft sharing, L2-SP
-    metrics      per-task MSE and accuracy, Δm, Pareto masks
+    metrics      per-task MSE and accuracy, Δm, Pareto masks, the tuned choice on validation
     gradients    on a matrix of per-task gradients: cosines, PCGrad, MGDA
     weighting    strategies that choose the task weights each step (fixed, uncertainty, DWA,
                  GradNorm, PCGrad, MGDA), for fit / fit_many's `strategy=`

@@ -22,10 +22,10 @@ import torch
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import load_digits_split
-from mtl_lessons.experiments.transfer_lambda import TransferConfig, log_ticks, pretrain, split_accuracies
+from mtl_lessons.experiments.transfer_lambda import TransferConfig, pretrain, split_accuracies
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.models import copy_layers
-from mtl_lessons.plots import PALETTE, plot_seed_band
+from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
 from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack

@@ -26,14 +26,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from matplotlib.ticker import NullLocator
 from tqdm.auto import tqdm
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence, check_settings
 from mtl_lessons.data import TransferDigits, load_transfer_digits
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
-from mtl_lessons.plots import PALETTE, plot_seed_band
+from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack, transfer_stack, use_one_thread
 from mtl_lessons.train import PROGRESS_DELAY_S, fit_many, pad_tasks
@@ -360,12 +359,6 @@ def tuned_choice(sweep: Sweep, names, *, over_lam: bool = False) -> tuple[list[t
     val, test = (np.stack([sweep.results[prefix + n][:, lams] for n in names]) for prefix in ("val_", "acc_"))
     index, _, test = choose_on_validation(val, test, axes=(0, 1, 2), higher_is_better=True)  # (name, rate, lam)
     return [(names[n], sweep.knobs["rate"][r], sweep.knobs["lam"][j]) for n, r, j in zip(*index)], test
-
-
-def log_ticks(ax, values, axis: str = "x") -> None:
-    """A log axis with a tick at each grid value, labelled plainly (0.01, not mathtext 10^-2: also 25 % faster)."""
-    getattr(ax, f"set_{axis}ticks")(values, [f"{v:g}" for v in values])
-    getattr(ax, f"{axis}axis").set_minor_locator(NullLocator())
 
 
 def transfer_lambda_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExplorer:

@@ -21,7 +21,8 @@ import torch
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence, check_tensor, check_settings
 from mtl_lessons.data import TransferDigits, load_transfer_digits
-from mtl_lessons.experiments.transfer_lambda import target_accuracies, chosen_by_validation, joint_accuracies
+from mtl_lessons.experiments.transfer_lambda import joint_accuracies, target_accuracies
+from mtl_lessons.metrics import choose_on_validation
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import task_losses_unchecked
 from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
@@ -256,8 +257,9 @@ def _two_phase(data: dict, grid: Sweep, cfg: NegativeTransferConfig, net, sgd: d
         options[split] = np.stack([results[prefix + "finetune"], *(acc[i] for i in [0, *tuned])])
     # L2-SP with its strength chosen on validation (alpha = 0, at either rate, among the choices), and the
     # control: plain fine-tuning, its rate chosen on validation
-    chosen, results["acc_l2sp_tuned"] = chosen_by_validation(options["val"], options["test"])
-    _, results["acc_plain_tuned"] = chosen_by_validation(options["val"][:2], options["test"][:2])
+    best = dict(axes=(0,), higher_is_better=True)
+    (chosen,), _, results["acc_l2sp_tuned"] = choose_on_validation(options["val"], options["test"], **best)
+    _, _, results["acc_plain_tuned"] = choose_on_validation(options["val"][:2], options["test"][:2], **best)
     results["l2sp_alpha"] = np.array([0.0, 0.0, *cfg.alphas])[chosen]
     return results
 

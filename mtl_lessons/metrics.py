@@ -52,6 +52,11 @@ def delta_m(metrics: torch.Tensor, baseline: torch.Tensor, lower_is_better: list
     return (sign * (metrics - baseline) / baseline).mean(-1) * 100
 
 
+def cut(ratio: float) -> float:
+    """The relative cut a ratio of errors means: worse / better = r  <=>  better is 1 - 1/r lower."""
+    return 1.0 - 1.0 / ratio
+
+
 def pareto_mask(points) -> torch.Tensor:
     """Which points are Pareto-optimal (lower is better in every column): True where no other
     point is <= in every objective and < in one. points: (n, n_objectives)."""

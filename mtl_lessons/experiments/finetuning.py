@@ -22,7 +22,7 @@ import torch
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import load_digits_split
-from mtl_lessons.experiments.transfer_lambda import TransferConfig, pretrain, split_accuracies
+from mtl_lessons.experiments.transfer_lambda import RATES, TransferConfig, pretrain, split_accuracies
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.models import copy_layers
 from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
@@ -34,7 +34,6 @@ from mtl_lessons.widgets import SweepExplorer, grid_value
 
 STAGES = (0, 10, 20, 30, 40)  # gradual unfreezing, steps per stage (0: everything trains from the start)
 N_TARGET = (10, 30, 100)
-RATES = (0.1, 0.3, 1.0, 3.0)  # the peak rates every practice is tried at; validation chooses one per practice
 PRACTICES = {  # result name (without acc_/val_) -> label; "source" is not trained
     "source": "source model, no adaptation",
     "target_only": "target only (from scratch)",

@@ -11,8 +11,8 @@ import torch
 
 from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords, check_lrs, check_settings
 from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks, stacked
-from mtl_lessons.experiments.data_size import cut
-from mtl_lessons.metrics import choose_on_validation, per_task_accuracy, per_task_mse
+from mtl_lessons.experiments.data_size import TUNED_LRS  # chapter 1's rate grid: each depth chooses from it
+from mtl_lessons.metrics import choose_on_validation, cut, per_task_accuracy, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.sweep import Sweep, cached
@@ -58,7 +58,6 @@ class SharingDepthClaims:
 
 
 CLAIMS = SharingDepthClaims()
-TUNED_LRS = (0.003, 0.01, 0.03)  # the rates each depth chooses from, per seed, on validation
 
 
 def matched_width(in_features: int, hidden: int, n_layers: int, n_tasks: int, out_features: int = 1) -> int:

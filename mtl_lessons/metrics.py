@@ -52,6 +52,11 @@ def delta_m(metrics: torch.Tensor, baseline: torch.Tensor, lower_is_better: list
     return (sign * (metrics - baseline) / baseline).mean(-1) * 100
 
 
+def cut(ratio: float) -> float:
+    """The relative cut a ratio of errors means: worse / better = r  <=>  better is 1 - 1/r lower."""
+    return 1.0 - 1.0 / ratio
+
+
 def pareto_mask(points) -> torch.Tensor:
     """Which points are Pareto-optimal (lower is better in every column): True where no other
     point is <= in every objective and < in one. points: (n, n_objectives)."""
@@ -61,10 +66,11 @@ def pareto_mask(points) -> torch.Tensor:
     return ~(no_worse & better).any(0)
 
 
-def choose_on_validation(val, *others, axes, higher_is_better: bool = False):
+def choose_on_validation(val, *others, axes, higher_is_better: bool = False, ties: str = "first"):
     """The tuned choice, made on validation only: along `axes` (the options, e.g. rates and steps) the
-    option with the best validation score (the first one on ties), and every array of `others` at that
-    same option. Arrays share their leading shape; returns (index, val at it, *others at it), where index
+    option with the best validation score, and every array of `others` at that same option. On ties the
+    first option wins (ties="first"), or the last (ties="last": e.g. the larger rate, in grid order).
+    Arrays share their leading shape; returns (index, val at it, *others at it), where index
     has one array per axis of `axes` (which option each was), of the shape left without them.
 
     >>> val = np.array([[0.3, 0.1, 0.2], [0.5, 0.4, 0.6]])    # 2 models x 3 rates
@@ -72,14 +78,20 @@ def choose_on_validation(val, *others, axes, higher_is_better: bool = False):
     >>> (rate,), best_val, test_at_it = choose_on_validation(val, test, axes=(-1,))
     >>> rate, best_val, test_at_it
     (array([1, 1]), array([0.1, 0.4]), array([0.15, 0.45]))
+    >>> choose_on_validation([[0.2, 0.1, 0.1]], axes=(-1,), ties="last")[0]    # a tie: the last rate
+    (array([2]),)
     """
+    if ties not in ("first", "last"):
+        raise ValueError(f"ties={ties!r} must be 'first' or 'last' (which of the tied options is chosen)")
     val = np.asarray(val)
     axes = tuple(sorted(a % val.ndim for a in axes))
     n_left = val.ndim - len(axes)
     moved = [np.moveaxis(np.asarray(a), axes, range(n_left, val.ndim)) for a in (val, *others)]  # options after the rest
     shape = moved[0].shape[n_left:]
     flat = [a.reshape(*a.shape[:n_left], -1, *a.shape[val.ndim:]) for a in moved]
-    best = (-flat[0] if higher_is_better else flat[0]).argmin(n_left)
+    score = -flat[0] if higher_is_better else flat[0]
+    best = (score.argmin(n_left) if ties == "first"
+            else score.shape[n_left] - 1 - np.flip(score, n_left).argmin(n_left))  # the last of the tied
     picked = [np.take_along_axis(a, best.reshape(best.shape + (1,) * (a.ndim - n_left)), n_left).squeeze(n_left)
               for a in flat]
     return np.unravel_index(best, shape), *picked

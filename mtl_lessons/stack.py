@@ -80,6 +80,16 @@ class ModelStack:
         stack.buffers, stack.frozen, stack.base = dict(buffers), set(frozen), base
         return stack
 
+    def with_frozen(self, names) -> "ModelStack":
+        """A copy of the stack with exactly the parameters `names` frozen, the rest trainable (as
+        freeze_layers on each model: e.g. thaw the upper layers of a feature extractor)."""
+        names = set(check_sequence("names", names, min_len=0))
+        if names - set(self.params):
+            raise ValueError(f"names has {sorted(names - set(self.params))}, not parameters of the stack "
+                             f"(its parameters: {', '.join(self.params)})")
+        return ModelStack._assemble(self.base, {name: p.detach().clone() for name, p in self.params.items()},
+                                    {name: b.clone() for name, b in self.buffers.items()}, names)
+
     def take(self, index: Sequence[int]) -> "ModelStack":
         """A new stack of models index[0], index[1], ... (copies; an index may repeat), as stacking model(i)."""
         index = check_ints("index", index, low=0, high=len(self) - 1)

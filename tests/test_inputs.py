@@ -55,7 +55,7 @@ from mtl_lessons.experiments.transfer_lambda import (joint_accuracies, joint_wei
                                                      transfer_lambda_explorer, transfer_lambda_sweep)
 from mtl_lessons.experiments.transferability import (recovered_fraction, transferability_explorer,  # noqa: E402
                                                      transferability_sweep)
-from mtl_lessons.metrics import delta_m, pareto_mask, per_task_accuracy, per_task_mse  # noqa: E402
+from mtl_lessons.metrics import choose_on_validation, delta_m, pareto_mask, per_task_accuracy, per_task_mse  # noqa: E402
 from mtl_lessons.models import (MultiTaskNet, TaskLinear, copy_layers, count_parameters,  # noqa: E402
                                 freeze_layers, sharing_parameter_count)
 from mtl_lessons.objectives import (joint_transfer_objective, l2_sp_penalty, multitask_objective,  # noqa: E402
@@ -446,6 +446,8 @@ CASES = [
     row("train: transfer_stack refuses freeze='yes'", lambda: transfer_stack(stack(), net, 1, source_index=[0], seeds=[0], freeze="yes"), TypeError, "freeze='yes'"),
     row("train: transfer_stack refuses index 5", lambda: transfer_stack(stack(), net, 1, source_index=[5], seeds=[0], freeze=True), ValueError, "source_index=5 is out of range (allowed: 0..1) (source_index[0])"),
     row("train: transfer_stack accepts np arrays", lambda: transfer_stack(stack(), net, 1, source_index=np.array([0, 1]), seeds=np.arange(2), freeze=False)),
+    row("train: with_frozen names a parameter the stack lacks", lambda: stack().with_frozen(["layers.9.weight"]), ValueError, "not parameters of the stack"),
+    row("metrics: choose_on_validation refuses ties='middle'", lambda: choose_on_validation([[1.0, 2.0]], axes=(-1,), ties="middle"), ValueError, "ties='middle' must be 'first' or 'last'"),
     row("train: transfer_stack refuses widths that differ", lambda: transfer_stack(stack(), lambda: MultiTaskNet(1, 8, 2, 3, sharing_depth=1), 1, source_index=[0], seeds=[0], freeze=True), ValueError, "same widths"),
 
     row("train: fit accepts a numpy lr_schedule", lambda: fit(net(), X, Y, lr_schedule={"heads.weight": np.linspace(1, 0, 2)}, **FIT)),

@@ -152,6 +152,19 @@ def test_transfer_stack_fine_tuned_layers_move():
     assert not torch.equal(stack.params["layers.0.weight"], before)
 
 
+def test_with_frozen_thaws_upper_layers():
+    stack = transfer_stack(ModelStack.from_factory(net, [0]), net, 2, source_index=[0], seeds=[3], freeze=True)
+    thawed = stack.with_frozen(["layers.0.weight", "layers.0.bias"])
+    assert thawed.frozen == {"layers.0.weight", "layers.0.bias"} and stack.frozen >= thawed.frozen
+    assert all(torch.equal(thawed.params[k], v) for k, v in stack.params.items())
+    before = {k: v.detach().clone() for k, v in thawed.params.items()}
+    fit_many(thawed, torch.randn(1, 1, 20, 6), torch.randint(0, 3, (1, 1, 20)), loss="ce", optimizer="sgd",
+             lr=0.5, steps=5, progress=False)
+    assert torch.equal(thawed.params["layers.0.weight"], before["layers.0.weight"])
+    assert not torch.equal(thawed.params["layers.1.weight"], before["layers.1.weight"])
+    assert torch.equal(stack.params["layers.1.weight"], before["layers.1.weight"])  # a copy: the original stays
+
+
 def test_transfer_stack_bad_input():
     source = ModelStack.from_factory(net, [0])
     with pytest.raises(ValueError, match="source_index has 2 entries and seeds 1"):

@@ -10,7 +10,7 @@ import torch
 
 from mtl_lessons._checks import check_int, check_ints, check_keywords, check_lrs, check_settings
 from mtl_lessons.data import make_sinusoid_tasks, stacked
-from mtl_lessons.metrics import choose_on_validation, per_task_mse
+from mtl_lessons.metrics import choose_on_validation, cut, per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.sweep import Sweep, cached
@@ -20,11 +20,6 @@ from mtl_lessons.widgets import SweepExplorer, grid_value
 
 MODELS = {"independent": 0, "shared": None}  # name -> sharing depth (None: the whole trunk)
 TUNED_LRS = (0.003, 0.01, 0.03)  # the learning rates each architecture chooses from, per seed and task, on validation
-
-
-def cut(ratio: float) -> float:
-    """The relative cut a ratio of errors means: worse / better = r  <=>  better is 1 - 1/r lower."""
-    return 1.0 - 1.0 / ratio
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ import torch
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import load_digits_split
-from mtl_lessons.experiments.transfer_lambda import TransferConfig, log_ticks, pretrain, split_accuracies
+from mtl_lessons.experiments.transfer_lambda import RATES, TransferConfig, pretrain, split_accuracies
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.models import copy_layers
-from mtl_lessons.plots import PALETTE, plot_seed_band
+from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
 from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack
@@ -34,7 +34,6 @@ from mtl_lessons.widgets import SweepExplorer, grid_value
 
 STAGES = (0, 10, 20, 30, 40)  # gradual unfreezing, steps per stage (0: everything trains from the start)
 N_TARGET = (10, 30, 100)
-RATES = (0.1, 0.3, 1.0, 3.0)  # the peak rates every practice is tried at; validation chooses one per practice
 PRACTICES = {  # result name (without acc_/val_) -> label; "source" is not trained
     "source": "source model, no adaptation",
     "target_only": "target only (from scratch)",
@@ -166,9 +165,9 @@ def measured(sweep: Sweep) -> dict[str, float]:
     def early_tuned(name, n):  # rate and step chosen together on validation: per seed the best record at each
         val = np.moveaxis(at(f"curve_val_{name}_by_rate", n), -2, 0)   # rate; the rate whose best records are best
         test = np.moveaxis(at(f"curve_test_{name}_by_rate", n), -2, 0)  # on average (ties: the larger rate)
-        chosen, stopped = early_stopped(val, test)                      # (n_seeds, n_rates)
-        best_val = np.take_along_axis(val, chosen[None], 0)[0].mean(0)  # (n_rates,)
-        return float(stopped[:, len(best_val) - 1 - best_val[::-1].argmax()].mean())
+        (_,), best_val, stopped = choose_on_validation(val, test, axes=(0,), higher_is_better=True)  # (seeds, rates)
+        (rate,), _ = choose_on_validation(best_val.mean(0), axes=(0,), higher_is_better=True, ties="last")
+        return float(stopped[:, rate].mean())
 
     few, many, ns, longest = c.few, c.many, sweep.knobs["n_target"], c.longest_stage
     new_head = [p for p in PRACTICES if p not in ("source", "keep_head", "target_only")]  # on the pretrained trunk
@@ -267,12 +266,11 @@ def _trained(stack: ModelStack, jobs, data: dict, clean, c: FinetuningConfig, pr
             "curve_test": records[:, :, 1].T}, history
 
 
-def _fill_by_rate(sweep: Sweep, by_rate: Sweep, name: str, flat) -> None:
-    """Store a practice's result given flat over by_rate.runs() (rate, n_target, seed) as (stage_steps,
+def _fill_by_rate(sweep: Sweep, name: str, flat, n_rates: int) -> None:
+    """Store a practice's result given flat with the rate outermost (rate, n_target, seed) as (stage_steps,
     n_target, seed, ..., rate): the rate last, repeated along stage_steps (the practices do not use it)."""
-    by_rate.fill(name, flat)
-    values = np.moveaxis(by_rate.results.pop(name), 0, -1)
-    sweep.add(name, np.broadcast_to(values, (len(sweep.knobs["stage_steps"]), *values.shape)).copy())
+    per_rate = np.split(np.asarray(flat), n_rates)  # each: one entry per run of sweep.runs(without="stage_steps")
+    sweep.fill(name, np.stack(per_rate, -1), repeated_along="stage_steps")
 
 
 @cached
@@ -306,22 +304,24 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, progre
     # unfreezing grid at lr (the slow control: times join_scale once the first stage is over)
     schedules = practice_schedules(c.steps, c.n_layers, factor=c.factor, trunk_scale=c.trunk_lr_scale)
     late = torch.arange(c.steps)[:, None] >= c.steps // 2
-    jobs = [(name, r["rate"], row, r) if name != "lp_ft" else
-            (name, c.lr, torch.where(late, row * (r["rate"] / c.lr), row), r)
-            for name, row in schedules.items() for r in by_rate.runs()]
+    jobs = {name: [(name, r["rate"], row, r) if name != "lp_ft" else
+                   (name, c.lr, torch.where(late, row * (r["rate"] / c.lr), row), r) for r in by_rate.runs()]
+            for name, row in schedules.items()}
     slowed = {s: torch.where(torch.arange(c.steps)[:, None] >= s, c.join_scale, 1.0) for s in stages}
-    jobs += [("unfreeze", c.lr, unfreezing[r["stage_steps"]], r) for r in sweep.runs()]
-    jobs += [("unfreeze_slow", c.lr, unfreezing[r["stage_steps"]] * slowed[r["stage_steps"]], r) for r in sweep.runs()]
+    jobs["unfreeze"] = [("unfreeze", c.lr, unfreezing[r["stage_steps"]], r) for r in sweep.runs()]
+    jobs["unfreeze_slow"] = [("unfreeze_slow", c.lr, unfreezing[r["stage_steps"]] * slowed[r["stage_steps"]], r)
+                             for r in sweep.runs()]
+    ends = np.cumsum([len(mine) for mine in jobs.values()])  # each name's models: a slice of the one stack
+    jobs_flat = [job for mine in jobs.values() for job in mine]
     clean = load_digits_split(seed=0)  # the source domain's test images (out of the target's distribution)
-    desc = f"{len(schedules)} practices at {len(c.rates)} rates and the unfreezing grid, {len(jobs)} models"
-    flat, history = _trained(_started(c, pretrained, jobs), jobs, data, clean, c, progress, desc)
-    for name in (*schedules, "unfreeze", "unfreeze_slow"):
-        mine = [i for i, job in enumerate(jobs) if job[0] == name]  # its runs, in order
+    desc = f"{len(schedules)} practices at {len(c.rates)} rates and the unfreezing grid, {len(jobs_flat)} models"
+    flat, history = _trained(_started(c, pretrained, jobs_flat), jobs_flat, data, clean, c, progress, desc)
+    for name, start, end in zip(jobs, [0, *ends[:-1]], ends):
         for key, values in flat.items():
             if name not in schedules and not key.startswith("curve"):
-                sweep.fill(f"{key}_{name}", values[mine])
+                sweep.fill(f"{key}_{name}", values[start:end])
             elif name in schedules and (key != "dist" or name in FROM_PRETRAINED):
-                _fill_by_rate(sweep, by_rate, f"{key}_{name}_by_rate", values[mine])
+                _fill_by_rate(sweep, f"{key}_{name}_by_rate", values[start:end], len(c.rates))
     source = ModelStack([pretrained[r["seed"]] for r in pairs])
     scores = {**split_accuracies(source, [data[r["n_target"], r["seed"]] for r in pairs]),
               "ood_": _ood_accuracy(source, clean)}
@@ -340,7 +340,7 @@ def choose_rates(sweep: Sweep) -> Sweep:
     rates, chosen = sweep.meta["rates"], {}
     for name in sweep.meta["schedules"]:
         val = sweep.results[f"val_{name}_by_rate"][0].mean(1)                       # (n_target, n_rates)
-        best = val.shape[-1] - 1 - val[..., ::-1].argmax(-1)   # ties: the larger rate (no validation loss is kept)
+        (best,), _ = choose_on_validation(val, axes=(-1,), higher_is_better=True, ties="last")  # the larger rate
         chosen[name] = [rates[b] for b in best]
         for prefix in ("acc", "val", "ood", "dist", "curve_val", "curve_test"):
             if f"{prefix}_{name}_by_rate" in sweep.results:

@@ -277,13 +277,15 @@ def cv_choice(sweep: Sweep, kind: str = "cv") -> dict[str, np.ndarray]:
     The choice looks at `kind` only ('cv' or 'val'); the test numbers play no part in it.
     """
     score, test = delta_m_table(sweep, kind), delta_m_table(sweep, "test")
-    index, _, test_of_chosen = choose_on_validation(score, test, axes=(0, 1, 2), higher_is_better=True)
-    flat_test, points = test.reshape(-1, len(sweep.seeds)), sweep.points()  # over every grid point, per seed
-    return {"chosen": [dict(zip(sweep.knobs, (v[i] for v, i in zip(sweep.knobs.values(), at)))) for at in zip(*index)],
-            "test_of_chosen": test_of_chosen,
-            "best_test": flat_test.max(0),
-            "mean_test": flat_test.mean(0),
-            "test_optimum": [points[c] for c in flat_test.argmax(0)]}
+    grid = tuple(range(len(sweep.knobs)))  # over every grid point, per seed
+    index, _, test_of_chosen = choose_on_validation(score, test, axes=grid, higher_is_better=True)
+    optimum, best_test = choose_on_validation(test, axes=grid, higher_is_better=True)  # in hindsight, on test
+
+    def points(index):  # the grid point of each seed's choice
+        return [dict(zip(sweep.knobs, (v[i] for v, i in zip(sweep.knobs.values(), at)))) for at in zip(*index)]
+
+    return {"chosen": points(index), "test_of_chosen": test_of_chosen, "best_test": best_test,
+            "mean_test": test.mean(grid), "test_optimum": points(optimum)}
 
 
 def cv_optimism(sweep: Sweep) -> dict[str, np.ndarray]:
@@ -293,12 +295,11 @@ def cv_optimism(sweep: Sweep) -> dict[str, np.ndarray]:
     and are scored on other rows, and the baseline's own settings were chosen by the best CV score per task
     (optimistic on CV, which lowers every setting's CV Δm alike); the control cancels these."""
     cv, test = delta_m_table(sweep, "cv"), delta_m_table(sweep, "test")
-    n_seeds = len(sweep.seeds)
-    diff = (cv - test).reshape(-1, n_seeds)
-    chosen = cv.reshape(-1, n_seeds).argmax(0)
+    grid, diff = tuple(range(len(sweep.knobs))), cv - test
+    index, _, chosen = choose_on_validation(cv, diff, axes=grid, higher_is_better=True)
     others = np.ones_like(diff, dtype=bool)
-    others[chosen, np.arange(n_seeds)] = False
-    return {"chosen": diff[chosen, np.arange(n_seeds)], "grid": (diff * others).sum(0) / others.sum(0)}
+    others[(*index, np.arange(len(sweep.seeds)))] = False
+    return {"chosen": chosen, "grid": (diff * others).sum(grid) / others.sum(grid)}
 
 
 def sparse_vs_tuned(sweep: Sweep) -> dict[str, np.ndarray]:

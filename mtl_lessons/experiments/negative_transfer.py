@@ -21,10 +21,11 @@ import torch
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence, check_tensor, check_settings
 from mtl_lessons.data import TransferDigits, load_transfer_digits
-from mtl_lessons.experiments.transfer_lambda import target_accuracies, chosen_by_validation, joint_accuracies
+from mtl_lessons.experiments.transfer_lambda import joint_accuracies, target_accuracies
+from mtl_lessons.metrics import choose_on_validation
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import task_losses_unchecked
-from mtl_lessons.plots import PALETTE, plot_seed_band
+from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack, one_thread, transfer_stack, use_one_thread
 from mtl_lessons.train import fit_many, pad_tasks, progress_bar
@@ -222,16 +223,18 @@ def _two_phase(data: dict, grid: Sweep, cfg: NegativeTransferConfig, net, sgd: d
              torch.stack([d.y_source for d in pre_data])[:, None], desc="pretraining on each source", **sgd)
 
     # phase 2, one network per run of the grid; fresh heads from seed 10_000 + s, as in chapter 6
-    keys = [tuple(r.values()) for r in grid.runs()]
-    key_data = [data[k] for k in keys]
+    runs = grid.runs()
+    key_data = [data[r["source"], r["n_target"], r["seed"]] for r in runs]
     xt, yt, mt = pad_tasks([[d.x_target] for d in key_data], [[d.y_target] for d in key_data])
-    index, heads = [pre_keys.index((src, s)) for src, _, s in keys], [10_000 + s for *_, s in keys]
+    index = [pre_keys.index((r["source"], r["seed"])) for r in runs]
+    heads = [10_000 + r["seed"] for r in runs]
     stacks = {"source": pre.take(index)}
     for name, frozen in (("frozen", cfg.n_layers), ("frozen_1", 1), ("finetune", 0)):
         stacks[name] = transfer_stack(pre, net, cfg.n_layers, source_index=index, seeds=heads, freeze=frozen > 0)
         if 0 < frozen < cfg.n_layers:  # transfer_stack freezes every copied layer: thaw the upper ones
-            stacks[name] = _thawed(stacks[name], frozen)
-        fit_many(stacks[name], xt, yt, sample_weights=mt, desc=f"{TWO_PHASE[name]}, {len(keys)} models", **sgd)
+            stacks[name] = stacks[name].with_frozen(
+                [p for p in stacks[name].params if p.startswith(tuple(f"layers.{d}." for d in range(frozen)))])
+        fit_many(stacks[name], xt, yt, sample_weights=mt, desc=f"{TWO_PHASE[name]}, {len(runs)} models", **sgd)
 
     # L2-SP toward each source and its plain control, both at l2sp_lr, in one stack: the plain network,
     # then (alpha, beta), then each (a, a / 10) of the alphas grid that chooses alpha on validation
@@ -240,41 +243,35 @@ def _two_phase(data: dict, grid: Sweep, cfg: NegativeTransferConfig, net, sgd: d
     k = len(pulls)
     both = transfer_stack(pre, net, cfg.n_layers, source_index=index * k, seeds=heads * k, freeze=False)
     anchor = {name: p.detach().clone() for name, p in both.params.items() if not name.startswith("heads.")}
-    a_m, b_m = (torch.tensor([pull[i] for pull in pulls for _ in keys]) for i in (0, 1))  # (k M,)
+    a_m, b_m = (torch.tensor([pull[i] for pull in pulls for _ in runs]) for i in (0, 1))  # (k M,)
     _fit_l2_sp(both, xt.repeat(k, 1, 1, 1), yt.repeat(k, 1, 1), mt.repeat(k, 1, 1), anchor, a_m, b_m,
-               lr=cfg.l2sp_lr, steps=cfg.steps, progress=sgd["progress"], desc=f"plain and L2-SP, {k * len(keys)} models")
+               lr=cfg.l2sp_lr, steps=cfg.steps, progress=sgd["progress"], desc=f"plain and L2-SP, {k * len(runs)} models")
 
     tuned = [pulls.index((a, a / 10)) for a in cfg.alphas]  # where each alpha of the grid was trained
     results, options = {}, {}  # options: split -> (2 + len(alphas), M): rate lr, alpha 0, then each alpha
     for split, prefix in (("test", "acc_"), ("val", "val_")):
         for name, stack in stacks.items():
             results[prefix + name] = target_accuracies(stack, key_data, 0, split).numpy()
-        acc = target_accuracies(both, key_data * k, 0, split).numpy().reshape(k, len(keys))
+        acc = np.split(target_accuracies(both, key_data * k, 0, split).numpy(), k)  # one array per pull
         results[prefix + "plain_slow"], results[prefix + "l2sp"] = acc[0], acc[1]
-        options[split] = np.concatenate([results[prefix + "finetune"][None], acc[[0, *tuned]]])
+        options[split] = np.stack([results[prefix + "finetune"], *(acc[i] for i in [0, *tuned])])
     # L2-SP with its strength chosen on validation (alpha = 0, at either rate, among the choices), and the
     # control: plain fine-tuning, its rate chosen on validation
-    chosen, results["acc_l2sp_tuned"] = chosen_by_validation(options["val"], options["test"])
-    _, results["acc_plain_tuned"] = chosen_by_validation(options["val"][:2], options["test"][:2])
+    best = dict(axes=(0,), higher_is_better=True)
+    (chosen,), _, results["acc_l2sp_tuned"] = choose_on_validation(options["val"], options["test"], **best)
+    _, _, results["acc_plain_tuned"] = choose_on_validation(options["val"][:2], options["test"][:2], **best)
     results["l2sp_alpha"] = np.array([0.0, 0.0, *cfg.alphas])[chosen]
     return results
 
 
 def _target_only(base: dict, grid: Sweep, net, sgd: dict) -> dict[str, np.ndarray]:
     """Without the source: trained from scratch on the target, one network per run of `grid` (n_target, seed)."""
-    pairs = [tuple(r.values()) for r in grid.runs()]
+    pairs = [(r["n_target"], r["seed"]) for r in grid.runs()]
     xo, yo, mo = pad_tasks([[base[p].x_target] for p in pairs], [[base[p].y_target] for p in pairs])
     scratch = ModelStack.from_factory(net, [10_000 + s for _, s in pairs])
     fit_many(scratch, xo, yo, sample_weights=mo, desc=f"target only, {len(pairs)} models", **sgd)
     return {prefix + "target_only": target_accuracies(scratch, [base[p] for p in pairs], 0, split).numpy()
             for split, prefix in (("test", "acc_"), ("val", "val_"))}
-
-
-def _thawed(stack: ModelStack, n_frozen: int) -> ModelStack:
-    """The same networks with only the first n_frozen hidden layers frozen (as freeze_layers(model, n_frozen))."""
-    frozen = {name for name in stack.params if name.startswith(tuple(f"layers.{d}." for d in range(n_frozen)))}
-    return ModelStack._assemble(stack.base, {name: p.detach().clone() for name, p in stack.params.items()},
-                                {name: b.clone() for name, b in stack.buffers.items()}, frozen)
 
 
 def ntg_table(sweep: Sweep, name: str, **point) -> np.ndarray:
@@ -316,8 +313,7 @@ def negative_transfer_explorer(sweep: Sweep, *, value: dict | None = None) -> Sw
             for y, va, text in ((0.98, "top", "negative transfer ↑"), (0.02, "bottom", "positive transfer ↓")):
                 ax.text(0.01, y, text, transform=ax.transAxes, va=va, fontsize=7, color="0.3")
             ax.set(xscale="log", ylim=ylim)
-            ax.set_xticks(values, [f"{v:g}" for v in values])  # plain labels: no mathtext 10^-2
-            ax.minorticks_off()
+            log_ticks(ax, values)
         ax_lam.set(xlabel="λ, the target's weight (log scale)", ylabel="NTG (target error gap)",
                    title=f"{point['n_target']} target labels")
         ax_n.set(xlabel="labelled target examples (log scale)", title=f"λ = {point['lam']:g}")

@@ -11,8 +11,8 @@ import torch
 
 from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords, check_lrs, check_settings
 from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks, stacked
-from mtl_lessons.experiments.data_size import cut
-from mtl_lessons.metrics import choose_on_validation, per_task_accuracy, per_task_mse
+from mtl_lessons.experiments.data_size import TUNED_LRS  # chapter 1's rate grid: each depth chooses from it
+from mtl_lessons.metrics import choose_on_validation, cut, per_task_accuracy, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
 from mtl_lessons.sweep import Sweep, cached
@@ -58,7 +58,6 @@ class SharingDepthClaims:
 
 
 CLAIMS = SharingDepthClaims()
-TUNED_LRS = (0.003, 0.01, 0.03)  # the rates each depth chooses from, per seed, on validation
 
 
 def matched_width(in_features: int, hidden: int, n_layers: int, n_tasks: int, out_features: int = 1) -> int:
@@ -152,11 +151,13 @@ def _train_depth(cfg: SharingDepth, k: int, lr, seeds, data, x_grid, progress) -
     the data repeat for every rate, the rate outermost). Per run the rate with the lowest validation MSE is
     kept (the first on ties); returns each result flat, one row per run."""
     lrs = lr if isinstance(lr, tuple) else (lr,)
+    grid = Sweep({"lr": lrs}, seeds)  # one model per (rate, run); the choice of rate is made after
+    runs = grid.runs()
     x, y, mask, x_val, y_val, x_test, y_test = (t.repeat(len(lrs), *[1] * (t.dim() - 1)) for t in data)
     stack = ModelStack.from_factory(
-        lambda: MultiTaskNet(1, cfg.hidden, cfg.n_layers, cfg.n_tasks, sharing_depth=k), list(seeds) * len(lrs))
+        lambda: MultiTaskNet(1, cfg.hidden, cfg.n_layers, cfg.n_tasks, sharing_depth=k), [r["seed"] for r in runs])
     fit_many(stack, x, y, sample_weights=mask, optimizer="adam", steps=cfg.steps, progress=progress,
-             lr=[r for r in lrs for _ in seeds] if isinstance(lr, tuple) else lr,
+             lr=[r["lr"] for r in runs] if isinstance(lr, tuple) else lr,
              desc=f"sharing depth {k}: {len(stack)} models at once")
     with torch.no_grad():
         per_task = per_task_mse(stack(x_test), y_test)  # (models, n_tasks)
@@ -164,10 +165,11 @@ def _train_depth(cfg: SharingDepth, k: int, lr, seeds, data, x_grid, progress) -
         by_rate = {"test_mse": per_task.mean(-1), "val_mse": per_task_mse(stack(x_val), y_val).mean(-1),
                    "train_mse": (sq.sum(-1) / mask.sum(-1)).mean(-1), "test_mse_tasks": per_task,
                    "fit": stack(x_grid[None, :, None].expand(len(stack), -1, -1))[..., 0],  # (models, n_tasks, n_grid)
-                   "lr": torch.tensor(lrs, dtype=torch.float64).repeat_interleave(len(seeds))}
-    by_rate = {name: v.numpy().reshape(len(lrs), len(seeds), *v.shape[1:]) for name, v in by_rate.items()}
-    _, _, *chosen = choose_on_validation(by_rate["val_mse"], *by_rate.values(), axes=(0,))
-    return dict(zip(by_rate, chosen))
+                   "lr": torch.tensor([r["lr"] for r in runs], dtype=torch.float64)}
+    for name, v in by_rate.items():
+        grid.fill(name, v)
+    _, _, *chosen = choose_on_validation(grid.results["val_mse"], *grid.results.values(), axes=(0,))
+    return dict(zip(grid.results, chosen))
 
 
 def sharing_depth_explorer(sweep: Sweep, *, tasks=None, value: dict | None = None) -> SweepExplorer:

@@ -23,9 +23,9 @@ from scipy.spatial.distance import squareform
 from torch.func import functional_call, vmap
 
 from mtl_lessons._checks import check_float, check_int, check_ints, check_tensor
+from mtl_lessons.models import shared_parameter_names
 from mtl_lessons.objectives import task_losses_unchecked
 from mtl_lessons.stack import ModelStack
-from mtl_lessons.train import shared_parameter_names
 
 
 def _losses_at(stack: ModelStack, params: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -98,6 +98,13 @@ class MultiTaskNet(nn.Module):
         return self.heads(self.features(x))
 
 
+def shared_parameter_names(model: nn.Module) -> set[str]:
+    """Names of the parameters every task uses: all but those of TaskLinear layers (one slice per task)."""
+    own = {f"{prefix}.{name}" if prefix else name for prefix, module in model.named_modules()
+           if isinstance(module, TaskLinear) for name, _ in module.named_parameters(recurse=False)}
+    return {name for name, _ in model.named_parameters()} - own
+
+
 def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
     """Number of scalar parameters (only those with requires_grad if trainable_only)."""
     if not isinstance(model, nn.Module):

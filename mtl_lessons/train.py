@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from mtl_lessons._checks import (MAX_ELEMENTS, MAX_STEPS, check_bool, check_choice, check_float, check_int,
                                   check_labels, check_sequence, check_size, check_tensor, check_weights)
-from mtl_lessons.models import MultiTaskNet, TaskLinear
+from mtl_lessons.models import MultiTaskNet, shared_parameter_names
 from mtl_lessons.objectives import LOSSES, task_losses_fn
 from mtl_lessons.stack import ModelStack, one_thread
 from mtl_lessons.weighting import Strategy
@@ -249,8 +249,9 @@ def _check_fit_args(net: nn.Module, trainable: list, named: dict, x, y, *, n_mod
         shared_names = shared_parameter_names(net)
         shared = [p for name, p in trainable if name in shared_names]
         others = [p for name, p in trainable if name not in shared_names]
-    return _Run(inputs, task_losses_fn(y, loss, sample_weights), w, steps, progress, [p for _, p in trainable] + extra,
-                shared, others, named, scales, schedule, record, record_at, lr, lrs)
+    return _Run(inputs=inputs, task_losses=task_losses_fn(y, loss, sample_weights), weights=w, steps=steps,
+                progress=progress, updated=[p for _, p in trainable] + extra, shared=shared, others=others,
+                named=named, scales=scales, schedule=schedule, record=record, record_at=record_at, lr=lr, lrs=lrs)
 
 
 def _check_lr(lr, n_models: int | None):
@@ -271,13 +272,6 @@ def _step_at_own_rates(opt: torch.optim.Optimizer, params: list, lrs: torch.Tens
     with torch.no_grad():
         for p, b in zip(params, before):
             p.copy_(b + lrs.reshape(-1, *[1] * (p.dim() - 1)) * (p - b))
-
-
-def shared_parameter_names(model: nn.Module) -> set[str]:
-    """Names of the parameters every task uses: all but those of TaskLinear layers (one slice per task)."""
-    own = {f"{prefix}.{name}" if prefix else name for prefix, module in model.named_modules()
-           if isinstance(module, TaskLinear) for name, _ in module.named_parameters(recurse=False)}
-    return {name for name, _ in model.named_parameters()} - own
 
 
 def _check_strategy(weights, strategy):
@@ -410,7 +404,7 @@ def _check_lr_scale(lr_scale, named_params: dict, optimizer: str, lead: int, wha
     scales = {}
     for name, value in lr_scale.items():
         if name not in named_params:
-            raise ValueError(f"{what} names {name!r}, which is not a parameter "
+            raise ValueError(f"{what} names {name!r}, which is not a trainable parameter of the model "
                              f"(allowed: {', '.join(named_params)})")
         p = named_params[name]
         if isinstance(value, (int, float)) and not isinstance(value, bool):

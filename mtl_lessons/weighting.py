@@ -25,6 +25,7 @@ A strategy keeps its state between steps; `start(n_models, n_tasks)` resets it (
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import numpy as np
@@ -219,7 +220,15 @@ class MGDA(Strategy):
         return mgda_weights_from_gramian(gramian)
 
 
-# name -> class with its default settings, for tables and benchmarks. "dwa_period_1" is DWA with an epoch of one
-# step (period=1); the course's experiments name "dwa" the DWA of temperature 2 and an epoch of 10 steps.
-STRATEGIES = {"equal": FixedWeights, "uncertainty": UncertaintyWeighting, "dwa_period_1": DynamicWeightAverage,
+# The course's strategies by name, with the settings its chapters use: "dwa" averages the losses over an
+# "epoch" of 10 full-batch steps (temperature 2). One registry: the experiments and the benchmarks read it.
+STRATEGIES = {"equal": FixedWeights, "uncertainty": UncertaintyWeighting,
+              "dwa": functools.partial(DynamicWeightAverage, temperature=2.0, period=10),
               "gradnorm": GradNorm, "pcgrad": PCGrad, "mgda": MGDA}
+
+
+def make_strategy(method: str, **kwargs) -> Strategy:
+    """A fresh strategy by its name in STRATEGIES (a strategy keeps state: make one per training run)."""
+    if method not in STRATEGIES:
+        raise ValueError(f"method={method!r} is not allowed (allowed: {', '.join(map(repr, STRATEGIES))})")
+    return STRATEGIES[method](**kwargs)

@@ -221,3 +221,11 @@ def test_fit_many_with_one_learning_rate_per_model_equals_separate_runs(optimize
         fit_many(alone, x[:1], y[:1], optimizer=optimizer, lr=lr, steps=20, progress=False, strategy=UncertaintyWeighting())
         for name in alone.params:
             assert torch.allclose(both.params[name][i], alone.params[name][0], atol=1e-5), name
+
+
+def test_one_registry_of_strategies_with_the_course_settings():
+    from mtl_lessons.weighting import STRATEGIES, Strategy, make_strategy
+    made = {name: make_strategy(name) for name in STRATEGIES}
+    assert all(isinstance(s, Strategy) for s in made.values())
+    assert (made["dwa"].temperature, made["dwa"].period) == (2.0, 10)  # the DWA the chapters train
+    assert make_strategy("uncertainty") is not made["uncertainty"]  # fresh state for every run

@@ -166,7 +166,7 @@ def strategy_step_times(n_models: int = 32, n_tasks: int = 4, steps: int = 50, r
     x = torch.stack([t.x_train for t in tasks])
     y = torch.stack([t.y_train for t in tasks])
     makers = {"fixed": FixedWeights, "gramian_only": _GramianOnly,
-              **{name: cls for name, cls in STRATEGIES.items() if name != "equal"}}
+              **{name: make for name, make in STRATEGIES.items() if name != "equal"}}
 
     def run(make):
         stack = ModelStack.from_factory(lambda: MultiTaskNet(1, 16, 2, n_tasks, sharing_depth=2), seeds)

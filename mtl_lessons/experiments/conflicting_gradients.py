@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from mtl_lessons.data import make_competing_tasks
 from mtl_lessons._checks import MAX_STEPS, check_choice, check_floats, check_int, check_ints, check_lrs
-from mtl_lessons.experiments.learned_weights import LABELS, make_strategy
+from mtl_lessons.experiments.learned_weights import LABELS
 from mtl_lessons.gradients import mgda, pcgrad
 from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet
@@ -20,7 +20,7 @@ from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack
 from mtl_lessons.train import PROGRESS_DELAY_S, fit_many
-from mtl_lessons.weighting import FixedWeights, Strategy
+from mtl_lessons.weighting import FixedWeights, Strategy, make_strategy
 from mtl_lessons.widgets import SweepExplorer
 
 DEFAULT_ANGLES = tuple(range(0, 181, 15))

@@ -19,7 +19,7 @@ from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack
 from mtl_lessons.train import PROGRESS_DELAY_S, fit_many
-from mtl_lessons.weighting import DynamicWeightAverage, FixedWeights, GradNorm, UncertaintyWeighting
+from mtl_lessons.weighting import FixedWeights, GradNorm, UncertaintyWeighting, make_strategy
 from mtl_lessons.widgets import SweepExplorer
 
 DEFAULT_RATIOS = (1.0, 10.0, 100.0, 1000.0)
@@ -49,16 +49,6 @@ class Claims:
 
 
 CLAIMS = Claims()
-
-
-def make_strategy(method: str, **kwargs):
-    """The strategy a method name stands for (see LABELS)."""
-    from mtl_lessons.weighting import MGDA, PCGrad
-    makers = {"equal": FixedWeights, "uncertainty": UncertaintyWeighting, "gradnorm": GradNorm,
-              "dwa": lambda: DynamicWeightAverage(temperature=2.0, period=10), "pcgrad": PCGrad, "mgda": MGDA}
-    if method not in makers:
-        raise ValueError(f"method={method!r} is not allowed (allowed: {', '.join(map(repr, makers))})")
-    return makers[method](**kwargs)
 
 
 def scaled_tasks(seed: int, scale: float, n_train: int = 16, noise: float = 0.1):

@@ -55,7 +55,7 @@ class Sweep:
             for v in values:
                 if isinstance(v, float) and not math.isfinite(v):
                     raise ValueError(f"knob {name!r} has a non-finite value {v}; grid values must be finite")
-        self.seeds = check_ints("seeds", self.seeds, low=0, min_len=0, distinct=True)
+        self.seeds = check_ints("seeds", self.seeds, low=0, min_len=0)
         if len(self.seeds) == 0:
             raise ValueError("seeds is empty; a sweep needs at least one seed")
         check_size("the sweep's size (grid points x seeds)", math.prod(self.grid_shape) * len(self.seeds), MAX_GRID)

@@ -84,6 +84,9 @@ def choose_on_validation(val, *others, axes, higher_is_better: bool = False, tie
     if ties not in ("first", "last"):
         raise ValueError(f"ties={ties!r} must be 'first' or 'last' (which of the tied options is chosen)")
     val = np.asarray(val)
+    if not axes or any(not -val.ndim <= a < val.ndim for a in axes) or len({a % val.ndim for a in axes}) != len(axes):
+        raise ValueError(f"axes={axes!r} must name distinct axes of val, which has {val.ndim} "
+                         f"(allowed: {-val.ndim}..{val.ndim - 1})")
     axes = tuple(sorted(a % val.ndim for a in axes))
     n_left = val.ndim - len(axes)
     moved = [np.moveaxis(np.asarray(a), axes, range(n_left, val.ndim)) for a in (val, *others)]  # options after the rest

@@ -448,6 +448,8 @@ CASES = [
     row("train: transfer_stack refuses index 5", lambda: transfer_stack(stack(), net, 1, source_index=[5], seeds=[0], freeze=True), ValueError, "source_index=5 is out of range (allowed: 0..1) (source_index[0])"),
     row("train: transfer_stack accepts np arrays", lambda: transfer_stack(stack(), net, 1, source_index=np.array([0, 1]), seeds=np.arange(2), freeze=False)),
     row("train: with_frozen names a parameter the stack lacks", lambda: stack().with_frozen(["layers.9.weight"]), ValueError, "not parameters of the stack"),
+    row("metrics: choose_on_validation refuses an axis val lacks", lambda: choose_on_validation([[1.0, 2.0]], axes=(2,)), ValueError, "axes=(2,) must name distinct axes of val, which has 2"),
+    row("metrics: choose_on_validation refuses the same axis twice", lambda: choose_on_validation([[1.0, 2.0]], axes=(1, -1)), ValueError, "axes=(1, -1) must name distinct axes"),
     row("metrics: choose_on_validation refuses ties='middle'", lambda: choose_on_validation([[1.0, 2.0]], axes=(-1,), ties="middle"), ValueError, "ties='middle' must be 'first' or 'last'"),
     row("train: transfer_stack refuses widths that differ", lambda: transfer_stack(stack(), lambda: MultiTaskNet(1, 8, 2, 3, sharing_depth=1), 1, source_index=[0], seeds=[0], freeze=True), ValueError, "same widths"),
 

@@ -103,3 +103,18 @@ def test_makefile_rebuilds_a_venv_from_an_unsupported_python(tmp_path):
     assert "removing it and rebuilding" in out and (tmp_path / ".venv" / ".installed").exists()
     check = subprocess.run([str(stale), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
     assert check.stdout.strip() == str(sys.version_info[:2]), "the rebuilt .venv runs the supported Python"
+
+
+def test_every_chapter_has_one_slug():
+    """A chapter's notebook NN_<slug>.ipynb names its experiment and exercises modules, its test file and
+    its SLIDERS key (README, "Adding a chapter")."""
+    from mtl_lessons.experiments import SLIDERS
+
+    root = Path(__file__).resolve().parents[1]
+    slugs = [p.stem[3:] for p in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")) if p.stem != "00_welcome"]
+    assert len(slugs) >= 11, slugs
+    missing = [f"{slug}: {path}" for slug in slugs
+               for path in (f"mtl_lessons/experiments/{slug}.py", f"mtl_lessons/exercises/{slug}.py",
+                            f"tests/test_{slug}.py") if not (root / path).exists()]
+    assert not missing, missing
+    assert list(SLIDERS) == slugs, (list(SLIDERS), slugs)

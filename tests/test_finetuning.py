@@ -251,4 +251,4 @@ def test_claims_hold_on_other_seeds(seeds):
 
 def test_the_slider_is_registered():
     from mtl_lessons.experiments import SLIDERS
-    assert SLIDERS["08_finetuning_well"] == (finetuning_sweep, finetuning_explorer)
+    assert SLIDERS["finetuning"] == (finetuning_sweep, finetuning_explorer)

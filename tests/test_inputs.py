@@ -29,7 +29,7 @@ from mtl_lessons.data import load_penguin_tasks  # noqa: E402
 from mtl_lessons.data import (add_pixel_noise, load_digits_split, load_transfer_digits,  # noqa: E402
                               make_competing_tasks, make_digit_overlay, make_sinusoid_tasks, take_labels)
 from mtl_lessons.exercises import EXERCISES, TIME_LIMIT, check, feedback, predict, reveal  # noqa: E402
-from mtl_lessons.experiments.data_size import data_size_explorer, data_size_sweep, tuned_comparison  # noqa: E402
+from mtl_lessons.experiments.multitask_objective import data_size_explorer, data_size_sweep, tuned_comparison  # noqa: E402
 from mtl_lessons.experiments.finetuning import (claims_hold, early_stopped, finetuning_explorer,  # noqa: E402
                                                 finetuning_sweep, measured, practice_schedules)
 from mtl_lessons.experiments.conflicting_gradients import angle_explorer, below_front_line, front_noise  # noqa: E402
@@ -47,11 +47,11 @@ from mtl_lessons.experiments.sharing_depth import (digit_overlay_sweep, sharing_
                                                    sharing_depth_sweep)
 from mtl_lessons.affinity import affinity_groups, lookahead_affinity, random_partition  # noqa: E402
 from mtl_lessons.data import make_cluster_tasks  # noqa: E402
-from mtl_lessons.experiments.task_affinity import (backward_cost, grouping_explorer, grouping_sweep,  # noqa: E402
+from mtl_lessons.experiments.mtl_vs_transfer import (backward_cost, grouping_explorer, grouping_sweep,  # noqa: E402
                                                    transfer_vs_multitask)
 from mtl_lessons.experiments.task_weighting import (lam_weights, scalarisation_toy,  # noqa: E402
                                                     task_weighting_explorer, task_weighting_sweep)
-from mtl_lessons.experiments.transfer_lambda import (joint_accuracies, joint_weights,  # noqa: E402
+from mtl_lessons.experiments.transfer_objective import (joint_accuracies, joint_weights,  # noqa: E402
                                                      transfer_lambda_explorer, transfer_lambda_sweep)
 from mtl_lessons.experiments.transferability import (recovered_fraction, transferability_explorer,  # noqa: E402
                                                      transferability_sweep)
@@ -112,15 +112,15 @@ def explorer(**kw):
 @functools.cache
 def small(name):
     quick = dict(seeds=[0], steps=2, progress=False)
-    if name == "data_size":  # two tasks, a grid without today's default (8)
+    if name == "multitask_objective":  # two tasks, a grid without today's default (8)
         return data_size_sweep((4, 6), n_tasks=2, n_grid=10, **quick)
     if name == "sharing_depth":  # no relatedness 1.0, no 8 points
         return sharing_depth_sweep((0.5,), (4,), n_tasks=2, n_layers=1, n_grid=10, **quick)
     if name == "task_weighting":  # no lam = 1
         return task_weighting_sweep((0.5, 2.0), n_grid=10, **quick)
-    if name == "transfer_lambda":
+    if name == "transfer_objective":
         return transfer_lambda_sweep((0.5,), (10,), hidden=4, n_layers=1, **{**quick, "steps": 1})
-    if name == "task_affinity":  # one seed, two steps
+    if name == "mtl_vs_transfer":  # one seed, two steps
         return grouping_sweep(**quick)
     if name == "negative_transfer":  # no lam = 1, no 30 labels, one source
         return negative_transfer_sweep((0.5,), (10,), sources=("mild",), hidden=4, n_layers=1, **{**quick, "steps": 1})
@@ -541,17 +541,17 @@ CASES = [
     row("experiments: grouping sweep refuses every=0", lambda: grouping_sweep([0], every=0), ValueError, "every=0 is out of range"),
     row("experiments: grouping sweep refuses a rate of 0", lambda: grouping_sweep([0], lrs=(0.0, 0.02)), ValueError, "lrs"),
     row("experiments: grouping sweep refuses an unknown setting", lambda: grouping_sweep([0], step=5), TypeError, "step"),
-    row("experiments: grouping explorer, one seed", drawn(lambda: grouping_explorer(small("task_affinity")))),
+    row("experiments: grouping explorer, one seed", drawn(lambda: grouping_explorer(small("mtl_vs_transfer")))),
     row("experiments: grouping explorer refuses a lam sweep", drawn(lambda: grouping_explorer(small("task_weighting"))), ValueError, "needs the knob 'n_groups'"),
-    row("experiments: grouping explorer refuses 5 groups", drawn(lambda: grouping_explorer(small("task_affinity"), value={"n_groups": 5})), ValueError, "n_groups=5 is not on the grid"),
+    row("experiments: grouping explorer refuses 5 groups", drawn(lambda: grouping_explorer(small("mtl_vs_transfer"), value={"n_groups": 5})), ValueError, "n_groups=5 is not on the grid"),
     row("experiments: both ways refuse n_target > n_train", lambda: transfer_vs_multitask([0], n_target=20), ValueError, "n_target=20 is out of range"),
     row("experiments: both ways refuse repeated seeds", lambda: transfer_vs_multitask([1, 1]), ValueError, "repeated"),
     row("experiments: backward cost refuses a list", lambda: backward_cost([None]), TypeError, "must be a non-empty dict"),
     row("experiments: backward cost refuses one task", lambda: backward_cost({"sum": None}, n_tasks=1), ValueError, "n_tasks=1 is out of range"),
     row("train: fit_many refuses a callback that is not callable", lambda: fit_many(stack(), torch.zeros(2, 3, 4, 1), torch.zeros(2, 3, 4, 1), callback=1, **FIT), TypeError, "callback must be a function"),
-    row("experiments: data size with 2 tasks, no 8 on the grid", drawn(lambda: data_size_explorer(small("data_size")))),
-    row("experiments: data size explorer refuses task 2 of 2", drawn(lambda: data_size_explorer(small("data_size"), tasks=(2,))), ValueError, "tasks=2 is out of range (allowed: 0..1) (tasks[0])"),
-    row("experiments: data size explorer refuses an off-grid value", drawn(lambda: data_size_explorer(small("data_size"), value=8)), ValueError, "n_per_task=8 is not on the grid"),
+    row("experiments: data size with 2 tasks, no 8 on the grid", drawn(lambda: data_size_explorer(small("multitask_objective")))),
+    row("experiments: data size explorer refuses task 2 of 2", drawn(lambda: data_size_explorer(small("multitask_objective"), tasks=(2,))), ValueError, "tasks=2 is out of range (allowed: 0..1) (tasks[0])"),
+    row("experiments: data size explorer refuses an off-grid value", drawn(lambda: data_size_explorer(small("multitask_objective"), value=8)), ValueError, "n_per_task=8 is not on the grid"),
     row("experiments: data size explorer refuses a lam sweep", drawn(lambda: data_size_explorer(small("task_weighting"))), ValueError, "needs the knob 'n_per_task'"),
     row("experiments: data size sweep refuses an int grid", lambda: data_size_sweep(8), TypeError, "n_per_task=8 must be a sequence"),
     row("experiments: tuned comparison refuses a rate of 0", lambda: tuned_comparison((8,), lrs=(0.01, 0.0)), ValueError, "lrs=0.0 is out of range (allowed: > 0.0) (lrs[1])"),
@@ -573,7 +573,7 @@ CASES = [
     row("experiments: lam_weights accepts numpy", lambda: lam_weights(np.array([0.5, 2.0]))),
     row("experiments: lam_weights refuses nan", lambda: lam_weights([float("nan")]), ValueError, "finite"),
     row("experiments: scalarisation toy refuses n_x=10**12", lambda: scalarisation_toy(n_x=10**12), ValueError, "more than this course allows"),
-    row("experiments: transfer lambda with one value each", drawn(lambda: transfer_lambda_explorer(small("transfer_lambda")))),
+    row("experiments: transfer lambda with one value each", drawn(lambda: transfer_lambda_explorer(small("transfer_objective")))),
     row("experiments: transfer lambda explorer refuses a depth sweep", drawn(lambda: transfer_lambda_explorer(small("transferability"))), ValueError, "needs the knob 'lam'"),
     row("experiments: transfer lambda sweep refuses n_target 5", lambda: transfer_lambda_sweep(n_target=(5,)), ValueError, "n_target=5 is out of range (allowed: 10..inf) (n_target[0])"),
     row("experiments: transfer lambda sweep refuses an unknown setting", lambda: transfer_lambda_sweep(hiden=4), TypeError, "TransferConfig got hiden=4, which is not one of its settings"),

@@ -22,7 +22,7 @@ from mtl_lessons.experiments.negative_transfer import (CLAIMS, SOURCES, Negative
                                                         negative_transfer_data,
                                                         negative_transfer_explorer, negative_transfer_gap,
                                                         negative_transfer_sweep, ntg_table, shuffle_labels)
-from mtl_lessons.experiments.transfer_lambda import chosen_by_validation, joint_accuracies
+from mtl_lessons.experiments.transfer_objective import chosen_by_validation, joint_accuracies
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import l2_sp_penalty
 from mtl_lessons.stack import ModelStack

@@ -167,14 +167,14 @@ def test_browser_kernel_free_slider_moves_offline(tmp_path):
 
 
 @pytest.mark.parametrize("presenter", [False, True], ids=["learner", "presenter"])
-@pytest.mark.parametrize("name", ["transfer_lambda", "finetuning", "negative_transfer"])
+@pytest.mark.parametrize("name", ["transfer_objective", "finetuning", "negative_transfer"])
 def test_dense_explorers_keep_legends_off_the_data_and_labels_apart(name, presenter, monkeypatch):
     """Chapters 6, 8, 9: no legend on an axes, no title or axis label overlapping another or cut off."""
     from test_inputs import small
 
-    from mtl_lessons.experiments import finetuning, negative_transfer, transfer_lambda
+    from mtl_lessons.experiments import finetuning, negative_transfer, transfer_objective
     monkeypatch.setenv("MTL_PRESENTER", "1" if presenter else "0")
-    make = {"transfer_lambda": transfer_lambda.transfer_lambda_explorer, "finetuning": finetuning.finetuning_explorer,
+    make = {"transfer_objective": transfer_objective.transfer_lambda_explorer, "finetuning": finetuning.finetuning_explorer,
             "negative_transfer": negative_transfer.negative_transfer_explorer}[name]
     explorer = make(small(name))
     fig = explorer.fig

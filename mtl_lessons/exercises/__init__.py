@@ -21,7 +21,7 @@ against the measured result after:
 
 An untouched prediction (`...`) is reported as "not attempted yet". Each prediction registers
 examples (answer, measured, right or not) that the tests run through its judge.
-The exercises themselves live one module per topic (objective.py, ...), imported at the end.
+The exercises themselves live one module per topic (multitask_objective.py, ...), imported at the end.
 
 The checker is fair to the learner's code, in one place (`feedback`), whatever the exercise:
 - what the answer returns is normalised before its checker sees it: a float64 tensor becomes
@@ -287,14 +287,14 @@ def reveal(key: str) -> str:
 
 
 # the exercise modules register themselves on import
-from mtl_lessons.exercises import objective  # noqa: E402,F401
-from mtl_lessons.exercises import sharing  # noqa: E402,F401
-from mtl_lessons.exercises import transfer  # noqa: E402,F401
-from mtl_lessons.exercises import weighting  # noqa: E402,F401
+from mtl_lessons.exercises import multitask_objective  # noqa: E402,F401
+from mtl_lessons.exercises import sharing_depth  # noqa: E402,F401
+from mtl_lessons.exercises import transfer_objective  # noqa: E402,F401
+from mtl_lessons.exercises import task_weighting  # noqa: E402,F401
 from mtl_lessons.exercises import transferability  # noqa: E402,F401
 from mtl_lessons.exercises import learned_weights  # noqa: E402,F401
 from mtl_lessons.exercises import conflicting_gradients  # noqa: E402,F401
-from mtl_lessons.exercises import task_affinity  # noqa: E402,F401
+from mtl_lessons.exercises import mtl_vs_transfer  # noqa: E402,F401
 from mtl_lessons.exercises import finetuning  # noqa: E402,F401
 from mtl_lessons.exercises import negative_transfer  # noqa: E402,F401
 from mtl_lessons.exercises import model_selection  # noqa: E402,F401

@@ -22,7 +22,7 @@ import torch
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
 from mtl_lessons.data import load_digits_split
-from mtl_lessons.experiments.transfer_lambda import RATES, TransferConfig, pretrain, split_accuracies
+from mtl_lessons.experiments.transfer_objective import RATES, TransferConfig, pretrain, split_accuracies
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.models import copy_layers
 from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band

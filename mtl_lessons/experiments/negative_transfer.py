@@ -5,7 +5,7 @@ over the joint objective's lam and the number of target labels: the grid behind 
 The setting is chapter 6's (load_transfer_digits: clean source digits, a re-wired target). The
 sources differ in one thing: the fraction of their labels shuffled among the source images
 (0: the true labels; 1: labels that say nothing about the images). The joint objective is chapter 6's,
-trained by transfer_lambda.joint_accuracies (one rate, and heads at their own rate); "without the
+trained by transfer_objective.joint_accuracies (one rate, and heads at their own rate); "without the
 source" is target-only training from scratch with the same data, seed and budget. The remedies a
 learner can use sit beside it: fine-tuning with fewer frozen layers, and L2-SP toward the source
 (Li, Grandvalet & Davoine 2018), which pulls toward a harmful source's weights too.
@@ -21,7 +21,7 @@ import torch
 
 from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence, check_tensor, check_settings
 from mtl_lessons.data import TransferDigits, load_transfer_digits
-from mtl_lessons.experiments.transfer_lambda import joint_accuracies, target_accuracies
+from mtl_lessons.experiments.transfer_objective import joint_accuracies, target_accuracies
 from mtl_lessons.metrics import choose_on_validation
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import task_losses_unchecked

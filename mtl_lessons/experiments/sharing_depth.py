@@ -11,7 +11,7 @@ import torch
 
 from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords, check_lrs, check_settings
 from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks, stacked
-from mtl_lessons.experiments.data_size import TUNED_LRS  # chapter 1's rate grid: each depth chooses from it
+from mtl_lessons.experiments.multitask_objective import TUNED_LRS  # chapter 1's rate grid: each depth chooses from it
 from mtl_lessons.metrics import choose_on_validation, cut, per_task_accuracy, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
@@ -23,7 +23,7 @@ from mtl_lessons.widgets import SweepExplorer, grid_value
 
 @dataclass(frozen=True)
 class SharingDepthClaims:
-    """Chapter 2's claim thresholds, in one place: the notebook asserts them and tests/test_sharing.py
+    """Chapter 2's claim thresholds, in one place: the notebook asserts them and tests/test_sharing_depth.py
     re-checks them on other seeds. MSE ratios are of means over seeds, worse / better. All are at a fixed
     budget of 600 full-batch Adam steps; all but the *_tuned ones at lr 0.01 for every arm, the *_tuned ones
     with each depth at its own rate, chosen per seed on validation."""

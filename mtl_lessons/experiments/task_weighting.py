@@ -26,7 +26,7 @@ DEFAULT_LAMS = tuple(float(v) for v in np.round(np.geomspace(0.1, 10.0, 9), 3)) 
 
 @dataclass(frozen=True)
 class TaskWeightingClaims:
-    """Chapter 3's claim thresholds, used by the notebook and by tests/test_weighting.py."""
+    """Chapter 3's claim thresholds, used by the notebook and by tests/test_task_weighting.py."""
 
     convex_gap: float = 0.02  # convex toy: no stretch of the front longer than this share of f_1's range is missed
     concave_gap: float = 0.8  # concave toy: the weighted sum jumps over at least this share of it

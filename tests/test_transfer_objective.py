@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from mtl_lessons.data import add_pixel_noise, load_transfer_digits, permute_pixels
-from mtl_lessons.experiments.transfer_lambda import (CLAIMS, chosen_by_validation, joint_weights,
+from mtl_lessons.experiments.transfer_objective import (CLAIMS, chosen_by_validation, joint_weights,
                                                      transfer_lambda_sweep, tuned_choice, tuned_rates_sweep)
 from mtl_lessons.models import MultiTaskNet, copy_layers, freeze_layers
 from mtl_lessons.objectives import l2_sp_penalty
@@ -292,7 +292,7 @@ def test_l2_sp_exercise_refuses_the_package_function():
 
 
 def test_small_lambda_judge_explains_the_measured_gaps():
-    from mtl_lessons.exercises.transfer import judge_small_lambda
+    from mtl_lessons.exercises.transfer_objective import judge_small_lambda
 
     ok, text = judge_small_lambda("more than 15 points below", (0.50, 0.77, 0.76))
     assert ok and "+0.260" in text and "-0.010" in text
@@ -317,7 +317,7 @@ def test_finetune_network_exercise_hints():
 
 def test_joint_step_exercise_hints():
     from mtl_lessons.exercises import feedback
-    from mtl_lessons.exercises.transfer import _joint_step_reference as step
+    from mtl_lessons.exercises.transfer_objective import _joint_step_reference as step
 
     assert "one rate" in feedback("joint-step", lambda *a: step(*a, head_scale=False))[1]
     assert "divided by 1 + lam" in feedback("joint-step", lambda *a: step(*a, normalise=False))[1]

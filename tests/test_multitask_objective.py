@@ -3,7 +3,7 @@ own thresholds (the CLAIMS objects of the experiment modules)."""
 
 import numpy as np
 
-from mtl_lessons.experiments.data_size import CLAIMS, data_size_sweep, tuned_comparison
+from mtl_lessons.experiments.multitask_objective import CLAIMS, data_size_sweep, tuned_comparison
 
 
 def test_sharing_helps_with_few_points_and_both_fit_with_many():

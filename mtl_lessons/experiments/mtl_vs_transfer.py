@@ -37,7 +37,7 @@ from mtl_lessons.widgets import SweepExplorer, grid_value
 
 @dataclass(frozen=True)
 class TaskAffinityClaims:
-    """Chapter 11's claim thresholds, in one place: the notebook checks them and tests/test_task_affinity.py
+    """Chapter 11's claim thresholds, in one place: the notebook checks them and tests/test_mtl_vs_transfer.py
     re-checks them on other seeds. Every network has its own Adam rate and step, chosen on validation per seed
     (LR_GRID in 11.2, LR_GRID_TRANSFER in 11.1). Measured over seeds 0..23 (one batched run; groups of five
     seeds as the notebook runs them, the worst group in the comment beside each), then by the claims report

@@ -118,7 +118,7 @@ def test_plot_front():
 
 
 def test_weighting_slider_is_registered():
-    assert SLIDERS["03_task_weighting"] == (task_weighting_sweep, task_weighting_explorer)
+    assert SLIDERS["task_weighting"] == (task_weighting_sweep, task_weighting_explorer)
 
 
 # ---------------------------------------------------------------- the chapter's claims, other seeds
@@ -185,7 +185,7 @@ def test_head_only_runs_bad_input():
 
 def test_exercise_hints():
     from mtl_lessons.exercises import feedback
-    from mtl_lessons.exercises.weighting import solution_head_gradient
+    from mtl_lessons.exercises.task_weighting import solution_head_gradient
 
     def without_lam(h, y2, w2, b2, lam):
         return solution_head_gradient(h, y2, w2, b2, 1.0)
@@ -202,7 +202,7 @@ def test_exercise_hints():
 def test_convex_minimiser_exercise_hints():
     """Exercise 3.2: the sign error and right x* with wrong losses get their own hints."""
     from mtl_lessons.exercises import feedback
-    from mtl_lessons.exercises.weighting import solution_convex_minimiser
+    from mtl_lessons.exercises.task_weighting import solution_convex_minimiser
 
     assert feedback("convex-minimiser", solution_convex_minimiser)[0] == "correct"
     assert "wrong sign" in feedback("convex-minimiser", lambda a: (2 * a - 1, a ** 2, (1 - a) ** 2))[1]

@@ -24,7 +24,7 @@ TUNED_LRS = (0.003, 0.01, 0.03)  # the learning rates each architecture chooses 
 
 @dataclass(frozen=True)
 class DataSizeClaims:
-    """Chapter 1's claim thresholds, in one place: the notebook asserts them and tests/test_claims.py
+    """Chapter 1's claim thresholds, in one place: the notebook asserts them and tests/test_multitask_objective.py
     re-checks them on other seeds. Ratios are independent / shared held-out MSE."""
 
     naive_average: float = 0.1  # one shared output: MSE to the tasks' average < this x MSE to either task

@@ -45,7 +45,7 @@ def _exact_case(seed: int, lr: float):
 
 @register("affinity-first-order", "The first-order lookahead affinity", solution_first_order_affinity)
 def check_first_order_affinity(answer) -> str | None:
-    from mtl_lessons.experiments.task_affinity import CLAIMS
+    from mtl_lessons.experiments.mtl_vs_transfer import CLAIMS
     for seed in (0, 1, 2):
         lr = 1e-3
         g0, g1, losses, exact = _exact_case(seed, lr)

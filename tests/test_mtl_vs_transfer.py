@@ -14,7 +14,7 @@ import torch
 
 from mtl_lessons.affinity import affinity_groups, canonical, lookahead_affinity, random_partition, search_groups
 from mtl_lessons.data import make_cluster_tasks
-from mtl_lessons.experiments.task_affinity import (CLAIMS, GroupingConfig, _fit_tuned, _matched_hidden, backward_cost,
+from mtl_lessons.experiments.mtl_vs_transfer import (CLAIMS, GroupingConfig, _fit_tuned, _matched_hidden, backward_cost,
                                                    geometric_mean_ratio, grouping_sweep, share_below,
                                                    transfer_vs_multitask)
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
@@ -82,7 +82,7 @@ def test_affinity_groups_recovers_blocks_and_edges():
 
 
 def test_search_groups_matches_the_exercise_and_finds_blocks():
-    from mtl_lessons.exercises.task_affinity import solution_best_grouping
+    from mtl_lessons.exercises.mtl_vs_transfer import solution_best_grouping
     z = torch.tensor([[0.0, 0.9, 0.1, 0.0], [0.8, 0.0, 0.0, 0.1], [0.0, 0.1, 0.0, 0.7], [0.1, 0.0, 0.9, 0.0]])
     assert search_groups(z, 2) == (0, 0, 1, 1)
     g = torch.Generator().manual_seed(1)
@@ -95,7 +95,7 @@ def test_search_groups_matches_the_exercise_and_finds_blocks():
 
 
 def test_grouping_judge_explains_the_planted_split():
-    from mtl_lessons.exercises.task_affinity import judge_grouping_wins
+    from mtl_lessons.exercises.mtl_vs_transfer import judge_grouping_wins
     base = {"all together": 1.0, "affinity groups": 1.3, "every task alone": 2.0, "sizes": ["4+2", "5+1"]}
     right, text = judge_grouping_wins("all together", {**base, "planted clusters": 0.9, "wide": 0.8})
     assert right and "planted clusters (3 + 3) beat all together" in text and "4+2" in text

@@ -189,7 +189,7 @@ def test_digit_overlay_sweep_shapes():
 
 
 def test_sharing_slider_is_registered():
-    assert SLIDERS["02_sharing_depth"] == (sharing_depth_sweep, sharing_depth_explorer)
+    assert SLIDERS["sharing_depth"] == (sharing_depth_sweep, sharing_depth_explorer)
 
 
 # ---------------------------------------------------------------- the chapter's claims, other seeds
@@ -257,7 +257,7 @@ def test_depth_k_net_exercise_hints():
     from torch import nn
 
     from mtl_lessons.exercises import feedback
-    from mtl_lessons.exercises.sharing import _DepthK
+    from mtl_lessons.exercises.sharing_depth import _DepthK
 
     assert feedback("depth-k-net", lambda d, h, n, t, k: MultiTaskNet(d, h, n, t, sharing_depth=k))[0] == "correct"
     assert "count of k = 0" in feedback("depth-k-net", lambda d, h, n, t, k: _DepthK(d, h, n, t, 0))[1]

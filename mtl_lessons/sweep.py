@@ -108,10 +108,7 @@ class Sweep:
         >>> sweep.runs(without="lam")
         [{'seed': 0}, {'seed': 1}]
         """
-        without = self._knob_names("without", without)
-        knobs = {k: v for k, v in self.knobs.items() if k not in without}
-        points = [dict(zip(knobs, combo)) for combo in itertools.product(*knobs.values())]
-        return [{**point, "seed": seed} for point in points for seed in self.seeds]
+        return [{**point, "seed": seed} for point in self.points(without=without) for seed in self.seeds]
 
     def fill(self, name: str, flat, *, repeated_along=()) -> None:
         """Store a result given flat, one entry per run in `runs()` order: shape (len(runs()), *extra)
@@ -128,10 +125,10 @@ class Sweep:
         array([0.5, 0.7])
         """
         flat = np.asarray(flat.detach().cpu() if isinstance(flat, torch.Tensor) else flat)
-        sub_runs = self.runs(without=repeated_along)
+        sub_runs = self.runs(without=self._knob_names("repeated_along", repeated_along))
         if flat.ndim == 0 or flat.shape[0] != len(sub_runs):
-            raise ValueError(f"result {name!r} has shape {flat.shape} but must start with {len(sub_runs)}, one "
-                             f"entry per run of the grid (Sweep.runs(without={repeated_along!r}): grid points x seeds)")
+            raise ValueError(f"result {name!r} has shape {flat.shape} but must start with {len(sub_runs)} (allowed: "
+                             f"one entry per run of Sweep.runs(without={repeated_along!r}), grid points x seeds)")
         if repeated_along:  # each run of the whole grid takes the entry of its run without those knobs
             where = {tuple(run.values()): i for i, run in enumerate(sub_runs)}
             flat = flat[[where[tuple(run[k] for k in sub_runs[0])] for run in self.runs()]]
@@ -141,13 +138,14 @@ class Sweep:
         names = (names,) if isinstance(names, str) else tuple(names)
         for name in names:
             if name not in self.knobs:
-                raise ValueError(f"{what}={name!r} is not a knob of this sweep (its knobs: {list(self.knobs)})")
+                raise ValueError(f"{what}={name!r} is not a knob of this sweep (allowed: {list(self.knobs)})")
         return names
 
-    def points(self) -> list[dict]:
-        """Every grid point as a {knob: value} dict, in grid order."""
-        names = list(self.knobs)
-        return [dict(zip(names, combo)) for combo in itertools.product(*self.knobs.values())]
+    def points(self, *, without=()) -> list[dict]:
+        """Every grid point as a {knob: value} dict, in grid order (the last knob fastest); without: knobs left out."""
+        without = self._knob_names("without", without)
+        knobs = {k: v for k, v in self.knobs.items() if k not in without}
+        return [dict(zip(knobs, combo)) for combo in itertools.product(*knobs.values())]
 
     def index(self, **point) -> tuple[int, ...]:
         """Grid indices of a point given by knob values; every knob must be given and on the grid."""
@@ -174,7 +172,10 @@ class Sweep:
 
     def require(self, *, knobs=(), results=(), meta=(), by: str = "this explorer") -> "Sweep":
         """Raise a clear error unless the sweep has these knobs, results and meta entries (e.g. a sweep
-        made by another experiment's function, given to the wrong explorer)."""
+        made by another experiment's function, given to the wrong explorer). Called as
+        `Sweep.require(sweep, ...)` it also refuses what is not a Sweep at all."""
+        if not isinstance(self, Sweep):
+            raise TypeError(f"sweep must be a Sweep (for {by}), got {type(self).__name__}")
         for kind, wanted, have in (("knob", knobs, self.knobs), ("result", results, self.results),
                                    ("meta entry", meta, self.meta)):
             missing = [k for k in wanted if k not in have]

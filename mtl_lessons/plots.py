@@ -241,3 +241,16 @@ def log_ticks(ax, values, axis: str = "x") -> None:
     """A log axis with a tick at each grid value, labelled plainly (0.01, not mathtext 10^-2: also 25 % faster)."""
     getattr(ax, f"set_{axis}ticks")(values, [f"{v:g}" for v in values])
     getattr(ax, f"{axis}axis").set_minor_locator(NullLocator())
+
+
+def plot_fits_at(sweep, point: dict, fits: tuple[str, ...], *, labels: tuple[str, ...], truth="truth",
+                 tasks=None, ax=None):
+    """plot_task_fits for the first seed at one grid point of a sweep of one-input regressions: its results
+    x_train, y_train (nan: padding) and the named `fits`, its meta x_grid, and `truth` (a result's name, or
+    the (n_tasks, n_grid) array itself)."""
+    def first(name):
+        return sweep.at(name, **point)[0]
+
+    truth = first(truth) if isinstance(truth, str) else truth
+    return plot_task_fits(first("x_train"), first("y_train"), sweep.meta["x_grid"], [first(f) for f in fits],
+                          truth=truth, tasks=tasks, labels=labels, ax=ax)

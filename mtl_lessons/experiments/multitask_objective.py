@@ -10,9 +10,9 @@ import torch
 
 from mtl_lessons._checks import check_int, check_ints, check_keywords, check_lrs, check_settings
 from mtl_lessons.data import make_sinusoid_tasks, stacked
-from mtl_lessons.metrics import choose_on_validation, cut, per_task_mse
+from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet
-from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
+from mtl_lessons.plots import PALETTE, plot_fits_at, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack
 from mtl_lessons.train import fit_many, pad_tasks
@@ -135,9 +135,8 @@ def tuned_comparison(n_per_task=TunedComparison.n_per_task, seeds=TunedCompariso
     architecture and task the (rate, step) with the lowest validation MSE of that task is chosen (the first,
     on ties), and only its test MSE is reported: a task's error is that of its own network (independent) or
     of the shared trunk with its head as they were at that task's chosen step (shared).
-    Results (n_per_task, seeds): test_mse_<model> (mean over tasks, each at its choice); (n_per_task,
-    seeds, n_tasks): val_mse_<model> (at the choice), lr_<model>, step_<model>; (n_per_task, seeds,
-    n_tasks, rates, records): val_curve_<model>, every validation MSE recorded.
+    Results (n_per_task, seeds): test_mse_<model> (mean over tasks, each at its choice); (..., n_tasks):
+    val_mse_<model> (at the choice), lr_<model>, step_<model>; (..., n_tasks, rates, records): val_curve_<model>.
     """
     cfg = TunedComparison(check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0),
                           **check_settings(TunedComparison, settings, by="tuned_comparison"))
@@ -176,9 +175,7 @@ def data_size_explorer(sweep: Sweep, *, tasks=None, value: int | None = None) ->
 
     tasks=None shows the first three (or all, if fewer); value=None starts at 8 points, or the grid's nearest.
     """
-    if not isinstance(sweep, Sweep):
-        raise TypeError(f"sweep must be a Sweep (from data_size_sweep), got {type(sweep).__name__}")
-    sweep.require(knobs=["n_per_task"], by="data_size_explorer", meta=["x_grid", "truth"],
+    Sweep.require(sweep, knobs=["n_per_task"], by="data_size_explorer", meta=["x_grid", "truth"],
                   results=["x_train", "y_train", "fit_shared", "fit_independent", "test_mse_shared"])
     n_tasks = sweep.results["fit_shared"].shape[-2]
     tasks = tuple(range(min(3, n_tasks))) if tasks is None else check_ints("tasks", tasks, low=0, high=n_tasks - 1)
@@ -187,10 +184,8 @@ def data_size_explorer(sweep: Sweep, *, tasks=None, value: int | None = None) ->
 
     def draw(axes, point):
         ax_fit, ax_mse = axes
-        first = {name: sweep.at(name, **point)[0] for name in ("x_train", "y_train", "fit_shared", "fit_independent")}
-        plot_task_fits(first["x_train"], first["y_train"], sweep.meta["x_grid"], [first["fit_shared"],
-                       first["fit_independent"]], truth=sweep.meta["truth"][0], tasks=tasks,
-                       labels=("shared trunk", "independent"), ax=ax_fit)
+        plot_fits_at(sweep, point, ("fit_shared", "fit_independent"), labels=("shared trunk", "independent"),
+                     truth=sweep.meta["truth"][0], tasks=tasks, ax=ax_fit)
         ax_fit.set(title=f"{point['n_per_task']} points per task (seed {sweep.seeds[0]}, {len(tasks)} of the tasks)",
                    xlabel="x", ylabel="y", ylim=(-3.2, 3.2))
         for (name, label), color in zip(labels.items(), PALETTE):

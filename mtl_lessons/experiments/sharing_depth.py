@@ -14,7 +14,7 @@ from mtl_lessons.data import make_digit_overlay, make_sinusoid_tasks, stacked
 from mtl_lessons.experiments.multitask_objective import TUNED_LRS  # chapter 1's rate grid: each depth chooses from it
 from mtl_lessons.metrics import choose_on_validation, cut, per_task_accuracy, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
-from mtl_lessons.plots import PALETTE, plot_seed_band, plot_task_fits
+from mtl_lessons.plots import PALETTE, plot_fits_at, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack
 from mtl_lessons.train import fit_many, pad_tasks
@@ -63,14 +63,13 @@ CLAIMS = SharingDepthClaims()
 def matched_width(in_features: int, hidden: int, n_layers: int, n_tasks: int, out_features: int = 1) -> int:
     """The width of a fully shared network (k = n_layers) whose parameter count is closest to that of
     the independent networks (k = 0) of width `hidden`: the control for "sharing or just fewer parameters?"."""
-    target = sharing_parameter_count(in_features, hidden, n_layers, n_tasks, out_features, sharing_depth=0)
-    width = hidden
-    while sharing_parameter_count(in_features, width + 1, n_layers, n_tasks, out_features,
-                                  sharing_depth=n_layers) <= target:
+    def count(width, k):
+        return sharing_parameter_count(in_features, width, n_layers, n_tasks, out_features, sharing_depth=k)
+
+    target, width = count(hidden, 0), hidden
+    while count(width + 1, n_layers) <= target:
         width += 1
-    candidates = (width, width + 1)
-    return min(candidates, key=lambda h: abs(sharing_parameter_count(
-        in_features, h, n_layers, n_tasks, out_features, sharing_depth=n_layers) - target))
+    return min((width, width + 1), key=lambda h: abs(count(h, n_layers) - target))
 
 
 def _check_depths(depths, n_layers: int) -> tuple[int, ...]:
@@ -123,7 +122,7 @@ def sharing_depth_sweep(relatedness=SharingDepth.relatedness, n_per_task=Sharing
     check_int("n_val", cfg.n_val, low=1)
     depths = _check_depths(cfg.depths, n_layers)
     sweep = Sweep({"sharing_depth": depths, "relatedness": cfg.relatedness, "n_per_task": cfg.n_per_task}, cfg.seeds)
-    runs = [r for r in sweep.runs() if r["sharing_depth"] == depths[0]]  # the data: the same at every depth
+    runs = sweep.runs(without="sharing_depth")  # the data: the same at every depth
     tasks = [make_sinusoid_tasks(cfg.n_tasks, r["n_per_task"], n_val=cfg.n_val, relatedness=r["relatedness"],
                                  noise=cfg.noise, shared_freq=cfg.shared_freq, seed=r["seed"]) for r in runs]
     x, y, mask = pad_tasks([list(d.x_train) for d in tasks], [list(d.y_train) for d in tasks])  # padded, masked
@@ -132,13 +131,9 @@ def sharing_depth_sweep(relatedness=SharingDepth.relatedness, n_per_task=Sharing
     flat = [_train_depth(cfg, k, lr, [r["seed"] for r in runs], data, x_grid, progress) for k in depths]
     for name in flat[0]:
         sweep.fill(name, np.concatenate([results[name] for results in flat]))
-
-    def every_depth(array):  # the data are the same at every depth
-        return np.concatenate([array] * len(depths))
-
-    sweep.fill("x_train", every_depth(np.where(mask.numpy() > 0, x[..., 0].numpy(), np.nan)))
-    sweep.fill("y_train", every_depth(np.where(mask.numpy() > 0, y[..., 0].numpy(), np.nan)))
-    sweep.fill("truth", every_depth(np.stack([d.true_function(x_grid).numpy() for d in tasks])))
+    for name, v in (("x_train", x), ("y_train", y)):  # padding: nan
+        sweep.fill(name, np.where(mask.numpy() > 0, v[..., 0].numpy(), np.nan), repeated_along="sharing_depth")
+    sweep.fill("truth", np.stack([d.true_function(x_grid).numpy() for d in tasks]), repeated_along="sharing_depth")
     sweep.meta.update(x_grid=x_grid.numpy(), hidden=cfg.hidden, n_layers=n_layers, n_tasks=cfg.n_tasks,
                       shared_freq=cfg.shared_freq, lrs=lr if several else (lr,),
                       n_params=[sharing_parameter_count(1, cfg.hidden, n_layers, cfg.n_tasks, sharing_depth=k)
@@ -162,12 +157,12 @@ def _train_depth(cfg: SharingDepth, k: int, lr, seeds, data, x_grid, progress) -
     with torch.no_grad():
         per_task = per_task_mse(stack(x_test), y_test)  # (models, n_tasks)
         sq = ((stack(x) - y) ** 2).flatten(3).mean(-1) * mask  # padding zeroed
-        by_rate = {"test_mse": per_task.mean(-1), "val_mse": per_task_mse(stack(x_val), y_val).mean(-1),
-                   "train_mse": (sq.sum(-1) / mask.sum(-1)).mean(-1), "test_mse_tasks": per_task,
-                   "fit": stack(x_grid[None, :, None].expand(len(stack), -1, -1))[..., 0],  # (models, n_tasks, n_grid)
-                   "lr": torch.tensor([r["lr"] for r in runs], dtype=torch.float64)}
-    for name, v in by_rate.items():
-        grid.fill(name, v)
+        grid.fill("test_mse", per_task.mean(-1))
+        grid.fill("val_mse", per_task_mse(stack(x_val), y_val).mean(-1))
+        grid.fill("train_mse", (sq.sum(-1) / mask.sum(-1)).mean(-1))
+        grid.fill("test_mse_tasks", per_task)
+        grid.fill("fit", stack(x_grid[None, :, None].expand(len(stack), -1, -1))[..., 0])  # (models, n_tasks, n_grid)
+    grid.fill("lr", [r["lr"] for r in runs])
     _, _, *chosen = choose_on_validation(grid.results["val_mse"], *grid.results.values(), axes=(0,))
     return dict(zip(grid.results, chosen))
 
@@ -175,9 +170,7 @@ def _train_depth(cfg: SharingDepth, k: int, lr, seeds, data, x_grid, progress) -
 def sharing_depth_explorer(sweep: Sweep, *, tasks=None, value: dict | None = None) -> SweepExplorer:
     """Sliders over k, relatedness and points per task: three tasks' fits (first seed),
     held-out MSE against k (mean ± sd over seeds), and the parameter count against k."""
-    if not isinstance(sweep, Sweep):
-        raise TypeError(f"sweep must be a Sweep (from sharing_depth_sweep), got {type(sweep).__name__}")
-    sweep.require(knobs=["sharing_depth", "relatedness", "n_per_task"], by="sharing_depth_explorer",
+    Sweep.require(sweep, knobs=["sharing_depth", "relatedness", "n_per_task"], by="sharing_depth_explorer",
                   results=["x_train", "y_train", "fit", "truth", "test_mse"], meta=["x_grid", "n_params", "n_tasks"])
     n_tasks = sweep.results["fit"].shape[-2]
     tasks = tuple(range(min(3, n_tasks))) if tasks is None else check_ints("tasks", tasks, low=0, high=n_tasks - 1)
@@ -187,9 +180,7 @@ def sharing_depth_explorer(sweep: Sweep, *, tasks=None, value: dict | None = Non
     def draw(axes, point):
         ax_fit, ax_mse, ax_par = axes
         k, r, n = point["sharing_depth"], point["relatedness"], point["n_per_task"]
-        first = {name: sweep.at(name, **point)[0] for name in ("x_train", "y_train", "fit", "truth")}
-        plot_task_fits(first["x_train"], first["y_train"], sweep.meta["x_grid"], [first["fit"]], truth=first["truth"],
-                       tasks=tasks, labels=(f"k = {k}",), ax=ax_fit)
+        plot_fits_at(sweep, point, ("fit",), labels=(f"k = {k}",), tasks=tasks, ax=ax_fit)
         ax_fit.set(title=f"k = {k}, relatedness {r:g}, {n} points per task\n"
                          f"({len(tasks)} of {sweep.meta['n_tasks']} tasks, seed {sweep.seeds[0]})",
                    xlabel="x", ylabel="y", ylim=(-4, 4))

@@ -15,7 +15,7 @@ from mtl_lessons._checks import (MAX_ELEMENTS, check_choice, check_float, check_
 from mtl_lessons.data import make_competing_tasks, stacked
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
-from mtl_lessons.plots import PALETTE, plain_ticks, plot_front, plot_seed_band, plot_task_fits
+from mtl_lessons.plots import PALETTE, plain_ticks, plot_fits_at, plot_front, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack
 from mtl_lessons.train import fit_many
@@ -156,9 +156,7 @@ def task_weighting_explorer(sweep: Sweep, *, value: float | None = None) -> Swee
     """Slider over lam: the traced front of held-out (L_1, L_2) with the current lam's point, both
     tasks' fits for that lam (first seed), and each task's held-out loss against lam.
     value=None starts at lam = 1, or the grid's nearest."""
-    if not isinstance(sweep, Sweep):
-        raise TypeError(f"sweep must be a Sweep (from task_weighting_sweep), got {type(sweep).__name__}")
-    sweep.require(knobs=["lam"], results=["test_losses", "fit", "x_train", "y_train", "truth"],
+    Sweep.require(sweep, knobs=["lam"], results=["test_losses", "fit", "x_train", "y_train", "truth"],
                   meta=["x_grid", "optimizer"], by="task_weighting_explorer")
     value = grid_value(sweep, "lam", 1.0) if value is None else value
     lams = np.array(sweep.knobs["lam"])
@@ -172,9 +170,7 @@ def task_weighting_explorer(sweep: Sweep, *, value: float | None = None) -> Swee
         ax_front.set(xlabel="held-out MSE of task 1, L₁", ylabel="held-out MSE of task 2, L₂",
                      title=f"Front traced by λ ({sweep.meta['optimizer'].upper()}), λ = {point['lam']:g} circled")
         ax_front.legend(fontsize=7)
-        plot_task_fits(sweep.at("x_train", **point)[0], sweep.at("y_train", **point)[0], sweep.meta["x_grid"],
-                       [sweep.at("fit", **point)[0]], truth=sweep.at("truth", **point)[0],
-                       labels=(f"λ = {point['lam']:g}",), ax=ax_fit)
+        plot_fits_at(sweep, point, ("fit",), labels=(f"λ = {point['lam']:g}",), ax=ax_fit)
         for t, color in enumerate(PALETTE[:2]):  # which colour is which task, next to the line styles
             ax_fit.plot([], [], color=color, lw=4, label=f"task {t + 1}")
         ax_fit.legend(fontsize=7, loc="lower center", ncols=2)

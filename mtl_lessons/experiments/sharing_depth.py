@@ -114,11 +114,10 @@ def sharing_depth_sweep(relatedness=SharingDepth.relatedness, n_per_task=Sharing
     cfg = SharingDepth(check_floats("relatedness", relatedness, low=0.0, high=1.0),
                        check_ints("n_per_task", n_per_task, low=1), check_ints("seeds", seeds, low=0),
                        **check_settings(SharingDepth, settings, by="sharing_depth_sweep"))
-    n_layers = check_keywords(n_layers=cfg.n_layers)["n_layers"]
+    n_layers = check_keywords(n_layers=cfg.n_layers, n_tasks=cfg.n_tasks, hidden=cfg.hidden, steps=cfg.steps,
+                              noise=cfg.noise, n_grid=cfg.n_grid, progress=progress)["n_layers"]
     several = isinstance(cfg.lr, (tuple, list, np.ndarray))
     lr = check_lrs(cfg.lr, name="lr") if several else check_keywords(lr=cfg.lr)["lr"]
-    check_keywords(n_tasks=cfg.n_tasks, hidden=cfg.hidden, steps=cfg.steps, noise=cfg.noise, n_grid=cfg.n_grid,
-                   progress=progress)
     check_int("n_val", cfg.n_val, low=1)
     depths = _check_depths(cfg.depths, n_layers)
     sweep = Sweep({"sharing_depth": depths, "relatedness": cfg.relatedness, "n_per_task": cfg.n_per_task}, cfg.seeds)
@@ -230,8 +229,8 @@ def digit_overlay_sweep(hidden=(16, 64), seeds=range(5), *, n_train: int = 200, 
     val_accuracy, (2,) per task; meta: n_params {(k, hidden): count}, image_shape.
     """
     hidden, seeds = check_ints("hidden", hidden, low=1, distinct=True), check_ints("seeds", seeds, low=0)
-    n_layers = check_keywords(n_layers=n_layers)["n_layers"]
-    check_keywords(n_train=n_train, n_test=n_test, shift=shift, steps=steps, lr=lr, progress=progress)
+    n_layers = check_keywords(n_layers=n_layers, n_train=n_train, n_test=n_test, shift=shift, steps=steps, lr=lr,
+                              progress=progress)["n_layers"]
     sweep = Sweep({"sharing_depth": _check_depths(depths, n_layers), "hidden": hidden}, seeds)
     data = [make_digit_overlay(n_train, n_test, shift=shift, seed=s) for s in seeds]
     n_in = data[0].x_train.shape[1]

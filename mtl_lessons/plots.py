@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
 
 from mtl_lessons._checks import check_int
+from mtl_lessons.sweep import Sweep
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -248,6 +249,8 @@ def plot_fits_at(sweep, point: dict, fits: tuple[str, ...], *, labels: tuple[str
     """plot_task_fits for the first seed at one grid point of a sweep of one-input regressions: its results
     x_train, y_train (nan: padding) and the named `fits`, its meta x_grid, and `truth` (a result's name, or
     the (n_tasks, n_grid) array itself)."""
+    Sweep.require(sweep, results=["x_train", "y_train", *fits], meta=["x_grid"], by="plot_fits_at")
+
     def first(name):
         return sweep.at(name, **point)[0]
 

@@ -62,7 +62,7 @@ from mtl_lessons.objectives import (joint_transfer_objective, l2_sp_penalty, mul
                                     soft_sharing_penalty, task_losses)
 from mtl_lessons.schedules import (discriminative_scales, gradual_unfreezing, layer_schedule,  # noqa: E402
                                    slanted_triangular)
-from mtl_lessons.plots import plot_front, plot_history, plot_seed_band, plot_task_fits, presenter_style  # noqa: E402
+from mtl_lessons.plots import plot_fits_at, plot_front, plot_history, plot_seed_band, plot_task_fits, presenter_style  # noqa: E402
 from mtl_lessons.sweep import Sweep
 from mtl_lessons.stack import ModelStack, transfer_stack
 from mtl_lessons.train import fit, fit_many, pad_tasks
@@ -490,6 +490,8 @@ CASES = [
     row("schedules: layer_schedule refuses nan", lambda: layer_schedule(net(), [1.0, float("nan"), 1.0]), ValueError, "nan"),
 
     # plots
+    row("plots: plot_fits_at refuses a dict for a sweep", lambda: plot_fits_at({}, {"lam": 1.0}, ("fit",), labels=("a",)), TypeError, "sweep must be a Sweep (for plot_fits_at), got dict"),
+    row("plots: plot_fits_at names a missing result", lambda: plot_fits_at(sweep(), {"lam": 1.0}, ("fit",), labels=("a",)), ValueError, "plot_fits_at needs the result 'x_train'"),
     row("plots: seed band accepts tensors", drawn(lambda: plot_seed_band(torch.arange(3.0), torch.ones(3, 2)))),
     row("plots: seed band refuses highlight off values", drawn(lambda: plot_seed_band([1, 2, 3], np.ones((3, 2)), highlight=2.5)), ValueError, "highlight=2.5 is not one of values"),
     row("plots: seed band refuses nan samples", drawn(lambda: plot_seed_band([1, 2], [[1, np.nan], [1, 1]])), ValueError, "nan or inf"),

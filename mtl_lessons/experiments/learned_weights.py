@@ -172,12 +172,16 @@ def gradnorm_alpha_sweep(alphas=GRADNORM_ALPHAS, ratios=(1.0, 100.0), seeds=rang
     return _fill(sweep, [trained], steps=steps, every=every, lr=lr)
 
 
-def plot_weight_share(ax, steps, weights, color, label: str) -> None:
-    """The share of weight on task 1, w_1 / (w_1 + w_2), along training: the mean over seeds, and a band from
-    the lowest to the highest seed. weights: (seeds, checkpoints, 2) at `steps`."""
-    share = weights[..., 0] / weights.sum(-1)
-    ax.plot(steps, share.mean(0), color=color, label=label)
-    ax.fill_between(steps, share.min(0), share.max(0), color=color, alpha=0.15, lw=0)
+def _plot_weight_shares(ax, steps, weights: dict, *, level: float, title: str) -> None:
+    """The share of weight on task 1, w_1 / (w_1 + w_2), along training, a line per entry of `weights` (label ->
+    (seeds, checkpoints, 2) at `steps`): the mean over seeds, and a band from the lowest to the highest seed;
+    a dotted line at `level`."""
+    for color, (label, w) in zip(PALETTE, weights.items()):
+        share = w[..., 0] / w.sum(-1)
+        ax.plot(steps, share.mean(0), color=color, label=label)
+        ax.fill_between(steps, share.min(0), share.max(0), color=color, alpha=0.15, lw=0)
+    ax.axhline(level, color="0.5", ls=":", lw=1)
+    ax.set(xlabel="step", ylim=(0, 1), title=title)
 
 
 def plot_gradnorm_alpha(sweep: Sweep):
@@ -190,10 +194,8 @@ def plot_gradnorm_alpha(sweep: Sweep):
     fig, axes = plt.subplots(1, len(ratios), figsize=(4.6 * len(ratios), 3.4), sharey=True, squeeze=False,
                              layout="constrained")
     for ax, r in zip(axes[0], ratios):
-        for k, a in enumerate(sweep.knobs["alpha"]):
-            plot_weight_share(ax, steps, sweep.at("weights", alpha=a, loss_ratio=r), PALETTE[k], f"α = {a:g}")
-        ax.axhline(0.5, color="0.5", ls=":", lw=1)
-        ax.set(xlabel="step", ylim=(0, 1), title=f"GradNorm, task 2's loss ×{r:g}")
+        weights = {f"α = {a:g}": sweep.at("weights", alpha=a, loss_ratio=r) for a in sweep.knobs["alpha"]}
+        _plot_weight_shares(ax, steps, weights, level=0.5, title=f"GradNorm, task 2's loss ×{r:g}")
     axes[0, 0].set_ylabel("share of weight on task 1, $w_1/(w_1+w_2)$")
     axes[0, -1].legend(fontsize=8, loc="lower right", title="mean, band: all seeds", title_fontsize=7)
     return fig
@@ -213,15 +215,13 @@ def learned_weights_explorer(sweep: Sweep, *, value: float = 100.0) -> SweepExpl
     def draw(axes, point):
         ax_w, ax_mse = axes
         r = point["loss_ratio"]
-        for k, method in enumerate(methods):
-            plot_weight_share(ax_w, steps, sweep.at("weights", method=method, loss_ratio=r), PALETTE[k], LABELS[method])
         start = r / (1 + r)  # 1/(2 L_t) with L_2 = r L_1: UW's share if its losses were equal in original units
-        ax_w.axhline(start, color="0.5", ls=":", lw=1)
+        _plot_weight_shares(ax_w, steps, {LABELS[m]: sweep.at("weights", method=m, loss_ratio=r) for m in methods},
+                           level=start, title=f"Weights during training, task 2's loss ×{r:g}")
         ax_w.text(steps[-1], start + (-0.02 if start > 0.9 else 0.02),
                   "$r/(1+r)$: share at $w_t = 1/(2L_t)$ if $L_2 = r L_1$",
                   ha="right", va="top" if start > 0.9 else "bottom", fontsize=7, color="0.4")
-        ax_w.set(xlabel="step", ylabel="share of weight on task 1, $w_1/(w_1+w_2)$", ylim=(0, 1),
-                 title=f"Weights during training, task 2's loss ×{r:g}")
+        ax_w.set_ylabel("share of weight on task 1, $w_1/(w_1+w_2)$")
         width = 0.8 / len(methods)
         for k, method in enumerate(methods):
             m = sweep.at("test_mse", method=method, loss_ratio=r)  # (seeds, 2)

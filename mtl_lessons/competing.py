@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from mtl_lessons._checks import check_float
 from mtl_lessons.data import CompetingTasks, make_competing_tasks, stacked
 from mtl_lessons.metrics import per_task_mse
 from mtl_lessons.models import MultiTaskNet
@@ -21,7 +22,7 @@ from mtl_lessons.weighting import Strategy
 def scaled_tasks(seed: int, scale: float, n_train: int = 16, noise: float = 0.1) -> CompetingTasks:
     """The competing tasks with task 2 in other units: y_2 * scale (its loss scale^2 times larger)."""
     d = make_competing_tasks(n_train, noise=noise, seed=seed)
-    c = torch.tensor([1.0, scale]).reshape(2, 1, 1)
+    c = torch.tensor([1.0, check_float("scale", scale, low=0.0, low_open=True)]).reshape(2, 1, 1)
     return replace(d, y_train=d.y_train * c, y_val=d.y_val * c, y_test=d.y_test * c)
 
 
@@ -35,7 +36,11 @@ def train_competing(runs: list[dict], strategy, *, hidden: int, lr, steps: int, 
     Returns the history and {"val": ..., "test": ...}, each split's MSE per task, (runs, 2), with task 2 in its
     original units (so runs at different loss ratios compare).
     """
-    ratios = [run.get("loss_ratio", 1.0) for run in runs]
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) and "seed" in r for r in runs):
+        raise ValueError(f"runs={runs!r:.60} must be a non-empty list of {{'seed': s, ...}} dicts (a Sweep's runs())")
+    ratios = [check_float("loss_ratio", run.get("loss_ratio", 1.0), low=0.0, low_open=True) for run in runs]
+    if not isinstance(strategy, Strategy) and not callable(strategy):
+        raise TypeError(f"strategy must be a Strategy or a function (stack, x, y) returning one, got {strategy!r}")
     data = [scaled_tasks(run["seed"], float(np.sqrt(ratio))) for run, ratio in zip(runs, ratios)]
     x, y, x_val, y_val, x_test, y_test = stacked(data, "x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
     unscale = torch.tensor([[1.0, 1.0 / ratio] for ratio in ratios])  # back to task 2's original units

@@ -37,7 +37,7 @@ from mtl_lessons.exercises.negative_transfer import l2_sp_cost_outcome  # noqa: 
 from mtl_lessons.claims import check_claim  # noqa: E402
 from mtl_lessons.competing import scaled_tasks, train_competing  # noqa: E402
 from mtl_lessons.experiments.learned_weights import (gradnorm_alpha_sweep, learned_weights_explorer,  # noqa: E402
-                                                     plot_gradnorm_alpha)
+                                                     learned_weights_sweep, plot_gradnorm_alpha)
 from mtl_lessons.experiments.negative_transfer import (negative_transfer_data,  # noqa: E402
                                                         negative_transfer_explorer, negative_transfer_gap,
                                                         negative_transfer_sweep, ntg_table, shuffle_labels)
@@ -634,6 +634,7 @@ CASES = [
     row("experiments: GradNorm alphas refuse ratio 0", lambda: gradnorm_alpha_sweep(ratios=(0.0,)), ValueError, "ratios=0.0 is out of range"),
     row("experiments: GradNorm alphas accept numpy alphas", lambda: gradnorm_alpha_sweep(np.array([0, 1]), (1.0,), [0], steps=2, progress=False)),
     row("experiments: GradNorm alpha figure refuses a lam sweep", drawn(lambda: plot_gradnorm_alpha(small("task_weighting"))), ValueError, "needs the knob 'alpha'"),
+    row("experiments: learned weights sweep refuses every=0", lambda: learned_weights_sweep(every=0), ValueError, "every=0 is out of range (allowed: 1..inf)"),
     row("experiments: learned weights explorer refuses a lam sweep", drawn(lambda: learned_weights_explorer(small("task_weighting"))), ValueError, "needs the knob 'method'"),
     row("experiments: angle explorer refuses a lam sweep", drawn(lambda: angle_explorer(small("task_weighting"))), ValueError, "needs the knob 'angle'"),
     row("experiments: front_noise accepts nested lists", lambda: front_noise({"lambdas": [0.0, 0.2, 0.8, 1.0], "test": [[[1.0, 2.0]], [[1.0, 1.0]], [[0.5, 2.0]], [[2.0, 1.0]]], "val": [[[1.0, 2.0]], [[1.0, 1.0]], [[0.5, 2.0]], [[2.0, 1.0]]]})),

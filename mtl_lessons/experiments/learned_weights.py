@@ -119,7 +119,7 @@ def learned_weights_sweep(ratios=DEFAULT_RATIOS, seeds=range(3), *, methods=METH
     MSE in task 2's *original* units (so ratios compare), train_losses (..., 2) at the end.
     """
     ratios = check_floats("ratios", ratios, low=0.0, low_open=True)
-    check_int("steps", steps, low=1)
+    steps, every = check_int("steps", steps, low=1, high=MAX_STEPS), check_int("every", every, low=1)
     sweep = Sweep({"method": tuple(methods), "loss_ratio": ratios}, seeds)
     trained = [train_competing([r for r in sweep.runs() if r["method"] == method], make_strategy(method),
                                hidden=hidden, lr=lr, steps=steps, progress=progress,

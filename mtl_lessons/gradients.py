@@ -22,12 +22,19 @@ Conventions (the papers'; torchjd 0.18 agrees except where noted):
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from mtl_lessons._checks import check_float, check_int, check_tensor
 
 MGDA_TOL = 1e-9  # Frank-Wolfe stops when its step gamma falls below this (torchjd's default: 1e-3)
 MGDA_MAX_ITERS = 2000  # and after at most this many steps (torchjd's default: 100)
+
+# The course's weighting methods (the keys of weighting.STRATEGIES, with their settings) as tables and
+# figures name them; chapters 4 and 5 both print them.
+METHOD_LABELS = {"equal": "equal weights", "uncertainty": "uncertainty (Kendall)", "gradnorm": "GradNorm (α=1.5)",
+                 "dwa": "DWA (temperature 2)", "pcgrad": "PCGrad", "mgda": "MGDA"}
 
 
 def check_grads(grads) -> torch.Tensor:
@@ -83,10 +90,8 @@ def pcgrad_weights_from_gramian(g: torch.Tensor, perms: torch.Tensor) -> torch.T
 
 def random_orders(shape: tuple[int, ...], n_tasks: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """One random task order per task (torch.randperm, drawn in task order), shape (*shape, T, T)."""
-    n = 1
-    for s in shape:
-        n *= s
-    perms = torch.stack([torch.randperm(n_tasks, generator=generator) for _ in range(n * n_tasks)])
+    n = math.prod(shape) * n_tasks
+    perms = torch.stack([torch.randperm(n_tasks, generator=generator) for _ in range(n)])
     return perms.reshape(*shape, n_tasks, n_tasks)
 
 

@@ -35,8 +35,9 @@ from mtl_lessons.experiments.finetuning import (claims_hold, early_stopped, fine
 from mtl_lessons.experiments.conflicting_gradients import angle_explorer, below_front_line, front_noise  # noqa: E402
 from mtl_lessons.exercises.negative_transfer import l2_sp_cost_outcome  # noqa: E402
 from mtl_lessons.claims import check_claim  # noqa: E402
+from mtl_lessons.competing import scaled_tasks, train_competing  # noqa: E402
 from mtl_lessons.experiments.learned_weights import (gradnorm_alpha_sweep, learned_weights_explorer,  # noqa: E402
-                                                     plot_gradnorm_alpha)
+                                                     learned_weights_sweep, plot_gradnorm_alpha)
 from mtl_lessons.experiments.negative_transfer import (negative_transfer_data,  # noqa: E402
                                                         negative_transfer_explorer, negative_transfer_gap,
                                                         negative_transfer_sweep, ntg_table, shuffle_labels)
@@ -639,9 +640,15 @@ CASES = [
     row("experiments: GradNorm alphas refuse ratio 0", lambda: gradnorm_alpha_sweep(ratios=(0.0,)), ValueError, "ratios=0.0 is out of range"),
     row("experiments: GradNorm alphas accept numpy alphas", lambda: gradnorm_alpha_sweep(np.array([0, 1]), (1.0,), [0], steps=2, progress=False)),
     row("experiments: GradNorm alpha figure refuses a lam sweep", drawn(lambda: plot_gradnorm_alpha(small("task_weighting"))), ValueError, "needs the knob 'alpha'"),
+    row("experiments: learned weights sweep refuses every=0", lambda: learned_weights_sweep(every=0), ValueError, "every=0 is out of range (allowed: 1..inf)"),
     row("experiments: learned weights explorer refuses a lam sweep", drawn(lambda: learned_weights_explorer(small("task_weighting"))), ValueError, "needs the knob 'method'"),
     row("experiments: angle explorer refuses a lam sweep", drawn(lambda: angle_explorer(small("task_weighting"))), ValueError, "needs the knob 'angle'"),
     row("experiments: front_noise accepts nested lists", lambda: front_noise({"lambdas": [0.0, 0.2, 0.8, 1.0], "test": [[[1.0, 2.0]], [[1.0, 1.0]], [[0.5, 2.0]], [[2.0, 1.0]]], "val": [[[1.0, 2.0]], [[1.0, 1.0]], [[0.5, 2.0]], [[2.0, 1.0]]]})),
+    row("competing: scaled_tasks refuses a scale given as text", lambda: scaled_tasks(0, "10"), TypeError, "scale='10' must be a real number"),
+    row("competing: scaled_tasks refuses scale 0", lambda: scaled_tasks(0, 0.0), ValueError, "scale=0.0 is out of range (allowed: > 0.0)"),
+    row("competing: train_competing refuses runs without a seed", lambda: train_competing([{"lr": 0.1}], None, hidden=1, lr=0.1, steps=2), ValueError, "runs=[{'lr': 0.1}] must be a non-empty list of {'seed': s, ...} dicts"),
+    row("competing: train_competing refuses a strategy's name", lambda: train_competing([{"seed": 0}], "mgda", hidden=1, lr=0.1, steps=2), TypeError, "strategy must be a Strategy or a function (stack, x, y) returning one, got 'mgda'"),
+    row("competing: train_competing refuses a negative ratio", lambda: train_competing([{"seed": 0, "loss_ratio": -1.0}], None, hidden=1, lr=0.1, steps=2), ValueError, "loss_ratio=-1.0 is out of range (allowed: > 0.0)"),
     row("experiments: front_noise refuses a bare array", lambda: front_noise(np.ones((3, 2, 2))), TypeError, "must be choose_rates' 'front'"),
     row("experiments: front_noise refuses one interior λ", lambda: front_noise({"lambdas": (0.0, 0.5, 1.0), "test": np.ones((3, 2, 2)), "val": np.ones((3, 2, 2))}), ValueError, "at least 2 strictly between 0 and 1"),
     row("experiments: front_noise refuses test and val of different shapes", lambda: front_noise({"lambdas": (0.2, 0.8), "test": np.ones((2, 2, 2)), "val": np.ones((2, 3, 2))}), ValueError, "must both be (λs, seeds, 2)"),

@@ -10,16 +10,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mtl_lessons.data import make_competing_tasks
 from mtl_lessons._checks import MAX_STEPS, check_choice, check_floats, check_int, check_ints, check_lrs
-from mtl_lessons.experiments.learned_weights import LABELS
-from mtl_lessons.gradients import mgda, pcgrad
-from mtl_lessons.metrics import choose_on_validation, per_task_mse
-from mtl_lessons.models import MultiTaskNet
+from mtl_lessons.competing import train_competing
+from mtl_lessons.gradients import METHOD_LABELS, mgda, pcgrad
+from mtl_lessons.metrics import choose_on_validation
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.stack import ModelStack
-from mtl_lessons.train import PROGRESS_DELAY_S, fit_many
+from mtl_lessons.train import PROGRESS_DELAY_S
 from mtl_lessons.weighting import FixedWeights, Strategy, make_strategy
 from mtl_lessons.widgets import SweepExplorer
 
@@ -149,41 +146,30 @@ def method_comparison(methods=ALL_METHODS, lrs=DEFAULT_LRS, seeds=range(5), *, l
     for m in methods:
         check_choice("methods", m, ALL_METHODS)
     steps, every = check_int("steps", steps, low=1, high=MAX_STEPS), check_int("every", every, low=1)
-    data = {s: make_competing_tasks(seed=s) for s in seeds}
-
-    def net():
-        return MultiTaskNet(1, hidden, 1, 2, sharing_depth=1)
-
     raw = {"lambdas": lambdas, "lrs": lrs, "seeds": list(seeds), "steps": np.arange(0, steps, every)}
     # one bar over the runs: each run alone is too short for a bar of its own
     with tqdm(total=1 + len(methods), desc=f"front ({len(lambdas)} λs) + {len(methods)} methods x {len(lrs)} "
               f"rates x {len(seeds)} seeds", delay=PROGRESS_DELAY_S, leave=False, disable=not progress) as bar:
         front = Sweep({"lam": lambdas, "lr": lrs}, seeds)
         weights = FixedWeights(torch.tensor([[r["lam"], 1 - r["lam"]] for r in front.runs()]))
-        raw["front"] = _trained(front, weights, data, net, steps).results
+        raw["front"] = _trained(front, weights, hidden, steps).results
         bar.update()
         for method in methods:
             strategy = _RecordCosine(make_strategy(method), every)
-            grid = _trained(Sweep({"lr": lrs}, seeds), strategy, data, net, steps)
+            grid = _trained(Sweep({"lr": lrs}, seeds), strategy, hidden, steps)
             grid.fill("cosine", np.stack(strategy.cosines, -1))  # (lrs, seeds, checkpoints)
             raw[method] = {**grid.results, "cosine": np.moveaxis(grid.results["cosine"], -1, 0)}
             bar.update()
     return choose_rates(raw)
 
 
-def _trained(grid: Sweep, strategy: Strategy, data: dict, net, steps: int) -> Sweep:
-    """One fit_many (Adam) over the runs of `grid`, a rate per model; fills val and test MSE, each (*grid, 2)."""
+def _trained(grid: Sweep, strategy: Strategy, hidden: int, steps: int) -> Sweep:
+    """The runs of `grid` trained on the competing tasks (Adam, each run at its rate); fills val and test MSE,
+    each (*grid, 2)."""
     runs = grid.runs()
-
-    def stacked(name):
-        return torch.stack([getattr(data[r["seed"]], name) for r in runs])
-
-    stack = ModelStack.from_factory(net, [r["seed"] for r in runs])
-    fit_many(stack, stacked("x_train"), stacked("y_train"), optimizer="adam", lr=[r["lr"] for r in runs],
-             steps=steps, strategy=strategy, progress=False)
-    with torch.no_grad():
-        for split in ("val", "test"):
-            grid.fill(split, per_task_mse(stack(stacked(f"x_{split}")), stacked(f"y_{split}")).numpy())
+    _, mse = train_competing(runs, strategy, hidden=hidden, lr=[r["lr"] for r in runs], steps=steps)
+    for split, values in mse.items():
+        grid.fill(split, values)
     return grid
 
 
@@ -308,13 +294,14 @@ def plot_front(results: dict, n_shown: int = 3):
         ax.plot(*front[-1, k], "*", color="0.2", ms=10, label="task 1 alone (λ = 1)")
         ax.plot(*front[0, k], "X", color="0.2", ms=8, label="task 2 alone (λ = 0)")
         for j, m in enumerate(methods):
-            ax.plot(*results[m]["test"][k], markers[j], color=PALETTE[j], ms=7, mfc="none", mew=1.5, label=LABELS[m])
+            ax.plot(*results[m]["test"][k], markers[j], color=PALETTE[j], ms=7, mfc="none", mew=1.5,
+                    label=METHOD_LABELS[m])
         ax.set(xscale="log", yscale="log", xlabel="held-out MSE, task 1", title=f"SEED {results['seeds'][k]}")
     axes[0].set_ylabel("held-out MSE, task 2")
     ax = axes[-1]
     for j, m in enumerate(methods):
         c = results[m]["cosine"]
-        ax.plot(results["steps"], c.mean(1), color=PALETTE[j], label=LABELS[m])
+        ax.plot(results["steps"], c.mean(1), color=PALETTE[j], label=METHOD_LABELS[m])
         ax.fill_between(results["steps"], c.min(1), c.max(1), color=PALETTE[j], alpha=0.12, lw=0)
     ax.axhline(0, color="0.5", ls=":", lw=1)
     ax.set(xlabel="step", ylabel="cos(g_1, g_2), shared parameters", ylim=(-1.05, 1.05),

@@ -4,15 +4,16 @@ thresholds, and the pure-noise task on which uncertainty weighting gives up a ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-
 from tqdm.auto import tqdm
 
 from mtl_lessons._checks import MAX_STEPS, check_choice, check_float, check_floats, check_int, check_ints, check_lrs
-from mtl_lessons.data import make_competing_tasks, stacked
+from mtl_lessons.competing import train_competing
+from mtl_lessons.data import make_competing_tasks
+from mtl_lessons.gradients import METHOD_LABELS
 from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
@@ -24,9 +25,7 @@ from mtl_lessons.widgets import SweepExplorer
 
 DEFAULT_RATIOS = (1.0, 10.0, 100.0, 1000.0)
 METHODS = ("equal", "uncertainty", "gradnorm", "dwa")
-LABELS = {"equal": "equal weights", "uncertainty": "uncertainty (Kendall)", "gradnorm": "GradNorm (α=1.5)",
-          "dwa": "DWA (temperature 2)", "static": "static, w_t ∝ 1/L_t(θ₀)",
-          "original": "fixed (1, 1/r): original units", "pcgrad": "PCGrad", "mgda": "MGDA"}
+LABELS = {**METHOD_LABELS, "static": "static, w_t ∝ 1/L_t(θ₀)", "original": "fixed (1, 1/r): original units"}
 
 
 @dataclass(frozen=True)
@@ -51,14 +50,14 @@ class Claims:
 CLAIMS = Claims()
 
 
-def scaled_tasks(seed: int, scale: float, n_train: int = 16, noise: float = 0.1):
-    """The competing tasks with task 2 in other units: y_2 * scale (its loss scale^2 times larger)."""
-    d = make_competing_tasks(n_train, noise=noise, seed=seed)
-    c = torch.tensor([1.0, scale]).reshape(2, 1, 1)
-    return replace(d, y_train=d.y_train * c, y_val=d.y_val * c, y_test=d.y_test * c)
-
-
 COMPARED = ("equal", "original", "static", "uncertainty", "gradnorm", "dwa")
+
+
+def _static_weights(stack: ModelStack, x: torch.Tensor, y: torch.Tensor) -> FixedWeights:
+    """Fixed weights w_t ∝ 1 / L_t(θ_0) from each untrained network's training losses, summing to 2."""
+    with torch.no_grad():
+        inverse = 1 / per_task_mse(stack(x), y)  # (models, 2): 1 / L_t(θ_0)
+    return FixedWeights(2 * inverse / inverse.sum(-1, keepdim=True))
 
 
 def loss_scale_comparison(ratio: float = 100.0, seeds=range(3), *, methods=COMPARED, lrs=(0.003, 0.01, 0.03, 0.1, 0.3),
@@ -80,54 +79,35 @@ def loss_scale_comparison(ratio: float = 100.0, seeds=range(3), *, methods=COMPA
         check_choice("methods", m, COMPARED)
     steps = check_int("steps", steps, low=1, high=MAX_STEPS)
     grid = Sweep({"lr": lrs}, seeds)  # every rate is trained; each method keeps one, on validation
-    runs, scale = grid.runs(), float(np.sqrt(ratio))
-    data = [scaled_tasks(r["seed"], scale) for r in runs]
-    x, y, x_val, y_val, x_test, y_test = stacked(data, "x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-    unscale = torch.tensor([1.0, 1.0 / ratio])  # back to task 2's original units
+    runs = [{**run, "loss_ratio": ratio} for run in grid.runs()]
+    own = {"static": _static_weights, "original": lambda *_: FixedWeights(torch.tensor([1.0, 1.0 / ratio]))}
     out = {}
     for method in tqdm(methods, desc=f"{len(methods)} methods x {len(lrs)} rates x {len(seeds)} seeds, loss "
                        f"ratio {ratio:g}", delay=PROGRESS_DELAY_S, leave=False, disable=not progress):
-        stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1),
-                                        [r["seed"] for r in runs])
-        if method == "static":
-            with torch.no_grad():
-                inverse = 1 / per_task_mse(stack(x), y)  # (models, 2): 1 / L_t(θ_0)
-            strategy = FixedWeights(2 * inverse / inverse.sum(-1, keepdim=True))
-        elif method == "original":
-            strategy = FixedWeights(torch.tensor([1.0, 1.0 / ratio]))
-        else:
-            strategy = make_strategy(method)
-        h = fit_many(stack, x, y, optimizer="adam", lr=[r["lr"] for r in runs], steps=steps, strategy=strategy,
-                     progress=False)
-        with torch.no_grad():
-            grid.fill("val_by_lr", (per_task_mse(stack(x_val), y_val) * unscale).sum(-1))  # (rates, seeds)
-            grid.fill("test_by_lr", per_task_mse(stack(x_test), y_test) * unscale)  # (rates, seeds, 2)
-        grid.fill("weights", h.weights[-1].astype(float))
-        by_lr = dict(grid.results)
-        criterion = torch.from_numpy(by_lr["val_by_lr"]).mean(1)  # the mean over seeds picks one rate per method
-        (b,), _, test, weights = choose_on_validation(criterion.numpy(), by_lr["test_by_lr"], by_lr["weights"],
-                                                      axes=(0,))
+        strategy = own[method] if method in own else make_strategy(method)
+        h, mse = train_competing(runs, strategy, hidden=hidden, lr=[r["lr"] for r in runs], steps=steps)
+        grid.fill("val_by_lr", mse["val"].sum(-1))  # (rates, seeds): the criterion L_1 + L_2 / ratio
+        grid.fill("test_by_lr", mse["test"])  # (rates, seeds, 2)
+        grid.fill("weights", h.weights[-1].astype(float))  # (rates, seeds, 2): the final weights
+        criterion = torch.from_numpy(grid.results["val_by_lr"]).mean(1)  # the mean over seeds picks one rate
+        (b,), _, test, weights = choose_on_validation(criterion.numpy(), grid.results["test_by_lr"],
+                                                      grid.results["weights"], axes=(0,))
         if progress and len(lrs) > 2 and b in (0, len(lrs) - 1):
             tqdm.write(f"note: {method} chose lr = {lrs[b]:g}, at the edge of the grid {lrs}")
-        out[method] = {"lr": lrs[b], "test": test, "weights": weights, "val_by_lr": by_lr["val_by_lr"],
-                       "test_by_lr": by_lr["test_by_lr"]}
+        out[method] = {"lr": lrs[b], "test": test, "weights": weights, "val_by_lr": grid.results["val_by_lr"],
+                       "test_by_lr": grid.results["test_by_lr"]}
     return out
 
 
-def _train_scaled(runs: list[dict], hidden: int, strategy, *, lr: float, steps: int, every: int, progress: bool,
-                  desc: str) -> dict[str, np.ndarray]:
-    """One two-task net per run ({"loss_ratio": r, "seed": s, ...}: task 2's loss r times task 1's), trained
-    by `strategy` with Adam, all in one vectorised fit_many. Returns flat results, one row per run: weights
-    (checkpoints, 2) every `every` steps, test_mse (2,) held-out with task 2 in its original units (so ratios
-    compare), train_losses (2,) at the end."""
-    data = [scaled_tasks(r["seed"], float(np.sqrt(r["loss_ratio"]))) for r in runs]
-    x, y, x_test, y_test = stacked(data, "x_train", "y_train", "x_test", "y_test")
-    unscale = torch.tensor([[1.0, 1.0 / r["loss_ratio"]] for r in runs])  # back to task 2's original units
-    stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), [r["seed"] for r in runs])
-    h = fit_many(stack, x, y, optimizer="adam", lr=lr, steps=steps, strategy=strategy, progress=progress, desc=desc)
-    with torch.no_grad():
-        test = (per_task_mse(stack(x_test), y_test) * unscale).numpy()
-    return {"weights": np.moveaxis(h.weights[::every], 0, 1), "test_mse": test, "train_losses": h.task_losses[-1]}
+def _fill(sweep: Sweep, trained: list, *, steps: int, every: int, lr: float) -> Sweep:
+    """Store train_competing's results, one (history, mse) per group of runs in `sweep.runs()` order: weights
+    (checkpoints, 2) every `every` steps, test_mse (2,) held-out (task 2 in its original units, so ratios
+    compare) and train_losses (2,) at the end."""
+    sweep.fill("weights", np.concatenate([np.moveaxis(h.weights[::every], 0, 1) for h, _ in trained]))
+    sweep.fill("test_mse", torch.cat([mse["test"] for _, mse in trained]))
+    sweep.fill("train_losses", np.concatenate([h.task_losses[-1] for h, _ in trained]))
+    sweep.meta.update(steps=np.arange(0, steps, every), lr=lr)
+    return sweep
 
 
 @cached
@@ -139,16 +119,13 @@ def learned_weights_sweep(ratios=DEFAULT_RATIOS, seeds=range(3), *, methods=METH
     MSE in task 2's *original* units (so ratios compare), train_losses (..., 2) at the end.
     """
     ratios = check_floats("ratios", ratios, low=0.0, low_open=True)
-    check_int("steps", steps, low=1)
+    steps, every = check_int("steps", steps, low=1, high=MAX_STEPS), check_int("every", every, low=1)
     sweep = Sweep({"method": tuple(methods), "loss_ratio": ratios}, seeds)
-    flat = [_train_scaled([r for r in sweep.runs() if r["method"] == method], hidden, make_strategy(method), lr=lr,
-                          steps=steps, every=every, progress=progress,
-                          desc=f"{LABELS[method]}: {len(ratios)} ratios x {len(sweep.seeds)} seeds")
-            for method in methods]
-    for name in flat[0]:
-        sweep.fill(name, np.concatenate([results[name] for results in flat]))
-    sweep.meta.update(steps=np.arange(0, steps, every), lr=lr)
-    return sweep
+    trained = [train_competing([r for r in sweep.runs() if r["method"] == method], make_strategy(method),
+                               hidden=hidden, lr=lr, steps=steps, progress=progress,
+                               desc=f"{LABELS[method]}: {len(ratios)} ratios x {len(sweep.seeds)} seeds")
+               for method in methods]
+    return _fill(sweep, trained, steps=steps, every=every, lr=lr)
 
 
 def noise_task_run(seeds=range(3), *, noise_sd: float = 1.0, steps: int = 600, lr: float = 0.05,
@@ -189,21 +166,22 @@ def gradnorm_alpha_sweep(alphas=GRADNORM_ALPHAS, ratios=(1.0, 100.0), seeds=rang
     every = check_int("every", every, low=1)
     sweep = Sweep({"alpha": alphas, "loss_ratio": ratios}, seeds)
     runs = sweep.runs()
-    results = _train_scaled(runs, hidden, GradNorm(alpha=[r["alpha"] for r in runs]), lr=lr, steps=steps,
-                            every=every, progress=progress, desc=f"GradNorm: {len(alphas)} alphas x "
-                            f"{len(ratios)} ratios x {len(seeds)} seeds")
-    for name, flat in results.items():
-        sweep.fill(name, flat)
-    sweep.meta.update(steps=np.arange(0, steps, every), lr=lr)
-    return sweep
+    trained = train_competing(runs, GradNorm(alpha=[r["alpha"] for r in runs]), hidden=hidden, lr=lr, steps=steps,
+                              progress=progress, desc=f"GradNorm: {len(alphas)} alphas x {len(ratios)} ratios x "
+                              f"{len(seeds)} seeds")
+    return _fill(sweep, [trained], steps=steps, every=every, lr=lr)
 
 
-def plot_weight_share(ax, steps, weights, color, label: str) -> None:
-    """The share of weight on task 1, w_1 / (w_1 + w_2), along training: the mean over seeds, and a band from
-    the lowest to the highest seed. weights: (seeds, checkpoints, 2) at `steps`."""
-    share = weights[..., 0] / weights.sum(-1)
-    ax.plot(steps, share.mean(0), color=color, label=label)
-    ax.fill_between(steps, share.min(0), share.max(0), color=color, alpha=0.15, lw=0)
+def _plot_weight_shares(ax, steps, weights: dict, *, level: float, title: str) -> None:
+    """The share of weight on task 1, w_1 / (w_1 + w_2), along training, a line per entry of `weights` (label ->
+    (seeds, checkpoints, 2) at `steps`): the mean over seeds, and a band from the lowest to the highest seed;
+    a dotted line at `level`."""
+    for color, (label, w) in zip(PALETTE, weights.items()):
+        share = w[..., 0] / w.sum(-1)
+        ax.plot(steps, share.mean(0), color=color, label=label)
+        ax.fill_between(steps, share.min(0), share.max(0), color=color, alpha=0.15, lw=0)
+    ax.axhline(level, color="0.5", ls=":", lw=1)
+    ax.set(xlabel="step", ylim=(0, 1), title=title)
 
 
 def plot_gradnorm_alpha(sweep: Sweep):
@@ -216,10 +194,8 @@ def plot_gradnorm_alpha(sweep: Sweep):
     fig, axes = plt.subplots(1, len(ratios), figsize=(4.6 * len(ratios), 3.4), sharey=True, squeeze=False,
                              layout="constrained")
     for ax, r in zip(axes[0], ratios):
-        for k, a in enumerate(sweep.knobs["alpha"]):
-            plot_weight_share(ax, steps, sweep.at("weights", alpha=a, loss_ratio=r), PALETTE[k], f"α = {a:g}")
-        ax.axhline(0.5, color="0.5", ls=":", lw=1)
-        ax.set(xlabel="step", ylim=(0, 1), title=f"GradNorm, task 2's loss ×{r:g}")
+        weights = {f"α = {a:g}": sweep.at("weights", alpha=a, loss_ratio=r) for a in sweep.knobs["alpha"]}
+        _plot_weight_shares(ax, steps, weights, level=0.5, title=f"GradNorm, task 2's loss ×{r:g}")
     axes[0, 0].set_ylabel("share of weight on task 1, $w_1/(w_1+w_2)$")
     axes[0, -1].legend(fontsize=8, loc="lower right", title="mean, band: all seeds", title_fontsize=7)
     return fig
@@ -239,15 +215,13 @@ def learned_weights_explorer(sweep: Sweep, *, value: float = 100.0) -> SweepExpl
     def draw(axes, point):
         ax_w, ax_mse = axes
         r = point["loss_ratio"]
-        for k, method in enumerate(methods):
-            plot_weight_share(ax_w, steps, sweep.at("weights", method=method, loss_ratio=r), PALETTE[k], LABELS[method])
         start = r / (1 + r)  # 1/(2 L_t) with L_2 = r L_1: UW's share if its losses were equal in original units
-        ax_w.axhline(start, color="0.5", ls=":", lw=1)
+        _plot_weight_shares(ax_w, steps, {LABELS[m]: sweep.at("weights", method=m, loss_ratio=r) for m in methods},
+                           level=start, title=f"Weights during training, task 2's loss ×{r:g}")
         ax_w.text(steps[-1], start + (-0.02 if start > 0.9 else 0.02),
                   "$r/(1+r)$: share at $w_t = 1/(2L_t)$ if $L_2 = r L_1$",
                   ha="right", va="top" if start > 0.9 else "bottom", fontsize=7, color="0.4")
-        ax_w.set(xlabel="step", ylabel="share of weight on task 1, $w_1/(w_1+w_2)$", ylim=(0, 1),
-                 title=f"Weights during training, task 2's loss ×{r:g}")
+        ax_w.set_ylabel("share of weight on task 1, $w_1/(w_1+w_2)$")
         width = 0.8 / len(methods)
         for k, method in enumerate(methods):
             m = sweep.at("test_mse", method=method, loss_ratio=r)  # (seeds, 2)

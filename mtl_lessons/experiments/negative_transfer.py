@@ -186,30 +186,27 @@ def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, 
                              lr=cfg.lr, progress=progress, variants=cfg.joint_variants)
     for name, acc in joint.items():
         sweep.fill(name, acc)
-    # the rest does not depend on lam: trained once per run of a smaller grid, repeated along lam
-    net = cfg.net(1)
+    # the rest does not depend on lam (nor target-only on the source): trained once, repeated along it
     sgd = dict(loss="ce", optimizer="sgd", lr=cfg.lr, steps=cfg.steps, progress=progress)
-    adapted = Sweep({"source": tuple(sources), "n_target": n_target}, seeds)  # phase 2: per (source, n_target, seed)
-    alone = Sweep({"n_target": n_target}, seeds)  # without the source: the same for every source
-    for results, along in ((_two_phase(data, adapted, cfg, net, sgd), "lam"),
-                           (_target_only(base, alone, net, sgd), ("source", "lam"))):
-        for name, acc in results.items():
-            sweep.fill(name, acc, repeated_along=along)
+    for name, acc in _two_phase(data, sweep, cfg, sgd).items():
+        sweep.fill(name, acc, repeated_along="lam")
+    for name, acc in _target_only(base, sweep, cfg.net(1), sgd).items():
+        sweep.fill(name, acc, repeated_along=("source", "lam"))
     sweep.meta.update({k: v for k, v in dataclasses.asdict(cfg).items() if k != "joint_variants"},
                       shuffled={src: SOURCES[src] for src in sources})
     return sweep
 
 
-def _two_phase(data: dict, grid: Sweep, cfg: NegativeTransferConfig, net, sgd: dict) -> dict[str, np.ndarray]:
+def _two_phase(data: dict, sweep: Sweep, cfg: NegativeTransferConfig, sgd: dict) -> dict[str, np.ndarray]:
     """Pretrain on each source, then adapt to the target every way of TWO_PHASE: {acc_<name>, val_<name>,
-    l2sp_alpha}, each one entry per run of `grid` (source, n_target, seed)."""
-    sources, n_target = grid.knobs["source"], grid.knobs["n_target"]
+    l2sp_alpha}, each one entry per run of sweep.runs(without="lam") (source, n_target, seed)."""
     # pretraining, one network per (source, seed): the source images do not depend on n_target
-    pre_keys = [(r["source"], r["seed"]) for r in Sweep({"source": sources}, grid.seeds).runs()]
-    pre = pretrain(cfg, [data[src, n_target[0], s] for src, s in pre_keys], [s for _, s in pre_keys], sgd["progress"])
+    pre_keys = [(r["source"], r["seed"]) for r in sweep.runs(without=("lam", "n_target"))]
+    pre = pretrain(cfg, [data[src, sweep.knobs["n_target"][0], s] for src, s in pre_keys], [s for _, s in pre_keys],
+                   sgd["progress"])
 
-    # phase 2, one network per run of the grid; fresh heads from seed 10_000 + s, as in chapter 6
-    runs = grid.runs()
+    # phase 2, one network per (source, n_target, seed); fresh heads from seed 10_000 + s, as in chapter 6
+    runs, net = sweep.runs(without="lam"), cfg.net(1)
     key_data = [data[r["source"], r["n_target"], r["seed"]] for r in runs]
     xt, yt, mt = pad_tasks([[d.x_target] for d in key_data], [[d.y_target] for d in key_data])
     index = [pre_keys.index((r["source"], r["seed"])) for r in runs]
@@ -250,9 +247,9 @@ def _two_phase(data: dict, grid: Sweep, cfg: NegativeTransferConfig, net, sgd: d
     return results
 
 
-def _target_only(base: dict, grid: Sweep, net, sgd: dict) -> dict[str, np.ndarray]:
-    """Without the source: trained from scratch on the target, one network per run of `grid` (n_target, seed)."""
-    pairs = [(r["n_target"], r["seed"]) for r in grid.runs()]
+def _target_only(base: dict, sweep: Sweep, net, sgd: dict) -> dict[str, np.ndarray]:
+    """Without the source: trained from scratch on the target, one network per (n_target, seed) of the sweep."""
+    pairs = [(r["n_target"], r["seed"]) for r in sweep.runs(without=("source", "lam"))]
     xo, yo, mo = pad_tasks([[base[p].x_target] for p in pairs], [[base[p].y_target] for p in pairs])
     scratch = ModelStack.from_factory(net, [10_000 + s for _, s in pairs])
     fit_many(scratch, xo, yo, sample_weights=mo, desc=f"target only, {len(pairs)} models", **sgd)

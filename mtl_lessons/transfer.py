@@ -51,7 +51,7 @@ class TransferSetting:
     hidden: int = 32  # units per hidden layer
     n_layers: int = 2  # hidden layers, all in the shared (transferred) trunk
     steps: int = 100  # full-batch SGD steps of every phase (pretraining, then adaptation)
-    lr: float = 1.0  # the SGD rate (pretraining; in transfer_lambda_sweep every arm too)
+    lr: float = 1.0  # the SGD rate of pretraining, and of every arm trained at the course's one rate
 
     def __post_init__(self):
         for name, value in check_keywords(n_source=self.n_source, noise=self.noise, hidden=self.hidden,

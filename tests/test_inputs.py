@@ -52,8 +52,7 @@ from mtl_lessons.experiments.mtl_vs_transfer import (backward_cost, grouping_exp
                                                    transfer_vs_multitask)
 from mtl_lessons.experiments.task_weighting import (lam_weights, scalarisation_toy,  # noqa: E402
                                                     task_weighting_explorer, task_weighting_sweep)
-from mtl_lessons.experiments.transfer_objective import (joint_accuracies, joint_weights,  # noqa: E402
-                                                     transfer_lambda_explorer, transfer_lambda_sweep)
+from mtl_lessons.experiments.transfer_objective import transfer_lambda_explorer, transfer_lambda_sweep  # noqa: E402
 from mtl_lessons.experiments.transferability import (recovered_fraction, transferability_explorer,  # noqa: E402
                                                      transferability_sweep)
 from mtl_lessons.metrics import choose_on_validation, delta_m, pareto_mask, per_task_accuracy, per_task_mse  # noqa: E402
@@ -67,6 +66,7 @@ from mtl_lessons.plots import plot_fits_at, plot_front, plot_history, plot_seed_
 from mtl_lessons.sweep import Sweep
 from mtl_lessons.stack import ModelStack, transfer_stack
 from mtl_lessons.train import fit, fit_many, pad_tasks
+from mtl_lessons.transfer import joint_accuracies, joint_weights  # noqa: E402
 from mtl_lessons.widgets import SweepExplorer, grid_value  # noqa: E402
 
 # ---------------------------------------------------------------- small, cheap inputs
@@ -583,7 +583,7 @@ CASES = [
     row("experiments: transfer lambda with one value each", drawn(lambda: transfer_lambda_explorer(small("transfer_objective")))),
     row("experiments: transfer lambda explorer refuses a depth sweep", drawn(lambda: transfer_lambda_explorer(small("transferability"))), ValueError, "needs the knob 'lam'"),
     row("experiments: transfer lambda sweep refuses n_target 5", lambda: transfer_lambda_sweep(n_target=(5,)), ValueError, "n_target=5 is out of range (allowed: 10..inf) (n_target[0])"),
-    row("experiments: transfer lambda sweep refuses an unknown setting", lambda: transfer_lambda_sweep(hiden=4), TypeError, "TransferConfig got hiden=4, which is not one of its settings"),
+    row("experiments: transfer lambda sweep refuses an unknown setting", lambda: transfer_lambda_sweep(hiden=4), TypeError, "transfer_lambda_sweep got hiden=4, which is not one of its settings"),
     row("experiments: joint_accuracies refuses a list of tensors", lambda: joint_accuracies([torch.zeros(3)], [1.0], [0]), TypeError, "data must be a list of TransferDigits"),
     row("experiments: joint_accuracies refuses mismatched lengths", lambda: joint_accuracies([TD10, TD10], [1.0], [0]), ValueError, "data has 2 entries, lams 1"),
     row("experiments: joint_accuracies refuses lam 0", lambda: joint_accuracies([TD10], [0.0], [0]), ValueError, "lam=0.0"),
@@ -599,7 +599,7 @@ CASES = [
     row("experiments: negative_transfer_gap refuses percentages", lambda: negative_transfer_gap([50.0], [60.0]), ValueError, "every value must be in [0, 1]"),
     row("experiments: negative_transfer_gap refuses nan", lambda: negative_transfer_gap([float("nan")], [0.5]), ValueError, "finite"),
     row("experiments: negative_transfer_gap refuses different shapes", lambda: negative_transfer_gap([0.5, 0.5], [0.5]), ValueError, "same shape"),
-    row("experiments: negative transfer sweep refuses an unknown source", lambda: negative_transfer_sweep(sources=("noisy",)), ValueError, "sources contains 'noisy'"),
+    row("experiments: negative transfer sweep refuses an unknown source", lambda: negative_transfer_sweep(sources=("noisy",)), ValueError, "source='noisy' is not allowed"),
     row("experiments: negative transfer sweep refuses repeated sources", lambda: negative_transfer_sweep(sources=("mild", "mild")), ValueError, "repeated"),
     row("experiments: negative transfer sweep refuses lam 0", lambda: negative_transfer_sweep(lams=(0.0,)), ValueError, "lam=0.0"),
     row("experiments: negative transfer sweep refuses n_target 5", lambda: negative_transfer_sweep(n_target=(5,)), ValueError, "n_target=5"),

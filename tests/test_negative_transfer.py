@@ -22,10 +22,11 @@ from mtl_lessons.experiments.negative_transfer import (CLAIMS, SOURCES, Negative
                                                         negative_transfer_data,
                                                         negative_transfer_explorer, negative_transfer_gap,
                                                         negative_transfer_sweep, ntg_table, shuffle_labels)
-from mtl_lessons.experiments.transfer_objective import chosen_by_validation, joint_accuracies
+from mtl_lessons.metrics import choose_on_validation
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import l2_sp_penalty
 from mtl_lessons.stack import ModelStack
+from mtl_lessons.transfer import joint_accuracies
 
 
 # ---------------------------------------------------------------- data
@@ -182,8 +183,9 @@ def test_claims_hold_on_other_seeds(first):
         return sw.results[split + name][sw.knobs["source"].index("harmful"), :, sw.knobs["n_target"].index(n)]
 
     target_only = grid("target_only")[0]
-    _, chosen = chosen_by_validation(np.concatenate([grid("target_only", "val_")[:1], grid("joint_heads", "val_")]),
-                                     np.concatenate([grid("target_only")[:1], grid("joint_heads")]))
+    *_, chosen = choose_on_validation(np.concatenate([grid("target_only", "val_")[:1], grid("joint_heads", "val_")]),
+                                      np.concatenate([grid("target_only")[:1], grid("joint_heads")]), axes=(0,),
+                                      higher_is_better=True)
     assert negative_transfer_gap(chosen, target_only).mean() <= CLAIMS.validation_safe
     assert grid("finetune")[0].mean() - grid("frozen")[0].mean() >= CLAIMS.unfreeze_gain
     assert negative_transfer_gap(grid("finetune")[0], target_only).mean() >= CLAIMS.finetune_still_negative

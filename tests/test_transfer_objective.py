@@ -15,13 +15,14 @@ import pytest
 import torch
 
 from mtl_lessons.data import add_pixel_noise, load_transfer_digits, permute_pixels
-from mtl_lessons.experiments.transfer_objective import (CLAIMS, chosen_by_validation, joint_weights,
-                                                     transfer_lambda_sweep, tuned_choice, tuned_rates_sweep)
+from mtl_lessons.experiments.transfer_objective import CLAIMS, transfer_lambda_sweep, tuned_choice, tuned_rates_sweep
+from mtl_lessons.metrics import choose_on_validation
 from mtl_lessons.models import MultiTaskNet, copy_layers, freeze_layers
 from mtl_lessons.objectives import l2_sp_penalty
 from mtl_lessons.sweep import Sweep
 from mtl_lessons.stack import ModelStack, transfer_stack
 from mtl_lessons.train import fit_many
+from mtl_lessons.transfer import joint_weights
 
 
 def net(n_tasks=1):
@@ -209,13 +210,11 @@ def test_sweep_bad_input():
         transfer_lambda_sweep(seeds=[0], trunk_lr_scale=0.0, progress=False)
 
 
-def test_chosen_by_validation_never_looks_at_test():
+def test_the_choice_on_validation_never_looks_at_test():
     val = np.array([[0.5, 0.9], [0.7, 0.1], [0.7, 0.2]])              # (n_grid, n_seeds)
     test = np.array([[0.0, 0.3], [0.4, 1.0], [1.0, 1.0]])
-    chosen, acc = chosen_by_validation(val, test)
+    (chosen,), _, acc = choose_on_validation(val, test, axes=(0,), higher_is_better=True)
     assert chosen.tolist() == [1, 0] and acc.tolist() == [0.4, 0.3]     # ties go to the first
-    with pytest.raises(ValueError, match="must both be"):
-        chosen_by_validation(val, test[:2])
 
 
 @pytest.mark.parametrize("first", [30, 35])

@@ -5,7 +5,7 @@ over the joint objective's lam and the number of target labels: the grid behind 
 The setting is chapter 6's (load_transfer_digits: clean source digits, a re-wired target). The
 sources differ in one thing: the fraction of their labels shuffled among the source images
 (0: the true labels; 1: labels that say nothing about the images). The joint objective is chapter 6's,
-trained by transfer_objective.joint_accuracies (one rate, and heads at their own rate); "without the
+trained by mtl_lessons.transfer.joint_accuracies (one rate, and heads at their own rate); "without the
 source" is target-only training from scratch with the same data, seed and budget. The remedies a
 learner can use sit beside it: fine-tuning with fewer frozen layers, and L2-SP toward the source
 (Li, Grandvalet & Davoine 2018), which pulls toward a harmful source's weights too.
@@ -19,16 +19,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence, check_tensor, check_settings
+from mtl_lessons._checks import (check_choice, check_float, check_floats, check_int, check_ints, check_keywords,
+                                  check_sequence, check_settings, check_tensor)
 from mtl_lessons.data import TransferDigits, load_transfer_digits
-from mtl_lessons.experiments.transfer_objective import joint_accuracies, target_accuracies
 from mtl_lessons.metrics import choose_on_validation
-from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import task_losses_unchecked
 from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack, one_thread, transfer_stack, use_one_thread
 from mtl_lessons.train import fit_many, pad_tasks, progress_bar
+from mtl_lessons.transfer import TransferSetting, joint_accuracies, pretrain, split_accuracies
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0)  # one per decade, as in chapter 6
@@ -113,6 +113,8 @@ def _fit_l2_sp(stack: ModelStack, x, y, mask, anchor: dict, alpha: torch.Tensor,
     The models share no parameters, so the sum over models gives each its own gradient.
     Autograd gives L_tgt's gradient; the penalty's, alpha_m (w_S - w_S^0) and beta_m w_head, is
     added by hand: the same floats autograd computes for the penalty, with fewer operations.
+    A loop of its own because fit_many minimises a weighted sum of task losses and has no term on the
+    parameters (its callback runs before the step's forward pass, not between backward and step).
     """
     params = list(stack.params.values())
     opt = torch.optim.SGD(params, lr=lr)
@@ -130,17 +132,13 @@ def _fit_l2_sp(stack: ModelStack, x, y, mask, anchor: dict, alpha: torch.Tensor,
 
 
 @dataclass
-class NegativeTransferConfig:
-    """What negative_transfer_sweep trains besides its grid (source x lam x n_target x seed); the
-    defaults are chapter 9's. Give any field to the sweep by name (negative_transfer_sweep(..., steps=50))."""
+class NegativeTransferConfig(TransferSetting):
+    """What negative_transfer_sweep trains besides its grid (source x lam x n_target x seed): chapter 6's setting
+    (TransferSetting: the digits, the network, steps and lr of every training: joint, pretraining, each target
+    phase) and chapter 9's remedies; the defaults are chapter 9's. Give any field to the sweep by name
+    (negative_transfer_sweep(..., steps=50))."""
 
     n_source: int = 100  # source examples (clean digits, SOURCES[source] of their labels shuffled)
-    permuted: float = 0.25  # the target's shift: the fraction of pixels re-wired (chapter 6)
-    n_val: int = 30  # labelled target validation examples (what every choice on validation sees)
-    hidden: int = 32  # units per hidden layer
-    n_layers: int = 2  # hidden layers, all shared by the joint objective, all copied by transfer
-    steps: int = 100  # full-batch SGD steps of every training (joint, pretraining, each target phase)
-    lr: float = 1.0  # the SGD rate of the joint objective, the pretraining and fine-tuning
     l2sp_lr: float = 0.3  # the rate of "plain_slow" and L2-SP, where L2-SP trains stably (chapter 6)
     alpha: float = 0.1  # "l2sp": the pull toward the source's weights
     beta: float = 0.01  # "l2sp": the pull of the new head toward 0
@@ -148,9 +146,7 @@ class NegativeTransferConfig:
     joint_variants: tuple = ("joint_heads",)  # "joint_heads": heads at their own rate; "joint": one rate
 
     def __post_init__(self):
-        for name, value in check_keywords(n_source=self.n_source, hidden=self.hidden, n_layers=self.n_layers,
-                                          steps=self.steps, lr=self.lr).items():
-            setattr(self, name, value)
+        super().__post_init__()
         self.l2sp_lr = check_float("l2sp_lr", self.l2sp_lr, low=0.0, low_open=True)
         self.alpha, self.beta = check_float("alpha", self.alpha, low=0.0), check_float("beta", self.beta, low=0.0)
         self.alphas = check_floats("alphas", self.alphas, low=0.0, low_open=True, min_len=0, item_name="alpha")
@@ -173,18 +169,13 @@ def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, 
     """
     lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
     n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0, distinct=True)
-    sources = check_sequence("sources", sources)
-    for name in sources:
-        if name not in SOURCES:
-            raise ValueError(f"sources contains {name!r} (allowed: {', '.join(map(repr, SOURCES))})")
-    if len(set(sources)) != len(sources):
-        raise ValueError(f"sources={sources} has repeated names")
+    sources = check_sequence("sources", sources, item=lambda n, v: check_choice(n, v, tuple(SOURCES)), distinct=True,
+                             item_name="source")
     check_keywords(progress=progress)
     cfg = NegativeTransferConfig(**check_settings(NegativeTransferConfig, config, by="negative_transfer_sweep"))
     sweep = Sweep({"source": tuple(sources), "lam": lams, "n_target": n_target}, seeds)
     use_one_thread()  # before the data too: torch on two busy cores is slow even for small tensors (see stack.py)
-    base = {(n, s): load_transfer_digits(n, n_source=cfg.n_source, permuted=cfg.permuted, n_val=cfg.n_val, seed=s)
-            for n in n_target for s in seeds}
+    base = {(n, s): cfg.load(n, s) for n in n_target for s in seeds}
     data = {(src, n, s): dataclasses.replace(d, y_source=shuffle_labels(d.y_source, SOURCES[src], seed=s))
             for (n, s), d in base.items() for src in sources}
 
@@ -195,35 +186,27 @@ def negative_transfer_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, 
                              lr=cfg.lr, progress=progress, variants=cfg.joint_variants)
     for name, acc in joint.items():
         sweep.fill(name, acc)
-    # the rest does not depend on lam: trained once per run of a smaller grid, repeated along lam
-    def net():
-        return MultiTaskNet(64, cfg.hidden, cfg.n_layers, 1, 10, sharing_depth=cfg.n_layers)
-
+    # the rest does not depend on lam (nor target-only on the source): trained once, repeated along it
     sgd = dict(loss="ce", optimizer="sgd", lr=cfg.lr, steps=cfg.steps, progress=progress)
-    adapted = Sweep({"source": tuple(sources), "n_target": n_target}, seeds)  # phase 2: per (source, n_target, seed)
-    alone = Sweep({"n_target": n_target}, seeds)  # without the source: the same for every source
-    for results, along in ((_two_phase(data, adapted, cfg, net, sgd), "lam"),
-                           (_target_only(base, alone, net, sgd), ("source", "lam"))):
-        for name, acc in results.items():
-            sweep.fill(name, acc, repeated_along=along)
+    for name, acc in _two_phase(data, sweep, cfg, sgd).items():
+        sweep.fill(name, acc, repeated_along="lam")
+    for name, acc in _target_only(base, sweep, cfg.net(1), sgd).items():
+        sweep.fill(name, acc, repeated_along=("source", "lam"))
     sweep.meta.update({k: v for k, v in dataclasses.asdict(cfg).items() if k != "joint_variants"},
                       shuffled={src: SOURCES[src] for src in sources})
     return sweep
 
 
-def _two_phase(data: dict, grid: Sweep, cfg: NegativeTransferConfig, net, sgd: dict) -> dict[str, np.ndarray]:
+def _two_phase(data: dict, sweep: Sweep, cfg: NegativeTransferConfig, sgd: dict) -> dict[str, np.ndarray]:
     """Pretrain on each source, then adapt to the target every way of TWO_PHASE: {acc_<name>, val_<name>,
-    l2sp_alpha}, each one entry per run of `grid` (source, n_target, seed)."""
-    sources, n_target = grid.knobs["source"], grid.knobs["n_target"]
+    l2sp_alpha}, each one entry per run of sweep.runs(without="lam") (source, n_target, seed)."""
     # pretraining, one network per (source, seed): the source images do not depend on n_target
-    pre_keys = [(r["source"], r["seed"]) for r in Sweep({"source": sources}, grid.seeds).runs()]
-    pre = ModelStack.from_factory(net, [s for _, s in pre_keys])
-    pre_data = [data[src, n_target[0], s] for src, s in pre_keys]
-    fit_many(pre, torch.stack([d.x_source for d in pre_data])[:, None],
-             torch.stack([d.y_source for d in pre_data])[:, None], desc="pretraining on each source", **sgd)
+    pre_keys = [(r["source"], r["seed"]) for r in sweep.runs(without=("lam", "n_target"))]
+    pre = pretrain(cfg, [data[src, sweep.knobs["n_target"][0], s] for src, s in pre_keys], [s for _, s in pre_keys],
+                   sgd["progress"])
 
-    # phase 2, one network per run of the grid; fresh heads from seed 10_000 + s, as in chapter 6
-    runs = grid.runs()
+    # phase 2, one network per (source, n_target, seed); fresh heads from seed 10_000 + s, as in chapter 6
+    runs, net = sweep.runs(without="lam"), cfg.net(1)
     key_data = [data[r["source"], r["n_target"], r["seed"]] for r in runs]
     xt, yt, mt = pad_tasks([[d.x_target] for d in key_data], [[d.y_target] for d in key_data])
     index = [pre_keys.index((r["source"], r["seed"])) for r in runs]
@@ -247,31 +230,30 @@ def _two_phase(data: dict, grid: Sweep, cfg: NegativeTransferConfig, net, sgd: d
     _fit_l2_sp(both, xt.repeat(k, 1, 1, 1), yt.repeat(k, 1, 1), mt.repeat(k, 1, 1), anchor, a_m, b_m,
                lr=cfg.l2sp_lr, steps=cfg.steps, progress=sgd["progress"], desc=f"plain and L2-SP, {k * len(runs)} models")
 
+    results = {prefix + name: acc for name, stack in stacks.items()
+               for prefix, acc in split_accuracies(stack, key_data).items()}
     tuned = [pulls.index((a, a / 10)) for a in cfg.alphas]  # where each alpha of the grid was trained
-    results, options = {}, {}  # options: split -> (2 + len(alphas), M): rate lr, alpha 0, then each alpha
-    for split, prefix in (("test", "acc_"), ("val", "val_")):
-        for name, stack in stacks.items():
-            results[prefix + name] = target_accuracies(stack, key_data, 0, split).numpy()
-        acc = np.split(target_accuracies(both, key_data * k, 0, split).numpy(), k)  # one array per pull
+    options = {}  # "acc_" (test), "val_" -> (2 + len(alphas), M): rate lr, alpha 0, then each alpha
+    for prefix, acc in split_accuracies(both, key_data * k).items():
+        acc = np.split(acc, k)  # one array per pull
         results[prefix + "plain_slow"], results[prefix + "l2sp"] = acc[0], acc[1]
-        options[split] = np.stack([results[prefix + "finetune"], *(acc[i] for i in [0, *tuned])])
+        options[prefix] = np.stack([results[prefix + "finetune"], *(acc[i] for i in [0, *tuned])])
     # L2-SP with its strength chosen on validation (alpha = 0, at either rate, among the choices), and the
     # control: plain fine-tuning, its rate chosen on validation
     best = dict(axes=(0,), higher_is_better=True)
-    (chosen,), _, results["acc_l2sp_tuned"] = choose_on_validation(options["val"], options["test"], **best)
-    _, _, results["acc_plain_tuned"] = choose_on_validation(options["val"][:2], options["test"][:2], **best)
+    (chosen,), _, results["acc_l2sp_tuned"] = choose_on_validation(options["val_"], options["acc_"], **best)
+    _, _, results["acc_plain_tuned"] = choose_on_validation(options["val_"][:2], options["acc_"][:2], **best)
     results["l2sp_alpha"] = np.array([0.0, 0.0, *cfg.alphas])[chosen]
     return results
 
 
-def _target_only(base: dict, grid: Sweep, net, sgd: dict) -> dict[str, np.ndarray]:
-    """Without the source: trained from scratch on the target, one network per run of `grid` (n_target, seed)."""
-    pairs = [(r["n_target"], r["seed"]) for r in grid.runs()]
+def _target_only(base: dict, sweep: Sweep, net, sgd: dict) -> dict[str, np.ndarray]:
+    """Without the source: trained from scratch on the target, one network per (n_target, seed) of the sweep."""
+    pairs = [(r["n_target"], r["seed"]) for r in sweep.runs(without=("source", "lam"))]
     xo, yo, mo = pad_tasks([[base[p].x_target] for p in pairs], [[base[p].y_target] for p in pairs])
     scratch = ModelStack.from_factory(net, [10_000 + s for _, s in pairs])
     fit_many(scratch, xo, yo, sample_weights=mo, desc=f"target only, {len(pairs)} models", **sgd)
-    return {prefix + "target_only": target_accuracies(scratch, [base[p] for p in pairs], 0, split).numpy()
-            for split, prefix in (("test", "acc_"), ("val", "val_"))}
+    return {prefix + "target_only": acc for prefix, acc in split_accuracies(scratch, [base[p] for p in pairs]).items()}
 
 
 def ntg_table(sweep: Sweep, name: str, **point) -> np.ndarray:

@@ -3,16 +3,13 @@ grid of lam and of target labels, beside the two-phase baselines and the unadapt
 chapter 6's lam slider (pretraining against training from scratch with few labels: Kornblith et al.
 2019, He et al. 2019).
 
-The joint model is a 2-task MultiTaskNet (task 0 = source, task 1 = target) with the whole trunk
-shared and one head per task, trained with SGD on weights (1, lam) / (1 + lam): dividing by
-1 + lam only rescales the step. Each lam is trained twice, for the same budget of steps:
-"fixed budget", one rate for everything, so the target head's step carries the factor
-lam / (1 + lam); and "heads at their own rate", where each head's rate is divided by its task's
-weight, so each head takes the step of its own loss at every lam (the trunk keeps the weighted
-mix). The second comes close to the objective's limits at the ends of the grid (lam -> 0+: the
-minimisers of L_tgt among those of L_src, the frozen-trunk baseline when pretraining found the
-source's minimiser; lam -> inf: those of L_src among those of L_tgt, target-only training); the first
-shows what a fixed budget of steps adds to them.
+The joint model and its two variants are mtl_lessons.transfer's (joint_accuracies), each lam trained both ways
+for the same budget of steps: "fixed budget", one rate for everything, so the target head's step carries the
+factor lam / (1 + lam); and "heads at their own rate", so each head takes the step of its own loss at every
+lam (the trunk keeps the weighted mix). The second comes close to the objective's limits at the ends of the
+grid (lam -> 0+: the minimisers of L_tgt among those of L_src, the frozen-trunk baseline when pretraining
+found the source's minimiser; lam -> inf: those of L_src among those of L_tgt, target-only training); the
+first shows what a fixed budget of steps adds to them.
 
 Whether pretraining helps is asked with every arm at its own rate: tuned_rates_sweep trains target-only
 training, the four fine-tuning variants and the joint objective (one rate) at every rate of RATES, and
@@ -21,29 +18,23 @@ tuned_choice picks each arm's rate (and variant, or lam) on validation.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_sequence, check_settings
-from mtl_lessons.data import TransferDigits, load_transfer_digits
-from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
-from mtl_lessons.models import MultiTaskNet
+from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords, check_sequence, check_settings
+from mtl_lessons.metrics import choose_on_validation
 from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack, transfer_stack, use_one_thread
 from mtl_lessons.train import PROGRESS_DELAY_S, fit_many, pad_tasks
+from mtl_lessons.transfer import JOINT, RATES, TransferConfig, joint_accuracies, pretrain, split_accuracies
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 LAMBDAS = (0.01, 0.1, 1.0, 10.0, 100.0)  # one per decade: both limits and the middle
 N_TARGET = (10, 30, 100)
-JOINT = {  # result name (without acc_/val_) -> legend label
-    "joint_heads": "joint, heads at their own rate",
-    "joint": "joint, one rate (fixed budget)",
-}
 BASELINES = {  # result name (without acc_/val_) -> legend label; none depends on lam
     "source": "source model, no adaptation",
     "target_only": "target only (from scratch)",
@@ -55,12 +46,6 @@ BASELINES = {  # result name (without acc_/val_) -> legend label; none depends o
 }
 SHOWN = ("source", "target_only", "frozen", "finetune", "keep_head_slow")  # the baselines the explorer draws
 LEGEND_ORDER = ("keep_head_slow", "source", "target_only", "frozen", "finetune")  # 3 columns: the longest first
-# joint_accuracies trains its models in groups (one fit_many each) whose hidden activations hold at
-# most this many floats (models x 2 tasks x padded examples x hidden; 409,600 floats = 1.6 MB, e.g.
-# 32 models x 2 x 200 x 32): near a core's cache size, where the memory-bound steps (tanh, its
-# backward, the bias copies) run faster. Measured: 19-26 % less CPU time than one fit_many for all
-# 150 (chapter 6) or 225 (chapter 9) models, and the same numbers bit for bit (the models share nothing).
-JOINT_GROUP_FLOATS = 409_600
 
 
 @dataclass(frozen=True)
@@ -84,135 +69,6 @@ class TransferClaims:
 
 
 CLAIMS = TransferClaims()
-
-
-@dataclass
-class TransferConfig:
-    """Chapter 6's setting (the digits, the network, the training), one field per knob; a sweep takes any
-    of them as a keyword (transfer_lambda_sweep(steps=50)). Chapters 8 and 9 build on it."""
-
-    n_source: int = 200  # labelled source examples (clean digits)
-    noise: float = 0.0  # pixel noise on the target images
-    permuted: float = 0.25  # share of the target's pixels re-wired (the domain shift)
-    n_val: int = 30  # labelled target examples kept for validation
-    hidden: int = 32  # units per hidden layer
-    n_layers: int = 2  # hidden layers, all in the shared (transferred) trunk
-    steps: int = 100  # full-batch SGD steps of every phase (pretraining, then adaptation)
-    lr: float = 1.0  # the SGD rate (pretraining; in transfer_lambda_sweep every arm too)
-    trunk_lr_scale: float = 0.1  # the "slower trunk" variants train the pretrained hidden layers at lr times this
-
-    def __post_init__(self):
-        check_keywords(n_source=self.n_source, noise=self.noise, hidden=self.hidden, n_layers=self.n_layers,
-                       steps=self.steps, lr=self.lr)
-        check_float("trunk_lr_scale", self.trunk_lr_scale, low=0.0, low_open=True)
-
-    @classmethod
-    def of(cls, settings: dict):
-        """The config with these fields changed; an unknown name is refused with the names allowed."""
-        return cls(**check_settings(cls, settings, by=cls.__name__))
-
-    def net(self, n_tasks: int = 1):
-        """A factory of the course's network: 64 pixels in, 10 classes out per task, the whole trunk shared."""
-        return lambda: MultiTaskNet(64, self.hidden, self.n_layers, n_tasks, 10, sharing_depth=self.n_layers)
-
-    def load(self, n_target: int, seed: int) -> TransferDigits:
-        return load_transfer_digits(n_target, n_source=self.n_source, noise=self.noise, permuted=self.permuted,
-                                    n_val=self.n_val, seed=seed)
-
-
-def joint_weights(lam: float) -> tuple[float, float]:
-    """(1, lam) / (1 + lam): the joint objective's task weights with their sum fixed to 1."""
-    check_float("lam", lam, low=0.0)
-    return 1.0 / (1.0 + lam), lam / (1.0 + lam)
-
-
-def chosen_by_validation(val: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per seed, the grid point with the best validation accuracy and its test accuracy.
-
-    val, test: (n_grid, n_seeds). Returns (chosen index per seed, test accuracy there), each (n_seeds,).
-    Ties go to the first (smallest) grid value. The test numbers play no part in the choice.
-    """
-    val, test = np.asarray(val), np.asarray(test)
-    if val.ndim != 2 or val.shape != test.shape:
-        raise ValueError(f"val {val.shape} and test {test.shape} must both be (n_grid, n_seeds)")
-    (chosen,), _, test_there = choose_on_validation(val, test, axes=(0,), higher_is_better=True)
-    return chosen, test_there
-
-
-def target_accuracies(stack: ModelStack, data: list[TransferDigits], task: int, split: str) -> torch.Tensor:
-    """Target-domain accuracy of head `task` of every model on split 'test' or 'val', (M,)."""
-    x = torch.stack([getattr(d, f"x_{split}") for d in data])[:, None].expand(-1, stack.base.n_tasks, -1, -1)
-    y = torch.stack([getattr(d, f"y_{split}") for d in data])[:, None].expand(-1, stack.base.n_tasks, -1)
-    with torch.no_grad():
-        return per_task_accuracy(stack(x), y)[:, task]
-
-
-def split_accuracies(stack: ModelStack, data: list[TransferDigits], task: int = 0) -> dict[str, np.ndarray]:
-    """{"acc_": test accuracy, "val_": validation accuracy} of head `task` of every model, each (M,)."""
-    return {prefix: target_accuracies(stack, data, task, split).numpy() for prefix, split in (("acc_", "test"),
-                                                                                                ("val_", "val"))}
-
-
-def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 32, n_layers: int = 2,
-                     steps: int = 100, lr: float = 1.0, progress: bool = True,
-                     variants=("joint", "joint_heads")) -> dict[str, np.ndarray]:
-    """Train the joint objective on weights (1, lam) / (1 + lam) for each (data[m], lams[m], seeds[m]).
-
-    Once per variant: "joint" (one rate: the fixed budget) and "joint_heads" (heads at their own rate),
-    in groups of models of JOINT_GROUP_FLOATS activations, one fit_many each, under one progress bar;
-    the target is padded to the source's size and masked.
-    Returns the target head's accuracy, acc_<variant> and val_<variant>, each (M,), on the target's
-    test ("acc_") and validation ("val_") splits.
-    """
-    lams = check_floats("lams", lams, low=0.0, low_open=True, min_len=0, item_name="lam")
-    seeds = check_ints("seeds", seeds, low=0, min_len=0)
-    if not isinstance(data, (list, tuple)) or not all(isinstance(d, TransferDigits) for d in data):
-        raise TypeError("data must be a list of TransferDigits (from load_transfer_digits), one per model")
-    if not data or len(data) != len(lams) or len(data) != len(seeds):
-        raise ValueError(f"data has {len(data)} entries, lams {len(lams)} and seeds {len(seeds)}; "
-                         "they must match and be non-empty (one per model)")
-    check_keywords(hidden=hidden, n_layers=n_layers, progress=progress, steps=steps, lr=lr)
-    variants = check_sequence("variants", variants)
-    if not set(variants) <= set(JOINT) or len(set(variants)) != len(variants):
-        raise ValueError(f"variants={tuple(variants)} must be distinct names among {tuple(JOINT)}")
-    use_one_thread()
-    x, y, mask = pad_tasks([[d.x_source, d.x_target] for d in data], [[d.y_source, d.y_target] for d in data])
-    weights = torch.tensor([joint_weights(lam) for lam in lams])  # (M, 2)
-    own = {"joint": torch.ones_like(weights), "joint_heads": 1.0 / weights}  # head t's rate / its weight
-    head_scale = torch.cat([own[v] for v in variants])  # (k M, 2)
-    k = len(variants)
-    x, y, mask, weights = x.repeat(k, 1, 1, 1), y.repeat(k, 1, 1), mask.repeat(k, 1, 1), weights.repeat(k, 1)
-    all_seeds, all_data = list(seeds) * k, list(data) * k
-    # the k M models in groups of at most `size`, one progress bar for all of them
-    size = max(1, JOINT_GROUP_FLOATS // (x.shape[1] * x.shape[2] * hidden))  # models per group
-    groups = np.array_split(np.arange(len(all_seeds)), math.ceil(len(all_seeds) / size))
-    distinct = sorted(set(all_seeds))  # models of one seed start alike: build each seed's network once
-    start = ModelStack.from_factory(TransferConfig(hidden=hidden, n_layers=n_layers).net(2), distinct)
-    acc = {"acc_": [], "val_": []}
-    with tqdm(total=len(groups) * steps, desc=f"joint objective, {len(all_seeds)} models", disable=not progress,
-              delay=PROGRESS_DELAY_S, leave=False) as bar:
-        for rows in groups:
-            joint = start.take([distinct.index(all_seeds[i]) for i in rows])
-            rows = torch.from_numpy(rows)
-            fit_many(joint, x[rows], y[rows], weights=weights[rows], sample_weights=mask[rows],
-                     lr_scale={"heads.weight": head_scale[rows], "heads.bias": head_scale[rows]},
-                     loss="ce", optimizer="sgd", lr=lr, steps=steps, progress=False,
-                     callback=lambda step: bar.update(1 if step else 0))
-            bar.update(1)
-            for prefix, a in split_accuracies(joint, [all_data[i] for i in rows], task=1).items():
-                acc[prefix].append(a)
-    return {prefix + v: a for prefix, parts in acc.items()
-            for v, a in zip(variants, np.split(np.concatenate(parts), k))}
-
-
-def pretrain(config: TransferConfig, data: list[TransferDigits], seeds, progress: bool) -> ModelStack:
-    """Phase 1: one network per seed (seeds[i]) trained on data[i]'s source at config.lr (the source does not
-    depend on n_target)."""
-    pre = ModelStack.from_factory(config.net(1), seeds)
-    fit_many(pre, torch.stack([d.x_source for d in data])[:, None], torch.stack([d.y_source for d in data])[:, None],
-             loss="ce", optimizer="sgd", lr=config.lr, steps=config.steps, progress=progress,
-             desc="pretraining on the source")
-    return pre
 
 
 def _adaptations(pre: ModelStack, config: TransferConfig, source_index, head_seeds) -> dict[str, tuple]:
@@ -247,7 +103,7 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, pr
     lams = check_floats("lams", lams, low=0.0, low_open=True, item_name="lam")
     n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0)
     check_keywords(progress=progress)
-    config = TransferConfig.of(config)
+    config = TransferConfig(**check_settings(TransferConfig, config, by="transfer_lambda_sweep"))
     sweep = Sweep({"lam": lams, "n_target": n_target}, seeds)
     use_one_thread()  # before the data too: torch on two busy cores is slow even for small tensors (see stack.py)
     pairs = sweep.runs(without="lam")  # (n_target, seed): the baselines do not depend on lam
@@ -286,7 +142,6 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, pr
     return sweep
 
 
-RATES = (0.1, 0.3, 1.0, 3.0)  # the rate grid every arm of claim 2 chooses from, on validation (10 diverges for all)
 TUNED = ("target_only", "finetune", "finetune_slow", "keep_head", "keep_head_slow", "joint")
 
 
@@ -306,23 +161,20 @@ def tuned_rates_sweep(rates=RATES, lams=LAMBDAS, n_target: int = 30, seeds=range
     check_int("n_target", n_target, low=10)
     seeds = check_ints("seeds", seeds, low=0)
     check_keywords(progress=progress)
-    config = TransferConfig.of(config)
+    config = TransferConfig(**check_settings(TransferConfig, config, by="tuned_rates_sweep"))
     sweep = Sweep({"rate": rates, "lam": lams}, seeds)
     use_one_thread()
     data = {s: config.load(n_target, s) for s in seeds}
 
     # the joint objective, one rate, at every (rate, lam, seed): one call per rate
     by_lam = sweep.runs(without="rate")
-    joint = {"acc_joint": [], "val_joint": []}
-    for rate in tqdm(rates, desc=f"joint objective at {len(rates)} rates, {len(rates) * len(by_lam)} models",
-                     disable=not progress, delay=PROGRESS_DELAY_S, leave=False):
-        out = joint_accuracies([data[r["seed"]] for r in by_lam], [r["lam"] for r in by_lam],
-                               [r["seed"] for r in by_lam], hidden=config.hidden, n_layers=config.n_layers,
-                               steps=config.steps, lr=rate, progress=False, variants=("joint",))
-        for name in joint:
-            joint[name].append(out[name])
-    for name, parts in joint.items():
-        sweep.fill(name, np.concatenate(parts))
+    bar = tqdm(rates, desc=f"joint objective at {len(rates)} rates, {len(rates) * len(by_lam)} models",
+               disable=not progress, delay=PROGRESS_DELAY_S, leave=False)
+    joint = [joint_accuracies([data[r["seed"]] for r in by_lam], [r["lam"] for r in by_lam],
+                              [r["seed"] for r in by_lam], hidden=config.hidden, n_layers=config.n_layers,
+                              steps=config.steps, lr=rate, progress=False, variants=("joint",)) for rate in bar]
+    for name in ("acc_joint", "val_joint"):
+        sweep.fill(name, np.concatenate([at_rate[name] for at_rate in joint]))
 
     # pretraining, then target-only and the four fine-tuning variants at every (rate, seed): one fit_many
     pre = pretrain(config, list(data.values()), seeds, progress)

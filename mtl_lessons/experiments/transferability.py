@@ -141,6 +141,32 @@ def _base_networks(split: dict, b_train: list, seeds, net, tune: dict) -> tuple[
     return based, sets
 
 
+def _transferred(based: dict, sets: list, b_train: list, seeds, net, depths, tune: dict) -> dict:
+    """fit_tuned's results for every (depth, variant), each for n_seeds new networks on B whose first `depth`
+    hidden layers come from the base networks (based["stack"]: A's, then B's) and whose upper layers and head
+    start fresh (seed 20_000 + s). The fine-tuned ones (nothing frozen) train in one stack, the frozen ones in
+    one stack per depth."""
+    n, found = len(seeds), {}
+    x_b = torch.stack([xb for xb, _ in b_train])[:, None]  # (n_seeds, 1, n_b, 64): seed j's B images
+    y_b, fresh = torch.stack([yb for _, yb in b_train])[:, None], [20_000 + s for s in seeds]
+
+    def train(runs, freeze, desc):  # runs: (depth, variant), n_seeds models each
+        stack = ModelStack.concat([transfer_stack(based["stack"], net, d, seeds=fresh, freeze=freeze,
+                                                  source_index=range(n) if VARIANTS[v][0] == "A" else range(n, 2 * n))
+                                   for d, v in runs])
+        chosen = fit_tuned(stack, x_b.repeat(len(runs), 1, 1, 1), y_b.repeat(len(runs), 1, 1),
+                           val_test=dict(sets=sets[1::2], val=[0] * n * len(runs), test=[1] * n * len(runs)),
+                           desc=desc, **tune)
+        found.update({run: {key: chosen[key][i * n:(i + 1) * n] for key in RESULTS.values()}
+                      for i, run in enumerate(runs)})
+
+    tuned, rates = [(d, v) for d in depths for v in VARIANTS if not VARIANTS[v][1]], len(tune["lrs"])
+    train(tuned, False, f"fine-tuned transfers, {len(tuned) * n} x {rates} rates")
+    for d in depths:
+        train([(d, v) for v in VARIANTS if VARIANTS[v][1]], True, f"frozen transfers, n = {d}, {rates} rates")
+    return found
+
+
 @cached
 def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4, steps: int = 100,
                           lrs=LRS, n_labels_b: int | None = None, progress: bool = True) -> Sweep:
@@ -159,8 +185,7 @@ def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4
     its own per seed); None uses all of B's training split. A always uses all of its own.
     """
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
-    n_layers = check_keywords(n_layers=n_layers)["n_layers"]
-    check_keywords(hidden=hidden, progress=progress, steps=steps)
+    n_layers = check_keywords(n_layers=n_layers, hidden=hidden, progress=progress, steps=steps)["n_layers"]
     tune = dict(lrs=check_lrs(lrs), steps=steps, progress=progress)
     sweep = Sweep({"frozen_depth": tuple(range(n_layers + 1))}, seeds)
     split = {"A": load_digits_split(CLASSES_A, seed=0), "B": load_digits_split(CLASSES_B, seed=0)}
@@ -175,27 +200,8 @@ def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4
 
     based, sets = _base_networks(split, b_train, seeds, net, tune)
     baseline = {key: based[key][n:] for key in RESULTS.values()}  # B's base networks: every variant at n = 0
-
-    # the transferred networks: fine-tuned ones (nothing frozen) all in one stack; frozen ones one stack per n
-    x_b = torch.stack([xb for xb, _ in b_train])[:, None]  # (n_seeds, 1, n_b, 64): seed j's B images
-    y_b, fresh = torch.stack([yb for _, yb in b_train])[:, None], [20_000 + s for s in seeds]  # fresh: upper layers
-    found = {}  # (depth, variant) -> fit_tuned's results for its n_seeds networks
-
-    def train(runs, freeze, desc):  # runs: (depth, variant), n_seeds models each
-        stack = ModelStack.concat([transfer_stack(based["stack"], net, d, seeds=fresh, freeze=freeze,
-                                                  source_index=range(n) if VARIANTS[v][0] == "A" else range(n, 2 * n))
-                                   for d, v in runs])
-        chosen = fit_tuned(stack, x_b.repeat(len(runs), 1, 1, 1), y_b.repeat(len(runs), 1, 1),
-                           val_test=dict(sets=sets[1::2], val=[0] * n * len(runs), test=[1] * n * len(runs)),
-                           desc=desc, **tune)
-        found.update({run: {key: chosen[key][i * n:(i + 1) * n] for key in RESULTS.values()}
-                      for i, run in enumerate(runs)})
-
     depths = sweep.knobs["frozen_depth"]
-    tuned = [(d, v) for d in depths[1:] for v in VARIANTS if not VARIANTS[v][1]]
-    train(tuned, False, f"fine-tuned transfers, {len(tuned) * n} x {len(lrs)} rates")
-    for d in depths[1:]:
-        train([(d, v) for v in VARIANTS if VARIANTS[v][1]], True, f"frozen transfers, n = {d}, {len(lrs)} rates")
+    found = _transferred(based, sets, b_train, seeds, net, depths[1:], tune)
     for prefix, key in RESULTS.items():
         for v in VARIANTS:
             sweep.fill(prefix + v, np.concatenate([found.get((d, v), baseline)[key] for d in depths]))

@@ -320,10 +320,9 @@ def finetuning_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
     beside plain fine-tuning, target-only (each at its rate chosen on validation) and the source model."""
     if not isinstance(sweep, Sweep):
         raise TypeError(f"sweep must be a Sweep (from finetuning_sweep), got {type(sweep).__name__}")
-    sweep.require(knobs=["stage_steps", "n_target"], meta=["steps", "lr", "join_scale"],
+    sweep.require(knobs=["stage_steps", "n_target"], meta=["steps", "lr", "join_scale"], by="finetuning_explorer",
                   results=["acc_unfreeze", "acc_unfreeze_slow", "dist_unfreeze", "acc_source", "acc_target_only",
-                           "acc_finetune"],
-                  by="finetuning_explorer")
+                           "acc_finetune"])
     value = {"stage_steps": grid_value(sweep, "stage_steps", 20), "n_target": grid_value(sweep, "n_target", 30),
              **(value or {})}
     lr, join = sweep.meta["lr"], sweep.meta["join_scale"]

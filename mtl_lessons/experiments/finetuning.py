@@ -138,6 +138,9 @@ def measured(sweep: Sweep) -> dict[str, float]:
     def by_rate(result, n, rate):  # mean over seeds at one rate of the grid
         return float(at(result + "_by_rate", n)[:, rate].mean())
 
+    def unfreezing(result, n):  # (all layers at once, the longest stages)
+        return mean(result, n, stage_steps=0), mean(result, n, stage_steps=c.longest_stage)
+
     def early_tuned(name, n):  # rate and step chosen together on validation: per seed the best record at each
         val = np.moveaxis(at(f"curve_val_{name}_by_rate", n), -2, 0)   # rate; the rate whose best records are best
         test = np.moveaxis(at(f"curve_test_{name}_by_rate", n), -2, 0)  # on average (ties: the larger rate)
@@ -148,9 +151,9 @@ def measured(sweep: Sweep) -> dict[str, float]:
     few, many, ns = c.few, c.many, sweep.knobs["n_target"]
     new_head = [p for p in PRACTICES if p not in ("source", "keep_head", "target_only")]  # on the pretrained trunk
     gain = {n: mean("acc_finetune", n) - mean("acc_target_only", n) for n in (few, many)}
-    (once, stages), (slow_once, slow_stages), (few_once, few_stages) = (  # all at once, the longest stages
-        [mean(name, n, stage_steps=s) for s in (0, c.longest_stage)]
-        for name, n in (("acc_unfreeze", many), ("acc_unfreeze_slow", many), ("acc_unfreeze", few)))
+    once, stages = unfreezing("acc_unfreeze", many)
+    slow_once, slow_stages = unfreezing("acc_unfreeze_slow", many)
+    few_once, few_stages = unfreezing("acc_unfreeze", few)
     return {"source_head_few": mean("acc_keep_head", few) - mean("acc_source", few),
             "new_head_few": max(mean("acc_" + p, few) for p in new_head) - mean("acc_source", few),
             "pretrain_shrinks": gain[few] - gain[many],

@@ -24,11 +24,10 @@ from mtl_lessons._checks import check_float, check_floats, check_int, check_ints
 from mtl_lessons.data import load_digits_split
 from mtl_lessons.experiments.transfer_objective import RATES, TransferConfig, pretrain, split_accuracies
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
-from mtl_lessons.models import copy_layers
 from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
 from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.stack import ModelStack
+from mtl_lessons.stack import ModelStack, transfer_stack
 from mtl_lessons.train import fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
@@ -194,18 +193,20 @@ class FinetuningConfig(TransferConfig):
         check_float("factor", self.factor, low=1.0)
 
 
-def _started(c: FinetuningConfig, pretrained: dict, jobs) -> ModelStack:
+def _started(c: FinetuningConfig, pre: ModelStack, seeds, jobs) -> ModelStack:
     """One model per job (name, rate, row, run), started as its practice starts (seed 10_000 + s): fresh for
-    target_only, the source network for keep_head, else the pretrained trunk with a new head."""
-    models = []
-    for name, _, _, run in jobs:
-        torch.manual_seed(10_000 + run["seed"])
-        models.append(model := c.net(1)())
-        if name == "keep_head":
-            model.load_state_dict(pretrained[run["seed"]].state_dict())
-        elif name != "target_only":
-            copy_layers(pretrained[run["seed"]], model, c.n_layers)
-    return ModelStack(models)
+    target_only, the pretrained network pre[seed] for keep_head, else its trunk with a new head."""
+    stacks = []
+    for name in dict.fromkeys(name for name, *_ in jobs):  # the jobs come grouped by name
+        index = [seeds.index(run["seed"]) for job, *_, run in jobs if job == name]
+        heads = [10_000 + seeds[i] for i in index]
+        if name == "target_only":
+            stacks.append(ModelStack.from_factory(c.net(1), heads))
+        elif name == "keep_head":
+            stacks.append(pre.take(index))
+        else:
+            stacks.append(transfer_stack(pre, c.net(1), c.n_layers, source_index=index, seeds=heads, freeze=False))
+    return ModelStack.concat(stacks)
 
 
 def _ood_accuracy(stack: ModelStack, clean) -> np.ndarray:
@@ -265,7 +266,6 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, progre
     pairs = sweep.runs(without="stage_steps")
     data = {(r["n_target"], r["seed"]): c.load(r["n_target"], r["seed"]) for r in pairs}
     pre = pretrain(c, [data[n_target[0], s] for s in seeds], seeds, progress)  # phase 1, one per seed
-    pretrained = {s: pre.model(i) for i, s in enumerate(seeds)}
 
     # phase 2, one job (name, rate, rate scales per step and layer, run) per model, all in one fit_many:
     # every practice at every run of by_rate (LP-FT probes at lr, then trains at the run's rate), then the
@@ -280,7 +280,7 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, progre
     jobs += [("unfreeze_slow", c.lr, slowed[r["stage_steps"]], r) for r in sweep.runs()]
     clean = load_digits_split(seed=0)  # the source domain's test images (out of the target's distribution)
     desc = f"{len(schedules)} practices at {len(c.rates)} rates and the unfreezing grid, {len(jobs)} models"
-    flat, history = _trained(_started(c, pretrained, jobs), jobs, data, clean, c, progress, desc)
+    flat, history = _trained(_started(c, pre, seeds, jobs), jobs, data, clean, c, progress, desc)
     for name in dict.fromkeys(name for name, *_ in jobs):
         mine = [i for i, job in enumerate(jobs) if job[0] == name]  # its models, in the order of its runs
         for key, values in flat.items():
@@ -289,7 +289,7 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, progre
             elif name in schedules and (key != "dist" or name in FROM_PRETRAINED):  # (rate, n_target, seed) flat:
                 rate_last = np.stack(np.split(values[mine], len(c.rates)), -1)  # the rate last, stage_steps unused
                 sweep.fill(f"{key}_{name}_by_rate", rate_last, repeated_along="stage_steps")
-    source = ModelStack([pretrained[r["seed"]] for r in pairs])
+    source = pre.take([seeds.index(r["seed"]) for r in pairs])
     scores = {**split_accuracies(source, [data[r["n_target"], r["seed"]] for r in pairs]),
               "ood_": _ood_accuracy(source, clean)}
     for prefix, flat_score in scores.items():

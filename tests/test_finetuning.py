@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from mtl_lessons.data import make_sinusoid_tasks
-from mtl_lessons.experiments.finetuning import (CLAIMS, PRACTICES, claims_hold, early_stopped, finetuning_explorer,
+from mtl_lessons.experiments.finetuning import (CLAIMS, PRACTICES, claims_hold, finetuning_explorer,
                                                 finetuning_sweep, measured, practice_schedules)
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
@@ -172,15 +172,6 @@ def test_gradual_unfreezing_last_layer_first():
 def test_schedules_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
-
-
-def test_early_stopped_takes_the_best_validation_record():
-    val = np.array([[0.5, 0.9], [0.7, 0.9], [0.6, 0.8]])   # (n_records, models)
-    test = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
-    chosen, acc = early_stopped(val, test)
-    assert chosen.tolist() == [1, 0] and acc.tolist() == [0.3, 0.2]   # ties: the first
-    with pytest.raises(ValueError, match="must both be"):
-        early_stopped(val, test[:2])
 
 
 def test_practice_schedules_shapes_and_lp_ft():

@@ -30,7 +30,7 @@ from mtl_lessons.data import (add_pixel_noise, load_digits_split, load_transfer_
                               make_competing_tasks, make_digit_overlay, make_sinusoid_tasks, take_labels)
 from mtl_lessons.exercises import EXERCISES, TIME_LIMIT, check, feedback, predict, reveal  # noqa: E402
 from mtl_lessons.experiments.multitask_objective import data_size_explorer, data_size_sweep, tuned_comparison  # noqa: E402
-from mtl_lessons.experiments.finetuning import (claims_hold, early_stopped, finetuning_explorer,  # noqa: E402
+from mtl_lessons.experiments.finetuning import (claims_hold, finetuning_explorer,  # noqa: E402
                                                 finetuning_sweep, measured, practice_schedules)
 from mtl_lessons.experiments.conflicting_gradients import angle_explorer, below_front_line, front_noise  # noqa: E402
 from mtl_lessons.exercises.negative_transfer import l2_sp_cost_outcome  # noqa: E402
@@ -631,8 +631,6 @@ CASES = [
     row("experiments: measured refuses a sweep without 100 labels", lambda: measured(small("finetuning")), ValueError, "n_target=100 on the grid"),
     row("experiments: measured refuses a lam sweep", lambda: measured(small("task_weighting")), ValueError, "needs the knob 'stage_steps'"),
     row("experiments: claims_hold refuses an unknown claim", lambda: claims_hold({"nope": 1.0}), AttributeError, "nope"),
-    row("experiments: early_stopped accepts lists", lambda: early_stopped([[0.5], [0.7]], [[0.1], [0.2]])),
-    row("experiments: early_stopped refuses shapes that differ", lambda: early_stopped([[0.5], [0.7]], [[0.1]]), ValueError, "must both be (n_records, ...)"),
     row("experiments: practice schedules accept np.int64", lambda: practice_schedules(np.int64(10), np.int64(2), stage_steps=np.int64(3))),
     row("experiments: practice schedules refuse trunk_scale 0", lambda: practice_schedules(100, 2, trunk_scale=0.0), ValueError, "trunk_scale=0.0"),
     row("experiments: GradNorm alphas refuse a negative alpha", lambda: gradnorm_alpha_sweep((-1.0,)), ValueError, "alphas=-1.0 is out of range (allowed: >= 0.0) (alphas[0])"),

@@ -6,11 +6,19 @@ import pytest
 import torch
 
 from mtl_lessons.data import load_digits_split
-from mtl_lessons.experiments.transferability import (CLAIMS, LRS, VARIANTS, _accuracy, fit_tuned, recovered_fraction,
+from mtl_lessons.experiments.transferability import (CLAIMS, LRS, VARIANTS, fit_tuned, recovered_fraction,
                                                      transferability_sweep)
+from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.stack import ModelStack, transfer_stack
 from mtl_lessons.train import fit_many
+
+
+def _accuracy(stack: ModelStack, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """Accuracy of every model of the stack on the same (x, y): (len(stack),)."""
+    with torch.no_grad():
+        logits = stack(x.expand(len(stack), 1, -1, -1))
+        return per_task_accuracy(logits, y.expand(len(stack), 1, -1))[:, 0].numpy()
 
 
 def test_recovered_fraction_by_hand():
@@ -106,12 +114,11 @@ def test_fit_tuned_chooses_each_models_rate_on_validation():
 
 def test_sweep_shapes_and_n0_is_the_baseline(small_sweep):
     assert small_sweep.knobs["frozen_depth"] == (0, 1, 2, 3, 4)
-    for name in (*VARIANTS, "acc_base_B"):
-        for prefix in ("", "val_", "fixed_", "lr_"):
-            full = prefix + name if prefix != "lr_" else "lr_" + name[len("acc_"):]
-            result = small_sweep.results[full]
+    for name in (*VARIANTS, "base_B"):
+        for prefix in ("acc_", "val_acc_", "fixed_acc_", "lr_"):
+            result = small_sweep.results[prefix + name]
             assert result.shape == (5, 4)
-            assert np.array_equal(result[0], small_sweep.results[full.replace(name[len("acc_"):], "base_B")][0])
+            assert np.array_equal(result[0], small_sweep.results[prefix + "base_B"][0])
     assert set(np.unique(small_sweep.results["lr_AnB"])) <= set(LRS)
     assert small_sweep.meta["acc_base_A"].mean() > 0.95
     assert small_sweep.meta["n_labels_b"] == len(load_digits_split((5, 6, 7, 8, 9)).y_train)

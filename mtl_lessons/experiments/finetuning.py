@@ -24,11 +24,10 @@ from mtl_lessons._checks import check_float, check_floats, check_int, check_ints
 from mtl_lessons.data import load_digits_split
 from mtl_lessons.experiments.transfer_objective import RATES, TransferConfig, pretrain, split_accuracies
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
-from mtl_lessons.models import copy_layers
 from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
 from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
 from mtl_lessons.sweep import Sweep, cached
-from mtl_lessons.stack import ModelStack
+from mtl_lessons.stack import ModelStack, transfer_stack
 from mtl_lessons.train import fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
@@ -49,8 +48,6 @@ PRACTICES = {  # result name (without acc_/val_) -> label; "source" is not train
     "ulmfit": "discriminative + STLR + gradual unfreezing",
 }
 FROM_PRETRAINED = tuple(p for p in PRACTICES if p not in ("source", "target_only"))  # a trunk distance exists
-
-
 LITERATURE = ("slower_trunk", "discriminative", "stlr", "gradual", "lp_ft", "ulmfit")  # the practices from papers
 
 
@@ -102,36 +99,16 @@ def practice_schedules(steps: int, n_layers: int, *, factor: float = 2.6, stage_
     """
     steps = check_int("steps", steps, low=10)
     n_layers = check_int("n_layers", n_layers, low=1)
-    stage_steps = steps // 5 if stage_steps is None else stage_steps
     trunk_scale = check_float("trunk_scale", trunk_scale, low=0.0, low_open=True)
     ones = torch.ones(steps, n_layers + 1)
-    head_only = torch.zeros(n_layers + 1)
-    head_only[-1] = 1.0
-    slower = torch.full((n_layers + 1,), trunk_scale)
-    slower[-1] = 1.0
-    lp_ft = ones.clone()
-    lp_ft[: steps // 2] = head_only
-    late = ones.clone()  # LP-FT's control: the same steps for the trunk, but no probe (nothing trains first)
-    late[: steps // 2] = 0.0
-    disc = discriminative_scales(n_layers, factor)
-    stlr = slanted_triangular(steps)[:, None]
-    gradual = gradual_unfreezing(steps, n_layers, stage_steps)
+    head_only = torch.tensor([0.0] * n_layers + [1.0])
+    first_half = torch.arange(steps)[:, None] < steps // 2  # LP-FT's probe; its control trains nothing there
+    disc, stlr = discriminative_scales(n_layers, factor), slanted_triangular(steps)[:, None]
+    gradual = gradual_unfreezing(steps, n_layers, steps // 5 if stage_steps is None else stage_steps)
     return {"target_only": ones, "linear_probe": ones * head_only, "finetune": ones, "keep_head": ones,
-            "slower_trunk": ones * slower, "discriminative": ones * disc, "stlr": ones * stlr,
-            "gradual": gradual, "lp_ft": lp_ft, "late_start": late, "ulmfit": disc * stlr * gradual}
-
-
-def early_stopped(val: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per model, the record with the best validation accuracy (the first, on ties) and its test accuracy.
-
-    val, test: (n_records, ...). Returns (chosen record index, test accuracy there), each of shape (...).
-    The test numbers play no part in the choice.
-    """
-    val, test = np.asarray(val), np.asarray(test)
-    if val.ndim < 1 or val.shape != test.shape or len(val) == 0:
-        raise ValueError(f"val {val.shape} and test {test.shape} must both be (n_records, ...), non-empty")
-    (chosen,), _, stopped = choose_on_validation(val, test, axes=(0,), higher_is_better=True)
-    return chosen, stopped
+            "slower_trunk": ones * torch.tensor([trunk_scale] * n_layers + [1.0]), "discriminative": ones * disc,
+            "stlr": ones * stlr, "gradual": gradual, "lp_ft": torch.where(first_half, head_only, ones),
+            "late_start": torch.where(first_half, 0.0, ones), "ulmfit": disc * stlr * gradual}
 
 
 def measured(sweep: Sweep) -> dict[str, float]:
@@ -143,24 +120,25 @@ def measured(sweep: Sweep) -> dict[str, float]:
     c = CLAIMS
     sweep.require(knobs=["stage_steps", "n_target"], meta=["rates", "chosen_rate"],
                   results=[f"acc_{p}" for p in PRACTICES] + ["acc_unfreeze", "acc_unfreeze_slow"], by="measured")
-    for knob, value in (("n_target", c.few), ("n_target", c.many), ("stage_steps", 0),
-                        ("stage_steps", c.longest_stage)):
-        if value not in sweep.knobs[knob]:
-            raise ValueError(f"the claims need {knob}={value} on the grid (it has {sweep.knobs[knob]})")
-    for rate in (c.fast_rate, c.slow_rate):
-        if rate not in sweep.meta["rates"]:
-            raise ValueError(f"the claims need the rate {rate} among the rates (it has {sweep.meta['rates']})")
-    stage = sweep.knobs["stage_steps"][0]
+    grids = {**sweep.knobs, "rate": sweep.meta["rates"]}
+    for name, needed in (("n_target", (c.few, c.many)), ("stage_steps", (0, c.longest_stage)),
+                         ("rate", (c.fast_rate, c.slow_rate))):
+        missing = [v for v in needed if v not in grids[name]]
+        if missing:
+            raise ValueError(f"the claims need {name}={missing[0]} on the grid (it has {grids[name]})")
     fast, slow = (sweep.meta["rates"].index(r) for r in (c.fast_rate, c.slow_rate))
 
-    def at(result, n, **point):  # (n_seeds, ...)
-        return sweep.at(result, **{"stage_steps": stage, "n_target": n, **point})
+    def at(result, n, stage_steps=sweep.knobs["stage_steps"][0]):  # (n_seeds, ...)
+        return sweep.at(result, stage_steps=stage_steps, n_target=n)
 
-    def mean(result, n, **point):
-        return float(at(result, n, **point).mean())
+    def mean(result, n, **stage):
+        return float(at(result, n, **stage).mean())
 
     def by_rate(result, n, rate):  # mean over seeds at one rate of the grid
         return float(at(result + "_by_rate", n)[:, rate].mean())
+
+    def unfreezing(result, n):  # (all layers at once, the longest stages)
+        return mean(result, n, stage_steps=0), mean(result, n, stage_steps=c.longest_stage)
 
     def early_tuned(name, n):  # rate and step chosen together on validation: per seed the best record at each
         val = np.moveaxis(at(f"curve_val_{name}_by_rate", n), -2, 0)   # rate; the rate whose best records are best
@@ -169,21 +147,18 @@ def measured(sweep: Sweep) -> dict[str, float]:
         (rate,), _ = choose_on_validation(best_val.mean(0), axes=(0,), higher_is_better=True, ties="last")
         return float(stopped[:, rate].mean())
 
-    few, many, ns, longest = c.few, c.many, sweep.knobs["n_target"], c.longest_stage
+    few, many, ns = c.few, c.many, sweep.knobs["n_target"]
     new_head = [p for p in PRACTICES if p not in ("source", "keep_head", "target_only")]  # on the pretrained trunk
     gain = {n: mean("acc_finetune", n) - mean("acc_target_only", n) for n in (few, many)}
+    once, stages = unfreezing("acc_unfreeze", many)
+    slow_once, slow_stages = unfreezing("acc_unfreeze_slow", many)
+    few_once, few_stages = unfreezing("acc_unfreeze", few)
     return {"source_head_few": mean("acc_keep_head", few) - mean("acc_source", few),
             "new_head_few": max(mean("acc_" + p, few) for p in new_head) - mean("acc_source", few),
             "pretrain_shrinks": gain[few] - gain[many],
             "literature_gain": max(mean("acc_" + p, n) - mean("acc_finetune", n) for p in LITERATURE for n in ns),
-            "unfreeze_collapse": mean("acc_unfreeze", many, stage_steps=0)
-            - mean("acc_unfreeze", many, stage_steps=longest),
-            "step_size_control": mean("acc_unfreeze_slow", many, stage_steps=longest)
-            - mean("acc_unfreeze", many, stage_steps=longest),
-            "slow_stages_level": abs(mean("acc_unfreeze_slow", many, stage_steps=0)
-                                     - mean("acc_unfreeze_slow", many, stage_steps=longest)),
-            "unfreeze_few_level": abs(mean("acc_unfreeze", few, stage_steps=0)
-                                      - mean("acc_unfreeze", few, stage_steps=longest)),
+            "unfreeze_collapse": once - stages, "step_size_control": slow_stages - stages,
+            "slow_stages_level": abs(slow_once - slow_stages), "unfreeze_few_level": abs(few_once - few_stages),
             "lp_ft_closer": by_rate("dist_lp_ft", many, slow) / by_rate("dist_late_start", many, slow),
             "lp_ft_fast_farther": by_rate("dist_lp_ft", many, fast) / by_rate("dist_finetune", many, fast),
             "lp_ft_ood_gain": max(by_rate("ood_lp_ft", many, r) - by_rate("ood_finetune", many, r)
@@ -218,18 +193,20 @@ class FinetuningConfig(TransferConfig):
         check_float("factor", self.factor, low=1.0)
 
 
-def _started(c: FinetuningConfig, pretrained: dict, jobs) -> ModelStack:
+def _started(c: FinetuningConfig, pre: ModelStack, seeds, jobs) -> ModelStack:
     """One model per job (name, rate, row, run), started as its practice starts (seed 10_000 + s): fresh for
-    target_only, the source network for keep_head, else the pretrained trunk with a new head."""
-    models = []
-    for name, _, _, run in jobs:
-        torch.manual_seed(10_000 + run["seed"])
-        models.append(model := c.net(1)())
-        if name == "keep_head":
-            model.load_state_dict(pretrained[run["seed"]].state_dict())
-        elif name != "target_only":
-            copy_layers(pretrained[run["seed"]], model, c.n_layers)
-    return ModelStack(models)
+    target_only, the pretrained network pre[seed] for keep_head, else its trunk with a new head."""
+    stacks = []
+    for name in dict.fromkeys(name for name, *_ in jobs):  # the jobs come grouped by name
+        index = [seeds.index(run["seed"]) for job, *_, run in jobs if job == name]
+        heads = [10_000 + seeds[i] for i in index]
+        if name == "target_only":
+            stacks.append(ModelStack.from_factory(c.net(1), heads))
+        elif name == "keep_head":
+            stacks.append(pre.take(index))
+        else:
+            stacks.append(transfer_stack(pre, c.net(1), c.n_layers, source_index=index, seeds=heads, freeze=False))
+    return ModelStack.concat(stacks)
 
 
 def _ood_accuracy(stack: ModelStack, clean) -> np.ndarray:
@@ -246,12 +223,11 @@ def _trained(stack: ModelStack, jobs, data: dict, clean, c: FinetuningConfig, pr
     data = [data[run["n_target"], run["seed"]] for *_, run in jobs]
     start = {name: p.detach().clone() for name, p in stack.params.items() if name.startswith("layers.")}
     xt, yt, mask = pad_tasks([[d.x_target] for d in data], [[d.y_target] for d in data])
-    x_eval = {split: torch.stack([getattr(d, f"x_{split}") for d in data])[:, None] for split in ("val", "test")}
-    y_eval = {split: torch.stack([getattr(d, f"y_{split}") for d in data])[:, None] for split in ("val", "test")}
+    sets = [[torch.stack([getattr(d, f"{xy}_{split}") for d in data])[:, None] for xy in "xy"]
+            for split in ("val", "test")]
 
     def accuracies(models):  # (M, 2): validation and test accuracy of every model
-        return torch.stack([per_task_accuracy(models(x_eval[split]), y_eval[split])[:, 0]
-                            for split in ("val", "test")], 1)
+        return torch.stack([per_task_accuracy(models(x), y)[:, 0] for x, y in sets], 1)
 
     history = fit_many(stack, xt, yt, sample_weights=mask, loss="ce", optimizer="sgd",
                        lr=torch.tensor([rate for _, rate, _, _ in jobs]), steps=c.steps,
@@ -264,13 +240,6 @@ def _trained(stack: ModelStack, jobs, data: dict, clean, c: FinetuningConfig, pr
     return {"acc": records[-1, :, 1], "val": records[-1, :, 0], "ood": _ood_accuracy(stack, clean),
             "dist": (moved / size).sqrt().numpy(), "curve_val": records[:, :, 0].T,
             "curve_test": records[:, :, 1].T}, history
-
-
-def _fill_by_rate(sweep: Sweep, name: str, flat, n_rates: int) -> None:
-    """Store a practice's result given flat with the rate outermost (rate, n_target, seed) as (stage_steps,
-    n_target, seed, ..., rate): the rate last, repeated along stage_steps (the practices do not use it)."""
-    per_rate = np.split(np.asarray(flat), n_rates)  # each: one entry per run of sweep.runs(without="stage_steps")
-    sweep.fill(name, np.stack(per_rate, -1), repeated_along="stage_steps")
 
 
 @cached
@@ -297,32 +266,30 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, progre
     pairs = sweep.runs(without="stage_steps")
     data = {(r["n_target"], r["seed"]): c.load(r["n_target"], r["seed"]) for r in pairs}
     pre = pretrain(c, [data[n_target[0], s] for s in seeds], seeds, progress)  # phase 1, one per seed
-    pretrained = {s: pre.model(i) for i, s in enumerate(seeds)}
 
     # phase 2, one job (name, rate, rate scales per step and layer, run) per model, all in one fit_many:
     # every practice at every run of by_rate (LP-FT probes at lr, then trains at the run's rate), then the
     # unfreezing grid at lr (the slow control: times join_scale once the first stage is over)
     schedules = practice_schedules(c.steps, c.n_layers, factor=c.factor, trunk_scale=c.trunk_lr_scale)
-    late = torch.arange(c.steps)[:, None] >= c.steps // 2
-    jobs = {name: [(name, r["rate"], row, r) if name != "lp_ft" else
-                   (name, c.lr, torch.where(late, row * (r["rate"] / c.lr), row), r) for r in by_rate.runs()]
-            for name, row in schedules.items()}
-    slowed = {s: torch.where(torch.arange(c.steps)[:, None] >= s, c.join_scale, 1.0) for s in stages}
-    jobs["unfreeze"] = [("unfreeze", c.lr, unfreezing[r["stage_steps"]], r) for r in sweep.runs()]
-    jobs["unfreeze_slow"] = [("unfreeze_slow", c.lr, unfreezing[r["stage_steps"]] * slowed[r["stage_steps"]], r)
-                             for r in sweep.runs()]
-    ends = np.cumsum([len(mine) for mine in jobs.values()])  # each name's models: a slice of the one stack
-    jobs_flat = [job for mine in jobs.values() for job in mine]
+    step = torch.arange(c.steps)[:, None]
+    jobs = [(name, r["rate"], row, r) if name != "lp_ft" else
+            (name, c.lr, torch.where(step >= c.steps // 2, row * (r["rate"] / c.lr), row), r)
+            for name, row in schedules.items() for r in by_rate.runs()]
+    slowed = {s: unfreezing[s] * torch.where(step >= s, c.join_scale, 1.0) for s in stages}  # the control
+    jobs += [("unfreeze", c.lr, unfreezing[r["stage_steps"]], r) for r in sweep.runs()]
+    jobs += [("unfreeze_slow", c.lr, slowed[r["stage_steps"]], r) for r in sweep.runs()]
     clean = load_digits_split(seed=0)  # the source domain's test images (out of the target's distribution)
-    desc = f"{len(schedules)} practices at {len(c.rates)} rates and the unfreezing grid, {len(jobs_flat)} models"
-    flat, history = _trained(_started(c, pretrained, jobs_flat), jobs_flat, data, clean, c, progress, desc)
-    for name, start, end in zip(jobs, [0, *ends[:-1]], ends):
+    desc = f"{len(schedules)} practices at {len(c.rates)} rates and the unfreezing grid, {len(jobs)} models"
+    flat, history = _trained(_started(c, pre, seeds, jobs), jobs, data, clean, c, progress, desc)
+    for name in dict.fromkeys(name for name, *_ in jobs):
+        mine = [i for i, job in enumerate(jobs) if job[0] == name]  # its models, in the order of its runs
         for key, values in flat.items():
             if name not in schedules and not key.startswith("curve"):
-                sweep.fill(f"{key}_{name}", values[start:end])
-            elif name in schedules and (key != "dist" or name in FROM_PRETRAINED):
-                _fill_by_rate(sweep, f"{key}_{name}_by_rate", values[start:end], len(c.rates))
-    source = ModelStack([pretrained[r["seed"]] for r in pairs])
+                sweep.fill(f"{key}_{name}", values[mine])
+            elif name in schedules and (key != "dist" or name in FROM_PRETRAINED):  # (rate, n_target, seed) flat:
+                rate_last = np.stack(np.split(values[mine], len(c.rates)), -1)  # the rate last, stage_steps unused
+                sweep.fill(f"{key}_{name}_by_rate", rate_last, repeated_along="stage_steps")
+    source = pre.take([seeds.index(r["seed"]) for r in pairs])
     scores = {**split_accuracies(source, [data[r["n_target"], r["seed"]] for r in pairs]),
               "ood_": _ood_accuracy(source, clean)}
     for prefix, flat_score in scores.items():
@@ -356,10 +323,9 @@ def finetuning_explorer(sweep: Sweep, *, value: dict | None = None) -> SweepExpl
     beside plain fine-tuning, target-only (each at its rate chosen on validation) and the source model."""
     if not isinstance(sweep, Sweep):
         raise TypeError(f"sweep must be a Sweep (from finetuning_sweep), got {type(sweep).__name__}")
-    sweep.require(knobs=["stage_steps", "n_target"], meta=["steps", "lr", "join_scale"],
+    sweep.require(knobs=["stage_steps", "n_target"], meta=["steps", "lr", "join_scale"], by="finetuning_explorer",
                   results=["acc_unfreeze", "acc_unfreeze_slow", "dist_unfreeze", "acc_source", "acc_target_only",
-                           "acc_finetune"],
-                  by="finetuning_explorer")
+                           "acc_finetune"])
     value = {"stage_steps": grid_value(sweep, "stage_steps", 20), "n_target": grid_value(sweep, "n_target", 30),
              **(value or {})}
     lr, join = sweep.meta["lr"], sweep.meta["join_scale"]

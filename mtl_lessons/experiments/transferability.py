@@ -18,7 +18,7 @@ import torch
 
 from mtl_lessons._checks import check_int, check_ints, check_keywords, check_lrs
 from mtl_lessons.data import load_digits_split, take_labels
-from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
+from mtl_lessons.metrics import choose_on_validation
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
@@ -28,12 +28,13 @@ from mtl_lessons.widgets import SweepExplorer, grid_value
 
 CLASSES_A, CLASSES_B = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 LRS = (3e-3, 1e-2, 3e-2)  # Adam's learning rates every arm chooses from, per seed, on validation
-VARIANTS = {  # result name -> (source network, frozen?, label, colour, line style)
-    "acc_BnB": ("B", True, "BnB (frozen)", PALETTE[1], "--"),
-    "acc_BnB+": ("B", False, "BnB+ (fine-tuned)", PALETTE[1], "-"),
-    "acc_AnB": ("A", True, "AnB (frozen)", PALETTE[0], "--"),
-    "acc_AnB+": ("A", False, "AnB+ (fine-tuned)", PALETTE[0], "-"),
+VARIANTS = {  # name (its results: acc_AnB, ...) -> (source network, frozen?, label, colour, line style)
+    "BnB": ("B", True, "BnB (frozen)", PALETTE[1], "--"),
+    "BnB+": ("B", False, "BnB+ (fine-tuned)", PALETTE[1], "-"),
+    "AnB": ("A", True, "AnB (frozen)", PALETTE[0], "--"),
+    "AnB+": ("A", False, "AnB+ (fine-tuned)", PALETTE[0], "-"),
 }
+RESULTS = {"acc_": "test", "val_acc_": "val", "lr_": "lr", "fixed_acc_": "fixed_test"}  # name prefix -> fit_tuned's key
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,6 @@ def recovered_fraction(base: np.ndarray, frozen: np.ndarray, fine_tuned: np.ndar
     return (fine_tuned.mean(-1) - frozen.mean(-1)) / loss
 
 
-def _accuracy(stack: ModelStack, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    """Accuracy of every model of the stack on the same (x, y): (len(stack),)."""
-    with torch.no_grad():
-        logits = stack(x.expand(len(stack), 1, -1, -1))
-        return per_task_accuracy(logits, y.expand(len(stack), 1, -1))[:, 0].numpy()
-
-
 def _scores(stack: ModelStack, sets) -> np.ndarray:
     """(len(sets), 2, len(stack)): accuracy and mean cross-entropy of every model on every (x, y) of sets."""
     out = []
@@ -133,14 +127,6 @@ def fit_tuned(stack: ModelStack, x, y, *, lrs, steps: int, val_test, sample_weig
             "stack": big.take((j * n + models).tolist())}
 
 
-KEYS = {"": "test", "val_": "val", "lr_": "lr", "fixed_": "fixed_test"}  # result prefix -> fit_tuned's key
-
-
-def _named(prefix: str, variant: str) -> str:
-    """acc_AnB -> acc_AnB, val_acc_AnB, fixed_acc_AnB, lr_AnB."""
-    return prefix + variant if prefix in ("", "val_", "fixed_") else prefix + variant[len("acc_"):]
-
-
 def _base_networks(split: dict, b_train: list, seeds, net, tune: dict) -> tuple[dict, list]:
     """The networks transfer starts from: one on A and one on B per seed, each at its rate chosen on its own
     task's validation split (one stack; B's smaller sets are padded and masked). Returns (fit_tuned's dict
@@ -153,6 +139,32 @@ def _base_networks(split: dict, b_train: list, seeds, net, tune: dict) -> tuple[
                       val_test=dict(sets=sets, val=[0] * n + [1] * n, test=[2] * n + [3] * n),
                       desc=f"base networks on A and on B, {len(tune['lrs'])} rates", **tune)
     return based, sets
+
+
+def _transferred(based: dict, sets: list, b_train: list, seeds, net, depths, tune: dict) -> dict:
+    """fit_tuned's results for every (depth, variant), each for n_seeds new networks on B whose first `depth`
+    hidden layers come from the base networks (based["stack"]: A's, then B's) and whose upper layers and head
+    start fresh (seed 20_000 + s). The fine-tuned ones (nothing frozen) train in one stack, the frozen ones in
+    one stack per depth."""
+    n, found = len(seeds), {}
+    x_b = torch.stack([xb for xb, _ in b_train])[:, None]  # (n_seeds, 1, n_b, 64): seed j's B images
+    y_b, fresh = torch.stack([yb for _, yb in b_train])[:, None], [20_000 + s for s in seeds]
+
+    def train(runs, freeze, desc):  # runs: (depth, variant), n_seeds models each
+        stack = ModelStack.concat([transfer_stack(based["stack"], net, d, seeds=fresh, freeze=freeze,
+                                                  source_index=range(n) if VARIANTS[v][0] == "A" else range(n, 2 * n))
+                                   for d, v in runs])
+        chosen = fit_tuned(stack, x_b.repeat(len(runs), 1, 1, 1), y_b.repeat(len(runs), 1, 1),
+                           val_test=dict(sets=sets[1::2], val=[0] * n * len(runs), test=[1] * n * len(runs)),
+                           desc=desc, **tune)
+        found.update({run: {key: chosen[key][i * n:(i + 1) * n] for key in RESULTS.values()}
+                      for i, run in enumerate(runs)})
+
+    tuned, rates = [(d, v) for d in depths for v in VARIANTS if not VARIANTS[v][1]], len(tune["lrs"])
+    train(tuned, False, f"fine-tuned transfers, {len(tuned) * n} x {rates} rates")
+    for d in depths:
+        train([(d, v) for v in VARIANTS if VARIANTS[v][1]], True, f"frozen transfers, n = {d}, {rates} rates")
+    return found
 
 
 @cached
@@ -173,8 +185,7 @@ def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4
     its own per seed); None uses all of B's training split. A always uses all of its own.
     """
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
-    n_layers = check_keywords(n_layers=n_layers)["n_layers"]
-    check_keywords(hidden=hidden, progress=progress, steps=steps)
+    n_layers = check_keywords(n_layers=n_layers, hidden=hidden, progress=progress, steps=steps)["n_layers"]
     tune = dict(lrs=check_lrs(lrs), steps=steps, progress=progress)
     sweep = Sweep({"frozen_depth": tuple(range(n_layers + 1))}, seeds)
     split = {"A": load_digits_split(CLASSES_A, seed=0), "B": load_digits_split(CLASSES_B, seed=0)}
@@ -188,31 +199,13 @@ def transferability_sweep(seeds=range(5), *, hidden: int = 32, n_layers: int = 4
         return MultiTaskNet(64, hidden, n_layers, 1, len(CLASSES_B), sharing_depth=n_layers)
 
     based, sets = _base_networks(split, b_train, seeds, net, tune)
-    found = {(key, name, 0): based[key][n:] for key in KEYS.values() for name in VARIANTS}  # n = 0: the baseline
-
-    # the transferred networks: fine-tuned ones (nothing frozen) all in one stack; frozen ones one stack per n
-    x_b = torch.stack([xb for xb, _ in b_train])[:, None]  # (n_seeds, 1, n_b, 64): seed j's B images
-    y_b, fresh = torch.stack([yb for _, yb in b_train])[:, None], [20_000 + s for s in seeds]  # fresh: upper layers
-
-    def train(runs, freeze, desc):  # runs: (depth, variant), n_seeds models each
-        stack = ModelStack.concat([transfer_stack(based["stack"], net, d, seeds=fresh, freeze=freeze,
-                                                  source_index=range(n) if VARIANTS[v][0] == "A" else range(n, 2 * n))
-                                   for d, v in runs])
-        chosen = fit_tuned(stack, x_b.repeat(len(runs), 1, 1, 1), y_b.repeat(len(runs), 1, 1),
-                           val_test=dict(sets=sets[1::2], val=[0] * n * len(runs), test=[1] * n * len(runs)),
-                           desc=desc, **tune)
-        for key in KEYS.values():
-            found.update({(key, v, d): row for (d, v), row in zip(runs, np.split(chosen[key], len(runs)))})
-
-    depths = sweep.knobs["frozen_depth"][1:]
-    tuned = [(d, v) for d in depths for v in VARIANTS if not VARIANTS[v][1]]
-    train(tuned, False, f"fine-tuned transfers, {len(tuned) * n} x {len(lrs)} rates")
-    for d in depths:
-        train([(d, v) for v in VARIANTS if VARIANTS[v][1]], True, f"frozen transfers, n = {d}, {len(lrs)} rates")
-    for prefix, key in KEYS.items():
+    baseline = {key: based[key][n:] for key in RESULTS.values()}  # B's base networks: every variant at n = 0
+    depths = sweep.knobs["frozen_depth"]
+    found = _transferred(based, sets, b_train, seeds, net, depths[1:], tune)
+    for prefix, key in RESULTS.items():
         for v in VARIANTS:
-            sweep.fill(_named(prefix, v), np.concatenate([found[key, v, d] for d in sweep.knobs["frozen_depth"]]))
-        sweep.fill(_named(prefix, "acc_base_B"), np.tile(based[key][n:], len(sweep.knobs["frozen_depth"])))
+            sweep.fill(prefix + v, np.concatenate([found.get((d, v), baseline)[key] for d in depths]))
+        sweep.fill(prefix + "base_B", baseline[key], repeated_along="frozen_depth")
     sweep.meta.update(acc_base_A=based["test"][:n], lr_base_A=based["lr"][:n], hidden=hidden, n_layers=n_layers,
                       steps=steps, lrs=tune["lrs"], n_labels_b=len(b_train[0][1]))
     return sweep
@@ -223,10 +216,10 @@ def transferability_explorer(sweep: Sweep, *, value: int | None = None) -> Sweep
     value=None starts at n = 2, or the grid's nearest."""
     if not isinstance(sweep, Sweep):
         raise TypeError(f"sweep must be a Sweep (from transferability_sweep), got {type(sweep).__name__}")
-    sweep.require(knobs=["frozen_depth"], results=["acc_base_B", *VARIANTS], by="transferability_explorer")
+    sweep.require(knobs=["frozen_depth"], results=["acc_base_B", *(f"acc_{v}" for v in VARIANTS)],
+                  by="transferability_explorer")
     value = grid_value(sweep, "frozen_depth", 2) if value is None else value
-    depths = np.array(sweep.knobs["frozen_depth"])
-    lowest = min(sweep.results[name].mean(-1).min() for name in VARIANTS)
+    lowest = min(sweep.results["acc_" + v].mean(-1).min() for v in VARIANTS)
     ylim = (max(0.0, np.floor(lowest * 10 - 0.5) / 10), 1.01)
 
     def draw(axes, point):
@@ -236,20 +229,20 @@ def transferability_explorer(sweep: Sweep, *, value: int | None = None) -> Sweep
         ax.axhline(base.mean(), color="0.3", lw=1, ls=":", label="baseline B (from scratch)")
         ax.axhspan(base.mean() - base.std(), base.mean() + base.std(), color="0.5", alpha=0.15, lw=0)
         for name, (_, frozen, label, color, style) in VARIANTS.items():
-            plot_seed_band(depths, sweep.curve(name, "frozen_depth")[1], ax=ax, color=color, highlight=n, label=label,
+            plot_seed_band(*sweep.curve("acc_" + name, "frozen_depth"), ax=ax, color=color, highlight=n, label=label,
                            marker="o" if frozen else "s")
             ax.lines[-2].set_linestyle(style)  # the mean's line (the last one marks n)
-        ax.set(xticks=depths, ylim=ylim, xlabel="n, hidden layers copied from the first network",
-               ylabel="test accuracy on B (digits 5–9)",
+        ax.set(xticks=sweep.knobs["frozen_depth"], ylim=ylim, ylabel="test accuracy on B (digits 5–9)",
+               xlabel="n, hidden layers copied from the first network",
                title=f"Transfer by depth: mean ± sd over {len(sweep.seeds)} seeds")
         ax.legend(fontsize=7, loc="lower left")
-        values = [sweep.at(name, frozen_depth=n) for name in ("acc_base_B", *VARIANTS)]
-        bars = ax_bar.bar(["base B", *(label.split(" ")[0] for _, _, label, _, _ in VARIANTS.values())],
-                          [v.mean() for v in values], yerr=[v.std() for v in values], capsize=3,
-                          color=["0.5", *(color for *_, color, _ in VARIANTS.values())])
-        for bar, v, variant in zip(bars, values, (None, *VARIANTS.values())):
-            if variant and variant[1]:  # frozen: hatched
-                bar.set(hatch="//", facecolor="white", edgecolor=variant[3])
+        values = [sweep.at("acc_" + name, frozen_depth=n) for name in ("base_B", *VARIANTS)]
+        bars = ax_bar.bar(["base B", *VARIANTS], [v.mean() for v in values], yerr=[v.std() for v in values],
+                          capsize=3, color=["0.5", *(color for *_, color, _ in VARIANTS.values())])
+        for bar, (_, frozen, _, color, _) in zip(bars[1:], VARIANTS.values()):
+            if frozen:  # hatched
+                bar.set(hatch="//", facecolor="white", edgecolor=color)
+        for bar, v in zip(bars, values):
             ax_bar.text(bar.get_x() + bar.get_width() / 2, ylim[0] + 0.01, f"{v.mean():.3f}", ha="center",
                         va="bottom", fontsize=8)
         ax_bar.set(ylim=ylim, ylabel="test accuracy on B", title=f"At n = {n}: mean ± sd over seeds")

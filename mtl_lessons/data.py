@@ -1,6 +1,7 @@
 """Task families for the course, all made offline: seeded synthetic regression
-tasks with a relatedness knob (and two clusters of them, for task groupings), and
-classification tasks built from scikit-learn's bundled 8x8 digits (no download)."""
+tasks with a relatedness knob (and two clusters of them, for task groupings),
+classification tasks built from scikit-learn's bundled 8x8 digits (no download), and
+the Palmer penguins with their cross-validation sets (penguin_cv_sets)."""
 
 from __future__ import annotations
 

@@ -49,13 +49,19 @@ class ModelSelectionClaims:
     three seeds): the winner's curse beyond its control, depth 2 - depth 0 at one setting and tuned, the body-mass
     gap at lr 0.1 on its own."""
 
-    cv_regret_mean: float = 3.5  # test Δm of the CV choice: on average within this many points of the grid's best (worst 2.64)
+    # test Δm of the CV choice: on average within this many points of the grid's best (worst 2.64) ...
+    cv_regret_mean: float = 3.5
     cv_regret_max: float = 6.0  # ... and for every seed within this many (worst 4.81)
-    cv_regret_share: float = 0.35  # ... a gap of at most this share of the grid's range (best - worst test Δm), on average (worst 0.22)
-    cv_over_mean: float = 1.0  # the CV choice's test Δm beats the grid's mean test Δm by this many points, mean over seeds (worst 1.82)
-    chinstrap_acc_gap: float = 0.05  # "is it a Chinstrap?": the majority rule's test accuracy beats the model's by this, every seed (worst 0.095) ...
-    chinstrap_f1_gap: float = 0.07  # ... while its macro-F1 is below the model's by at least this, every seed (worst 0.103)
-    mass_gap_closes: float = 0.6  # λ = 1: the CV body-mass RMSE gap (depth 0 − depth 2) is smaller at lr 0.3 than at lr 0.1 on at least this share of the seeds (every group of three: ≥ 2 of 3; 20 of 22 seeds)
+    # ... a gap of at most this share of the grid's range (best - worst test Δm), on average (worst 0.22)
+    cv_regret_share: float = 0.35
+    # the CV choice's test Δm beats the grid's mean test Δm by this many points, mean over seeds (worst 1.82)
+    cv_over_mean: float = 1.0
+    # "is it a Chinstrap?": the majority rule's test accuracy beats the model's by this, every seed (worst 0.095) ...
+    chinstrap_acc_gap: float = 0.05
+    chinstrap_f1_gap: float = 0.07  # ... while its macro-F1 is at least this below the model's, every seed (worst 0.103)
+    # λ = 1: the CV body-mass RMSE gap (depth 0 − depth 2) is smaller at lr 0.3 than at lr 0.1 on at least this share
+    # of the seeds (every group of three: ≥ 2 of 3; 20 of 22 seeds)
+    mass_gap_closes: float = 0.6
 
 
 CLAIMS = ModelSelectionClaims()

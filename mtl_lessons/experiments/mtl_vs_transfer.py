@@ -150,7 +150,8 @@ def grouping_sweep(seeds=range(5), *, n_groups=None, progress: bool = True, **se
     """
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
     check_size("the number of seeds", len(seeds), MAX_SEEDS)
-    cfg, progress = GroupingConfig(**check_settings(GroupingConfig, settings, by="grouping_sweep")), check_keywords(progress=progress)["progress"]
+    cfg = GroupingConfig(**check_settings(GroupingConfig, settings, by="grouping_sweep"))
+    progress = check_keywords(progress=progress)["progress"]
     data = [make_cluster_tasks(cfg.n_per_cluster, cfg.n_train, freqs=cfg.freqs, noise=cfg.noise, n_val=cfg.n_val,
                                seed=s) for s in seeds]
     n_tasks = data[0].n_tasks
@@ -175,8 +176,9 @@ def grouping_sweep(seeds=range(5), *, n_groups=None, progress: bool = True, **se
     by_k = _arm([(run["n_groups"], seeds.index(run["seed"])) for run in sweep.runs()], groupings, mse)
     for name, key in (("val_mse", "val"), ("test_mse", "test"), ("test_mse_tasks", "test_tasks"), ("groups", "groups")):
         sweep.fill(name, by_k[key])
-    controls = {name: _arm([(name, s) for s in every_seed], groupings, mse) for name in ("random", "clustering", "planted")}
-    controls = {"wide": {"val": wide_val.mean(-1), "test": wide_test.mean(-1)}, **controls}
+    controls = {"wide": {"val": wide_val.mean(-1), "test": wide_test.mean(-1)}}
+    for arm in ("random", "clustering", "planted"):  # the 2-group controls
+        controls[arm] = _arm([(arm, s) for s in every_seed], groupings, mse)
     choices = {"all together (affinity)": chosen, "wide": wide_chosen, **arm_choices}  # arm: (rate index, step)
     n_params = {k: k * sharing_parameter_count(1, cfg.hidden, cfg.n_layers, n_tasks, sharing_depth=cfg.n_layers)
                 for k in ks}

@@ -177,8 +177,7 @@ def grouping_sweep(seeds=range(5), *, n_groups=None, progress: bool = True, **se
     for name, key in (("val_mse", "val"), ("test_mse", "test"), ("test_mse_tasks", "test_tasks"), ("groups", "groups")):
         sweep.fill(name, by_k[key])
     controls = {"wide": {"val": wide_val.mean(-1), "test": wide_test.mean(-1)}}
-    for arm in ("random", "clustering", "planted"):  # the 2-group controls
-        controls[arm] = _arm([(arm, s) for s in every_seed], groupings, mse)
+    controls |= {a: _arm([(a, s) for s in every_seed], groupings, mse) for a in ("random", "clustering", "planted")}
     choices = {"all together (affinity)": chosen, "wide": wide_chosen, **arm_choices}  # arm: (rate index, step)
     n_params = {k: k * sharing_parameter_count(1, cfg.hidden, cfg.n_layers, n_tasks, sharing_depth=cfg.n_layers)
                 for k in ks}

@@ -1,6 +1,7 @@
 """Task families for the course, all made offline: seeded synthetic regression
-tasks with a relatedness knob (and two clusters of them, for task groupings), and
-classification tasks built from scikit-learn's bundled 8x8 digits (no download)."""
+tasks with a relatedness knob (and two clusters of them, for task groupings),
+classification tasks built from scikit-learn's bundled 8x8 digits (no download), and
+the Palmer penguins with their cross-validation sets (penguin_cv_sets)."""
 
 from __future__ import annotations
 
@@ -485,6 +486,49 @@ def load_penguin_tasks(*, test_size: float = 0.25, val_size: float = 0.2, seed: 
                         dropped={"no measurement at all": int(no_measurement.sum()),
                                  "sex not recorded": int(no_sex.sum())})
 
+
+
+def penguin_strata(y: torch.Tensor) -> np.ndarray:
+    """Species × sex of each penguin (y as PenguinTasks'): the classes a stratified split keeps in proportion."""
+    return (2 * y[:, 0] + y[:, 1]).long().numpy()
+
+
+def standardise(x_fit: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(x - mean) / sd with the mean and sd of x_fit's rows only (never of the rows scored later)."""
+    mean, sd = x_fit.mean(0), x_fit.std(0)
+    return tuple((x - mean) / sd for x in (x_fit, *others))
+
+
+@dataclass
+class FitAndScore:
+    """Rows to train one model on, standardised with their own statistics, and the rows it is scored on."""
+
+    x: torch.Tensor  # (n, 3) features
+    y: list  # the three tasks' targets: species, sex, body mass (standardised)
+    x_score: torch.Tensor  # the scored rows' features
+    y_score: torch.Tensor  # (n_scored, 3) the scored rows' targets, body mass in grams
+    mass_stats: tuple  # body mass mean and sd (g) of the rows it trains on
+
+
+def penguin_cv_sets(seed: int, n_folds: int) -> list[FitAndScore]:
+    """One seed's training sets of the penguins: n_folds folds of the development rows (StratifiedKFold by species
+    × sex, each scored on its held-out part), then the training split (scored on the validation split), then the
+    development set (scored on the test set). The seed picks the split and the folds."""
+    from sklearn.model_selection import StratifiedKFold
+
+    n_folds = check_int("n_folds", n_folds, low=2, high=10)
+    data = load_penguin_tasks(seed=seed)
+    x_dev, y_dev = data.x_dev, data.y_dev
+    folds = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(x_dev.numpy(), penguin_strata(y_dev))
+    sets = [(x_dev[fit_rows], y_dev[fit_rows], x_dev[score_rows], y_dev[score_rows]) for fit_rows, score_rows in folds]
+    sets += [(data.x_train, data.y_train, data.x_val, data.y_val), (x_dev, y_dev, data.x_test, data.y_test)]
+    out = []
+    for x_fit, y_fit, x_score, y_score in sets:
+        x_fit, x_score = standardise(x_fit, x_score)
+        (mass,) = standardise(y_fit[:, 2:])
+        out.append(FitAndScore(x_fit, [y_fit[:, 0], y_fit[:, 1], mass[:, 0]], x_score, y_score,
+                               (y_fit[:, 2].mean().item(), y_fit[:, 2].std().item())))
+    return out
 
 @dataclass
 class ClusterTasks:

@@ -42,8 +42,9 @@ from mtl_lessons.experiments.negative_transfer import (negative_transfer_data,  
                                                         negative_transfer_explorer, negative_transfer_gap,
                                                         negative_transfer_sweep, ntg_table, shuffle_labels)
 from mtl_lessons.experiments.model_selection import (accuracy_vs_f1_case, cv_choice, delta_m_table,  # noqa: E402
-                                                     macro_f1_many, penguin_cv_explorer, penguin_cv_sweep,
-                                                     sparse_vs_tuned, standardise)
+                                                     penguin_cv_explorer, penguin_cv_sweep, sparse_vs_tuned)
+from mtl_lessons.data import penguin_cv_sets, standardise  # noqa: E402
+from mtl_lessons.metrics import macro_f1_many  # noqa: E402
 from mtl_lessons.experiments.sharing_depth import (digit_overlay_sweep, sharing_depth_explorer,  # noqa: E402
                                                    sharing_depth_sweep)
 from mtl_lessons.affinity import affinity_groups, lookahead_affinity, random_partition  # noqa: E402
@@ -294,6 +295,8 @@ CASES = [
     row("data: penguins refuse test_size 0.9", lambda: load_penguin_tasks(test_size=0.9), ValueError, "test_size=0.9"),
     row("data: penguins refuse sizes leaving nothing", lambda: load_penguin_tasks(test_size=0.45, val_size=0.45), ValueError, "too little to train on"),
     row("data: penguins refuse str seed", lambda: load_penguin_tasks(seed="1"), TypeError, "seed='1'"),
+    row("data: penguin_cv_sets refuses 1 fold", lambda: penguin_cv_sets(0, 1), ValueError, "n_folds=1"),
+    row("data: penguin_cv_sets refuses a negative seed", lambda: penguin_cv_sets(-1, 3), ValueError, "seed=-1"),
 
     # models
     row("models: net accepts np ints", lambda: MultiTaskNet(np.int64(1), np.int32(4), 2, 3, sharing_depth=np.int64(1))),

@@ -20,11 +20,11 @@ import pytest
 import torch
 from sklearn.metrics import f1_score
 
-from mtl_lessons.data import load_penguin_tasks
+from mtl_lessons.data import load_penguin_tasks, standardise
 from mtl_lessons.experiments.model_selection import (CLAIMS, LOWER_IS_BETTER, accuracy_vs_f1_case, baseline_metrics,
                                                      baseline_settings, cv_choice, cv_optimism, delta_m_table,
-                                                     delta_m_parts, macro_f1_many, mass_gap, mean_per_model, penguin_cv_sweep,
-                                                     standardise)
+                                                     delta_m_parts, mass_gap, penguin_cv_sweep)
+from mtl_lessons.metrics import macro_f1_many, mean_per_model
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.objectives import task_losses
 from mtl_lessons.stack import ModelStack

@@ -15,8 +15,8 @@ import torch
 from mtl_lessons.affinity import affinity_groups, canonical, lookahead_affinity, random_partition, search_groups
 from mtl_lessons.data import make_cluster_tasks
 from mtl_lessons.experiments.mtl_vs_transfer import (CLAIMS, GroupingConfig, _fit_tuned, _matched_hidden, backward_cost,
-                                                   geometric_mean_ratio, grouping_sweep, share_below,
-                                                   transfer_vs_multitask)
+                                                   grouping_sweep, transfer_vs_multitask)
+from mtl_lessons.metrics import geometric_mean_ratio, share_below
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.stack import ModelStack
 from mtl_lessons.train import fit_many

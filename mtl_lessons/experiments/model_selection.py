@@ -5,11 +5,10 @@ behind chapter 10's explorer.
 Every (λ, depth, learning rate, seed) is trained n_folds + 2 times, all at once with fit_many:
 once per fold (scored on that fold's held-out part), once on the training split alone (scored on
 the validation split: the single-split alternative to cross-validation), and once on the whole
-development set (train + validation, scored on the test set). The folds come from scikit-learn's
-StratifiedKFold, macro-F1 from sklearn.metrics (accuracy and RMSE as means per model, which a test
-checks against sklearn's); features and body mass are standardised with
-statistics of the rows each model trains on. The task weights are (1, 1, λ): λ weighs the
-body-mass regression (a squared error) against the two cross-entropies.
+development set (train + validation, scored on the test set): data.penguin_cv_sets, with scikit-learn's
+StratifiedKFold, features and body mass standardised with statistics of the rows each model trains on;
+metrics.penguin_metrics scores them (macro-F1 by sklearn.metrics). The task weights are (1, 1, λ): λ weighs
+the body-mass regression (a squared error) against the two cross-entropies.
 """
 
 from __future__ import annotations
@@ -21,8 +20,8 @@ import torch
 from tqdm.auto import tqdm
 
 from mtl_lessons._checks import check_floats, check_int, check_ints, check_keywords
-from mtl_lessons.data import PenguinTasks, load_penguin_tasks
-from mtl_lessons.metrics import choose_on_validation, delta_m
+from mtl_lessons.data import PenguinTasks, load_penguin_tasks, penguin_cv_sets
+from mtl_lessons.metrics import choose_on_validation, delta_m, penguin_metrics
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
@@ -50,108 +49,22 @@ class ModelSelectionClaims:
     three seeds): the winner's curse beyond its control, depth 2 - depth 0 at one setting and tuned, the body-mass
     gap at lr 0.1 on its own."""
 
-    cv_regret_mean: float = 3.5  # test Δm of the CV choice: on average within this many points of the grid's best (worst 2.64)
+    # test Δm of the CV choice: on average within this many points of the grid's best (worst 2.64) ...
+    cv_regret_mean: float = 3.5
     cv_regret_max: float = 6.0  # ... and for every seed within this many (worst 4.81)
-    cv_regret_share: float = 0.35  # ... a gap of at most this share of the grid's range (best - worst test Δm), on average (worst 0.22)
-    cv_over_mean: float = 1.0  # the CV choice's test Δm beats the grid's mean test Δm by this many points, mean over seeds (worst 1.82)
-    chinstrap_acc_gap: float = 0.05  # "is it a Chinstrap?": the majority rule's test accuracy beats the model's by this, every seed (worst 0.095) ...
-    chinstrap_f1_gap: float = 0.07  # ... while its macro-F1 is below the model's by at least this, every seed (worst 0.103)
-    mass_gap_closes: float = 0.6  # λ = 1: the CV body-mass RMSE gap (depth 0 − depth 2) is smaller at lr 0.3 than at lr 0.1 on at least this share of the seeds (every group of three: ≥ 2 of 3; 20 of 22 seeds)
+    # ... a gap of at most this share of the grid's range (best - worst test Δm), on average (worst 0.22)
+    cv_regret_share: float = 0.35
+    # the CV choice's test Δm beats the grid's mean test Δm by this many points, mean over seeds (worst 1.82)
+    cv_over_mean: float = 1.0
+    # "is it a Chinstrap?": the majority rule's test accuracy beats the model's by this, every seed (worst 0.095) ...
+    chinstrap_acc_gap: float = 0.05
+    chinstrap_f1_gap: float = 0.07  # ... while its macro-F1 is at least this below the model's, every seed (worst 0.103)
+    # λ = 1: the CV body-mass RMSE gap (depth 0 − depth 2) is smaller at lr 0.3 than at lr 0.1 on at least this share
+    # of the seeds (every group of three: ≥ 2 of 3; 20 of 22 seeds)
+    mass_gap_closes: float = 0.6
 
 
 CLAIMS = ModelSelectionClaims()
-
-
-def standardise(x_fit: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """(x - mean) / sd with the mean and sd of x_fit's rows only (never of the rows scored later)."""
-    mean, sd = x_fit.mean(0), x_fit.std(0)
-    return tuple((x - mean) / sd for x in (x_fit, *others))
-
-
-def macro_f1_many(y: np.ndarray, pred: np.ndarray, model: np.ndarray, n_classes: int) -> np.ndarray:
-    """Macro-F1 of many models in one call of sklearn's f1_score: (n_models,).
-
-    y, pred, model: one entry per scored example (model = which model it belongs to). Each model's
-    classes get label ids of their own (model * n_classes + class), so f1_score(average=None)
-    returns every (model, class) F1; a model's macro-F1 is the mean over its classes, exactly
-    f1_score(its y, its pred, average="macro") when each of its classes occurs in y (a test checks it).
-    """
-    n_models = int(model.max()) + 1
-    labels = np.arange(n_models * n_classes)
-    from sklearn.metrics import f1_score  # sklearn is imported on first use: it takes ~1 s
-
-    per_class = f1_score(model * n_classes + y, model * n_classes + pred, labels=labels, average=None,
-                         zero_division=0.0)
-    return per_class.reshape(n_models, n_classes).mean(1)
-
-
-def mean_per_model(values: np.ndarray, model: np.ndarray) -> np.ndarray:
-    """The mean of values[i] over each model's entries (model[i] = which model entry i belongs to): (n_models,).
-
-    One np.bincount for all models: accuracy_score and mean_squared_error model by model give the same
-    numbers (a test checks it) but cost ~0.3 ms of argument checks per call, 0.4 s for chapter 10's grid.
-    """
-    return np.bincount(model, weights=values) / np.bincount(model)
-
-
-def penguin_metrics(out: torch.Tensor, y: list[torch.Tensor], mass_stats: list[tuple[float, float]]
-                    ) -> dict[str, np.ndarray]:
-    """The metrics of every model's outputs out[m] (3, n_m, 3) against y[m] (n_m, 3): (n_models,) each.
-
-    Macro-F1 by sklearn's f1_score; accuracy and RMSE (in grams) as means per model (mean_per_model).
-    """
-    if not all(torch.isfinite(o).all() for o in out):
-        raise FloatingPointError("training diverged (non-finite outputs): the body-mass task's SGD step is lam * lr; "
-                                 "use a smaller lam or lr")
-    species = np.concatenate([o[0].argmax(-1).numpy() for o in out])
-    sex = np.concatenate([o[1, :, :2].argmax(-1).numpy() for o in out])  # sex is trained on its head's first two logits
-    mass = np.concatenate([o[2, :, 0].double().numpy() * sd + mean for o, (mean, sd) in zip(out, mass_stats)])  # grams
-    model = np.concatenate([np.full(len(t), m) for m, t in enumerate(y)])
-    flat = torch.cat(y).double().numpy()
-    labels = flat[:, :2].astype(np.int64)
-    return {"f1_species": macro_f1_many(labels[:, 0], species, model, 3),
-            "acc_species": mean_per_model(labels[:, 0] == species, model),
-            "f1_sex": macro_f1_many(labels[:, 1], sex, model, 2),
-            "acc_sex": mean_per_model(labels[:, 1] == sex, model),
-            "rmse_mass": np.sqrt(mean_per_model((flat[:, 2] - mass) ** 2, model))}
-
-
-def strata(y: torch.Tensor) -> np.ndarray:
-    """Species × sex, the classes StratifiedKFold keeps in proportion in every fold."""
-    return (2 * y[:, 0] + y[:, 1]).long().numpy()
-
-
-@dataclass
-class _Job:
-    """One training set of one seed, standardised with its own rows' statistics, and the rows it is scored on."""
-
-    seed: int  # the seed's place in the sweep's seeds
-    slot: int  # where its scores go: fold 0 .. n_folds - 1; n_folds: the validation split; n_folds + 1: test
-    x: torch.Tensor  # (n, 3) features
-    y: list  # the three tasks' targets: species, sex, body mass (standardised)
-    x_score: torch.Tensor  # the scored rows' features
-    y_score: torch.Tensor  # (n_scored, 3) the scored rows' targets, body mass in grams
-    mass_stats: tuple  # body mass mean and sd (g) of the rows it trains on
-
-
-def _penguin_jobs(seeds, n_folds: int) -> list[_Job]:
-    """Every training set of every seed: its folds, the training split (scored on the validation split),
-    the development set (scored on the test set)."""
-    from sklearn.model_selection import StratifiedKFold
-
-    jobs = []
-    for i, seed in enumerate(seeds):
-        data = load_penguin_tasks(seed=seed)
-        x_dev, y_dev = data.x_dev, data.y_dev
-        folds = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(x_dev.numpy(), strata(y_dev))
-        sets = [(x_dev[fit_rows], y_dev[fit_rows], x_dev[score_rows], y_dev[score_rows]) for fit_rows, score_rows in folds]
-        sets += [(data.x_train, data.y_train, data.x_val, data.y_val), (x_dev, y_dev, data.x_test, data.y_test)]
-        for slot, (x_fit, y_fit, x_score, y_score) in enumerate(sets):
-            x_fit, x_score = standardise(x_fit, x_score)
-            (mass,) = standardise(y_fit[:, 2:])
-            jobs.append(_Job(i, slot, x_fit, [y_fit[:, 0], y_fit[:, 1], mass[:, 0]], x_score, y_score,
-                             (y_fit[:, 2].mean().item(), y_fit[:, 2].std().item())))
-    return jobs
 
 
 @cached
@@ -171,49 +84,55 @@ def penguin_cv_sweep(lams=LAMBDAS, depths=DEPTHS, lrs=LRS, seeds=range(3), *, n_
     n_folds = check_int("n_folds", n_folds, low=2, high=10)
     check_keywords(hidden=hidden, n_layers=n_layers, steps=steps, progress=progress)
     sweep = Sweep({"lam": lams, "depth": depths, "lr": lrs}, seeds)
-    jobs = _penguin_jobs(seeds, n_folds)
+    # every training set of every seed, {(seed index, slot): FitAndScore}; slot: fold 0 .. n_folds - 1, then
+    # n_folds (trained on the training split, scored on validation), n_folds + 1 (on the development set, on test)
+    sets = {(i, slot): fit_and_score for i, seed in enumerate(seeds)
+            for slot, fit_and_score in enumerate(penguin_cv_sets(seed, n_folds))}
     run_of = {tuple(r.values()): i for i, r in enumerate(sweep.runs())}
     found = {m: np.zeros((len(run_of), n_folds + 2)) for m in METRICS}  # per run: each fold, validation, test
     # one stack per depth (the architecture changes with it) and row count: the folds and the training
     # split have ~200 rows, the development set 249, padded apart so that no model computes 50 rows of padding
-    groups = [[job for job in jobs if job.slot <= n_folds], [job for job in jobs if job.slot > n_folds]]
+    groups = [[key for key in sets if key[1] <= n_folds], [key for key in sets if key[1] > n_folds]]
     with tqdm(total=len(depths) * len(groups) * steps, desc=f"training {len(sweep.runs()) * (n_folds + 2)} models",
               disable=not progress, delay=PROGRESS_DELAY_S, leave=False) as bar:
         for depth in depths:
             points = [p for p in sweep.points() if p["depth"] == depth]  # every (lam, lr) at this depth
             for group in groups:
-                models = [(p, job) for p in points for job in group]
-                for m, values in _train_and_score(models, group, seeds, hidden, n_layers, steps, bar).items():
-                    for (p, job), value in zip(models, values):
-                        found[m][run_of[p["lam"], depth, p["lr"], seeds[job.seed]], job.slot] = value
+                models = [(p, key) for p in points for key in group]
+                for m, values in _train_and_score(models, sets, seeds, hidden, n_layers, steps, bar).items():
+                    for (p, (i, slot)), value in zip(models, values):
+                        found[m][run_of[p["lam"], depth, p["lr"], seeds[i]], slot] = value
     for kind, at in (("cv", slice(0, n_folds)), ("val", n_folds), ("test", n_folds + 1)):
         for m, flat in found.items():
             sweep.fill(f"{kind}_{m}", flat[:, at])
+    last = sets[len(seeds) - 1, n_folds + 1]
     sweep.meta.update(n_folds=n_folds, hidden=hidden, n_layers=n_layers, steps=steps,
-                      n_dev=len(jobs[-1].x), n_test=len(jobs[-1].x_score))
+                      n_dev=len(last.x), n_test=len(last.x_score))
     return sweep
 
 
-def _train_and_score(models: list, group: list[_Job], seeds, hidden: int, n_layers: int, steps: int, bar
+def _train_and_score(models: list, sets: dict, seeds, hidden: int, n_layers: int, steps: int, bar
                      ) -> dict[str, np.ndarray]:
-    """One stack, one model per (grid point, job) of `models` (every point x `group`, at one depth), trained
-    at once; each model's metrics (penguin_metrics), in the order of `models`."""
+    """One stack, one model per (grid point, training set) of `models` (every point x one group of `sets`' keys,
+    at one depth), trained at once; each model's metrics (penguin_metrics), in the order of `models`."""
+    group = [sets[key] for key in dict.fromkeys(key for _, key in models)]  # the group's training sets, in order
     n = len(models) // len(group)  # grid points
     depth = models[0][0]["depth"]
-    x, y, mask = pad_tasks([[job.x] * 3 for job in group], [job.y for job in group])  # (J, 3, n_max, ...)
+    x, y, mask = pad_tasks([[s.x] * 3 for s in group], [s.y for s in group])  # (J, 3, n_max, ...)
     x = x[:, :1]  # every task sees the same rows: (J, 1, n_max, 3), so the shared layers run once
-    xe, _, _ = pad_tasks([[job.x_score] for job in group], [[job.y_score[:, 0]] for job in group])
+    xe, _, _ = pad_tasks([[s.x_score] for s in group], [[s.y_score[:, 0]] for s in group])
     # one network per seed (initialised after torch.manual_seed(seed)); each of its models starts from it
     nets = ModelStack.from_factory(lambda: MultiTaskNet(3, hidden, n_layers, 3, 3, sharing_depth=depth), seeds)
-    stack = nets.take([job.seed for _, job in models])
+    stack = nets.take([i for _, (i, _) in models])
     weights = torch.tensor([[1.0, 1.0, p["lam"]] for p, _ in models])
     fit_many(stack, x.repeat(n, 1, 1, 1), y.repeat(n, 1, 1), loss=TASK_LOSSES, weights=weights,
              sample_weights=mask.repeat(n, 1, 1), optimizer="sgd", lr=[p["lr"] for p, _ in models],
              steps=steps, progress=False, callback=lambda step: bar.update())
     with torch.no_grad():
         out = stack(xe[:, 0].repeat(n, 1, 1))  # the scored rows, one copy for all tasks: (n * J, 3, n_rows, 3)
-    return penguin_metrics([o[:, :len(job.y_score)] for o, (_, job) in zip(out, models)],
-                           [job.y_score for _, job in models], [job.mass_stats for _, job in models])
+    scored = [sets[key] for _, key in models]
+    return penguin_metrics([o[:, :len(s.y_score)] for o, s in zip(out, scored)], [s.y_score for s in scored],
+                           [s.mass_stats for s in scored])
 
 
 def _task_metrics(sweep: Sweep, kind: str) -> np.ndarray:

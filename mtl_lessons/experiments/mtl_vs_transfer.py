@@ -25,7 +25,7 @@ from matplotlib.patches import Rectangle
 
 from mtl_lessons._checks import check_float, check_int, check_ints, check_keywords, check_lrs, check_size, check_settings
 from mtl_lessons.affinity import affinity_groups, canonical, lookahead_affinity, random_partition, search_groups
-from mtl_lessons.data import ClusterTasks, make_cluster_tasks
+from mtl_lessons.data import ClusterTasks, make_cluster_tasks, stacked
 from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet, sharing_parameter_count
 from mtl_lessons.plots import PALETTE
@@ -65,16 +65,6 @@ CLAIMS = TaskAffinityClaims()
 MAX_SEEDS = 50  # seeds per run: each trains ~20 networks at every rate of its grid
 LR_GRID = (0.005, 0.02, 0.05)  # 11.2: the Adam rates every network chooses from, on validation (with its step)
 LR_GRID_TRANSFER = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)  # 11.1: wider (narrower grids' edges were chosen)
-
-
-def share_below(better, worse) -> float:
-    """The fraction of seeds on which `better` is below `worse` (arrays over seeds): a paired comparison."""
-    return float(np.mean(np.asarray(better) < np.asarray(worse)))
-
-
-def geometric_mean_ratio(worse, better) -> float:
-    """exp(mean over seeds of log(worse / better)): the typical per-seed ratio, which one hard seed cannot dominate."""
-    return float(np.exp(np.mean(np.log(np.asarray(worse) / np.asarray(better)))))
 
 
 # ---------------------------------------------------------------- every network tuned on validation
@@ -160,7 +150,8 @@ def grouping_sweep(seeds=range(5), *, n_groups=None, progress: bool = True, **se
     """
     seeds = check_ints("seeds", seeds, low=0, distinct=True)
     check_size("the number of seeds", len(seeds), MAX_SEEDS)
-    cfg, progress = GroupingConfig(**check_settings(GroupingConfig, settings, by="grouping_sweep")), check_keywords(progress=progress)["progress"]
+    cfg = GroupingConfig(**check_settings(GroupingConfig, settings, by="grouping_sweep"))
+    progress = check_keywords(progress=progress)["progress"]
     data = [make_cluster_tasks(cfg.n_per_cluster, cfg.n_train, freqs=cfg.freqs, noise=cfg.noise, n_val=cfg.n_val,
                                seed=s) for s in seeds]
     n_tasks = data[0].n_tasks
@@ -182,12 +173,11 @@ def grouping_sweep(seeds=range(5), *, n_groups=None, progress: bool = True, **se
         lrs=cfg.lrs, steps=cfg.steps, select=np.ones((len(seeds), n_tasks)), every=cfg.every, progress=progress,
         desc=f"all tasks, width {wide_hidden}, at {len(cfg.lrs)} rates")
 
-    arm_runs = [(run["n_groups"], seeds.index(run["seed"])) for run in sweep.runs()]  # (k, seed index) per run
-    for split in ("val", "test"):
-        sweep.fill(f"{split}_mse", [mse[key][split].mean() for key in arm_runs])
-    sweep.fill("test_mse_tasks", [mse[key]["test"] for key in arm_runs])
-    sweep.fill("groups", [groupings[key] for key in arm_runs])
-    controls = {"wide": {"val": wide_val.mean(-1), "test": wide_test.mean(-1)}, **_controls(groupings, mse, every_seed)}
+    by_k = _arm([(run["n_groups"], seeds.index(run["seed"])) for run in sweep.runs()], groupings, mse)
+    for name, key in (("val_mse", "val"), ("test_mse", "test"), ("test_mse_tasks", "test_tasks"), ("groups", "groups")):
+        sweep.fill(name, by_k[key])
+    controls = {"wide": {"val": wide_val.mean(-1), "test": wide_test.mean(-1)}}
+    controls |= {a: _arm([(a, s) for s in every_seed], groupings, mse) for a in ("random", "clustering", "planted")}
     choices = {"all together (affinity)": chosen, "wide": wide_chosen, **arm_choices}  # arm: (rate index, step)
     n_params = {k: k * sharing_parameter_count(1, cfg.hidden, cfg.n_layers, n_tasks, sharing_depth=cfg.n_layers)
                 for k in ks}
@@ -201,8 +191,7 @@ def grouping_sweep(seeds=range(5), *, n_groups=None, progress: bool = True, **se
 
 def _stacked(data: list[ClusterTasks], index: list[int]):
     """The train, validation and test (x, y) of the seeds at `index`, stacked: each (len(index), T, n, 1)."""
-    return [tuple(torch.stack([getattr(data[k], f"{xy}_{split}") for k in index]) for xy in "xy")
-            for split in ("train", "val", "test")]
+    return [tuple(stacked([data[k] for k in index], f"x_{split}", f"y_{split}")) for split in ("train", "val", "test")]
 
 
 def _affinity_run(factory, seeds, data, cfg: GroupingConfig, progress):
@@ -266,17 +255,13 @@ def _train_groups(groupings: dict, factory, data: list[ClusterTasks], seeds, cfg
     return mse, choices
 
 
-def _controls(groupings: dict, mse: dict, every_seed: list[int]) -> dict:
-    """The 2-group controls over the seeds: {name: {"val": (seeds,), "test": (seeds,), "groups": (seeds, T) labels,
-    "test_tasks": (seeds, T)}} for "random", "clustering" and "planted"."""
-    controls = {}
-    for name in ("random", "clustering", "planted"):
-        keys = [(name, s) for s in every_seed]
-        controls[name] = {"val": np.array([mse[key]["val"].mean() for key in keys]),
-                          "test": np.array([mse[key]["test"].mean() for key in keys]),
-                          "groups": np.array([groupings[key] for key in keys]),
-                          "test_tasks": np.array([mse[key]["test"] for key in keys])}
-    return controls
+def _arm(keys: list, groupings: dict, mse: dict) -> dict:
+    """An arm's results over `keys` ((arm, seed index) each): {"val": mean MSE over tasks, "test": the same,
+    "groups": labels (T,) each, "test_tasks": each task's test MSE (T,) each}, one entry per key."""
+    return {"val": np.array([mse[key]["val"].mean() for key in keys]),
+            "test": np.array([mse[key]["test"].mean() for key in keys]),
+            "groups": np.array([groupings[key] for key in keys]),
+            "test_tasks": np.array([mse[key]["test"] for key in keys])}
 
 
 def _matched_hidden(hidden: int, n_layers: int, n_tasks: int, *, n_trunks: int) -> int:

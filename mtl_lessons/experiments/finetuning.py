@@ -20,15 +20,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords
+from mtl_lessons._checks import check_float, check_floats, check_int, check_ints, check_keywords, check_settings
 from mtl_lessons.data import load_digits_split
-from mtl_lessons.experiments.transfer_objective import RATES, TransferConfig, pretrain, split_accuracies
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
 from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack, transfer_stack
 from mtl_lessons.train import fit_many, pad_tasks
+from mtl_lessons.transfer import RATES, TransferConfig, pretrain, split_accuracies
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
 STAGES = (0, 10, 20, 30, 40)  # gradual unfreezing, steps per stage (0: everything trains from the start)
@@ -259,7 +259,7 @@ def finetuning_sweep(stages=STAGES, n_target=N_TARGET, seeds=range(5), *, progre
     stages = check_ints("stages", stages, low=0, item_name="stage_steps", distinct=True)
     n_target, seeds = check_ints("n_target", n_target, low=10), check_ints("seeds", seeds, low=0)
     check_keywords(progress=progress)
-    c = FinetuningConfig.of(config)
+    c = FinetuningConfig(**check_settings(FinetuningConfig, config, by="finetuning_sweep"))
     unfreezing = {stage: gradual_unfreezing(c.steps, c.n_layers, stage) for stage in stages}  # raises now if too long
     sweep = Sweep({"stage_steps": stages, "n_target": n_target}, seeds)
     by_rate = Sweep({"rate": c.rates, "n_target": n_target}, seeds)  # the practices' own grid

@@ -179,8 +179,8 @@ def _trained(grid: Sweep, strategy: Strategy, data: dict, net, steps: int) -> Sw
         return torch.stack([getattr(data[r["seed"]], name) for r in runs])
 
     stack = ModelStack.from_factory(net, [r["seed"] for r in runs])
-    fit_many(stack, stacked("x_train"), stacked("y_train"), optimizer="adam", lr=[r["lr"] for r in runs],
-             steps=steps, strategy=strategy, progress=False)
+    fit_many(stack, (stacked("x_train"), stacked("y_train")), optimizer="adam", lr=[r["lr"] for r in runs],
+             steps=steps, weights=strategy, progress=False)
     with torch.no_grad():
         for split in ("val", "test"):
             grid.fill(split, per_task_mse(stack(stacked(f"x_{split}")), stacked(f"y_{split}")).numpy())

@@ -26,7 +26,7 @@ from mtl_lessons.experiments.transfer_objective import RATES, TransferConfig, pr
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.models import copy_layers
 from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
-from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
+from mtl_lessons.schedules import Rates, discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack
 from mtl_lessons.train import fit_many, pad_tasks
@@ -253,10 +253,10 @@ def _trained(stack: ModelStack, jobs, data: dict, clean, c: FinetuningConfig, pr
         return torch.stack([per_task_accuracy(models(x_eval[split]), y_eval[split])[:, 0]
                             for split in ("val", "test")], 1)
 
-    history = fit_many(stack, xt, yt, sample_weights=mask, loss="ce", optimizer="sgd",
-                       lr=torch.tensor([rate for _, rate, _, _ in jobs]), steps=c.steps,
-                       lr_schedule=layer_schedule(stack, torch.stack([row for _, _, row, _ in jobs], dim=1)),
-                       record=accuracies, record_every=c.record_every, desc=desc, progress=progress)
+    history = fit_many(stack, (xt, yt, mask), loss="ce", optimizer="sgd",
+                       lr=Rates(torch.tensor([rate for _, rate, _, _ in jobs]), schedule=layer_schedule(
+                           stack, torch.stack([row for _, _, row, _ in jobs], dim=1))), steps=c.steps,
+                       record=(accuracies, c.record_every), progress=progress and desc)
     with torch.no_grad():
         moved = sum(((stack.params[k] - v) ** 2).flatten(1).sum(1) for k, v in start.items())
         size = sum((v ** 2).flatten(1).sum(1) for v in start.values())

@@ -97,7 +97,7 @@ def loss_scale_comparison(ratio: float = 100.0, seeds=range(3), *, methods=COMPA
             strategy = FixedWeights(torch.tensor([1.0, 1.0 / ratio]))
         else:
             strategy = make_strategy(method)
-        h = fit_many(stack, x, y, optimizer="adam", lr=[r["lr"] for r in runs], steps=steps, strategy=strategy,
+        h = fit_many(stack, (x, y), optimizer="adam", lr=[r["lr"] for r in runs], steps=steps, weights=strategy,
                      progress=False)
         with torch.no_grad():
             grid.fill("val_by_lr", (per_task_mse(stack(x_val), y_val) * unscale).sum(-1))  # (rates, seeds)
@@ -124,7 +124,7 @@ def _train_scaled(runs: list[dict], hidden: int, strategy, *, lr: float, steps: 
     x, y, x_test, y_test = stacked(data, "x_train", "y_train", "x_test", "y_test")
     unscale = torch.tensor([[1.0, 1.0 / r["loss_ratio"]] for r in runs])  # back to task 2's original units
     stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), [r["seed"] for r in runs])
-    h = fit_many(stack, x, y, optimizer="adam", lr=lr, steps=steps, strategy=strategy, progress=progress, desc=desc)
+    h = fit_many(stack, (x, y), optimizer="adam", lr=lr, steps=steps, weights=strategy, progress=progress and desc)
     with torch.no_grad():
         test = (per_task_mse(stack(x_test), y_test) * unscale).numpy()
     return {"weights": np.moveaxis(h.weights[::every], 0, 1), "test_mse": test, "train_losses": h.task_losses[-1]}
@@ -166,8 +166,8 @@ def noise_task_run(seeds=range(3), *, noise_sd: float = 1.0, steps: int = 600, l
         ys.append(torch.stack([d.y_train[0], noise_sd * torch.randn(d.y_train[1].shape, generator=g)]))
         xs.append(d.x_train)
     stack = ModelStack.from_factory(lambda: MultiTaskNet(1, 1, 1, 2, sharing_depth=1), seeds)
-    h = fit_many(stack, torch.stack(xs), torch.stack(ys), optimizer="adam", lr=lr, steps=steps,
-                 strategy=UncertaintyWeighting(), progress=progress, desc="task 2 = pure noise")
+    h = fit_many(stack, (torch.stack(xs), torch.stack(ys)), optimizer="adam", lr=lr, steps=steps,
+                 weights=UncertaintyWeighting(), progress=progress and "task 2 = pure noise")
     return h.weights, h.task_losses
 
 

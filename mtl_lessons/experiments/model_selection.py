@@ -207,9 +207,8 @@ def _train_and_score(models: list, group: list[_Job], seeds, hidden: int, n_laye
     nets = ModelStack.from_factory(lambda: MultiTaskNet(3, hidden, n_layers, 3, 3, sharing_depth=depth), seeds)
     stack = nets.take([job.seed for _, job in models])
     weights = torch.tensor([[1.0, 1.0, p["lam"]] for p, _ in models])
-    fit_many(stack, x.repeat(n, 1, 1, 1), y.repeat(n, 1, 1), loss=TASK_LOSSES, weights=weights,
-             sample_weights=mask.repeat(n, 1, 1), optimizer="sgd", lr=[p["lr"] for p, _ in models],
-             steps=steps, progress=False, callback=lambda step: bar.update())
+    fit_many(stack, (x.repeat(n, 1, 1, 1), y.repeat(n, 1, 1), mask.repeat(n, 1, 1)), loss=TASK_LOSSES,
+             weights=weights, optimizer="sgd", lr=[p["lr"] for p, _ in models], steps=steps, progress=bar)
     with torch.no_grad():
         out = stack(xe[:, 0].repeat(n, 1, 1))  # the scored rows, one copy for all tasks: (n * J, 3, n_rows, 3)
     return penguin_metrics([o[:, :len(job.y_score)] for o, (_, job) in zip(out, models)],

@@ -219,8 +219,9 @@ def _two_phase(data: dict, grid: Sweep, cfg: NegativeTransferConfig, net, sgd: d
     pre_keys = [(r["source"], r["seed"]) for r in Sweep({"source": sources}, grid.seeds).runs()]
     pre = ModelStack.from_factory(net, [s for _, s in pre_keys])
     pre_data = [data[src, n_target[0], s] for src, s in pre_keys]
-    fit_many(pre, torch.stack([d.x_source for d in pre_data])[:, None],
-             torch.stack([d.y_source for d in pre_data])[:, None], desc="pretraining on each source", **sgd)
+    fit_many(pre, (torch.stack([d.x_source for d in pre_data])[:, None],
+                   torch.stack([d.y_source for d in pre_data])[:, None]),
+             **{**sgd, "progress": sgd["progress"] and "pretraining on each source"})
 
     # phase 2, one network per run of the grid; fresh heads from seed 10_000 + s, as in chapter 6
     runs = grid.runs()
@@ -234,7 +235,8 @@ def _two_phase(data: dict, grid: Sweep, cfg: NegativeTransferConfig, net, sgd: d
         if 0 < frozen < cfg.n_layers:  # transfer_stack freezes every copied layer: thaw the upper ones
             stacks[name] = stacks[name].with_frozen(
                 [p for p in stacks[name].params if p.startswith(tuple(f"layers.{d}." for d in range(frozen)))])
-        fit_many(stacks[name], xt, yt, sample_weights=mt, desc=f"{TWO_PHASE[name]}, {len(runs)} models", **sgd)
+        fit_many(stacks[name], (xt, yt, mt),
+                 **{**sgd, "progress": sgd["progress"] and f"{TWO_PHASE[name]}, {len(runs)} models"})
 
     # L2-SP toward each source and its plain control, both at l2sp_lr, in one stack: the plain network,
     # then (alpha, beta), then each (a, a / 10) of the alphas grid that chooses alpha on validation
@@ -269,7 +271,7 @@ def _target_only(base: dict, grid: Sweep, net, sgd: dict) -> dict[str, np.ndarra
     pairs = [(r["n_target"], r["seed"]) for r in grid.runs()]
     xo, yo, mo = pad_tasks([[base[p].x_target] for p in pairs], [[base[p].y_target] for p in pairs])
     scratch = ModelStack.from_factory(net, [10_000 + s for _, s in pairs])
-    fit_many(scratch, xo, yo, sample_weights=mo, desc=f"target only, {len(pairs)} models", **sgd)
+    fit_many(scratch, (xo, yo, mo), **{**sgd, "progress": sgd["progress"] and f"target only, {len(pairs)} models"})
     return {prefix + "target_only": target_accuracies(scratch, [base[p] for p in pairs], 0, split).numpy()
             for split, prefix in (("test", "acc_"), ("val", "val_"))}
 

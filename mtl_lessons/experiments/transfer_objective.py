@@ -35,6 +35,7 @@ from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack, transfer_stack, use_one_thread
+from mtl_lessons.schedules import Rates
 from mtl_lessons.train import PROGRESS_DELAY_S, fit_many, pad_tasks
 from mtl_lessons.widgets import SweepExplorer, grid_value
 
@@ -194,11 +195,9 @@ def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 3
         for rows in groups:
             joint = start.take([distinct.index(all_seeds[i]) for i in rows])
             rows = torch.from_numpy(rows)
-            fit_many(joint, x[rows], y[rows], weights=weights[rows], sample_weights=mask[rows],
-                     lr_scale={"heads.weight": head_scale[rows], "heads.bias": head_scale[rows]},
-                     loss="ce", optimizer="sgd", lr=lr, steps=steps, progress=False,
-                     callback=lambda step: bar.update(1 if step else 0))
-            bar.update(1)
+            fit_many(joint, (x[rows], y[rows], mask[rows]), weights=weights[rows], loss="ce", optimizer="sgd",
+                     lr=Rates(lr, scale={"heads.weight": head_scale[rows], "heads.bias": head_scale[rows]}),
+                     steps=steps, progress=bar)
             for prefix, a in split_accuracies(joint, [all_data[i] for i in rows], task=1).items():
                 acc[prefix].append(a)
     return {prefix + v: a for prefix, parts in acc.items()
@@ -209,9 +208,9 @@ def pretrain(config: TransferConfig, data: list[TransferDigits], seeds, progress
     """Phase 1: one network per seed (seeds[i]) trained on data[i]'s source at config.lr (the source does not
     depend on n_target)."""
     pre = ModelStack.from_factory(config.net(1), seeds)
-    fit_many(pre, torch.stack([d.x_source for d in data])[:, None], torch.stack([d.y_source for d in data])[:, None],
-             loss="ce", optimizer="sgd", lr=config.lr, steps=config.steps, progress=progress,
-             desc="pretraining on the source")
+    fit_many(pre, (torch.stack([d.x_source for d in data])[:, None], torch.stack([d.y_source for d in data])[:, None]),
+             loss="ce", optimizer="sgd", lr=config.lr, steps=config.steps,
+             progress=progress and "pretraining on the source")
     return pre
 
 
@@ -271,11 +270,11 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, pr
     # nothing frozen in the five arms: one stack, the slower-trunk variants by a rate scale on the hidden layers
     both = ModelStack.concat([stack for stack, _ in arms.values()])
     k = len(arms)
-    sgd = dict(loss="ce", optimizer="sgd", lr=config.lr, steps=config.steps, progress=progress)
-    fit_many(both, xt.repeat(k, 1, 1, 1), yt.repeat(k, 1, 1), sample_weights=mt.repeat(k, 1, 1),
-             lr_scale=_trunk_scale(both, torch.tensor([scale for _, scale in arms.values() for _ in pairs])),
-             desc=f"target only and fine-tuning, {len(both)} models", **sgd)
-    fit_many(frozen, xt, yt, sample_weights=mt, desc="frozen trunk", **sgd)
+    sgd = dict(loss="ce", optimizer="sgd", steps=config.steps)
+    fit_many(both, (xt.repeat(k, 1, 1, 1), yt.repeat(k, 1, 1), mt.repeat(k, 1, 1)),
+             lr=Rates(config.lr, scale=_trunk_scale(both, torch.tensor([s for _, s in arms.values() for _ in pairs]))),
+             progress=progress and f"target only and fine-tuning, {len(both)} models", **sgd)
+    fit_many(frozen, (xt, yt, mt), lr=config.lr, progress=progress and "frozen trunk", **sgd)
     for prefix, acc in split_accuracies(both, pair_data * k).items():
         for name, flat in zip(arms, np.split(acc, k)):
             sweep.fill(prefix + name, flat, repeated_along="lam")
@@ -331,9 +330,10 @@ def tuned_rates_sweep(rates=RATES, lams=LAMBDAS, n_target: int = 30, seeds=range
     both = ModelStack.concat([arms[name][0] for name in arms for _ in rates])  # in that order, a seed stack at a time
     x = torch.stack([data[j["seed"]].x_target for j in jobs])[:, None]
     y = torch.stack([data[j["seed"]].y_target for j in jobs])[:, None]
-    fit_many(both, x, y, lr_scale=_trunk_scale(both, torch.tensor([arms[j["arm"]][1] for j in jobs])),
-             loss="ce", optimizer="sgd", lr=torch.tensor([j["rate"] for j in jobs]), steps=config.steps,
-             progress=progress, desc=f"target only and fine-tuning at {len(rates)} rates, {len(both)} models")
+    fit_many(both, (x, y), loss="ce", optimizer="sgd", steps=config.steps,
+             lr=Rates(torch.tensor([j["rate"] for j in jobs]),
+                      scale=_trunk_scale(both, torch.tensor([arms[j["arm"]][1] for j in jobs]))),
+             progress=progress and f"target only and fine-tuning at {len(rates)} rates, {len(both)} models")
     for prefix, acc in split_accuracies(both, [data[j["seed"]] for j in jobs]).items():  # split by arm
         for name, flat in zip(arms, np.split(acc, len(arms))):
             sweep.fill(prefix + name, flat, repeated_along="lam")

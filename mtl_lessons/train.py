@@ -92,8 +92,8 @@ def fit(model: nn.Module, data: tuple, *, optimizer: str, lr: float | Rates, ste
     that step; 0 freezes it for the step (gradual unfreezing, a slanted triangular schedule).
     progress: True / False, a str (the bar's description), or an open progress bar (anything with
     .update(n), e.g. a tqdm shared by several calls) advanced by one per step.
-    record: record(model), called before training, after every step and after the last, or (record, every):
-    before training, every `every` steps and after the last; History.records holds what it returns.
+    record: record(model), called before training and after every step, or (record, every): before
+    training, every `every` steps and after the last; History.records holds what it returns.
     """
     if isinstance(model, type) or not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (a built network, e.g. MultiTaskNet(...)), "

@@ -228,7 +228,7 @@ def _adaptations(pre: ModelStack, config: TransferConfig, source_index, head_see
 
 
 def _trunk_scale(stack: ModelStack, scale: torch.Tensor) -> dict[str, torch.Tensor]:
-    """fit_many's lr_scale: every hidden layer's rate times scale (one per model), the heads at 1."""
+    """Rates.scale for fit_many: every hidden layer's rate times scale (one per model), the heads at 1."""
     return {name: scale for name in stack.params if name.startswith("layers.")}
 
 

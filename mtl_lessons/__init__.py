@@ -5,21 +5,24 @@ The package map, in dependency order (each module imports only those above it):
     data         seeded synthetic task families; digits splits, two-digit canvases, a shifted
                  target domain (all from sklearn's bundled digits, offline); every container
                  has train, validation and test splits; the Palmer penguins (species, sex,
-                 body mass; the CSV inside the palmerpenguins wheel)
+                 body mass; the CSV inside the palmerpenguins wheel) and their cross-validation sets
     models       MultiTaskNet (hard sharing, any sharing_depth), copy_layers, freeze_layers,
                  the parameter count as a function of sharing depth
     objectives   per-task losses, the multi-task / transfer objectives, soft sharing, L2-SP
-    metrics      per-task MSE and accuracy, Δm, Pareto masks, the tuned choice on validation
+    metrics      per-task MSE, accuracy and macro F1, Δm, Pareto masks, the tuned choice on validation
     gradients    on a matrix of per-task gradients: cosines, PCGrad, MGDA
     weighting    strategies that choose the task weights each step (fixed, uncertainty, DWA,
-                 GradNorm, PCGrad, MGDA), for fit / fit_many's `strategy=`
+                 GradNorm, PCGrad, MGDA), for fit / fit_many's `weights=`
     sweep        Sweep: results over a grid of knob values x seeds
     stack        ModelStack (M models as one batched model), transfer_stack, one-thread torch
+    schedules    Rates (a rate per parameter and per step, for fit's lr); fine-tuning schedules as
+                 rate scales per layer and step: discriminative rates, slanted triangular, gradual unfreezing
     train        fit (one model, the loop to read), fit_many (a ModelStack at once), pad_tasks;
-                 per-step rates (lr_schedule) and records every k steps (record)
+                 fixed weights or a strategy, records every k steps (record)
     affinity     which tasks to train together: TAG's lookahead affinity, groupings chosen from it
-    schedules    fine-tuning schedules as rate scales per layer and step: discriminative rates,
-                 slanted triangular, gradual unfreezing (for fit's lr_scale / lr_schedule)
+    competing    chapters 4 and 5's competing tasks, every run trained by a weighting strategy at once
+    transfer     what chapters 6, 8 and 9 share: the transfer setting, pretraining on the source,
+                 target accuracy per split, the joint objective's weights and training
     plots        matplotlib figures; every plot_* takes ax=None and returns the Axes
     widgets      SweepExplorer: sliders over a precomputed Sweep
     claims       check_claim: a finding checked on its measured number, threshold shown
@@ -43,6 +46,7 @@ from mtl_lessons.weighting import (MGDA, DynamicWeightAverage, FixedWeights, Gra
                                    UncertaintyWeighting)
 from mtl_lessons.sweep import Sweep
 from mtl_lessons.stack import ModelStack, transfer_stack
+from mtl_lessons.schedules import Rates
 from mtl_lessons.train import History, fit, fit_many, pad_tasks
 from mtl_lessons.plots import PALETTE, plot_front, plot_history, plot_seed_band, plot_task_fits
 from mtl_lessons.widgets import SweepExplorer
@@ -58,7 +62,7 @@ __all__ = [
     "delta_m", "pareto_mask", "per_task_accuracy", "per_task_mse",
     "cosine_matrix", "mgda", "mgda_weights", "pcgrad",
     "MGDA", "DynamicWeightAverage", "FixedWeights", "GradNorm", "PCGrad", "Strategy", "UncertaintyWeighting",
-    "History", "ModelStack", "Sweep", "fit", "fit_many", "pad_tasks", "transfer_stack",
+    "History", "ModelStack", "Rates", "Sweep", "fit", "fit_many", "pad_tasks", "transfer_stack",
     "PALETTE", "plot_front", "plot_history", "plot_seed_band", "plot_task_fits",
     "SweepExplorer", "check", "predict", "reveal",
 ]

@@ -26,12 +26,13 @@ def scaled_tasks(seed: int, scale: float, n_train: int = 16, noise: float = 0.1)
     return replace(d, y_train=d.y_train * c, y_val=d.y_val * c, y_test=d.y_test * c)
 
 
-def train_competing(runs: list[dict], strategy, *, hidden: int, lr, steps: int, progress: bool = False,
-                    desc: str | None = None) -> tuple[History, dict[str, torch.Tensor]]:
+def train_competing(runs: list[dict], strategy, *, hidden: int, lr, steps: int,
+                    progress: bool | str = False) -> tuple[History, dict[str, torch.Tensor]]:
     """Train one net (`hidden` shared units) per run, a {"seed": s, ...} dict, on that seed's competing tasks
     with task 2's loss run["loss_ratio"] times task 1's (1 if absent), by `strategy` with Adam at `lr` (one
     rate, or one per run). strategy: a Strategy, or a function of the untrained stack and its training data
-    (stack, x, y) that returns one (e.g. weights from the initial losses).
+    (stack, x, y) that returns one (e.g. weights from the initial losses). progress: as fit_many's (a str is
+    the bar's description).
 
     Returns the history and {"val": ..., "test": ...}, each split's MSE per task, (runs, 2), with task 2 in its
     original units (so runs at different loss ratios compare).
@@ -47,7 +48,7 @@ def train_competing(runs: list[dict], strategy, *, hidden: int, lr, steps: int, 
     stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), [r["seed"] for r in runs])
     if not isinstance(strategy, Strategy):
         strategy = strategy(stack, x, y)
-    h = fit_many(stack, x, y, optimizer="adam", lr=lr, steps=steps, strategy=strategy, progress=progress, desc=desc)
+    h = fit_many(stack, (x, y), optimizer="adam", lr=lr, steps=steps, weights=strategy, progress=progress)
     with torch.no_grad():
         return h, {"val": per_task_mse(stack(x_val), y_val) * unscale,
                    "test": per_task_mse(stack(x_test), y_test) * unscale}

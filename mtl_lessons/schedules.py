@@ -1,5 +1,5 @@
-"""Fine-tuning schedules as rate scales per layer and per step, for `fit`/`fit_many`'s `lr_scale`
-and `lr_schedule` (Howard & Ruder 2018, ULMFiT): discriminative rates (each lower layer's rate
+"""Fine-tuning schedules as rate scales per layer and per step, for `fit`/`fit_many`'s `lr=Rates(lr, scale=...,
+schedule=...)` (Howard & Ruder 2018, ULMFiT): discriminative rates (each lower layer's rate
 divided by a factor), the slanted triangular schedule, and gradual unfreezing (a scale of 0 keeps
 a layer frozen for that step). Layers are a MultiTaskNet's: hidden layers 0..L-1 (0 nearest the
 input), then the heads, so a per-layer array has L + 1 entries on its last axis.
@@ -9,8 +9,8 @@ input), then the heads, so a per-layer array has L + 1 entries on its last axis.
     >>> model = MultiTaskNet(2, 8, 2, 2, 3, sharing_depth=2)   # 2 hidden layers, 2 tasks of 3 classes
     >>> x, y = torch.randn(2, 10, 2), torch.randint(0, 3, (2, 10))
     >>> scales = discriminative_scales(2, 2.6) * slanted_triangular(100)[:, None]   # (100, 3): steps x layers
-    >>> history = fit(model, x, y, optimizer="sgd", lr=1.0, steps=100, loss="ce",
-    ...               lr_schedule=layer_schedule(model, scales), progress=False)
+    >>> history = fit(model, (x, y), optimizer="sgd", lr=Rates(1.0, schedule=layer_schedule(model, scales)),
+    ...               steps=100, loss="ce", progress=False)
     >>> history.task_losses.shape   # (steps, n_tasks)
     (100, 2)
 """
@@ -18,11 +18,24 @@ input), then the heads, so a per-layer array has L + 1 entries on its last axis.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from mtl_lessons._checks import MAX_LAYERS, MAX_STEPS, check_float, check_int, check_tensor
+
+
+@dataclass(frozen=True)
+class Rates:
+    """A learning rate with rates of their own per parameter and per step, for fit / fit_many's `lr` (SGD only).
+
+    fit checks it against the model: a name must be a trainable parameter, a schedule has one row per step.
+    """
+
+    lr: float  # the base rate (fit_many: or one rate per model, (M,))
+    scale: dict | None = None  # {parameter name: scale}: that parameter trains at lr * scale (fit_many: or (M, ...))
+    schedule: dict | None = None  # {parameter name: tensor (steps, ...)}: row `step` multiplies lr (and scale) then
 
 
 def discriminative_scales(n_layers: int, factor: float) -> torch.Tensor:
@@ -77,7 +90,7 @@ def gradual_unfreezing(steps: int, n_layers: int, stage_steps: int) -> torch.Ten
 
 
 def layer_schedule(model: nn.Module, per_layer) -> dict[str, torch.Tensor]:
-    """{parameter name: scale} from scales per layer (..., n_layers + 1), for fit's lr_scale or lr_schedule.
+    """{parameter name: scale} from scales per layer (..., n_layers + 1), for Rates' scale or schedule.
 
     Hidden layer d's parameters ("layers.d.*") get per_layer[..., d], the heads' ("heads.*") per_layer[..., -1].
     model: a MultiTaskNet (or a ModelStack of them, whose architecture is read).

@@ -12,18 +12,19 @@ for a given seed.
     >>> from mtl_lessons.models import MultiTaskNet
     >>> tasks = make_sinusoid_tasks(n_tasks=3, n_train=8, seed=0)   # x_train (3, 8, 1), y_train (3, 8, 1)
     >>> model = MultiTaskNet(1, 16, 2, 3, sharing_depth=2)
-    >>> fit(model, tasks.x_train, tasks.y_train, optimizer="adam", lr=1e-2, steps=50, progress=False).task_losses.shape
+    >>> history = fit(model, (tasks.x_train, tasks.y_train), optimizer="adam", lr=1e-2, steps=50, progress=False)
+    >>> history.task_losses.shape
     (50, 3)
     >>> from mtl_lessons.stack import ModelStack
     >>> stack = ModelStack.from_factory(lambda: MultiTaskNet(1, 16, 2, 3, sharing_depth=2), seeds=[0, 1])
     >>> x, y = tasks.x_train.expand(2, -1, -1, -1), tasks.y_train.expand(2, -1, -1, -1)   # (M, n_tasks, n, 1)
-    >>> fit_many(stack, x, y, optimizer="adam", lr=1e-2, steps=50, progress=False).task_losses.shape
+    >>> fit_many(stack, (x, y), optimizer="adam", lr=1e-2, steps=50, progress=False).task_losses.shape
     (50, 2, 3)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,7 @@ from mtl_lessons._checks import (MAX_ELEMENTS, MAX_STEPS, check_bool, check_choi
                                   check_labels, check_sequence, check_size, check_tensor, check_weights)
 from mtl_lessons.models import MultiTaskNet, shared_parameter_names
 from mtl_lessons.objectives import LOSSES, task_losses_fn
+from mtl_lessons.schedules import Rates
 from mtl_lessons.stack import ModelStack, one_thread
 from mtl_lessons.weighting import Strategy
 
@@ -69,43 +71,43 @@ class History:
 
     task_losses: np.ndarray
     weights: np.ndarray | None = None  # the strategy's weights per step, same shape; None for fixed weights
-    records: np.ndarray | None = None  # record(model) every record_every steps: (n_records, ...); None without record
+    records: np.ndarray | None = None  # record(model) every `every` steps: (n_records, ...); None without record
     record_steps: np.ndarray | None = None  # (n_records,) updates done before each record: 0, k, 2k, ..., steps
 
 
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
-        loss: str | tuple[str, ...] = "mse", weights=None, sample_weights: torch.Tensor | None = None,
-        progress: bool = True, desc: str = "training", lr_scale: dict | None = None,
-        strategy: Strategy | None = None, lr_schedule: dict | None = None,
-        record: Callable | None = None, record_every: int = 1) -> History:
+def fit(model: nn.Module, data: tuple, *, optimizer: str, lr: float | Rates, steps: int,
+        loss: str | tuple[str, ...] = "mse", weights=None, progress=True, record=None) -> History:
     """Minimise sum_t w_t L_t(model) by full-batch steps; return the per-task training losses.
 
-    x: (n_tasks, n, in), or (1, n, in) for the same inputs in every task (a MultiTaskNet then runs its
-    shared layers once); y: (n_tasks, n, out) for mse or (n_tasks, n) labels for ce. One loss per
-    task, e.g. loss=("ce", "mse"): y is floats (n_tasks, n), a label or a target (the head's first output).
-    Parameters with requires_grad=False stay frozen. `weights` are fixed; a `strategy`
-    (mtl_lessons.weighting) chooses them at every step instead (give one or neither).
-    lr_scale (SGD only) gives named parameters their own rate lr * scale, e.g.
-    {"layers.0.weight": 0.1} (a smaller rate for pretrained layers). lr_schedule (SGD only) does
-    the same per step: {name: tensor (steps, ...)}, row `step` multiplying lr (and lr_scale) at that
-    step; 0 freezes it for the step (gradual unfreezing, a slanted triangular schedule: see
-    mtl_lessons.schedules). record(model), if given, is called before training and every
-    `record_every` steps (and after the last); History.records holds what it returns.
+    data: (x, y) or (x, y, sample_weights). x: (n_tasks, n, in), or (1, n, in) for the same inputs in every
+    task (a MultiTaskNet then runs its shared layers once); y: (n_tasks, n, out) for mse or (n_tasks, n)
+    labels for ce; sample_weights: (n_tasks, n), each task's loss a weighted mean over its examples.
+    One loss per task, e.g. loss=("ce", "mse"): y is floats (n_tasks, n), a label or a target (the head's
+    first output). Parameters with requires_grad=False stay frozen.
+    weights: None (all 1), fixed weights (n_tasks,), or a weighting Strategy (mtl_lessons.weighting) that
+    chooses them at every step.
+    lr: a rate, or Rates(lr, scale=..., schedule=...) (mtl_lessons.schedules, SGD only): named parameters at
+    their own rate lr * scale, e.g. Rates(0.1, scale={"layers.0.weight": 0.1}) (a smaller rate for pretrained
+    layers), and per step: schedule {name: tensor (steps, ...)}, row `step` multiplying lr (and scale) at
+    that step; 0 freezes it for the step (gradual unfreezing, a slanted triangular schedule).
+    progress: True / False, a str (the bar's description), or an open progress bar (anything with
+    .update(n), e.g. a tqdm shared by several calls) advanced by one per step.
+    record: record(model), called before training and after every step, or (record, every): before
+    training, every `every` steps and after the last; History.records holds what it returns.
     """
     if isinstance(model, type) or not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (a built network, e.g. MultiTaskNet(...)), "
                         f"got {getattr(model, '__name__', type(model).__name__)}")
     run = _check_fit_args(  # every argument checked once, here; run holds what the loop needs
         model, [(name, p) for name, p in model.named_parameters() if p.requires_grad], dict(model.named_parameters()),
-        x, y, n_models=None, optimizer=optimizer, lr=lr, steps=steps, loss=loss, weights=weights,
-        sample_weights=sample_weights, progress=progress, lr_scale=lr_scale, strategy=strategy,
-        lr_schedule=lr_schedule, record=record, record_every=record_every)
-    opt = make_optimizer(run.updated, optimizer, lr)
-    w = run.weights  # (n_tasks,)
+        data, n_models=None, optimizer=optimizer, lr=lr, steps=steps, loss=loss, weights=weights,
+        progress=progress, record=record)
+    opt = make_optimizer(run.updated, optimizer, run.lr)
+    w, strategy = run.weights, run.strategy  # fixed weights (n_tasks,), or a strategy that chooses them
     history = np.empty((run.steps, *w.shape), dtype=np.float32)
     chosen = np.empty_like(history) if strategy is not None else None  # the strategy's weights per step
     with one_thread():
-        for step in progress_bar(run.steps, run.progress, desc):
+        for step in run.step_range:  # range(steps), behind the progress bar
             run.take_record(model, step)
             losses = run.task_losses(model(run.inputs))  # (n_tasks,)
             opt.zero_grad()
@@ -114,54 +116,44 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, l
             else:
                 chosen[step] = _strategy_backward(strategy, losses[None], run.shared, run.others,
                                                   batched=False)[0].numpy()
-            run.scale_gradients(step)  # lr_scale and lr_schedule
+            run.scale_gradients(step)  # lr.scale and lr.schedule
             opt.step()
             history[step] = losses.detach().numpy()
         run.take_record(model)  # after the last step
     return run.history(history, chosen)
 
 
-def fit_many(stack: ModelStack, x: torch.Tensor, y: torch.Tensor, *, optimizer: str, lr: float, steps: int,
-             loss: str | tuple[str, ...] = "mse", weights=None, sample_weights: torch.Tensor | None = None,
-             progress: bool = True, desc: str = "training grid", lr_scale: dict | None = None,
-             strategy: Strategy | None = None, lr_schedule: dict | None = None,
-             record: Callable | None = None, record_every: int = 1,
-             callback: Callable[[int], None] | None = None) -> History:
+def fit_many(stack: ModelStack, data: tuple, *, optimizer: str, lr, steps: int,
+             loss: str | tuple[str, ...] = "mse", weights=None, progress=True, record=None) -> History:
     """Train every model of the stack on its own data and task weights, all at once: fit, model by model.
 
-    x: (M, n_tasks, n, in), or (M, 1, n, in) for the same inputs in every task (a MultiTaskNet stack then
-    runs its shared layers once); y: (M, n_tasks, n, out) or labels (M, n_tasks, n); for one loss per task
-    (loss=("ce", "ce", "mse"), as in fit) floats (M, n_tasks, n);
-    weights: (M, n_tasks) or (n_tasks,); sample_weights: (M, n_tasks, n).
-    strategy (instead of weights): a weighting strategy, batched over the M models.
+    data: (x, y) or (x, y, sample_weights), as pad_tasks returns. x: (M, n_tasks, n, in), or (M, 1, n, in)
+    for the same inputs in every task (a MultiTaskNet stack then runs its shared layers once); y:
+    (M, n_tasks, n, out) or labels (M, n_tasks, n); for one loss per task (loss=("ce", "ce", "mse"), as in
+    fit) floats (M, n_tasks, n); sample_weights: (M, n_tasks, n).
+    weights: (M, n_tasks) or (n_tasks,), or a weighting Strategy, batched over the M models.
     lr: one learning rate, or one per model (M,): each model's update is then rescaled to its own
-    rate, exactly as its own SGD or Adam would step (both updates are proportional to lr).
-    lr_scale (SGD only): {parameter name: float, or a tensor (M, ...) of the stacked parameter's
-    leading shape}, a rate of its own per parameter and model, as fit's lr_scale model by model.
-    lr_schedule (SGD only): {name: tensor (steps,) for every model alike, or (steps, M, ...)}, an
-    lr_scale per step, as fit's model by model (one schedule per model: a grid of schedules at once).
-    record(stack) is called before training and every record_every steps, as in fit.
-    callback(step), if given, runs before every step, e.g. to measure the stack (chapter 11's task affinity).
+    rate, exactly as its own SGD or Adam would step (both updates are proportional to lr). Or
+    Rates(lr, scale=..., schedule=...) (SGD only): scale {parameter name: float, or a tensor (M, ...) of the
+    stacked parameter's leading shape}, a rate of its own per parameter and model, as fit's model by model;
+    schedule {name: tensor (steps,) for every model alike, or (steps, M, ...)}, a scale per step (one
+    schedule per model: a grid of schedules at once).
+    progress and record(stack) as in fit.
     Returns the training task losses, (steps, M, n_tasks), the strategy's weights and the records.
     """
     if not isinstance(stack, ModelStack):
         hint = "; build one with ModelStack.from_factory(factory, seeds)" if isinstance(stack, nn.Module) else ""
         raise TypeError(f"stack must be a ModelStack, got {type(stack).__name__}{hint}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be a function callback(step), got {type(callback).__name__}")
     trainable = [(name, p) for name, p in stack.params.items() if name not in stack.frozen]
     run = _check_fit_args(
-        stack.base, trainable, dict(trainable), x, y, n_models=len(stack), optimizer=optimizer, lr=lr, steps=steps,
-        loss=loss, weights=weights, sample_weights=sample_weights, progress=progress, lr_scale=lr_scale,
-        strategy=strategy, lr_schedule=lr_schedule, record=record, record_every=record_every)
+        stack.base, trainable, dict(trainable), data, n_models=len(stack), optimizer=optimizer, lr=lr, steps=steps,
+        loss=loss, weights=weights, progress=progress, record=record)
     opt = make_optimizer(run.updated, optimizer, run.lr, fused=True)
-    w = run.weights  # (M, n_tasks)
+    w, strategy = run.weights, run.strategy  # (M, n_tasks)
     history = np.empty((run.steps, *w.shape), dtype=np.float32)
     chosen = np.empty_like(history) if strategy is not None else None
     with one_thread():
-        for step in progress_bar(run.steps, run.progress, desc):
-            if callback is not None:
-                callback(step)
+        for step in run.step_range:
             run.take_record(stack, step)
             losses = run.task_losses(stack(run.inputs))  # (M, n_tasks)
             opt.zero_grad()
@@ -187,14 +179,15 @@ class _Run:
     inputs: torch.Tensor  # x; with the same inputs for every task, one copy for a MultiTaskNet's shared layers
     task_losses: Callable  # predictions -> task losses (..., n_tasks)
     weights: torch.Tensor  # the fixed task weights, (n_tasks,) or (M, n_tasks)
+    strategy: Strategy | None  # or a strategy that chooses them every step
     steps: int
-    progress: bool
+    step_range: Iterable[int]  # range(steps), advancing the progress bar
     updated: list  # what the optimizer updates: the trainable parameters, then the strategy's own
     shared: list  # with a strategy: the trainable parameters every task uses, and the others
     others: list
-    named: dict  # the parameters lr_scale and lr_schedule may name
-    scales: dict  # lr_scale {name: tensor broadcast to the parameter}
-    schedule: dict  # lr_schedule {name: (steps, ...) broadcast to the parameter}
+    named: dict  # the parameters lr.scale and lr.schedule may name
+    scales: dict  # lr.scale {name: tensor broadcast to the parameter}
+    schedule: dict  # lr.schedule {name: (steps, ...) broadcast to the parameter}
     record: Callable | None
     record_at: Sequence[int]  # the update counts to record at
     lr: float  # the optimizer's rate: lr, or 1 with one rate per model
@@ -216,32 +209,33 @@ class _Run:
         return History(task_losses, chosen, np.stack(self.records), np.array(self.record_at))
 
 
-def _check_fit_args(net: nn.Module, trainable: list, named: dict, x, y, *, n_models: int | None, optimizer, lr,
-                    steps, loss, weights, sample_weights, progress, lr_scale, strategy, lr_schedule,
-                    record, record_every) -> _Run:
+def _check_fit_args(net: nn.Module, trainable: list, named: dict, data, *, n_models: int | None, optimizer, lr,
+                    steps, loss, weights, progress, record) -> _Run:
     """fit's (n_models=None) or fit_many's arguments, checked in one place; starts the strategy.
 
     net: the model, or the stack's architecture; trainable: its (name, parameter) pairs that train.
     """
     lead = 0 if n_models is None else 1  # the stacked models' axis
     dtype = next(net.parameters()).dtype if any(True for _ in net.parameters()) else torch.float32
+    x, y, sample_weights = _unpack(data)
     x, shared_x = _shared_inputs(x, y, lead)
     x, y, steps = _check_training_args(x, y, loss, steps, lead, dtype=dtype, n_classes=_n_classes(net))
     inputs = x.narrow(lead, 0, 1) if shared_x and isinstance(net, MultiTaskNet) else x  # the shared layers run once
-    _check_strategy(weights, strategy)
+    weights, strategy = _check_strategy(weights)
     n_tasks = x.shape[lead]
     if n_models is not None and x.shape[0] != n_models:
         raise ValueError(f"x has shape {tuple(x.shape)} but must have one row per model ({n_models})")
     w = _check_task_weights(weights, n_tasks, lead=() if n_models is None else (n_models,)).to(dtype)
     w = w if n_models is None else w.expand(n_models, n_tasks)
     sample_weights = _check_sample_weights(sample_weights, x.shape[:lead + 2])
-    progress = check_bool("progress", progress)
+    step_range = _step_range(steps, progress, "training" if n_models is None else "training grid")
     _trainable(trainable, "the model" if n_models is None else "the stack")
     check_choice("optimizer", optimizer, OPTIMIZERS)
-    lr, lrs = _check_lr(lr, n_models)
-    scales = _check_lr_scale(lr_scale, named, optimizer, lead)
-    schedule = _check_lr_schedule(lr_schedule, named, optimizer, lead, steps)
-    record, record_at = _recorder(record, record_every, steps)
+    rates = lr if isinstance(lr, Rates) else Rates(lr)
+    lr, lrs = _check_lr(rates.lr, n_models, "lr.lr" if rates is lr else "lr")
+    scales = _check_lr_scale(rates.scale, named, optimizer, lead)
+    schedule = _check_lr_schedule(rates.schedule, named, optimizer, lead, steps)
+    record, record_at = _recorder(record, steps)
     shared = others = extra = []
     if strategy is not None:  # every argument is checked: only now does the strategy's state change
         strategy.start(n_models or 1, n_tasks)
@@ -249,19 +243,48 @@ def _check_fit_args(net: nn.Module, trainable: list, named: dict, x, y, *, n_mod
         shared_names = shared_parameter_names(net)
         shared = [p for name, p in trainable if name in shared_names]
         others = [p for name, p in trainable if name not in shared_names]
-    return _Run(inputs=inputs, task_losses=task_losses_fn(y, loss, sample_weights), weights=w, steps=steps,
-                progress=progress, updated=[p for _, p in trainable] + extra, shared=shared, others=others,
-                named=named, scales=scales, schedule=schedule, record=record, record_at=record_at, lr=lr, lrs=lrs)
+    return _Run(inputs=inputs, task_losses=task_losses_fn(y, loss, sample_weights), weights=w, strategy=strategy,
+                steps=steps, step_range=step_range, updated=[p for _, p in trainable] + extra, shared=shared,
+                others=others, named=named, scales=scales, schedule=schedule, record=record, record_at=record_at,
+                lr=lr, lrs=lrs)
 
 
-def _check_lr(lr, n_models: int | None):
+def _unpack(data) -> tuple:
+    """(x, y, sample_weights or None) from fit's data, (x, y) or (x, y, sample_weights)."""
+    if not isinstance(data, tuple):
+        raise TypeError(f"data must be a tuple (x, y) or (x, y, sample_weights), got {type(data).__name__}")
+    if len(data) not in (2, 3):
+        raise ValueError(f"data has {len(data)} entries but must be (x, y) or (x, y, sample_weights)")
+    return data if len(data) == 3 else (*data, None)
+
+
+def _step_range(steps: int, progress, desc: str) -> Iterable[int]:
+    """range(steps) behind a progress bar: a new one (progress True or its description), none (False),
+    or an open bar the caller shares between calls, advanced by one per step."""
+    if isinstance(progress, str):
+        return progress_bar(steps, True, progress)
+    if not isinstance(progress, (bool, np.bool_)) and callable(getattr(progress, "update", None)):
+        return _advancing(steps, progress)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress={progress!r} must be True or False, a description (str) or a progress bar "
+                        "(anything with .update(n), e.g. a tqdm)")
+    return progress_bar(steps, check_bool("progress", progress), desc)
+
+
+def _advancing(steps: int, bar) -> Iterator[int]:
+    for step in range(steps):
+        yield step
+        bar.update(1)
+
+
+def _check_lr(lr, n_models: int | None, name: str = "lr"):
     """(the optimizer's lr, one lr per model or None): fit_many's lr may give one rate per model."""
     if n_models is None or not (isinstance(lr, (list, tuple, range, np.ndarray, torch.Tensor)) and np.ndim(lr) >= 1):
-        check_float("lr", lr, low=0.0, low_open=True)
+        check_float(name, lr, low=0.0, low_open=True)
         return lr, None
-    lrs = check_tensor("lr", torch.as_tensor(np.asarray(lr, dtype=np.float32)), dim=1)
+    lrs = check_tensor(name, torch.as_tensor(np.asarray(lr, dtype=np.float32)), dim=1)
     if lrs.shape != (n_models,) or not torch.isfinite(lrs).all() or (lrs <= 0).any():
-        raise ValueError(f"lr={lrs.tolist()} must be one number or {n_models} finite numbers > 0 (one per model)")
+        raise ValueError(f"{name}={lrs.tolist()} must be one number or {n_models} finite numbers > 0 (one per model)")
     return 1.0, lrs
 
 
@@ -274,13 +297,16 @@ def _step_at_own_rates(opt: torch.optim.Optimizer, params: list, lrs: torch.Tens
             p.copy_(b + lrs.reshape(-1, *[1] * (p.dim() - 1)) * (p - b))
 
 
-def _check_strategy(weights, strategy):
-    if strategy is None:
-        return
-    if not isinstance(strategy, Strategy):
-        raise TypeError(f"strategy must be a mtl_lessons.weighting.Strategy, got {type(strategy).__name__}")
-    if weights is not None:
-        raise ValueError("give weights or strategy, not both (fixed weights are FixedWeights(weights))")
+def _check_strategy(weights) -> tuple:
+    """(fixed weights or None, a Strategy or None) from fit's weights."""
+    if isinstance(weights, Strategy):
+        return None, weights
+    if isinstance(weights, type) and issubclass(weights, Strategy):
+        raise TypeError(f"weights={weights.__name__} is a class; give a strategy, e.g. weights={weights.__name__}()")
+    if weights is not None and not isinstance(weights, (list, tuple, np.ndarray, torch.Tensor)):
+        raise TypeError(f"weights must be None, one weight per task (a list, array or tensor) or a weighting "
+                        f"Strategy (mtl_lessons.weighting, e.g. UncertaintyWeighting()), got {type(weights).__name__}")
+    return weights, None
 
 
 def _strategy_backward(strategy: Strategy, losses: torch.Tensor, shared: list, others: list,
@@ -388,21 +414,21 @@ def _check_sample_weights(sample_weights, shape):
     return sample_weights
 
 
-def _check_lr_scale(lr_scale, named_params: dict, optimizer: str, lead: int, what: str = "lr_scale") -> dict:
-    """lr_scale {name: float or tensor} -> {name: tensor broadcast to the parameter}; SGD only.
+def _check_lr_scale(scale, named_params: dict, optimizer: str, lead: int, what: str = "lr.scale") -> dict:
+    """Rates.scale {name: float or tensor} -> {name: tensor broadcast to the parameter}; SGD only.
 
     A tensor's shape must be a leading part of the parameter's (after the `lead` stacked axes
     of fit_many, which it must include), e.g. (M,) for one scale per model.
     """
-    if lr_scale is None:
+    if scale is None:
         return {}
     if optimizer != "sgd":
         raise ValueError(f"{what} needs optimizer='sgd', got optimizer={optimizer!r}: Adam's step does not "
                          "scale with the gradient, so a per-parameter rate cannot be written as a gradient scale")
-    if not isinstance(lr_scale, dict):
-        raise TypeError(f"{what} must be a dict {{parameter name: scale}}, got {type(lr_scale).__name__}")
+    if not isinstance(scale, dict):
+        raise TypeError(f"{what} must be a dict {{parameter name: scale}}, got {type(scale).__name__}")
     scales = {}
-    for name, value in lr_scale.items():
+    for name, value in scale.items():
         if name not in named_params:
             raise ValueError(f"{what} names {name!r}, which is not a trainable parameter of the model "
                              f"(allowed: {', '.join(named_params)})")
@@ -420,39 +446,45 @@ def _check_lr_scale(lr_scale, named_params: dict, optimizer: str, lead: int, wha
     return scales
 
 
-def _check_lr_schedule(lr_schedule, named_params: dict, optimizer: str, lead: int, steps: int) -> dict:
-    """lr_schedule {name: tensor (steps, ...)} -> {name: (steps, *broadcast to the parameter)}: an lr_scale per step.
+def _check_lr_schedule(schedule, named_params: dict, optimizer: str, lead: int, steps: int) -> dict:
+    """Rates.schedule {name: tensor (steps, ...)} -> {name: (steps, *broadcast to the parameter)}: a scale per step.
 
-    Row `step` is that step's scale, with the shapes lr_scale allows; in fit_many a (steps,) schedule
+    Row `step` is that step's scale, with the shapes Rates.scale allows; in fit_many a (steps,) schedule
     is the same for every model. A scale of 0 freezes the parameter for that step (plain SGD).
     """
-    if lr_schedule is None:
+    if schedule is None:
         return {}
-    if not isinstance(lr_schedule, dict):
-        raise TypeError(f"lr_schedule must be a dict {{parameter name: tensor (steps, ...)}}, "
-                        f"got {type(lr_schedule).__name__}")
+    if not isinstance(schedule, dict):
+        raise TypeError(f"lr.schedule must be a dict {{parameter name: tensor (steps, ...)}}, "
+                        f"got {type(schedule).__name__}")
     per_step = {}
-    for name, value in lr_schedule.items():
-        value = check_tensor(f"lr_schedule[{name!r}]", value)
+    for name, value in schedule.items():
+        value = check_tensor(f"lr.schedule[{name!r}]", value)
         if value.dim() == 0 or value.shape[0] != steps:
-            raise ValueError(f"lr_schedule[{name!r}] has shape {tuple(value.shape)} but its first axis must be "
+            raise ValueError(f"lr.schedule[{name!r}] has shape {tuple(value.shape)} but its first axis must be "
                              f"the steps ({steps}): one row of scales per step")
         if lead and value.dim() == 1 and name in named_params:  # one schedule for every model
             value = value[:, None].expand(steps, named_params[name].shape[0])
         per_step[name] = value
     ghosts = {name: torch.empty((steps, *p.shape), dtype=p.dtype, device="meta") for name, p in named_params.items()}
-    return _check_lr_scale(per_step, ghosts, optimizer, lead + 1, what="lr_schedule")
+    return _check_lr_scale(per_step, ghosts, optimizer, lead + 1, what="lr.schedule")
 
 
-def _recorder(record, record_every: int, steps: int):
-    """Checked (record, the update counts to record at): 0, k, 2k, ... and always the last."""
+def _recorder(record, steps: int):
+    """Checked (record, the update counts to record at) from record(model) or (record, every):
+    0, every, 2 every, ... and always the last."""
     if record is None:
         return None, ()
+    every = 1
+    if isinstance(record, tuple):
+        if len(record) != 2:
+            raise ValueError(f"record is a tuple of {len(record)} entries but must be record(model) or (record, every)")
+        record, every = record
     if not callable(record):
-        raise TypeError(f"record must be a function of the model (e.g. validation accuracy), "
+        raise TypeError(f"record must be a function of the model (e.g. validation accuracy), or (record, every), "
                         f"got {type(record).__name__}")
-    record_every = check_int("record_every", record_every, low=1, high=steps)
-    return record, sorted(set(range(0, steps + 1, record_every)) | {steps})
+    every = check_int("record=(record, every): every", every, low=1, high=steps)
+    return record, sorted(set(range(0, steps + 1, every)) | {steps})
 
 
 def _take_record(record, model) -> np.ndarray:

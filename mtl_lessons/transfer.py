@@ -23,6 +23,7 @@ from mtl_lessons._checks import check_float, check_floats, check_ints, check_key
 from mtl_lessons.data import TransferDigits, load_transfer_digits
 from mtl_lessons.metrics import per_task_accuracy
 from mtl_lessons.models import MultiTaskNet
+from mtl_lessons.schedules import Rates
 from mtl_lessons.stack import ModelStack, use_one_thread
 from mtl_lessons.train import PROGRESS_DELAY_S, fit_many, pad_tasks
 
@@ -83,9 +84,9 @@ def pretrain(config: TransferSetting, data: list[TransferDigits], seeds, progres
     """Phase 1: one network per seed (seeds[i]) trained on data[i]'s source at config.lr (the source does not
     depend on n_target)."""
     pre = ModelStack.from_factory(config.net(1), seeds)
-    fit_many(pre, torch.stack([d.x_source for d in data])[:, None], torch.stack([d.y_source for d in data])[:, None],
-             loss="ce", optimizer="sgd", lr=config.lr, steps=config.steps, progress=progress,
-             desc="pretraining on the source")
+    fit_many(pre, (torch.stack([d.x_source for d in data])[:, None], torch.stack([d.y_source for d in data])[:, None]),
+             loss="ce", optimizer="sgd", lr=config.lr, steps=config.steps,
+             progress=progress and "pretraining on the source")
     return pre
 
 
@@ -147,11 +148,9 @@ def joint_accuracies(data: list[TransferDigits], lams, seeds, *, hidden: int = 3
         for rows in groups:
             joint = start.take([distinct.index(all_seeds[i]) for i in rows])
             rows = torch.from_numpy(rows)
-            fit_many(joint, x[rows], y[rows], weights=weights[rows], sample_weights=mask[rows],
-                     lr_scale={"heads.weight": head_scale[rows], "heads.bias": head_scale[rows]},
-                     loss="ce", optimizer="sgd", lr=lr, steps=steps, progress=False,
-                     callback=lambda step: bar.update(1 if step else 0))
-            bar.update(1)
+            fit_many(joint, (x[rows], y[rows], mask[rows]), weights=weights[rows], loss="ce", optimizer="sgd",
+                     lr=Rates(lr, scale={"heads.weight": head_scale[rows], "heads.bias": head_scale[rows]}),
+                     steps=steps, progress=bar)
             for prefix, a in split_accuracies(joint, [all_data[i] for i in rows], task=1).items():
                 acc[prefix].append(a)
     return {prefix + v: a for prefix, parts in acc.items()

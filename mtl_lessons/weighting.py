@@ -15,8 +15,8 @@ the shared parameters (M, T, T); it returns the weights (M, T). Then either
     >>> from mtl_lessons.train import fit
     >>> tasks = make_sinusoid_tasks(n_tasks=2, n_train=8, seed=0)
     >>> model = MultiTaskNet(1, 8, 2, 2, sharing_depth=1)
-    >>> history = fit(model, tasks.x_train, tasks.y_train, optimizer="sgd", lr=0.1, steps=100,
-    ...               strategy=UncertaintyWeighting(), progress=False)
+    >>> history = fit(model, (tasks.x_train, tasks.y_train), optimizer="sgd", lr=0.1, steps=100,
+    ...               weights=UncertaintyWeighting(), progress=False)
     >>> history.weights.shape      # (steps, n_tasks): the weights the strategy chose at every step
     (100, 2)
 

@@ -1,4 +1,4 @@
-"""Chapter 8 helpers: per-step rates (lr_schedule) and records in fit / fit_many, the schedules
+"""Chapter 8 helpers: per-step rates (Rates.schedule) and records in fit / fit_many, the schedules
 against their formulas, early stopping, the rate chosen on validation, and the chapter's claims on
 other seeds.
 
@@ -27,7 +27,7 @@ from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.experiments.finetuning import (CLAIMS, PRACTICES, claims_hold, finetuning_explorer,
                                                 finetuning_sweep, measured, practice_schedules)
 from mtl_lessons.models import MultiTaskNet
-from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
+from mtl_lessons.schedules import Rates, discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
 from mtl_lessons.stack import ModelStack
 from mtl_lessons.train import fit, fit_many
 
@@ -45,7 +45,7 @@ def data():
     return tasks, torch.stack([t.x_train for t in tasks]), torch.stack([t.y_train for t in tasks])
 
 
-# ---------------------------------------------------------------- lr_schedule and record in the training loops
+# ---------------------------------------------------------------- Rates.schedule and record in the training loops
 
 def test_lr_schedule_in_fit_many_equals_fit_model_by_model(data):
     """A grid of schedules (one per model, per layer and step) trained at once equals each trained alone."""
@@ -54,15 +54,14 @@ def test_lr_schedule_in_fit_many_equals_fit_model_by_model(data):
                              gradual_unfreezing(STEPS, 2, 8),
                              torch.ones(STEPS, 3)], dim=1)  # (steps, M, 3)
     stack = ModelStack.from_factory(factory, SEEDS)
-    history = fit_many(stack, x, y, optimizer="sgd", lr=0.1, steps=STEPS, progress=False,
-                       lr_schedule=layer_schedule(stack, per_layer),
-                       record=lambda s: s.params["heads.bias"].sum((1, 2, 3)), record_every=5)
+    history = fit_many(stack, (x, y), optimizer="sgd", lr=Rates(0.1, schedule=layer_schedule(stack, per_layer)),
+                       steps=STEPS, progress=False, record=(lambda s: s.params["heads.bias"].sum((1, 2, 3)), 5))
     assert history.records.shape == (6, 3) and history.record_steps.tolist() == [0, 5, 10, 15, 20, 24]
     for i, seed in enumerate(SEEDS):
         torch.manual_seed(seed)
         alone = factory()
-        h = fit(alone, tasks[i].x_train, tasks[i].y_train, optimizer="sgd", lr=0.1, steps=STEPS, progress=False,
-                lr_schedule=layer_schedule(alone, per_layer[:, i]), record=lambda m: m.heads.bias.sum(), record_every=5)
+        h = fit(alone, (tasks[i].x_train, tasks[i].y_train), optimizer="sgd", steps=STEPS, progress=False,
+                lr=Rates(0.1, schedule=layer_schedule(alone, per_layer[:, i])), record=(lambda m: m.heads.bias.sum(), 5))
         assert np.allclose(history.task_losses[:, i], h.task_losses, atol=1e-5)
         assert np.allclose(history.records[:, i], h.records, atol=1e-5)
         for (name, p), q in zip(alone.named_parameters(), stack.model(i).parameters()):
@@ -76,8 +75,8 @@ def test_a_zero_scale_freezes_a_layer_for_those_steps(data):
     model = factory()
     start = model.layers[0].weight.detach().clone()
     schedule = layer_schedule(model, gradual_unfreezing(STEPS, 2, 10))  # layer 0 from step 20
-    h = fit(model, tasks[0].x_train, tasks[0].y_train, optimizer="sgd", lr=0.1, steps=STEPS, progress=False,
-            lr_schedule=schedule, record=lambda m: (m.layers[0].weight - start).abs().max(), record_every=4)
+    h = fit(model, (tasks[0].x_train, tasks[0].y_train), optimizer="sgd", lr=Rates(0.1, schedule=schedule), steps=STEPS,
+            progress=False, record=(lambda m: (m.layers[0].weight - start).abs().max(), 4))
     moved = dict(zip(h.record_steps.tolist(), h.records.tolist()))
     assert moved[20] == 0.0 and moved[24] > 0.0
 
@@ -89,24 +88,25 @@ def test_a_schedule_of_ones_changes_nothing(data):
         torch.manual_seed(0)
         model = factory()
         lr_schedule = None if schedule is None else {n: np.ones(STEPS) for n, _ in model.named_parameters()}
-        runs.append(fit(model, tasks[0].x_train, tasks[0].y_train, optimizer="sgd", lr=0.1, steps=STEPS,
-                        progress=False, lr_schedule=lr_schedule).task_losses)
+        runs.append(fit(model, (tasks[0].x_train, tasks[0].y_train), optimizer="sgd", steps=STEPS,
+                        lr=Rates(0.1, schedule=lr_schedule), progress=False).task_losses)
     assert np.allclose(*runs, atol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(lr_schedule={"heads.weight": torch.ones(STEPS)}, optimizer="adam"), ValueError,
-     "lr_schedule needs optimizer='sgd'"),
-    (dict(lr_schedule={"nope": torch.ones(STEPS)}), ValueError, "lr_schedule names 'nope'"),
-    (dict(lr_schedule={"heads.weight": torch.ones(STEPS - 1)}), ValueError, r"first axis must be the steps \(24\)"),
-    (dict(lr_schedule={"heads.weight": 1.0}), ValueError, "first axis must be the steps"),
-    (dict(lr_schedule={"heads.weight": -torch.ones(STEPS)}), ValueError, "negative entry"),
-    (dict(lr_schedule={"heads.weight": torch.full((STEPS,), math.nan)}), ValueError, "nan"),
-    (dict(lr_schedule={"heads.weight": torch.ones(STEPS, 5)}), ValueError, "has shape"),
-    (dict(lr_schedule=[1.0]), TypeError, "lr_schedule must be a dict"),
+    (dict(lr=Rates(0.1, schedule={"heads.weight": torch.ones(STEPS)}), optimizer="adam"), ValueError,
+     r"lr.schedule needs optimizer='sgd'"),
+    (dict(lr=Rates(0.1, schedule={"nope": torch.ones(STEPS)})), ValueError, r"lr.schedule names 'nope'"),
+    (dict(lr=Rates(0.1, schedule={"heads.weight": torch.ones(STEPS - 1)})), ValueError,
+     r"first axis must be the steps \(24\)"),
+    (dict(lr=Rates(0.1, schedule={"heads.weight": 1.0})), ValueError, "first axis must be the steps"),
+    (dict(lr=Rates(0.1, schedule={"heads.weight": -torch.ones(STEPS)})), ValueError, "negative entry"),
+    (dict(lr=Rates(0.1, schedule={"heads.weight": torch.full((STEPS,), math.nan)})), ValueError, "nan"),
+    (dict(lr=Rates(0.1, schedule={"heads.weight": torch.ones(STEPS, 5)})), ValueError, "has shape"),
+    (dict(lr=Rates(0.1, schedule=[1.0])), TypeError, r"lr.schedule must be a dict"),
     (dict(record=3), TypeError, "record must be a function"),
-    (dict(record=lambda m: 1.0, record_every=0), ValueError, "record_every=0"),
-    (dict(record=lambda m: 1.0, record_every=STEPS + 1), ValueError, "record_every=25"),
+    (dict(record=(lambda m: 1.0, 0)), ValueError, "every=0"),
+    (dict(record=(lambda m: 1.0, STEPS + 1)), ValueError, "every=25"),
     (dict(record=lambda m: math.nan), ValueError, "finite numbers"),
 ])
 def test_fit_schedule_and_record_bad_input(data, kwargs, error, match):
@@ -116,18 +116,18 @@ def test_fit_schedule_and_record_bad_input(data, kwargs, error, match):
     before = [p.detach().clone() for p in model.parameters()]
     args = {**dict(optimizer="sgd", lr=0.1, steps=STEPS, progress=False), **kwargs}
     with pytest.raises(error, match=match):
-        fit(model, tasks[0].x_train, tasks[0].y_train, **args)
+        fit(model, (tasks[0].x_train, tasks[0].y_train), **args)
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before)), "refused before any step"
 
 
 def test_fit_many_schedule_per_model_bad_shape(data):
     _, x, y = data
     stack = ModelStack.from_factory(factory, SEEDS)
-    with pytest.raises(ValueError, match=r"lr_schedule\['heads.weight'\] has shape \(24, 2\)"):
-        fit_many(stack, x, y, optimizer="sgd", lr=0.1, steps=STEPS, progress=False,
-                 lr_schedule={"heads.weight": torch.ones(STEPS, 2)})
-    fit_many(stack, x, y, optimizer="sgd", lr=0.1, steps=STEPS, progress=False,  # (steps,): the same for all
-             lr_schedule={"heads.weight": np.linspace(1, 0, STEPS)})
+    with pytest.raises(ValueError, match=r"lr.schedule\['heads.weight'\] has shape \(24, 2\)"):
+        fit_many(stack, (x, y), optimizer="sgd", steps=STEPS, progress=False,
+                 lr=Rates(0.1, schedule={"heads.weight": torch.ones(STEPS, 2)}))
+    fit_many(stack, (x, y), optimizer="sgd", steps=STEPS, progress=False,  # (steps,): the same for all
+             lr=Rates(0.1, schedule={"heads.weight": np.linspace(1, 0, STEPS)}))
 
 
 # ---------------------------------------------------------------- the schedules against their formulas

@@ -80,10 +80,10 @@ def test_fit_many_with_one_loss_per_task_equals_fit_per_model():
         return MultiTaskNet(3, 4, 2, 3, 3, sharing_depth=1)
     stack = ModelStack.from_factory(factory, [0, 1])
     kw = dict(loss=("ce", "ce", "mse"), optimizer="sgd", steps=20, progress=False)
-    many = fit_many(stack, x, y, lr=[0.1, 0.3], weights=[[1, 1, 0.5], [1, 1, 2.0]], **kw)
+    many = fit_many(stack, (x, y), lr=[0.1, 0.3], weights=[[1, 1, 0.5], [1, 1, 2.0]], **kw)
     for m, (lr, w) in enumerate(((0.1, [1, 1, 0.5]), (0.3, [1, 1, 2.0]))):
         torch.manual_seed(m)
-        one = fit(factory(), x[m], y[m], lr=lr, weights=w, **kw)
+        one = fit(factory(), (x[m], y[m]), lr=lr, weights=w, **kw)
         assert np.allclose(many.task_losses[:, m], one.task_losses, atol=1e-4)  # the per-model rate rescales: float32 rounding
 
 

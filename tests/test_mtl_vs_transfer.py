@@ -1,5 +1,5 @@
 """Chapter 11 helpers: the two-cluster tasks, the lookahead affinity (against the first-order formula and
-a hand-made lookahead), groupings, fit_many's callback, counted backward passes, the choice of each network's
+a hand-made lookahead), groupings, fit_many's record, counted backward passes, the choice of each network's
 rate on validation, and the chapter's claims (CLAIMS, the notebook's thresholds) on held-out seeds 30-34 (and
 40-44 for 11.1), outside the seeds 0..23 the thresholds were calibrated on.
 
@@ -133,21 +133,22 @@ def test_matched_hidden_matches_two_trunks():
     assert min(counts, key=lambda w: abs(counts[w] - two)) == h
 
 
-def test_fit_many_callback_runs_before_every_step():
+def test_fit_many_record_runs_before_every_step_and_after_the_last():
+    """What measures the lookahead affinity during training: record(stack) sees the stack before each step."""
     stack = _small_stack()
     d = make_cluster_tasks(2, 4, seed=0)
     x, y = d.x_train[:3].expand(2, -1, -1, -1), d.y_train[:3].expand(2, -1, -1, -1)
     seen, before = [], stack.params["heads.weight"].detach().clone()
 
-    def callback(step):
-        seen.append(step)
-        if step == 0:  # nothing has moved yet
-            assert torch.equal(stack.params["heads.weight"], before)
+    def record(s):
+        seen.append(s.params["heads.weight"].detach().clone())
+        return 0.0
 
-    fit_many(stack, x, y, optimizer="sgd", lr=0.1, steps=3, callback=callback, progress=False)
-    assert seen == [0, 1, 2]
-    with pytest.raises(TypeError, match="callback must be a function"):
-        fit_many(stack, x, y, optimizer="sgd", lr=0.1, steps=1, callback=3, progress=False)
+    history = fit_many(stack, (x, y), optimizer="sgd", lr=0.1, steps=3, record=record, progress=False)
+    assert history.record_steps.tolist() == [0, 1, 2, 3] and len(seen) == 4
+    assert torch.equal(seen[0], before) and not torch.equal(seen[1], before)  # nothing had moved before step 0
+    with pytest.raises(TypeError, match="record must be a function"):
+        fit_many(stack, (x, y), optimizer="sgd", lr=0.1, steps=1, record=3, progress=False)
 
 
 def test_backward_passes_are_counted():

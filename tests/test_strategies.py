@@ -128,7 +128,7 @@ def test_gradient_strategies_step_shared_parameters_along_the_combined_direction
                          for t in range(3)])
     head = torch.autograd.grad(losses.sum(), [model.heads.weight])[0]
     want = pcgrad(grads, generator=torch.Generator().manual_seed(0)) if direction == "pcgrad" else mgda(grads)
-    fit(model, data.x_train, data.y_train, optimizer="sgd", lr=0.1, steps=1, progress=False, strategy=strategy)
+    fit(model, (data.x_train, data.y_train), optimizer="sgd", lr=0.1, steps=1, progress=False, weights=strategy)
     moved = torch.cat([(before[n] - p.detach()).flatten() for n, p in model.named_parameters() if n.startswith("layers.0")])
     assert torch.allclose(moved, 0.1 * want, atol=1e-6)
     assert torch.allclose(before["heads.weight"] - model.heads.weight.detach(), 0.1 * head, atol=1e-6)
@@ -137,9 +137,9 @@ def test_gradient_strategies_step_shared_parameters_along_the_combined_direction
 def test_equal_weighting_strategy_is_the_plain_sum():
     data = make_sinusoid_tasks(3, 6, seed=0)
     runs = []
-    for kwargs in ({}, {"strategy": FixedWeights()}, {"weights": [1.0, 1.0, 1.0]}):
+    for kwargs in ({}, {"weights": FixedWeights()}, {"weights": [1.0, 1.0, 1.0]}):
         torch.manual_seed(0)
-        runs.append(fit(factory(), data.x_train, data.y_train, optimizer="adam", lr=0.01, steps=20,
+        runs.append(fit(factory(), (data.x_train, data.y_train), optimizer="adam", lr=0.01, steps=20,
                         progress=False, **kwargs).task_losses)
     assert np.array_equal(runs[0], runs[1]) and np.array_equal(runs[0], runs[2])
 
@@ -154,12 +154,12 @@ def test_fit_many_with_a_strategy_equals_fit_model_by_model(make, optimizer):
     tasks = [make_sinusoid_tasks(3, 6, seed=s) for s in seeds]
     x, y = torch.stack([t.x_train for t in tasks]), torch.stack([t.y_train for t in tasks])
     stack = ModelStack.from_factory(factory, seeds)
-    many = fit_many(stack, x, y, optimizer=optimizer, lr=0.02, steps=30, progress=False, strategy=make(0))
+    many = fit_many(stack, (x, y), optimizer=optimizer, lr=0.02, steps=30, progress=False, weights=make(0))
     for i, seed in enumerate(seeds):
         torch.manual_seed(seed)
         alone = factory()
-        one = fit(alone, tasks[i].x_train, tasks[i].y_train, optimizer=optimizer, lr=0.02, steps=30,
-                  progress=False, strategy=make(i))  # PCGrad: model i of a stack draws from seed + i
+        one = fit(alone, (tasks[i].x_train, tasks[i].y_train), optimizer=optimizer, lr=0.02, steps=30,
+                  progress=False, weights=make(i))  # PCGrad: model i of a stack draws from seed + i
         assert np.allclose(many.task_losses[:, i], one.task_losses, atol=1e-4)
         assert np.allclose(many.weights[:, i], one.weights, atol=1e-4)
         for (name, p), q in zip(alone.named_parameters(), stack.model(i).parameters()):
@@ -170,7 +170,7 @@ def test_fit_many_with_a_strategy_equals_fit_model_by_model(make, optimizer):
 
 def _fit(**kwargs):
     data = make_sinusoid_tasks(3, 6, seed=0)
-    return fit(factory(), data.x_train, data.y_train, optimizer="sgd", lr=0.1, steps=1, progress=False, **kwargs)
+    return fit(factory(), (data.x_train, data.y_train), optimizer="sgd", lr=0.1, steps=1, progress=False, **kwargs)
 
 
 BAD_INPUTS = [  # (callable, kwargs, exception, message fragment)
@@ -187,10 +187,11 @@ BAD_INPUTS = [  # (callable, kwargs, exception, message fragment)
     (GradNorm, {"alpha": -1.0}, ValueError, "alpha=-1.0 is out of range"),
     (GradNorm, {"lr": 0.0}, ValueError, "lr=0.0 is out of range"),
     (PCGrad, {"seed": -1}, ValueError, "seed=-1 is out of range"),
-    (_fit, {"strategy": "pcgrad"}, TypeError, "strategy must be a mtl_lessons.weighting.Strategy"),
-    (_fit, {"strategy": MGDA(), "weights": [1, 1, 1]}, ValueError, "give weights or strategy, not both"),
-    (_fit, {"strategy": FixedWeights([1.0, -1.0, 1.0])}, ValueError, "contains a negative weight"),
-    (_fit, {"strategy": FixedWeights([1.0, 1.0])}, ValueError, "must end in (3,)"),
+    (_fit, {"weights": "pcgrad"}, TypeError, "weights must be None, one weight per task (a list, array or tensor) "
+                                             "or a weighting Strategy (mtl_lessons.weighting, e.g. UncertaintyWeighting()), got str"),
+    (_fit, {"weights": MGDA}, TypeError, "weights=MGDA is a class; give a strategy, e.g. weights=MGDA()"),
+    (_fit, {"weights": FixedWeights([1.0, -1.0, 1.0])}, ValueError, "contains a negative weight"),
+    (_fit, {"weights": FixedWeights([1.0, 1.0])}, ValueError, "must end in (3,)"),
 ]
 
 
@@ -215,10 +216,10 @@ def test_fit_many_with_one_learning_rate_per_model_equals_separate_runs(optimize
     tasks = make_sinusoid_tasks(3, 6, seed=0)
     x, y = tasks.x_train.expand(2, -1, -1, -1), tasks.y_train.expand(2, -1, -1, -1)
     both = ModelStack.from_factory(factory, [0, 0])
-    fit_many(both, x, y, optimizer=optimizer, lr=[0.01, 0.05], steps=20, progress=False, strategy=UncertaintyWeighting())
+    fit_many(both, (x, y), optimizer=optimizer, lr=[0.01, 0.05], steps=20, progress=False, weights=UncertaintyWeighting())
     for i, lr in enumerate((0.01, 0.05)):
         alone = ModelStack.from_factory(factory, [0])
-        fit_many(alone, x[:1], y[:1], optimizer=optimizer, lr=lr, steps=20, progress=False, strategy=UncertaintyWeighting())
+        fit_many(alone, (x[:1], y[:1]), optimizer=optimizer, lr=lr, steps=20, progress=False, weights=UncertaintyWeighting())
         for name in alone.params:
             assert torch.allclose(both.params[name][i], alone.params[name][0], atol=1e-5), name
 

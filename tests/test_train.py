@@ -8,6 +8,7 @@ import torch
 
 from mtl_lessons.data import make_sinusoid_tasks
 from mtl_lessons.models import MultiTaskNet, freeze_layers
+from mtl_lessons.schedules import Rates
 from mtl_lessons.stack import ModelStack
 from mtl_lessons.sweep import Sweep
 from mtl_lessons.train import fit, fit_many, pad_tasks
@@ -30,11 +31,11 @@ def test_vectorised_training_equals_training_each_model_alone(data, optimizer, s
     tasks, x, y = data
     weights = torch.tensor([[1.0, 0.5, 2.0], [1.0, 1.0, 1.0], [0.1, 1.0, 3.0]])
     stack = ModelStack.from_factory(factory, SEEDS)
-    history = fit_many(stack, x, y, weights=weights, optimizer=optimizer, lr=0.02, steps=steps, progress=False)
+    history = fit_many(stack, (x, y), weights=weights, optimizer=optimizer, lr=0.02, steps=steps, progress=False)
     for i, seed in enumerate(SEEDS):
         torch.manual_seed(seed)
         alone = factory()
-        h = fit(alone, tasks[i].x_train, tasks[i].y_train, weights=weights[i], optimizer=optimizer, lr=0.02,
+        h = fit(alone, (tasks[i].x_train, tasks[i].y_train), weights=weights[i], optimizer=optimizer, lr=0.02,
                 steps=steps, progress=False)
         assert np.allclose(history.task_losses[:, i], h.task_losses, atol=atol)
         for (name, p), q in zip(alone.named_parameters(), stack.model(i).parameters()):
@@ -51,11 +52,11 @@ def test_vectorised_training_equals_alone_with_frozen_layers_and_sample_weights(
         return freeze_layers(MultiTaskNet(1, 8, 2, 3, sharing_depth=1), 1)
 
     stack = ModelStack.from_factory(frozen_factory, SEEDS)
-    history = fit_many(stack, x, y, sample_weights=mask, optimizer=optimizer, lr=0.02, steps=30, progress=False)
+    history = fit_many(stack, (x, y, mask), optimizer=optimizer, lr=0.02, steps=30, progress=False)
     for i, seed in enumerate(SEEDS):
         torch.manual_seed(seed)
         alone = frozen_factory()
-        h = fit(alone, tasks[i].x_train, tasks[i].y_train, sample_weights=mask[i], optimizer=optimizer, lr=0.02,
+        h = fit(alone, (tasks[i].x_train, tasks[i].y_train, mask[i]), optimizer=optimizer, lr=0.02,
                 steps=30, progress=False)
         assert np.allclose(history.task_losses[:, i], h.task_losses, atol=1e-4)
         for (name, p), q in zip(alone.named_parameters(), stack.model(i).parameters()):
@@ -91,45 +92,45 @@ def test_lr_scale_in_fit_many_equals_fit_model_by_model(data):
     per_task = torch.tensor([[1.0, 0.5, 2.0], [1.0, 1.0, 1.0], [0.0, 3.0, 1.0]])  # heads.weight is (M, 3, ...)
     stack = ModelStack.from_factory(factory, SEEDS)
     before = stack.params["layers.0.weight"].detach().clone()
-    fit_many(stack, x, y, optimizer="sgd", lr=0.05, steps=30, progress=False,
-             lr_scale={"layers.0.weight": per_model, "heads.weight": per_task, "heads.bias": 0.5})
+    fit_many(stack, (x, y), optimizer="sgd", steps=30, progress=False,
+             lr=Rates(0.05, scale={"layers.0.weight": per_model, "heads.weight": per_task, "heads.bias": 0.5}))
     assert torch.equal(stack.params["layers.0.weight"][2], before[2])
     for i, seed in enumerate(SEEDS):
         torch.manual_seed(seed)
         alone = factory()
-        fit(alone, tasks[i].x_train, tasks[i].y_train, optimizer="sgd", lr=0.05, steps=30, progress=False,
-            lr_scale={"layers.0.weight": float(per_model[i]), "heads.weight": per_task[i], "heads.bias": 0.5})
+        fit(alone, (tasks[i].x_train, tasks[i].y_train), optimizer="sgd", steps=30, progress=False,
+            lr=Rates(0.05, scale={"layers.0.weight": float(per_model[i]), "heads.weight": per_task[i], "heads.bias": 0.5}))
         for (name, p), q in zip(alone.named_parameters(), stack.model(i).parameters()):
             assert torch.allclose(p, q, atol=1e-6), name
     torch.manual_seed(0)
     plain, ones = factory(), factory()
     ones.load_state_dict(plain.state_dict())
-    fit(plain, tasks[0].x_train, tasks[0].y_train, optimizer="sgd", lr=0.05, steps=10, progress=False)
-    fit(ones, tasks[0].x_train, tasks[0].y_train, optimizer="sgd", lr=0.05, steps=10, progress=False,
-        lr_scale={name: 1.0 for name, _ in ones.named_parameters()})
+    fit(plain, (tasks[0].x_train, tasks[0].y_train), optimizer="sgd", lr=0.05, steps=10, progress=False)
+    fit(ones, (tasks[0].x_train, tasks[0].y_train), optimizer="sgd", steps=10, progress=False,
+        lr=Rates(0.05, scale={name: 1.0 for name, _ in ones.named_parameters()}))
     assert all(torch.equal(p, q) for p, q in zip(plain.parameters(), ones.parameters()))
 
 
-@pytest.mark.parametrize("lr_scale, optimizer, message", [
-    ({"heads.weight": 0.1}, "adam", "lr_scale needs optimizer='sgd'"),
-    ({"nope": 0.1}, "sgd", "lr_scale names 'nope'"),
-    ({"heads.weight": -1.0}, "sgd", r"lr_scale\['heads.weight'\]=-1.0 is out of range"),
+@pytest.mark.parametrize("scale, optimizer, message", [
+    ({"heads.weight": 0.1}, "adam", r"lr.scale needs optimizer='sgd'"),
+    ({"nope": 0.1}, "sgd", r"lr.scale names 'nope'"),
+    ({"heads.weight": -1.0}, "sgd", r"lr.scale\['heads.weight'\]=-1.0 is out of range"),
     ({"heads.weight": torch.ones(5)}, "sgd", r"has shape \(5,\)"),
     ({"heads.weight": float("nan")}, "sgd", "must be finite"),
-    ([0.1], "sgd", "lr_scale must be a dict"),
+    ([0.1], "sgd", r"lr.scale must be a dict"),
 ])
-def test_lr_scale_bad_input(data, lr_scale, optimizer, message):
+def test_lr_scale_bad_input(data, scale, optimizer, message):
     tasks, _, _ = data
     with pytest.raises((ValueError, TypeError), match=message):
-        fit(factory(), tasks[0].x_train, tasks[0].y_train, optimizer=optimizer, lr=0.1, steps=1, progress=False,
-            lr_scale=lr_scale)
+        fit(factory(), (tasks[0].x_train, tasks[0].y_train), optimizer=optimizer, lr=Rates(0.1, scale=scale), steps=1,
+            progress=False)
 
 
 def test_frozen_parameters_stay_put(data):
     _, x, y = data
     stack = ModelStack.from_factory(lambda: freeze_layers(factory(), 1), SEEDS)
     before = {k: v.clone() for k, v in stack.params.items()}
-    fit_many(stack, x, y, optimizer="sgd", lr=0.1, steps=5, progress=False)
+    fit_many(stack, (x, y), optimizer="sgd", lr=0.1, steps=5, progress=False)
     assert torch.equal(stack.params["layers.0.weight"], before["layers.0.weight"])
     assert not torch.equal(stack.params["heads.weight"], before["heads.weight"])
     assert not stack.model(0).layers[0].weight.requires_grad
@@ -140,7 +141,7 @@ def test_training_is_deterministic(data):
     runs = []
     for _ in range(2):
         torch.manual_seed(5)
-        runs.append(fit(factory(), tasks[0].x_train, tasks[0].y_train, optimizer="adam", lr=0.01, steps=20,
+        runs.append(fit(factory(), (tasks[0].x_train, tasks[0].y_train), optimizer="adam", lr=0.01, steps=20,
                         progress=False).task_losses)
     assert np.array_equal(*runs)
 
@@ -148,13 +149,13 @@ def test_training_is_deterministic(data):
 def test_training_bad_input(data):
     tasks, x, y = data
     with pytest.raises(ValueError, match="optimizer='rmsprop' is not allowed"):
-        fit(factory(), tasks[0].x_train, tasks[0].y_train, optimizer="rmsprop", lr=0.1, steps=1)
+        fit(factory(), (tasks[0].x_train, tasks[0].y_train), optimizer="rmsprop", lr=0.1, steps=1)
     with pytest.raises(ValueError, match="lr=0.0 is out of range"):
-        fit(factory(), tasks[0].x_train, tasks[0].y_train, optimizer="sgd", lr=0.0, steps=1)
+        fit(factory(), (tasks[0].x_train, tasks[0].y_train), optimizer="sgd", lr=0.0, steps=1)
     with pytest.raises(ValueError, match="x contains non-finite"):
-        fit(factory(), tasks[0].x_train * float("nan"), tasks[0].y_train, optimizer="sgd", lr=0.1, steps=1)
+        fit(factory(), (tasks[0].x_train * float("nan"), tasks[0].y_train), optimizer="sgd", lr=0.1, steps=1)
     with pytest.raises(ValueError, match="one row per model"):
-        fit_many(ModelStack.from_factory(factory, [0, 1]), x, y, optimizer="sgd", lr=0.1, steps=1)
+        fit_many(ModelStack.from_factory(factory, [0, 1]), (x, y), optimizer="sgd", lr=0.1, steps=1)
     with pytest.raises(ValueError, match=r"x has shape \(3, 2, 6, 1\) but must be"):
         ModelStack.from_factory(factory, SEEDS)(x[:, :2])
     with pytest.raises(ValueError, match="models is empty"):
@@ -234,8 +235,8 @@ def test_training_leaves_torch_on_one_thread_and_never_raises_the_count_again():
             "torch.set_num_threads = lambda n: (calls.append(n), real(n))[1]\n"
             "net = MultiTaskNet(1, 4, 1, 2, 1, sharing_depth=1)\n"
             "x = torch.randn(2, 5, 1)\n"
-            "fit(net, x, x, optimizer=\"sgd\", lr=0.1, steps=2, progress=False)\n"
-            "fit(net, x, x, optimizer=\"sgd\", lr=0.1, steps=2, progress=False)\n"
+            "fit(net, (x, x), optimizer=\"sgd\", lr=0.1, steps=2, progress=False)\n"
+            "fit(net, (x, x), optimizer=\"sgd\", lr=0.1, steps=2, progress=False)\n"
             "print(torch.get_num_threads(), calls)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == "1", out
@@ -256,13 +257,13 @@ def test_shared_inputs_run_the_trunk_once_with_the_same_numbers(optimizer, shari
                      torch.randint(0, 2, (4, 11), generator=g).float(), torch.randn(4, 11, generator=g)], 1)
     mask = torch.ones(4, 3, 11)
     mask[1, :, 7:] = 0.0  # a model with fewer examples (padding), as pad_tasks gives
-    kw = dict(loss=("ce", "ce", "mse"), optimizer=optimizer, steps=40, progress=False, sample_weights=mask,
+    kw = dict(loss=("ce", "ce", "mse"), optimizer=optimizer, steps=40, progress=False,
               lr=[0.1, 0.3, 0.1, 0.05] if optimizer == "sgd" else 0.01, weights=[[1, 1, 0.3]] * 2 + [[1, 1, 1]] * 2)
     repeated, shared = (ModelStack.from_factory(net, [0, 1, 2, 3]) for _ in range(2))
     assert torch.allclose(shared(x), repeated(x.expand(-1, 3, -1, -1)), atol=1e-6)
     assert torch.allclose(shared(x[:, 0]), repeated(x.expand(-1, 3, -1, -1)), atol=1e-6)
-    h_rep = fit_many(repeated, x.expand(-1, 3, -1, -1).clone(), y, **kw)
-    h_shared = fit_many(shared, x, y, **kw)
+    h_rep = fit_many(repeated, (x.expand(-1, 3, -1, -1).clone(), y, mask), **kw)
+    h_shared = fit_many(shared, (x, y, mask), **kw)
     assert np.allclose(h_shared.task_losses, h_rep.task_losses, atol=1e-6)
     for name, p in repeated.params.items():
         assert torch.allclose(shared.params[name], p, atol=1e-6), name
@@ -271,9 +272,9 @@ def test_shared_inputs_run_the_trunk_once_with_the_same_numbers(optimizer, shari
     a = net()
     b = net()
     b.load_state_dict(a.state_dict())
-    one = dict(kw, sample_weights=mask[1], lr=0.1 if optimizer == "sgd" else 0.01, weights=[1, 1, 0.3])
-    fa = fit(a, x[1].expand(3, -1, -1).clone(), y[1], **one)
-    fb = fit(b, x[1], y[1], **one)
+    one = dict(kw, lr=0.1 if optimizer == "sgd" else 0.01, weights=[1, 1, 0.3])
+    fa = fit(a, (x[1].expand(3, -1, -1).clone(), y[1], mask[1]), **one)
+    fb = fit(b, (x[1], y[1], mask[1]), **one)
     assert np.allclose(fa.task_losses, fb.task_losses, atol=1e-6)
     for (name, p), q in zip(a.named_parameters(), b.parameters()):
         assert torch.allclose(p, q, atol=1e-6), name
@@ -306,3 +307,62 @@ def test_take_and_concat_equal_stacking_the_models_and_own_their_tensors():
         ModelStack.concat([stack, ModelStack.from_factory(factory, [0])])
     with pytest.raises(ValueError, match="another architecture"):
         ModelStack.concat([stack, ModelStack.from_factory(lambda: MultiTaskNet(1, 4, 2, 3, sharing_depth=1), [0])])
+
+
+def test_pad_tasks_output_feeds_fit_many_as_data():
+    """pad_tasks' (x, y, sample_weights) is fit_many's data: padding changes nothing (the model alone, unpadded)."""
+    xs = [[torch.randn(5, 1)], [torch.randn(3, 1)]]
+    ys = [[torch.randn(5, 1)], [torch.randn(3, 1)]]
+    stack = ModelStack.from_factory(lambda: MultiTaskNet(1, 4, 1, 1, sharing_depth=1), [0, 1])
+    many = fit_many(stack, pad_tasks(xs, ys), optimizer="sgd", lr=0.1, steps=5, progress=False)
+    torch.manual_seed(1)
+    alone = MultiTaskNet(1, 4, 1, 1, sharing_depth=1)
+    one = fit(alone, (xs[1][0][None], ys[1][0][None]), optimizer="sgd", lr=0.1, steps=5, progress=False)
+    assert np.allclose(many.task_losses[:, 1], one.task_losses, atol=1e-6)
+
+
+class _Bar:
+    """A stand-in for a tqdm shared by several calls: counts what it is advanced by."""
+
+    def __init__(self):
+        self.n = 0
+
+    def update(self, n=1):
+        self.n += n
+
+
+def test_progress_takes_a_description_or_an_open_bar_and_record_its_every(data):
+    """progress: a str names the bar; an open bar is advanced once per step, across calls. record=(f, every)
+    records at 0, every, 2 every, ... and after the last step; the same run gives the same numbers."""
+    tasks, x, y = data
+    bar, histories = _Bar(), []
+    for progress in (False, "a description", bar, bar):
+        torch.manual_seed(0)
+        histories.append(fit(factory(), (tasks[0].x_train, tasks[0].y_train), optimizer="sgd", lr=0.1, steps=7,
+                             progress=progress, record=(lambda m: m.heads.bias.sum(), 3)))
+    assert bar.n == 14
+    assert histories[0].record_steps.tolist() == [0, 3, 6, 7]
+    assert all(np.array_equal(h.task_losses, histories[0].task_losses) for h in histories)
+    assert all(np.array_equal(h.records, histories[0].records) for h in histories)
+    stack = ModelStack.from_factory(factory, SEEDS)
+    fit_many(stack, (x, y), optimizer="sgd", lr=0.1, steps=4, progress=bar)
+    assert bar.n == 18
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(data=[1, 2]), TypeError, r"data must be a tuple \(x, y\) or \(x, y, sample_weights\), got list"),
+    (dict(data=(1,)), ValueError, r"data has 1 entries but must be \(x, y\) or \(x, y, sample_weights\)"),
+    (dict(progress=3), TypeError, r"progress=3 must be True or False, a description \(str\) or a progress bar"),
+    (dict(record=(lambda m: 1.0, 0)), ValueError, r"every=0 is out of range \(allowed: 1..2\)"),
+    (dict(record=(lambda m: 1.0,)), ValueError, r"record is a tuple of 1 entries"),
+    (dict(weights="equal"), TypeError, r"weights must be None, one weight per task .* or a weighting Strategy"),
+    (dict(lr=Rates(0.1, schedule={"heads.weight": torch.ones(3)})), ValueError,
+     r"lr.schedule\['heads.weight'\] has shape \(3,\) but its first axis must be the steps \(2\)"),
+    (dict(lr=Rates("0.1")), TypeError, r"lr.lr='0.1' must be a real number"),
+])
+def test_fit_bad_new_forms(data, kwargs, error, message):
+    tasks, _, _ = data
+    args = dict(data=(tasks[0].x_train, tasks[0].y_train), optimizer="sgd", lr=0.1, steps=2, progress=False)
+    args.update(kwargs)
+    with pytest.raises(error, match=message):
+        fit(factory(), args.pop("data"), **args)

@@ -135,7 +135,7 @@ def test_transfer_stack_copies_freezes_and_frozen_layers_stay():
         assert not torch.equal(stack.params["heads.weight"][j], source.params["heads.weight"][k])
     before = {k: v.detach().clone() for k, v in stack.params.items()}
     x, y = torch.randn(3, 1, 20, 6), torch.randint(0, 3, (3, 1, 20))
-    fit_many(stack, x, y, loss="ce", optimizer="adam", lr=0.05, steps=20, progress=False)
+    fit_many(stack, (x, y), loss="ce", optimizer="adam", lr=0.05, steps=20, progress=False)
     assert torch.equal(stack.params["layers.0.weight"], before["layers.0.weight"])
     assert torch.equal(stack.params["layers.0.bias"], before["layers.0.bias"])
     assert not torch.equal(stack.params["layers.1.weight"], before["layers.1.weight"])
@@ -148,7 +148,7 @@ def test_transfer_stack_fine_tuned_layers_move():
     stack = transfer_stack(source, net, 2, source_index=[0], seeds=[3], freeze=False)
     assert stack.frozen == set()
     before = stack.params["layers.0.weight"].detach().clone()
-    fit_many(stack, torch.randn(1, 1, 20, 6), torch.randint(0, 3, (1, 1, 20)), loss="ce", optimizer="sgd",
+    fit_many(stack, (torch.randn(1, 1, 20, 6), torch.randint(0, 3, (1, 1, 20))), loss="ce", optimizer="sgd",
              lr=0.5, steps=5, progress=False)
     assert not torch.equal(stack.params["layers.0.weight"], before)
 
@@ -159,7 +159,7 @@ def test_with_frozen_thaws_upper_layers():
     assert thawed.frozen == {"layers.0.weight", "layers.0.bias"} and stack.frozen >= thawed.frozen
     assert all(torch.equal(thawed.params[k], v) for k, v in stack.params.items())
     before = {k: v.detach().clone() for k, v in thawed.params.items()}
-    fit_many(thawed, torch.randn(1, 1, 20, 6), torch.randint(0, 3, (1, 1, 20)), loss="ce", optimizer="sgd",
+    fit_many(thawed, (torch.randn(1, 1, 20, 6), torch.randint(0, 3, (1, 1, 20))), loss="ce", optimizer="sgd",
              lr=0.5, steps=5, progress=False)
     assert torch.equal(thawed.params["layers.0.weight"], before["layers.0.weight"])
     assert not torch.equal(thawed.params["layers.1.weight"], before["layers.1.weight"])

@@ -64,7 +64,7 @@ def test_frozen_copied_layers_stay_through_training_and_a_file(tmp_path):
     loaded = net()
     loaded.load_state_dict(state)
     stack = transfer_stack(ModelStack([loaded]), net, 2, source_index=[0], seeds=[9], freeze=True)
-    fit_many(stack, torch.randn(1, 1, 30, 8), torch.randint(0, 4, (1, 1, 30)), loss="ce", optimizer="adam",
+    fit_many(stack, (torch.randn(1, 1, 30, 8), torch.randint(0, 4, (1, 1, 30))), loss="ce", optimizer="adam",
              lr=0.05, steps=15, progress=False)
     trained = stack.model(0)
     for d in range(2):
@@ -100,7 +100,7 @@ def test_fit_tuned_chooses_each_models_rate_on_validation():
         by_rate = []
         for lr in lrs:
             net = ModelStack.from_factory(lambda: MultiTaskNet(64, 8, 1, 1, 5, sharing_depth=1), [3])
-            fit_many(net, b.x_train[None, None], b.y_train[None, None], loss="ce", optimizer="adam", lr=lr, steps=30,
+            fit_many(net, (b.x_train[None, None], b.y_train[None, None]), loss="ce", optimizer="adam", lr=lr, steps=30,
                      progress=False)
             by_rate.append((_accuracy(net, x, y)[0], _accuracy(net, b.x_test, b.y_test)[0]))
         best = max(range(len(lrs)), key=lambda j: by_rate[j][0])
@@ -152,9 +152,9 @@ def test_baseline_is_on_its_plateau_at_STEPS_at_every_rate():
     b = load_digits_split((5, 6, 7, 8, 9))
     seeds = list(range(40, 44))
     stack = ModelStack.from_factory(lambda: MultiTaskNet(64, 32, 4, 1, 5, sharing_depth=4), seeds * len(LRS))
-    history = fit_many(stack, b.x_train.expand(len(stack), 1, -1, -1), b.y_train.expand(len(stack), 1, -1),
+    history = fit_many(stack, (b.x_train.expand(len(stack), 1, -1, -1), b.y_train.expand(len(stack), 1, -1)),
                        loss="ce", optimizer="adam", lr=np.repeat(LRS, len(seeds)), steps=300, progress=False,
-                       record=lambda m: _accuracy(m, b.x_val, b.y_val), record_every=100)
+                       record=(lambda m: _accuracy(m, b.x_val, b.y_val), 100))
     by_rate = history.records.reshape(len(history.record_steps), len(LRS), len(seeds)).mean(-1)  # (steps, rate)
     at = {int(step): row for step, row in zip(history.record_steps, by_rate)}
     assert (at[100] >= at[300] - CLAIMS.steps_plateau).all(), f"validation at 100 / 300 steps: {at[100]} / {at[300]}"
@@ -172,12 +172,12 @@ def test_frozen_deep_arm_is_still_improving_at_STEPS_and_the_fall_holds(small_sw
         return MultiTaskNet(64, 32, 4, 1, 5, sharing_depth=4)
 
     base = ModelStack.from_factory(net, seeds)
-    fit_many(base, a.x_train.expand(4, 1, -1, -1), a.y_train.expand(4, 1, -1), loss="ce", optimizer="adam",
+    fit_many(base, (a.x_train.expand(4, 1, -1, -1), a.y_train.expand(4, 1, -1)), loss="ce", optimizer="adam",
              lr=1e-2, steps=100, progress=False)
     frozen = transfer_stack(base, net, 4, source_index=range(4), seeds=[20_000 + s for s in seeds], freeze=True)
-    history = fit_many(frozen, b.x_train.expand(4, 1, -1, -1), b.y_train.expand(4, 1, -1), loss="ce",
+    history = fit_many(frozen, (b.x_train.expand(4, 1, -1, -1), b.y_train.expand(4, 1, -1)), loss="ce",
                        optimizer="adam", lr=3e-2, steps=300, progress=False,
-                       record=lambda m: _accuracy(m, b.x_val, b.y_val), record_every=100)
+                       record=(lambda m: _accuracy(m, b.x_val, b.y_val), 100))
     at = {int(step): row.mean() for step, row in zip(history.record_steps, history.records)}
     assert at[300] - CLAIMS.frozen_plateau <= at[100] < at[300], f"validation at 100 / 300 steps: {at[100]} / {at[300]}"
     longer = _accuracy(frozen, b.x_test, b.y_test).mean()   # test, after 3 x STEPS

@@ -78,12 +78,12 @@ def sweep_speedup(n_models: int = 32, steps: int = 200, repeats: int = 3) -> dic
         return MultiTaskNet(1, 16, 2, 4, sharing_depth=2)
 
     def vectorised():
-        fit_many(ModelStack.from_factory(factory, seeds), x, y, optimizer="adam", lr=1e-2, steps=steps, progress=False)
+        fit_many(ModelStack.from_factory(factory, seeds), (x, y), optimizer="adam", lr=1e-2, steps=steps, progress=False)
 
     def loop():
         for seed, task in zip(seeds, tasks):
             torch.manual_seed(seed)
-            fit(factory(), task.x_train, task.y_train, optimizer="adam", lr=1e-2, steps=steps, progress=False)
+            fit(factory(), (task.x_train, task.y_train), optimizer="adam", lr=1e-2, steps=steps, progress=False)
 
     vectorised(), loop()  # warm-up: the first run pays one-off costs (allocator, kernels' first calls)
     vec, seq = [], []
@@ -170,8 +170,8 @@ def strategy_step_times(n_models: int = 32, n_tasks: int = 4, steps: int = 50, r
 
     def run(make):
         stack = ModelStack.from_factory(lambda: MultiTaskNet(1, 16, 2, n_tasks, sharing_depth=2), seeds)
-        return timed(lambda: fit_many(stack, x, y, optimizer="adam", lr=1e-2, steps=steps,
-                                      strategy=make(), progress=False))[0] / steps
+        return timed(lambda: fit_many(stack, (x, y), optimizer="adam", lr=1e-2, steps=steps,
+                                      weights=make(), progress=False))[0] / steps
 
     run(FixedWeights)  # warm-up
     times = {name: [] for name in makers}

@@ -24,7 +24,7 @@ from mtl_lessons._checks import check_float, check_floats, check_int, check_ints
 from mtl_lessons.data import load_digits_split
 from mtl_lessons.metrics import choose_on_validation, per_task_accuracy
 from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
-from mtl_lessons.schedules import discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
+from mtl_lessons.schedules import Rates, discriminative_scales, gradual_unfreezing, layer_schedule, slanted_triangular
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack, transfer_stack
 from mtl_lessons.train import fit_many, pad_tasks
@@ -229,10 +229,10 @@ def _trained(stack: ModelStack, jobs, data: dict, clean, c: FinetuningConfig, pr
     def accuracies(models):  # (M, 2): validation and test accuracy of every model
         return torch.stack([per_task_accuracy(models(x), y)[:, 0] for x, y in sets], 1)
 
-    history = fit_many(stack, xt, yt, sample_weights=mask, loss="ce", optimizer="sgd",
-                       lr=torch.tensor([rate for _, rate, _, _ in jobs]), steps=c.steps,
-                       lr_schedule=layer_schedule(stack, torch.stack([row for _, _, row, _ in jobs], dim=1)),
-                       record=accuracies, record_every=c.record_every, desc=desc, progress=progress)
+    history = fit_many(stack, (xt, yt, mask), loss="ce", optimizer="sgd",
+                       lr=Rates(torch.tensor([rate for _, rate, _, _ in jobs]), schedule=layer_schedule(
+                           stack, torch.stack([row for _, _, row, _ in jobs], dim=1))), steps=c.steps,
+                       record=(accuracies, c.record_every), progress=progress and desc)
     with torch.no_grad():
         moved = sum(((stack.params[k] - v) ** 2).flatten(1).sum(1) for k, v in start.items())
         size = sum((v ** 2).flatten(1).sum(1) for v in start.values())

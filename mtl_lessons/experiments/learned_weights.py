@@ -122,8 +122,8 @@ def learned_weights_sweep(ratios=DEFAULT_RATIOS, seeds=range(3), *, methods=METH
     steps, every = check_int("steps", steps, low=1, high=MAX_STEPS), check_int("every", every, low=1)
     sweep = Sweep({"method": tuple(methods), "loss_ratio": ratios}, seeds)
     trained = [train_competing([r for r in sweep.runs() if r["method"] == method], make_strategy(method),
-                               hidden=hidden, lr=lr, steps=steps, progress=progress,
-                               desc=f"{LABELS[method]}: {len(ratios)} ratios x {len(sweep.seeds)} seeds")
+                               hidden=hidden, lr=lr, steps=steps,
+                               progress=progress and f"{LABELS[method]}: {len(ratios)} ratios x {len(sweep.seeds)} seeds")
                for method in methods]
     return _fill(sweep, trained, steps=steps, every=every, lr=lr)
 
@@ -143,8 +143,8 @@ def noise_task_run(seeds=range(3), *, noise_sd: float = 1.0, steps: int = 600, l
         ys.append(torch.stack([d.y_train[0], noise_sd * torch.randn(d.y_train[1].shape, generator=g)]))
         xs.append(d.x_train)
     stack = ModelStack.from_factory(lambda: MultiTaskNet(1, 1, 1, 2, sharing_depth=1), seeds)
-    h = fit_many(stack, torch.stack(xs), torch.stack(ys), optimizer="adam", lr=lr, steps=steps,
-                 strategy=UncertaintyWeighting(), progress=progress, desc="task 2 = pure noise")
+    h = fit_many(stack, (torch.stack(xs), torch.stack(ys)), optimizer="adam", lr=lr, steps=steps,
+                 weights=UncertaintyWeighting(), progress=progress and "task 2 = pure noise")
     return h.weights, h.task_losses
 
 
@@ -167,7 +167,7 @@ def gradnorm_alpha_sweep(alphas=GRADNORM_ALPHAS, ratios=(1.0, 100.0), seeds=rang
     sweep = Sweep({"alpha": alphas, "loss_ratio": ratios}, seeds)
     runs = sweep.runs()
     trained = train_competing(runs, GradNorm(alpha=[r["alpha"] for r in runs]), hidden=hidden, lr=lr, steps=steps,
-                              progress=progress, desc=f"GradNorm: {len(alphas)} alphas x {len(ratios)} ratios x "
+                              progress=progress and f"GradNorm: {len(alphas)} alphas x {len(ratios)} ratios x "
                               f"{len(seeds)} seeds")
     return _fill(sweep, [trained], steps=steps, every=every, lr=lr)
 

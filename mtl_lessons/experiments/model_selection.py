@@ -125,9 +125,8 @@ def _train_and_score(models: list, sets: dict, seeds, hidden: int, n_layers: int
     nets = ModelStack.from_factory(lambda: MultiTaskNet(3, hidden, n_layers, 3, 3, sharing_depth=depth), seeds)
     stack = nets.take([i for _, (i, _) in models])
     weights = torch.tensor([[1.0, 1.0, p["lam"]] for p, _ in models])
-    fit_many(stack, x.repeat(n, 1, 1, 1), y.repeat(n, 1, 1), loss=TASK_LOSSES, weights=weights,
-             sample_weights=mask.repeat(n, 1, 1), optimizer="sgd", lr=[p["lr"] for p, _ in models],
-             steps=steps, progress=False, callback=lambda step: bar.update())
+    fit_many(stack, (x.repeat(n, 1, 1, 1), y.repeat(n, 1, 1), mask.repeat(n, 1, 1)), loss=TASK_LOSSES,
+             weights=weights, optimizer="sgd", lr=[p["lr"] for p, _ in models], steps=steps, progress=bar)
     with torch.no_grad():
         out = stack(xe[:, 0].repeat(n, 1, 1))  # the scored rows, one copy for all tasks: (n * J, 3, n_rows, 3)
     scored = [sets[key] for _, key in models]

@@ -70,7 +70,7 @@ LR_GRID_TRANSFER = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)  # 11.1: wi
 # ---------------------------------------------------------------- every network tuned on validation
 
 def _fit_tuned(stack, train, val, test, *, lrs, steps, select, every, weights=None, sample_weights=None,
-               early_stop=True, callback=None, progress=True, desc=""):
+               early_stop=True, look=None, progress=True, desc=""):
     """Train N networks at every rate of `lrs` at once and choose, per network, the rate (and, with early_stop,
     the step, every `every` steps) with the lowest validation MSE over its `select`ed tasks. early_stop: True,
     False (the last step only: a network whose final parameters are used again), or one bool per network.
@@ -84,13 +84,15 @@ def _fit_tuned(stack, train, val, test, *, lrs, steps, select, every, weights=No
     (x, y), (xv, yv), (xt, yt) = [(rep(a), rep(b)) for a, b in (train, val, test)]
 
     def record(st):
+        if look is not None:  # e.g. the lookahead affinity, measured at the same checkpoints
+            look(st)
         return torch.stack([per_task_mse(st(xv), yv), per_task_mse(st(xt), yt)])  # (2, R * N, T)
 
     if weights is not None and weights.dim() == 2:
         weights = rep(weights)
-    history = fit_many(stack, x, y, optimizer="adam", lr=torch.tensor(lrs).repeat_interleave(n),
-                       steps=steps, weights=weights, sample_weights=rep(sample_weights), record=record,
-                       record_every=every, callback=callback, progress=progress, desc=desc)
+    history = fit_many(stack, (x, y) if sample_weights is None else (x, y, rep(sample_weights)), optimizer="adam",
+                       lr=torch.tensor(lrs).repeat_interleave(n), steps=steps, weights=weights,
+                       record=(record, every), progress=progress and desc)
     rec = history.records.reshape(len(history.record_steps), 2, n_rates, n, -1)[1:]  # (checkpoints, 2, R, N, T)
     sel = np.asarray(select, dtype=float)  # never the untrained network (record 0, dropped above)
     score = (rec[:, 0] * sel).sum(-1) / sel.sum(-1)  # (checkpoints, R, N)
@@ -204,14 +206,16 @@ def _affinity_run(factory, seeds, data, cfg: GroupingConfig, progress):
     together = ModelStack.from_factory(factory, list(seeds) * len(cfg.lrs))
     rep_x, rep_y, record = x.repeat(len(cfg.lrs), 1, 1, 1), y.repeat(len(cfg.lrs), 1, 1, 1), []
 
-    def look(step: int) -> None:
-        if step % cfg.every == 0:
+    def look(stack) -> None:  # at every checkpoint: before training, every `every` steps, after the last
+        with torch.enable_grad():  # a record runs without autograd; the lookahead needs the task gradients
             record.append(lookahead_affinity(together, rep_x, rep_y, lr=cfg.lookahead_lr))
 
     _, _, rate, step = _fit_tuned(together, *data, lrs=cfg.lrs, steps=cfg.steps,
-                                  select=np.ones((n_seeds, n_tasks)), every=cfg.every, callback=look, progress=progress,
+                                  select=np.ones((n_seeds, n_tasks)), every=cfg.every, look=look, progress=progress,
                                   desc=f"all {n_tasks} tasks together at {len(cfg.lrs)} rates, measuring affinity")
-    curve = torch.stack(record)[:, torch.as_tensor(rate * n_seeds + np.arange(n_seeds))]  # (checkpoints, seeds, T, T)
+    # averaged over steps 0, every, ... before the last: not the measurement after the last step
+    curve = torch.stack(record[:-1])  # (checkpoints, R * N, T, T)
+    curve = curve[:, torch.as_tensor(rate * n_seeds + np.arange(n_seeds))]  # (checkpoints, seeds, T, T)
     return curve.mean(0).numpy(), curve, rate, step
 
 
@@ -405,11 +409,11 @@ def backward_cost(strategies: dict, *, n_tasks: int = 6, hidden: int = 8, n_mode
     for name, strategy in strategies.items():
         stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 2, n_tasks, sharing_depth=2),
                                         range(seed, seed + n_models))
-        fit_many(stack, x, y, optimizer="sgd", lr=1e-2, steps=2, strategy=strategy, progress=False)  # warm-up
+        fit_many(stack, (x, y), optimizer="sgd", lr=1e-2, steps=2, weights=strategy, progress=False)  # warm-up
         passes = []
         stack.params["layers.0.weight"].register_hook(lambda g: passes.append(1))
         start = time.perf_counter()
-        fit_many(stack, x, y, optimizer="sgd", lr=1e-2, steps=steps, strategy=strategy, progress=False)
+        fit_many(stack, (x, y), optimizer="sgd", lr=1e-2, steps=steps, weights=strategy, progress=False)
         seconds = (time.perf_counter() - start) / steps
         out[name] = {"passes": len(passes) / steps, "seconds": seconds}
     return out

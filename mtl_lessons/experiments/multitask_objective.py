@@ -87,8 +87,8 @@ def _train_both(cfg, runs, x, y, mask, *, progress: bool, **fit_kwargs):
         depth = cfg.n_layers if depth is None else depth
         stack = ModelStack.from_factory(lambda: MultiTaskNet(1, cfg.hidden, cfg.n_layers, cfg.n_tasks,
                                                              sharing_depth=depth), [r["seed"] for r in runs])
-        history = fit_many(stack, x, y, sample_weights=mask, optimizer="adam", progress=progress,
-                           desc=f"{name} networks, {len(runs)} at once", **fit_kwargs)
+        history = fit_many(stack, (x, y, mask), optimizer="adam",
+                           progress=progress and f"{name} networks, {len(runs)} at once", **fit_kwargs)
         yield name, stack, history
 
 
@@ -157,7 +157,7 @@ def tuned_comparison(n_per_task=TunedComparison.n_per_task, seeds=TunedCompariso
         return torch.stack([per_task_mse(stack(x_val), y_val), per_task_mse(stack(x_test), y_test)])
 
     for name, _, history in _train_both(cfg, runs, x, y, mask, lr=[r["lr"] for r in runs], steps=max_steps,
-                                       record=record, record_every=record_every, progress=progress):
+                                       record=(record, record_every), progress=progress):
         grid.fill(name, np.moveaxis(history.records, 2, 0))  # (sizes, rates, seeds, records, val/test, tasks)
         val, test = grid.results[name][..., 0, :], grid.results[name][..., 1, :]
         (rate, when), best_val, best_test = choose_on_validation(val, test, axes=(1, 3))  # (sizes, seeds, tasks)

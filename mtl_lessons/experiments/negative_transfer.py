@@ -217,7 +217,8 @@ def _two_phase(data: dict, sweep: Sweep, cfg: NegativeTransferConfig, sgd: dict)
         if 0 < frozen < cfg.n_layers:  # transfer_stack freezes every copied layer: thaw the upper ones
             stacks[name] = stacks[name].with_frozen(
                 [p for p in stacks[name].params if p.startswith(tuple(f"layers.{d}." for d in range(frozen)))])
-        fit_many(stacks[name], xt, yt, sample_weights=mt, desc=f"{TWO_PHASE[name]}, {len(runs)} models", **sgd)
+        fit_many(stacks[name], (xt, yt, mt),
+                 **{**sgd, "progress": sgd["progress"] and f"{TWO_PHASE[name]}, {len(runs)} models"})
 
     # L2-SP toward each source and its plain control, both at l2sp_lr, in one stack: the plain network,
     # then (alpha, beta), then each (a, a / 10) of the alphas grid that chooses alpha on validation
@@ -252,7 +253,7 @@ def _target_only(base: dict, sweep: Sweep, net, sgd: dict) -> dict[str, np.ndarr
     pairs = [(r["n_target"], r["seed"]) for r in sweep.runs(without=("source", "lam"))]
     xo, yo, mo = pad_tasks([[base[p].x_target] for p in pairs], [[base[p].y_target] for p in pairs])
     scratch = ModelStack.from_factory(net, [10_000 + s for _, s in pairs])
-    fit_many(scratch, xo, yo, sample_weights=mo, desc=f"target only, {len(pairs)} models", **sgd)
+    fit_many(scratch, (xo, yo, mo), **{**sgd, "progress": sgd["progress"] and f"target only, {len(pairs)} models"})
     return {prefix + "target_only": acc for prefix, acc in split_accuracies(scratch, [base[p] for p in pairs]).items()}
 
 

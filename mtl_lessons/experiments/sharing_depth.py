@@ -150,9 +150,9 @@ def _train_depth(cfg: SharingDepth, k: int, lr, seeds, data, x_grid, progress) -
     x, y, mask, x_val, y_val, x_test, y_test = (t.repeat(len(lrs), *[1] * (t.dim() - 1)) for t in data)
     stack = ModelStack.from_factory(
         lambda: MultiTaskNet(1, cfg.hidden, cfg.n_layers, cfg.n_tasks, sharing_depth=k), [r["seed"] for r in runs])
-    fit_many(stack, x, y, sample_weights=mask, optimizer="adam", steps=cfg.steps, progress=progress,
+    fit_many(stack, (x, y, mask), optimizer="adam", steps=cfg.steps,
              lr=[r["lr"] for r in runs] if isinstance(lr, tuple) else lr,
-             desc=f"sharing depth {k}: {len(stack)} models at once")
+             progress=progress and f"sharing depth {k}: {len(stack)} models at once")
     with torch.no_grad():
         per_task = per_task_mse(stack(x_test), y_test)  # (models, n_tasks)
         sq = ((stack(x) - y) ** 2).flatten(3).mean(-1) * mask  # padding zeroed
@@ -245,8 +245,8 @@ def digit_overlay_sweep(hidden=(16, 64), seeds=range(5), *, n_train: int = 200, 
         k, h = point["sharing_depth"], point["hidden"]
         stack = ModelStack.from_factory(
             lambda: MultiTaskNet(n_in, h, n_layers, 2, 10, sharing_depth=k, activation="relu"), seeds)
-        fit_many(stack, x, y, loss="ce", optimizer="adam", lr=lr, steps=steps, progress=progress,
-                 desc=f"digits: width {h}, sharing depth {k}")
+        fit_many(stack, (x, y), loss="ce", optimizer="adam", lr=lr, steps=steps,
+                 progress=progress and f"digits: width {h}, sharing depth {k}")
         with torch.no_grad():
             accuracy["test_accuracy"].append(per_task_accuracy(stack(x_test), y_test))
             accuracy["val_accuracy"].append(per_task_accuracy(stack(x_val), y_val))

@@ -117,8 +117,8 @@ def _train_lam_grid(sweep: Sweep, net, tasks: dict, *, optimizer: str, lr: float
     data = [tasks[r["seed"]] for r in runs]  # each seed's tasks, at every lam
     x, y = stacked(data, "x_train", "y_train")  # (runs, 2, n_train, 1)
     stack = ModelStack.from_factory(net, [r["seed"] for r in runs])
-    history = fit_many(stack, x, y, weights=lam_weights([r["lam"] for r in runs]), optimizer=optimizer, lr=lr,
-                       steps=steps, progress=progress, desc=f"{desc}, {len(stack)} nets at once")
+    history = fit_many(stack, (x, y), weights=lam_weights([r["lam"] for r in runs]), optimizer=optimizer, lr=lr,
+                       steps=steps, progress=progress and f"{desc}, {len(stack)} nets at once")
     return stack, history, data
 
 

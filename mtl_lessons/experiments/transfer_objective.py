@@ -29,6 +29,7 @@ from mtl_lessons.metrics import choose_on_validation
 from mtl_lessons.plots import PALETTE, log_ticks, plot_seed_band
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack, transfer_stack, use_one_thread
+from mtl_lessons.schedules import Rates
 from mtl_lessons.train import PROGRESS_DELAY_S, fit_many, pad_tasks
 from mtl_lessons.transfer import JOINT, RATES, TransferConfig, joint_accuracies, pretrain, split_accuracies
 from mtl_lessons.widgets import SweepExplorer, grid_value
@@ -85,7 +86,7 @@ def _adaptations(pre: ModelStack, config: TransferConfig, source_index, head_see
 
 
 def _trunk_scale(stack: ModelStack, scale: torch.Tensor) -> dict[str, torch.Tensor]:
-    """fit_many's lr_scale: every hidden layer's rate times scale (one per model), the heads at 1."""
+    """Rates.scale for fit_many: every hidden layer's rate times scale (one per model), the heads at 1."""
     return {name: scale for name in stack.params if name.startswith("layers.")}
 
 
@@ -127,11 +128,11 @@ def transfer_lambda_sweep(lams=LAMBDAS, n_target=N_TARGET, seeds=range(5), *, pr
     # nothing frozen in the five arms: one stack, the slower-trunk variants by a rate scale on the hidden layers
     both = ModelStack.concat([stack for stack, _ in arms.values()])
     k = len(arms)
-    sgd = dict(loss="ce", optimizer="sgd", lr=config.lr, steps=config.steps, progress=progress)
-    fit_many(both, xt.repeat(k, 1, 1, 1), yt.repeat(k, 1, 1), sample_weights=mt.repeat(k, 1, 1),
-             lr_scale=_trunk_scale(both, torch.tensor([scale for _, scale in arms.values() for _ in pairs])),
-             desc=f"target only and fine-tuning, {len(both)} models", **sgd)
-    fit_many(frozen, xt, yt, sample_weights=mt, desc="frozen trunk", **sgd)
+    sgd = dict(loss="ce", optimizer="sgd", steps=config.steps)
+    fit_many(both, (xt.repeat(k, 1, 1, 1), yt.repeat(k, 1, 1), mt.repeat(k, 1, 1)),
+             lr=Rates(config.lr, scale=_trunk_scale(both, torch.tensor([s for _, s in arms.values() for _ in pairs]))),
+             progress=progress and f"target only and fine-tuning, {len(both)} models", **sgd)
+    fit_many(frozen, (xt, yt, mt), lr=config.lr, progress=progress and "frozen trunk", **sgd)
     for prefix, acc in split_accuracies(both, pair_data * k).items():
         for name, flat in zip(arms, np.split(acc, k)):
             sweep.fill(prefix + name, flat, repeated_along="lam")
@@ -183,9 +184,10 @@ def tuned_rates_sweep(rates=RATES, lams=LAMBDAS, n_target: int = 30, seeds=range
     both = ModelStack.concat([arms[name][0] for name in arms for _ in rates])  # in that order, a seed stack at a time
     x = torch.stack([data[j["seed"]].x_target for j in jobs])[:, None]
     y = torch.stack([data[j["seed"]].y_target for j in jobs])[:, None]
-    fit_many(both, x, y, lr_scale=_trunk_scale(both, torch.tensor([arms[j["arm"]][1] for j in jobs])),
-             loss="ce", optimizer="sgd", lr=torch.tensor([j["rate"] for j in jobs]), steps=config.steps,
-             progress=progress, desc=f"target only and fine-tuning at {len(rates)} rates, {len(both)} models")
+    fit_many(both, (x, y), loss="ce", optimizer="sgd", steps=config.steps,
+             lr=Rates(torch.tensor([j["rate"] for j in jobs]),
+                      scale=_trunk_scale(both, torch.tensor([arms[j["arm"]][1] for j in jobs]))),
+             progress=progress and f"target only and fine-tuning at {len(rates)} rates, {len(both)} models")
     for prefix, acc in split_accuracies(both, [data[j["seed"]] for j in jobs]).items():  # split by arm
         for name, flat in zip(arms, np.split(acc, len(arms))):
             sweep.fill(prefix + name, flat, repeated_along="lam")

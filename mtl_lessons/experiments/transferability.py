@@ -109,10 +109,9 @@ def fit_tuned(stack: ModelStack, x, y, *, lrs, steps: int, val_test, sample_weig
     n, k = len(stack), len(lrs)
     big = ModelStack.concat([stack] * k)  # model j * n + i is model i at lrs[j]
     reps = (k,) + (1,) * (x.dim() - 1)
-    fit_many(big, x.repeat(*reps), y.repeat(*reps[:y.dim()]), loss="ce", optimizer="adam",
-             lr=np.repeat(np.asarray(lrs, dtype=float), n), steps=steps,
-             sample_weights=None if sample_weights is None else sample_weights.repeat(*reps[:3]),
-             progress=progress, desc=desc)
+    data = (x.repeat(*reps), y.repeat(*reps[:y.dim()]))
+    fit_many(big, data if sample_weights is None else (*data, sample_weights.repeat(*reps[:3])), loss="ce",
+             optimizer="adam", lr=np.repeat(np.asarray(lrs, dtype=float), n), steps=steps, progress=progress and desc)
     with torch.no_grad():
         scores = _scores(big, val_test["sets"]).reshape(len(val_test["sets"]), 2, k, n)  # (set, acc/loss, lr, model)
     models = np.arange(n)

@@ -40,6 +40,8 @@ def train_competing(runs: list[dict], strategy, *, hidden: int, lr, steps: int,
     if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) and "seed" in r for r in runs):
         raise ValueError(f"runs={runs!r:.60} must be a non-empty list of {{'seed': s, ...}} dicts (a Sweep's runs())")
     ratios = [check_float("loss_ratio", run.get("loss_ratio", 1.0), low=0.0, low_open=True) for run in runs]
+    if isinstance(strategy, type):
+        raise TypeError(f"strategy={strategy.__name__} is a class; give a strategy, e.g. {strategy.__name__}()")
     if not isinstance(strategy, Strategy) and not callable(strategy):
         raise TypeError(f"strategy must be a Strategy or a function (stack, x, y) returning one, got {strategy!r}")
     data = [scaled_tasks(run["seed"], float(np.sqrt(ratio))) for run, ratio in zip(runs, ratios)]
@@ -48,6 +50,8 @@ def train_competing(runs: list[dict], strategy, *, hidden: int, lr, steps: int,
     stack = ModelStack.from_factory(lambda: MultiTaskNet(1, hidden, 1, 2, sharing_depth=1), [r["seed"] for r in runs])
     if not isinstance(strategy, Strategy):
         strategy = strategy(stack, x, y)
+        if not isinstance(strategy, Strategy):
+            raise TypeError(f"the strategy function returned {type(strategy).__name__}, not a Strategy")
     h = fit_many(stack, (x, y), optimizer="adam", lr=lr, steps=steps, weights=strategy, progress=progress)
     with torch.no_grad():
         return h, {"val": per_task_mse(stack(x_val), y_val) * unscale,

@@ -487,7 +487,6 @@ def load_penguin_tasks(*, test_size: float = 0.25, val_size: float = 0.2, seed: 
                                  "sex not recorded": int(no_sex.sum())})
 
 
-
 def penguin_strata(y: torch.Tensor) -> np.ndarray:
     """Species × sex of each penguin (y as PenguinTasks'): the classes a stratified split keeps in proportion."""
     return (2 * y[:, 0] + y[:, 1]).long().numpy()
@@ -529,6 +528,7 @@ def penguin_cv_sets(seed: int, n_folds: int) -> list[FitAndScore]:
         out.append(FitAndScore(x_fit, [y_fit[:, 0], y_fit[:, 1], mass[:, 0]], x_score, y_score,
                                (y_fit[:, 2].mean().item(), y_fit[:, 2].std().item())))
     return out
+
 
 @dataclass
 class ClusterTasks:

@@ -31,11 +31,6 @@ from mtl_lessons._checks import check_float, check_int, check_tensor
 MGDA_TOL = 1e-9  # Frank-Wolfe stops when its step gamma falls below this (torchjd's default: 1e-3)
 MGDA_MAX_ITERS = 2000  # and after at most this many steps (torchjd's default: 100)
 
-# The course's weighting methods (the keys of weighting.STRATEGIES, with their settings) as tables and
-# figures name them; chapters 4 and 5 both print them.
-METHOD_LABELS = {"equal": "equal weights", "uncertainty": "uncertainty (Kendall)", "gradnorm": "GradNorm (α=1.5)",
-                 "dwa": "DWA (temperature 2)", "pcgrad": "PCGrad", "mgda": "MGDA"}
-
 
 def check_grads(grads) -> torch.Tensor:
     """Return `grads` if it is a finite floating (n_tasks, n_params) tensor with n_tasks >= 1."""

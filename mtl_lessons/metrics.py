@@ -31,7 +31,6 @@ def per_task_accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(-1) == y).float().mean(-1)
 
 
-
 def macro_f1_many(y: np.ndarray, pred: np.ndarray, model: np.ndarray, n_classes: int) -> np.ndarray:
     """Macro-F1 of many models in one call of sklearn's f1_score: (n_models,).
 
@@ -80,6 +79,7 @@ def penguin_metrics(out: list[torch.Tensor], y: list[torch.Tensor], mass_stats: 
             "acc_sex": mean_per_model(labels[:, 1] == sex, model),
             "rmse_mass": np.sqrt(mean_per_model((flat[:, 2] - mass) ** 2, model))}
 
+
 def delta_m(metrics: torch.Tensor, baseline: torch.Tensor, lower_is_better: list[bool]) -> torch.Tensor:
     """Δm = (1/T) sum_t (-1)^{l_t} (M_t - M_t^base) / M_t^base * 100 (Maninis et al. 2019).
 
@@ -106,15 +106,29 @@ def cut(ratio: float) -> float:
     return 1.0 - 1.0 / ratio
 
 
+def _paired(a, b, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Two arrays over the same seeds, as float arrays; refused if their shapes differ or they are empty."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"{names[0]} {a.shape} and {names[1]} {b.shape} must be non-empty and of one shape "
+                         "(one entry per seed, paired)")
+    return a, b
+
 
 def share_below(better, worse) -> float:
     """The fraction of seeds on which `better` is below `worse` (arrays over seeds): a paired comparison."""
-    return float(np.mean(np.asarray(better) < np.asarray(worse)))
+    better, worse = _paired(better, worse, ("better", "worse"))
+    return float(np.mean(better < worse))
 
 
 def geometric_mean_ratio(worse, better) -> float:
-    """exp(mean over seeds of log(worse / better)): the typical per-seed ratio, which one hard seed cannot dominate."""
-    return float(np.exp(np.mean(np.log(np.asarray(worse) / np.asarray(better)))))
+    """exp(mean over seeds of log(worse / better)): the typical per-seed ratio, which one hard seed cannot dominate.
+    Both must be positive (errors, losses)."""
+    worse, better = _paired(worse, better, ("worse", "better"))
+    if not (np.all(worse > 0) and np.all(better > 0)):
+        raise ValueError("worse and better must be positive (errors or losses) for a ratio of logs")
+    return float(np.exp(np.mean(np.log(worse / better))))
+
 
 def pareto_mask(points) -> torch.Tensor:
     """Which points are Pareto-optimal (lower is better in every column): True where no other

@@ -26,9 +26,10 @@ from torch import nn
 from mtl_lessons._checks import MAX_LAYERS, MAX_STEPS, check_float, check_int, check_tensor
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # fields may hold tensors: compared and hashed by identity
 class Rates:
-    """A learning rate with rates of their own per parameter and per step, for fit / fit_many's `lr` (SGD only).
+    """A learning rate with rates of their own per parameter and per step, for fit / fit_many's `lr`
+    (`scale` and `schedule` need SGD; Rates(lr) alone works with either optimizer).
 
     fit checks it against the model: a name must be a trainable parameter, a schedule has one row per step.
     """

@@ -93,13 +93,15 @@ def fit(model: nn.Module, data: tuple, *, optimizer: str, lr: float | Rates, ste
     progress: True / False, a str (the bar's description), or an open progress bar (anything with
     .update(n), e.g. a tqdm shared by several calls) advanced by one per step.
     record: record(model), called before training and after every step, or (record, every): before
-    training, every `every` steps and after the last; History.records holds what it returns.
+    training, every `every` steps and after the last; History.records holds what it returns. It runs
+    under torch.no_grad() (a measurement, not part of training).
     """
     if isinstance(model, type) or not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (a built network, e.g. MultiTaskNet(...)), "
                         f"got {getattr(model, '__name__', type(model).__name__)}")
     run = _check_fit_args(  # every argument checked once, here; run holds what the loop needs
-        model, [(name, p) for name, p in model.named_parameters() if p.requires_grad], dict(model.named_parameters()),
+        model, [(name, p) for name, p in model.named_parameters() if p.requires_grad],
+        {name: p for name, p in model.named_parameters() if p.requires_grad},  # a rate only for what trains
         data, n_models=None, optimizer=optimizer, lr=lr, steps=steps, loss=loss, weights=weights,
         progress=progress, record=record)
     opt = make_optimizer(run.updated, optimizer, run.lr)
@@ -262,6 +264,9 @@ def _step_range(steps: int, progress, desc: str) -> Iterable[int]:
     """range(steps) behind a progress bar: a new one (progress True or its description), none (False),
     or an open bar the caller shares between calls, advanced by one per step."""
     if isinstance(progress, str):
+        if progress.strip().lower() in ("", "no", "yes", "true", "false", "on", "off", "none", "0", "1"):
+            raise ValueError(f"progress={progress!r} looks like a yes or no: give True or False (a str is the "
+                             "progress bar's description, e.g. progress=\"pretraining\")")
         return progress_bar(steps, True, progress)
     if not isinstance(progress, (bool, np.bool_)) and callable(getattr(progress, "update", None)):
         return _advancing(steps, progress)

@@ -225,6 +225,9 @@ class MGDA(Strategy):
 STRATEGIES = {"equal": FixedWeights, "uncertainty": UncertaintyWeighting,
               "dwa": functools.partial(DynamicWeightAverage, temperature=2.0, period=10),
               "gradnorm": GradNorm, "pcgrad": PCGrad, "mgda": MGDA}
+# ... and as tables and figures name them, with those settings
+METHOD_LABELS = {"equal": "equal weights", "uncertainty": "uncertainty (Kendall)", "gradnorm": "GradNorm (α=1.5)",
+                 "dwa": "DWA (temperature 2)", "pcgrad": "PCGrad", "mgda": "MGDA"}
 
 
 def make_strategy(method: str, **kwargs) -> Strategy:

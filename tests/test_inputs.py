@@ -44,7 +44,7 @@ from mtl_lessons.experiments.negative_transfer import (negative_transfer_data,  
 from mtl_lessons.experiments.model_selection import (accuracy_vs_f1_case, cv_choice, delta_m_table,  # noqa: E402
                                                      penguin_cv_explorer, penguin_cv_sweep, sparse_vs_tuned)
 from mtl_lessons.data import penguin_cv_sets, standardise  # noqa: E402
-from mtl_lessons.metrics import macro_f1_many  # noqa: E402
+from mtl_lessons.metrics import geometric_mean_ratio, macro_f1_many, share_below  # noqa: E402
 from mtl_lessons.experiments.sharing_depth import (digit_overlay_sweep, sharing_depth_explorer,  # noqa: E402
                                                    sharing_depth_sweep)
 from mtl_lessons.affinity import affinity_groups, lookahead_affinity, random_partition  # noqa: E402
@@ -68,7 +68,7 @@ from mtl_lessons.sweep import Sweep
 from mtl_lessons.stack import ModelStack, transfer_stack
 from mtl_lessons.train import fit, fit_many, pad_tasks
 from mtl_lessons.transfer import joint_accuracies, joint_weights  # noqa: E402
-from mtl_lessons.weighting import UncertaintyWeighting
+from mtl_lessons.weighting import MGDA, UncertaintyWeighting
 from mtl_lessons.widgets import SweepExplorer, grid_value  # noqa: E402
 
 # ---------------------------------------------------------------- small, cheap inputs
@@ -404,6 +404,8 @@ CASES = [
     row("train: fit accepts numpy int labels", lambda: fit(cnet(), (XC.numpy(), YC.numpy()), loss="ce", **FIT)),
     row("train: fit refuses progress=3", lambda: fit(net(), (X, Y), **{**FIT, "progress": 3}), TypeError, "progress=3 must be True or False, a description (str) or a progress bar"),
     row("train: fit refuses progress=None", lambda: fit(net(), (X, Y), **{**FIT, "progress": None}), TypeError, "progress=None must be True or False"),
+    row("train: fit refuses progress='no' (a yes or no, not a description)", lambda: fit(net(), (X, Y), **{**FIT, "progress": "no"}), ValueError, "progress='no' looks like a yes or no: give True or False"),
+    row("train: fit refuses a rate for a frozen parameter, as fit_many does", lambda: fit(freeze_layers(net(), 1), (X, Y), **{**FIT, "lr": Rates(0.1, scale={"layers.0.weight": 0.5})}), ValueError, "names 'layers.0.weight', which is not a trainable parameter"),
     row("train: fit accepts a description for progress", lambda: fit(net(), (X, Y), **{**FIT, "progress": "fitting"})),
     row("train: fit refuses a list for data", lambda: fit(net(), [X, Y], **FIT), TypeError, "data must be a tuple (x, y) or (x, y, sample_weights), got list"),
     row("train: fit refuses x alone for data", lambda: fit(net(), X, **FIT), TypeError, "data must be a tuple (x, y) or (x, y, sample_weights), got Tensor"),
@@ -472,6 +474,10 @@ CASES = [
     row("metrics: choose_on_validation refuses an axis val lacks", lambda: choose_on_validation([[1.0, 2.0]], axes=(2,)), ValueError, "axes=(2,) must name distinct axes of val, which has 2"),
     row("metrics: choose_on_validation refuses the same axis twice", lambda: choose_on_validation([[1.0, 2.0]], axes=(1, -1)), ValueError, "axes=(1, -1) must name distinct axes"),
     row("metrics: choose_on_validation refuses ties='middle'", lambda: choose_on_validation([[1.0, 2.0]], axes=(-1,), ties="middle"), ValueError, "ties='middle' must be 'first' or 'last'"),
+    row("metrics: share_below refuses unpaired seeds", lambda: share_below([1.0, 2.0, 3.0], [2.0]), ValueError, "better (3,) and worse (1,) must be non-empty and of one shape"),
+    row("metrics: share_below accepts lists", lambda: share_below([1.0, 3.0], [2.0, 2.0])),
+    row("metrics: geometric_mean_ratio refuses a zero error", lambda: geometric_mean_ratio([1.0, 2.0], [0.0, 1.0]), ValueError, "worse and better must be positive"),
+    row("metrics: geometric_mean_ratio refuses empty arrays", lambda: geometric_mean_ratio([], []), ValueError, "worse (0,) and better (0,) must be non-empty"),
     row("train: transfer_stack refuses widths that differ", lambda: transfer_stack(stack(), lambda: MultiTaskNet(1, 8, 2, 3, sharing_depth=1), 1, source_index=[0], seeds=[0], freeze=True), ValueError, "same widths"),
 
     row("train: fit accepts a numpy Rates.schedule", lambda: fit(net(), (X, Y), **{**FIT, "lr": Rates(0.1, schedule={"heads.weight": np.linspace(1, 0, 2)})})),
@@ -663,6 +669,7 @@ CASES = [
     row("competing: scaled_tasks refuses a scale given as text", lambda: scaled_tasks(0, "10"), TypeError, "scale='10' must be a real number"),
     row("competing: scaled_tasks refuses scale 0", lambda: scaled_tasks(0, 0.0), ValueError, "scale=0.0 is out of range (allowed: > 0.0)"),
     row("competing: train_competing refuses runs without a seed", lambda: train_competing([{"lr": 0.1}], None, hidden=1, lr=0.1, steps=2), ValueError, "runs=[{'lr': 0.1}] must be a non-empty list of {'seed': s, ...} dicts"),
+    row("competing: train_competing refuses a strategy class", lambda: train_competing([{"seed": 0}], MGDA, hidden=1, lr=0.1, steps=2), TypeError, "strategy=MGDA is a class; give a strategy, e.g. MGDA()"),
     row("competing: train_competing refuses a strategy's name", lambda: train_competing([{"seed": 0}], "mgda", hidden=1, lr=0.1, steps=2), TypeError, "strategy must be a Strategy or a function (stack, x, y) returning one, got 'mgda'"),
     row("competing: train_competing refuses a negative ratio", lambda: train_competing([{"seed": 0, "loss_ratio": -1.0}], None, hidden=1, lr=0.1, steps=2), ValueError, "loss_ratio=-1.0 is out of range (allowed: > 0.0)"),
     row("experiments: front_noise refuses a bare array", lambda: front_noise(np.ones((3, 2, 2))), TypeError, "must be choose_rates' 'front'"),

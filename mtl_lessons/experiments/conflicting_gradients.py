@@ -12,12 +12,12 @@ from tqdm.auto import tqdm
 
 from mtl_lessons._checks import MAX_STEPS, check_choice, check_floats, check_int, check_ints, check_lrs
 from mtl_lessons.competing import train_competing
-from mtl_lessons.gradients import METHOD_LABELS, mgda, pcgrad
+from mtl_lessons.gradients import mgda, pcgrad
 from mtl_lessons.metrics import choose_on_validation
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.train import PROGRESS_DELAY_S
-from mtl_lessons.weighting import FixedWeights, Strategy, make_strategy
+from mtl_lessons.weighting import METHOD_LABELS, FixedWeights, Strategy, make_strategy
 from mtl_lessons.widgets import SweepExplorer
 
 DEFAULT_ANGLES = tuple(range(0, 181, 15))

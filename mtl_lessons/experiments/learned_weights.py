@@ -13,14 +13,13 @@ from tqdm.auto import tqdm
 from mtl_lessons._checks import MAX_STEPS, check_choice, check_float, check_floats, check_int, check_ints, check_lrs
 from mtl_lessons.competing import train_competing
 from mtl_lessons.data import make_competing_tasks
-from mtl_lessons.gradients import METHOD_LABELS
 from mtl_lessons.metrics import choose_on_validation, per_task_mse
 from mtl_lessons.models import MultiTaskNet
 from mtl_lessons.plots import PALETTE
 from mtl_lessons.sweep import Sweep, cached
 from mtl_lessons.stack import ModelStack
 from mtl_lessons.train import PROGRESS_DELAY_S, fit_many
-from mtl_lessons.weighting import FixedWeights, GradNorm, UncertaintyWeighting, make_strategy
+from mtl_lessons.weighting import METHOD_LABELS, FixedWeights, GradNorm, UncertaintyWeighting, make_strategy
 from mtl_lessons.widgets import SweepExplorer
 
 DEFAULT_RATIOS = (1.0, 10.0, 100.0, 1000.0)

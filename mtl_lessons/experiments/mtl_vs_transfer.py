@@ -204,17 +204,17 @@ def _affinity_run(factory, seeds, data, cfg: GroupingConfig, progress):
     (x, y), _, _ = data
     n_seeds, n_tasks = x.shape[:2]
     together = ModelStack.from_factory(factory, list(seeds) * len(cfg.lrs))
-    rep_x, rep_y, record = x.repeat(len(cfg.lrs), 1, 1, 1), y.repeat(len(cfg.lrs), 1, 1, 1), []
+    rep_x, rep_y, affinities = x.repeat(len(cfg.lrs), 1, 1, 1), y.repeat(len(cfg.lrs), 1, 1, 1), []
 
     def look(stack) -> None:  # at every checkpoint: before training, every `every` steps, after the last
         with torch.enable_grad():  # a record runs without autograd; the lookahead needs the task gradients
-            record.append(lookahead_affinity(together, rep_x, rep_y, lr=cfg.lookahead_lr))
+            affinities.append(lookahead_affinity(together, rep_x, rep_y, lr=cfg.lookahead_lr))
 
     _, _, rate, step = _fit_tuned(together, *data, lrs=cfg.lrs, steps=cfg.steps,
                                   select=np.ones((n_seeds, n_tasks)), every=cfg.every, look=look, progress=progress,
                                   desc=f"all {n_tasks} tasks together at {len(cfg.lrs)} rates, measuring affinity")
     # averaged over steps 0, every, ... before the last: not the measurement after the last step
-    curve = torch.stack(record[:-1])  # (checkpoints, R * N, T, T)
+    curve = torch.stack(affinities[:-1])  # (checkpoints, R * N, T, T)
     curve = curve[:, torch.as_tensor(rate * n_seeds + np.arange(n_seeds))]  # (checkpoints, seeds, T, T)
     return curve.mean(0).numpy(), curve, rate, step
 
